@@ -1,1 +1,15 @@
+//! The edges of the Wixtar e-invoice link: AWS clients, provider clients, request
+//! signatures, the HTTP plumbing shared by every function, configuration and tracing.
 
+pub mod api;
+pub mod aws;
+pub mod config;
+pub mod events;
+pub mod idempotency;
+pub mod payment;
+pub mod secret;
+pub mod signature;
+pub mod store;
+pub mod telemetry;
+pub mod upstream;
+pub mod wixtar;

@@ -1,1 +1,168 @@
+//! plan-checkout Lambda: plan verification, checkout (購買 / 續購), the payment gateway's
+//! callback and the plan view (使用期限, notices, orders).
 
+mod checkout;
+mod notify;
+mod verify;
+mod view;
+
+use std::sync::Arc;
+
+use einvoice_adapters::api::{self, ApiError, ApiRequest, ApiResponse, HttpHandler};
+use einvoice_adapters::config::{self, ConfigError, WixtarContact};
+use einvoice_adapters::events::EventPublisher;
+use einvoice_adapters::payment::PaymentGateway;
+use einvoice_adapters::secret::Secret;
+use einvoice_adapters::signature;
+use einvoice_adapters::store::Store;
+use einvoice_adapters::wixtar::WixtarClient;
+use einvoice_domain::{Clock, PlanCatalogue};
+use http::Method;
+use tracing::Instrument;
+
+/// Settings from the environment (template.yaml sets them in AWS).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub event_bus_name: String,
+    pub payment_gateway_url: String,
+    pub wixtar_api_url: String,
+    pub plan_catalogue: PlanCatalogue,
+    pub wixtar_contact: WixtarContact,
+    pub platform_secret_id: String,
+    pub payment_secret_id: String,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: config::required("TABLE_NAME")?,
+            event_bus_name: config::required("EVENT_BUS_NAME")?,
+            payment_gateway_url: config::required("PAYMENT_GATEWAY_URL")?,
+            wixtar_api_url: config::required("WIXTAR_API_URL")?,
+            plan_catalogue: config::plan_catalogue(&config::required("PLAN_CATALOGUE")?)?,
+            wixtar_contact: WixtarContact::from_env()?,
+            platform_secret_id: config::required("PLATFORM_SIGNING_SECRET_ID")?,
+            payment_secret_id: config::required("PAYMENT_SIGNING_SECRET_ID")?,
+        })
+    }
+}
+
+/// The signing secrets this function checks requests with.
+#[derive(Debug, Clone)]
+pub struct SigningSecrets {
+    /// The platform's (merchant-facing routes).
+    pub platform: Secret,
+    /// The payment gateway's (`/v1/payments/notify`).
+    pub payment: Secret,
+}
+
+/// The handler and everything it talks to.
+pub struct PlanCheckout {
+    pub(crate) store: Store,
+    pub(crate) gateway: Arc<dyn PaymentGateway>,
+    pub(crate) wixtar: Arc<dyn WixtarClient>,
+    pub(crate) events: Arc<dyn EventPublisher>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) catalogue: PlanCatalogue,
+    pub(crate) wixtar_contact: WixtarContact,
+    pub(crate) secrets: SigningSecrets,
+}
+
+/// The outside world the handler needs.
+pub struct Dependencies {
+    pub store: Store,
+    pub gateway: Arc<dyn PaymentGateway>,
+    pub wixtar: Arc<dyn WixtarClient>,
+    pub events: Arc<dyn EventPublisher>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The routes this function serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route<'a> {
+    Healthz,
+    Verify(&'a str),
+    Checkout(&'a str),
+    PlanView(&'a str),
+    PaymentNotify,
+}
+
+impl<'a> Route<'a> {
+    fn resolve(method: &Method, segments: &[&'a str]) -> Result<Self, bool> {
+        let (route, allowed) = match segments {
+            ["healthz"] => (Route::Healthz, Method::GET),
+            ["v1", "merchants", m, "plan", "verify"] => (Route::Verify(m), Method::POST),
+            ["v1", "merchants", m, "plan", "checkout"] => (Route::Checkout(m), Method::POST),
+            ["v1", "merchants", m, "plan"] => (Route::PlanView(m), Method::GET),
+            ["v1", "payments", "notify"] => (Route::PaymentNotify, Method::POST),
+            // Err(true): the path exists with another method.
+            _ => return Err(false),
+        };
+        if *method == allowed { Ok(route) } else { Err(true) }
+    }
+}
+
+impl PlanCheckout {
+    pub fn new(config: &Config, secrets: SigningSecrets, deps: Dependencies) -> Self {
+        Self {
+            store: deps.store,
+            gateway: deps.gateway,
+            wixtar: deps.wixtar,
+            events: deps.events,
+            clock: deps.clock,
+            catalogue: config.plan_catalogue.clone(),
+            wixtar_contact: config.wixtar_contact.clone(),
+            secrets,
+        }
+    }
+
+    async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let segments = req.segments();
+        let route = Route::resolve(&req.method, &segments).map_err(|method_exists| {
+            if method_exists { ApiError::method_not_allowed(req) } else { ApiError::route_not_found(req) }
+        })?;
+        if route == Route::Healthz {
+            return Ok(api::healthz());
+        }
+        api::check_body_size(req)?;
+        let secret = if route == Route::PaymentNotify { &self.secrets.payment } else { &self.secrets.platform };
+        signature::verify(secret, req.header(signature::HEADER), &req.body, self.clock.now())
+            .map_err(|e| ApiError::unauthorized(e.code(), e.to_string()))?;
+        match route {
+            Route::Healthz => Ok(api::healthz()),
+            Route::Verify(m) => self.verify(&record_merchant(m)?, req).await,
+            Route::Checkout(m) => self.checkout(&record_merchant(m)?, req).await,
+            Route::PlanView(m) => self.plan_view(&record_merchant(m)?).await,
+            Route::PaymentNotify => self.payment_notify(req).await,
+        }
+    }
+}
+
+fn record_merchant(raw: &str) -> Result<String, ApiError> {
+    let id = api::merchant_id(raw)?;
+    tracing::Span::current().record("merchant_id", id.as_str());
+    Ok(id)
+}
+
+#[async_trait::async_trait]
+impl HttpHandler for PlanCheckout {
+    async fn handle(&self, req: ApiRequest) -> ApiResponse {
+        let span = tracing::info_span!(
+            "request",
+            request_id = %req.request_id,
+            method = %req.method,
+            path = %req.path,
+            merchant_id = tracing::field::Empty,
+            order_id = tracing::field::Empty,
+        );
+        async {
+            let started = std::time::Instant::now();
+            let response = self.route(&req).await.unwrap_or_else(ApiError::into_response);
+            tracing::info!(status = response.status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "handled");
+            response
+        }
+        .instrument(span)
+        .await
+    }
+}

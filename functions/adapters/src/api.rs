@@ -1,0 +1,211 @@
+//! HTTP plumbing shared by every HTTP function: a plain request/response pair that both the
+//! Lambda runtime (API Gateway HTTP API) and the local stack speak, the contract's error
+//! shape, body limits, JSON decoding and routing helpers.
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use einvoice_domain::RuleViolation;
+
+/// Largest accepted request body (256 KiB); larger is a 413.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// One HTTP request as the handlers see it, whoever delivered it.
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    pub method: Method,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// API Gateway's request id, or one made up by the local stack.
+    pub request_id: String,
+}
+
+impl ApiRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Path segments without empty ones: `/v1/merchants/m1/plan` → `["v1","merchants","m1","plan"]`.
+    pub fn segments(&self) -> Vec<&str> {
+        self.path.split('/').filter(|s| !s.is_empty()).collect()
+    }
+
+    /// Decodes the body as JSON into `T`: syntax errors and wrong types are a 400.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("request body is not valid JSON of the expected shape: {e}"))
+        })
+    }
+}
+
+/// One HTTP response; the body is always JSON text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiResponse {
+    pub status: StatusCode,
+    pub body: String,
+}
+
+impl ApiResponse {
+    pub fn json(status: StatusCode, body: &impl Serialize) -> Self {
+        Self { status, body: serde_json::to_string(body).expect("response bodies serialize") }
+    }
+
+    pub fn ok(body: &impl Serialize) -> Self {
+        Self::json(StatusCode::OK, body)
+    }
+}
+
+/// The contract's error: `{"error": {"code", "message", "field"?}}` with its status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), field: None }
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    /// A dependency (DynamoDB, a provider) failed; the caller may retry. The detail is logged
+    /// by the caller, never returned.
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "unexpected error; it has been logged")
+    }
+
+    pub fn route_not_found(req: &ApiRequest) -> Self {
+        Self::not_found("route_not_found", format!("no route for {} {}", req.method, req.path))
+    }
+
+    pub fn method_not_allowed(req: &ApiRequest) -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{} is not allowed on {}", req.method, req.path))
+    }
+
+    pub fn into_response(self) -> ApiResponse {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(field) = self.field {
+            error["field"] = field.into();
+        }
+        ApiResponse::json(self.status, &json!({ "error": error }))
+    }
+}
+
+impl From<RuleViolation> for ApiError {
+    fn from(v: RuleViolation) -> Self {
+        Self { status: StatusCode::UNPROCESSABLE_ENTITY, code: v.code, message: v.message, field: v.field }
+    }
+}
+
+/// Refuses bodies over [`MAX_BODY_BYTES`] before anything else looks at them.
+pub fn check_body_size(req: &ApiRequest) -> Result<(), ApiError> {
+    if req.body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request body is {} bytes; the limit is {MAX_BODY_BYTES}", req.body.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// `GET /healthz`, unsigned.
+pub fn healthz() -> ApiResponse {
+    ApiResponse::ok(&json!({"status": "ok"}))
+}
+
+/// Adapters between the Lambda runtime (API Gateway HTTP API events) and [`ApiRequest`].
+pub mod lambda {
+    use super::*;
+    use lambda_http::{Body, Request, RequestExt, Response};
+
+    pub fn to_api_request(req: Request) -> ApiRequest {
+        let request_id = req.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
+        let (parts, body) = req.into_parts();
+        let body = match body {
+            Body::Empty => Bytes::new(),
+            Body::Text(t) => Bytes::from(t),
+            Body::Binary(b) => Bytes::from(b),
+            _ => Bytes::new(),
+        };
+        ApiRequest { method: parts.method, path: parts.uri.path().to_owned(), headers: parts.headers, body, request_id }
+    }
+
+    pub fn from_api_response(resp: ApiResponse) -> Response<Body> {
+        Response::builder()
+            .status(resp.status)
+            .header(http::header::CONTENT_TYPE, "application/json; charset=utf-8")
+            .body(Body::Text(resp.body))
+            .expect("status and header are valid")
+    }
+}
+
+/// Something that answers HTTP requests: every HTTP function's handler, mounted by the Lambda
+/// runtime in AWS and by the local stack here.
+#[async_trait::async_trait]
+pub trait HttpHandler: Send + Sync + 'static {
+    async fn handle(&self, req: ApiRequest) -> ApiResponse;
+}
+
+/// Runs an [`HttpHandler`] in the Lambda runtime (API Gateway HTTP API payload 2.0).
+pub async fn run_lambda<H: HttpHandler>(handler: std::sync::Arc<H>) -> Result<(), lambda_http::Error> {
+    lambda_http::run(lambda_http::service_fn(move |req| {
+        let handler = handler.clone();
+        async move {
+            let resp = handler.handle(lambda::to_api_request(req)).await;
+            Ok::<_, std::convert::Infallible>(lambda::from_api_response(resp))
+        }
+    }))
+    .await
+}
+
+/// The `Idempotency-Key` header, if present: 1–255 printable ASCII characters.
+pub fn idempotency_key(req: &ApiRequest) -> Result<Option<String>, ApiError> {
+    let Some(raw) = req.headers.get("idempotency-key") else { return Ok(None) };
+    let key = raw.to_str().ok().map(str::trim).unwrap_or_default();
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+        return Err(ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "invalid_idempotency_key",
+            message: "Idempotency-Key must be 1 to 255 printable ASCII characters".into(),
+            field: None,
+        });
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// A merchant id from the path: 1–64 of `A-Z a-z 0-9 _ -`.
+pub fn merchant_id(raw: &str) -> Result<String, ApiError> {
+    let ok = !raw.is_empty() && raw.len() <= 64 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err(ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "invalid_merchant_id",
+            message: "merchant_id must be 1 to 64 letters, digits, '_' or '-'".into(),
+            field: Some("merchant_id".into()),
+        })
+    }
+}

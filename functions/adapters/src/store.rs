@@ -1,0 +1,513 @@
+//! The single DynamoDB table. Item layout (docs/table-layout.md):
+//!
+//! | item | PK | SK |
+//! |---|---|---|
+//! | plan (方案) | `MERCHANT#{merchant_id}` | `PLAN` |
+//! | plan order | `MERCHANT#{merchant_id}` | `PLANORDER#{order_id}` |
+//! | notice | `MERCHANT#{merchant_id}` | `NOTICE#{created_at}#{code}` |
+//! | order → merchant | `PLANORDER#{order_id}` | `REF` |
+//! | idempotency record | `IDEMPOTENCY#{merchant_id}#{route}#{key}` | `IDEMPOTENCY` |
+//!
+//! Plain attribute names, ISO-8601 times; the plan item carries `expires_on`, the key of the
+//! `by-expiry` GSI the renewal jobs read; idempotency records expire through the `ttl` attribute.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
+
+use crate::aws::describe;
+
+pub const EXPIRY_INDEX: &str = "by-expiry";
+
+/// Item keys, in one place.
+pub mod keys {
+    pub const PLAN: &str = "PLAN";
+    pub const REF: &str = "REF";
+    pub const IDEMPOTENCY: &str = "IDEMPOTENCY";
+
+    pub fn merchant(merchant_id: &str) -> String {
+        format!("MERCHANT#{merchant_id}")
+    }
+    pub fn plan_order(order_id: &str) -> String {
+        format!("PLANORDER#{order_id}")
+    }
+    pub fn notice(created_at: &str, code: &str) -> String {
+        format!("NOTICE#{created_at}#{code}")
+    }
+    pub fn idempotency(merchant_id: &str, route: &str, key: &str) -> String {
+        format!("IDEMPOTENCY#{merchant_id}#{route}#{key}")
+    }
+}
+
+/// A DynamoDB failure. `Conflict` means a condition did not hold: someone else got there first.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("a conditional write lost a race")]
+    Conflict,
+    #[error("DynamoDB: {0}")]
+    Dynamo(String),
+    #[error("item does not decode: {0}")]
+    Corrupt(String),
+}
+
+fn dynamo<E: std::error::Error + 'static>(e: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> StoreError {
+    StoreError::Dynamo(describe(&e))
+}
+
+/// The merchant's Wixtar plan: usage period, activation, auto-renew, bound card.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanItem {
+    pub pk: String,
+    pub sk: String,
+    pub entity: String,
+    pub merchant_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ubn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub starts_on: Option<NaiveDate>,
+    /// Key of the `by-expiry` GSI.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_on: Option<NaiveDate>,
+    pub paid_orders: u32,
+    pub credentials_saved: bool,
+    pub auto_renew_enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_renew_months: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card_last4: Option<String>,
+    /// The gateway's card token (never logged, never returned).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card_token: Option<String>,
+    /// Optimistic-concurrency counter: every write expects the version it read.
+    pub version: u64,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl PlanItem {
+    pub fn empty(merchant_id: &str, now: DateTime<Utc>) -> Self {
+        Self {
+            pk: keys::merchant(merchant_id),
+            sk: keys::PLAN.into(),
+            entity: "plan".into(),
+            merchant_id: merchant_id.into(),
+            ubn: None,
+            starts_on: None,
+            expires_on: None,
+            paid_orders: 0,
+            credentials_saved: false,
+            auto_renew_enabled: false,
+            auto_renew_months: None,
+            card_last4: None,
+            card_token: None,
+            version: 0,
+            updated_at: now,
+        }
+    }
+}
+
+/// A plan purchase or renewal order (購買 / 續購).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanOrderItem {
+    pub pk: String,
+    pub sk: String,
+    pub entity: String,
+    pub order_id: String,
+    pub merchant_id: String,
+    /// `purchase` or `renewal`.
+    pub kind: String,
+    pub ubn: String,
+    pub months: u32,
+    pub bonus_months: u32,
+    pub amount: u64,
+    pub currency: String,
+    pub payment_method: String,
+    pub auto_renew: bool,
+    /// `pending_payment`, `paid` or `failed`.
+    pub status: String,
+    pub contact: serde_json::Value,
+    pub company: serde_json::Value,
+    pub payment: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_at: Option<DateTime<Utc>>,
+    /// The period after this payment was applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period_starts_on: Option<NaiveDate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period_expires_on: Option<NaiveDate>,
+    /// Side effects of the payment still to be done (outbox): repeats of the callback finish them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending_onboarding: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending_notification: bool,
+}
+
+/// The `PLANORDER#{order_id}` → merchant pointer the payment callback starts from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct OrderRefItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    merchant_id: String,
+}
+
+/// A message on the plan view (提示).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoticeItem {
+    pub pk: String,
+    pub sk: String,
+    pub entity: String,
+    pub code: String,
+    pub message: String,
+    pub created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub details: serde_json::Value,
+}
+
+impl NoticeItem {
+    pub fn new(merchant_id: &str, code: &str, message: String, details: serde_json::Value, at: DateTime<Utc>) -> Self {
+        let created_at = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        Self {
+            pk: keys::merchant(merchant_id),
+            sk: keys::notice(&created_at, code),
+            entity: "notice".into(),
+            code: code.into(),
+            message,
+            created_at: at,
+            details,
+        }
+    }
+}
+
+/// The stored outcome of a request made with an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdempotencyItem {
+    pub pk: String,
+    pub sk: String,
+    pub entity: String,
+    /// SHA-256 of the request body, hex.
+    pub request_sha256: String,
+    /// `in_progress` or `completed`.
+    pub state: String,
+    /// The resource the first request is creating, so a retry after a crash reuses it.
+    pub resource_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// Epoch seconds; DynamoDB TTL deletes the record after this.
+    pub ttl: i64,
+}
+
+/// Everything under one merchant's partition, read in one query.
+#[derive(Debug, Default)]
+pub struct MerchantItems {
+    pub plan: Option<PlanItem>,
+    pub orders: Vec<PlanOrderItem>,
+    pub notices: Vec<NoticeItem>,
+}
+
+/// Whether an idempotency claim was taken or an earlier record exists.
+#[derive(Debug)]
+pub enum Claim {
+    Claimed,
+    Existing(IdempotencyItem),
+}
+
+fn to_item<T: Serialize>(value: &T) -> HashMap<String, AttributeValue> {
+    serde_dynamo::to_item(value).expect("our items serialize to DynamoDB maps")
+}
+
+fn from_item<T: DeserializeOwned>(item: HashMap<String, AttributeValue>) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn key(pk: String, sk: impl Into<String>) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+/// A transaction that cancelled because a condition failed is a [`StoreError::Conflict`].
+fn transaction_error(
+    e: SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> StoreError {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+    if let Some(E::TransactionCanceledException(c)) = e.as_service_error() {
+        let conditional = c.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"));
+        let conflicting = c.cancellation_reasons().iter().any(|r| r.code() == Some("TransactionConflict"));
+        if conditional || conflicting {
+            return StoreError::Conflict;
+        }
+    }
+    dynamo(e)
+}
+
+fn put(item: HashMap<String, AttributeValue>, table: &str, condition: &str) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .put(Put::builder().table_name(table).set_item(Some(item)).condition_expression(condition).build().expect("put is complete"))
+        .build()
+}
+
+/// The table, typed.
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn get<T: DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo)?;
+        out.item.map(from_item).transpose()
+    }
+
+    pub async fn plan(&self, merchant_id: &str) -> Result<Option<PlanItem>, StoreError> {
+        self.get(keys::merchant(merchant_id), keys::PLAN).await
+    }
+
+    pub async fn plan_order(&self, merchant_id: &str, order_id: &str) -> Result<Option<PlanOrderItem>, StoreError> {
+        self.get(keys::merchant(merchant_id), &keys::plan_order(order_id)).await
+    }
+
+    /// Which merchant a plan order belongs to (the payment callback knows only the order id).
+    pub async fn plan_order_merchant(&self, order_id: &str) -> Result<Option<String>, StoreError> {
+        let r: Option<OrderRefItem> = self.get(keys::plan_order(order_id), keys::REF).await?;
+        Ok(r.map(|r| r.merchant_id))
+    }
+
+    /// The plan, its orders (oldest first) and notices, in one consistent query.
+    pub async fn merchant_items(&self, merchant_id: &str) -> Result<MerchantItems, StoreError> {
+        let mut items = MerchantItems::default();
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(keys::merchant(merchant_id)))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(dynamo)?;
+            match item.get("entity").and_then(|v| v.as_s().ok()).map(String::as_str) {
+                Some("plan") => items.plan = Some(from_item(item)?),
+                Some("plan_order") => items.orders.push(from_item(item)?),
+                Some("notice") => items.notices.push(from_item(item)?),
+                _ => {}
+            }
+        }
+        Ok(items)
+    }
+
+    /// Takes an idempotency key, or returns the record someone else already holds for it.
+    pub async fn claim_idempotency(&self, record: &IdempotencyItem) -> Result<Claim, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(record)))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claim::Claimed),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
+                    match c.item.clone() {
+                        Some(old) => Ok(Claim::Existing(from_item(old)?)),
+                        None => self.idempotency(&record.pk).await?.map(Claim::Existing).ok_or(StoreError::Conflict),
+                    }
+                }
+                _ => Err(dynamo(e)),
+            },
+        }
+    }
+
+    pub async fn idempotency(&self, pk: &str) -> Result<Option<IdempotencyItem>, StoreError> {
+        self.get(pk.to_owned(), keys::IDEMPOTENCY).await
+    }
+
+    /// Drops an idempotency claim whose request failed before creating anything, so the
+    /// client may retry with the same key.
+    pub async fn release_idempotency(&self, pk: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk.to_owned(), keys::IDEMPOTENCY)))
+            .condition_expression("#state = :in_progress")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":in_progress", s("in_progress"))
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(_)) => Ok(()),
+                _ => Err(dynamo(e)),
+            })
+    }
+
+    /// Creates a plan order and its order-id pointer, and completes the idempotency record
+    /// with the response, all or nothing.
+    pub async fn create_plan_order(
+        &self,
+        order: &PlanOrderItem,
+        completes: Option<(&str, u16, &str)>,
+    ) -> Result<(), StoreError> {
+        let reference = OrderRefItem {
+            pk: keys::plan_order(&order.order_id),
+            sk: keys::REF.into(),
+            entity: "plan_order_ref".into(),
+            merchant_id: order.merchant_id.clone(),
+        };
+        let mut items = vec![
+            put(to_item(order), &self.table, "attribute_not_exists(pk)"),
+            put(to_item(&reference), &self.table, "attribute_not_exists(pk)"),
+        ];
+        if let Some((pk, status, body)) = completes {
+            items.push(
+                TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(key(pk.to_owned(), keys::IDEMPOTENCY)))
+                            .update_expression("SET #state = :completed, status_code = :status, response_body = :body")
+                            .condition_expression("#state = :in_progress AND resource_id = :rid")
+                            .expression_attribute_names("#state", "state")
+                            .expression_attribute_values(":completed", s("completed"))
+                            .expression_attribute_values(":in_progress", s("in_progress"))
+                            .expression_attribute_values(":status", AttributeValue::N(status.to_string()))
+                            .expression_attribute_values(":body", s(body))
+                            .expression_attribute_values(":rid", s(order.order_id.clone()))
+                            .build()
+                            .expect("update is complete"),
+                    )
+                    .build(),
+            );
+        }
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(transaction_error)
+    }
+
+    /// Applies a payment in one transaction: the order becomes paid (only from
+    /// `pending_payment` or `failed`), the plan is replaced (only if nobody changed it since
+    /// `plan.version - 1` was read), and a notice is added. `Conflict` when either condition fails.
+    pub async fn apply_payment(
+        &self,
+        paid_order: &PlanOrderItem,
+        plan: &PlanItem,
+        notice: Option<&NoticeItem>,
+    ) -> Result<(), StoreError> {
+        let order_put = TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(to_item(paid_order)))
+                    .condition_expression("#status IN (:pending, :failed)")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":pending", s("pending_payment"))
+                    .expression_attribute_values(":failed", s("failed"))
+                    .build()
+                    .expect("put is complete"),
+            )
+            .build();
+        let mut plan_put = Put::builder().table_name(&self.table).set_item(Some(to_item(plan)));
+        plan_put = if plan.version <= 1 {
+            plan_put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            plan_put
+                .condition_expression("version = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N((plan.version - 1).to_string()))
+        };
+        let mut items = vec![order_put, TransactWriteItem::builder().put(plan_put.build().expect("put is complete")).build()];
+        if let Some(n) = notice {
+            items.push(put(to_item(n), &self.table, "attribute_not_exists(pk)"));
+        }
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(transaction_error)
+    }
+
+    /// `pending_payment` → `failed`; false when the order was no longer pending.
+    pub async fn fail_plan_order(&self, merchant_id: &str, order_id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::merchant(merchant_id), keys::plan_order(order_id))))
+            .update_expression("SET #status = :failed, failed_at = :at")
+            .condition_expression("#status = :pending")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":failed", s("failed"))
+            .expression_attribute_values(":pending", s("pending_payment"))
+            .expression_attribute_values(":at", s(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(_)) => Ok(false),
+                _ => Err(dynamo(e)),
+            },
+        }
+    }
+
+    /// Marks one outbox flag of a plan order done (`pending_onboarding`, `pending_notification`).
+    pub async fn clear_order_flag(&self, merchant_id: &str, order_id: &str, flag: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::merchant(merchant_id), keys::plan_order(order_id))))
+            .update_expression("REMOVE #flag")
+            .expression_attribute_names("#flag", flag)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(dynamo)
+    }
+}
+
+impl From<StoreError> for crate::api::ApiError {
+    /// Logs the cause (inside the request's span) and answers a retryable 503.
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "storage call failed");
+        crate::api::ApiError::unavailable("storage_unavailable", "state storage is unavailable; retry later")
+    }
+}

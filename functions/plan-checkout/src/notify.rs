@@ -1,0 +1,260 @@
+//! `POST /v1/payments/notify`: the payment gateway's callback. A payment is applied exactly
+//! once however often the callback is repeated or raced; its side effects (Wixtar hand-off,
+//! merchant e-mail event) are an outbox on the order that every repeat helps finish.
+
+use chrono::{DateTime, Utc};
+use einvoice_adapters::api::{ApiError, ApiRequest, ApiResponse};
+use einvoice_adapters::events::DomainEvent;
+use einvoice_adapters::store::{NoticeItem, PlanItem, PlanOrderItem, StoreError};
+use einvoice_adapters::wixtar::OnboardingRequest;
+use einvoice_domain::{PlanMonths, RuleViolation, UsagePeriod, taipei_date};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::PlanCheckout;
+
+/// Optimistic-concurrency retries when several payments for one merchant race.
+const MAX_ATTEMPTS: usize = 10;
+
+#[derive(Deserialize)]
+struct NotifyWire {
+    order_id: Option<String>,
+    status: Option<String>,
+    paid_at: Option<String>,
+    card_token: Option<String>,
+    card_last4: Option<String>,
+}
+
+enum Outcome {
+    Paid { paid_at: DateTime<Utc>, card: Option<(String, String)> },
+    Failed,
+}
+
+fn missing(field: &str) -> RuleViolation {
+    RuleViolation::on_field("missing_field", field, format!("{field} is required"))
+}
+
+impl NotifyWire {
+    fn parse(self) -> Result<(String, Outcome), RuleViolation> {
+        let order_id = self.order_id.filter(|o| !o.trim().is_empty()).ok_or_else(|| missing("order_id"))?;
+        let outcome = match self.status.as_deref() {
+            Some("paid") => {
+                let raw = self.paid_at.ok_or_else(|| missing("paid_at"))?;
+                let paid_at = DateTime::parse_from_rfc3339(&raw)
+                    .map_err(|_| RuleViolation::on_field("invalid_paid_at", "paid_at", "paid_at must be an RFC 3339 time"))?
+                    .to_utc();
+                let card = match (self.card_token, self.card_last4) {
+                    (Some(token), Some(last4)) if !token.is_empty() => {
+                        if last4.len() != 4 || !last4.bytes().all(|b| b.is_ascii_digit()) {
+                            return Err(RuleViolation::on_field("invalid_card_last4", "card_last4", "card_last4 must be 4 digits"));
+                        }
+                        Some((token, last4))
+                    }
+                    _ => None,
+                };
+                Outcome::Paid { paid_at, card }
+            }
+            Some("failed") => Outcome::Failed,
+            Some(_) => {
+                return Err(RuleViolation::on_field("invalid_payment_status", "status", "status must be \"paid\" or \"failed\""));
+            }
+            None => return Err(missing("status")),
+        };
+        Ok((order_id, outcome))
+    }
+}
+
+impl PlanCheckout {
+    pub(crate) async fn payment_notify(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let (order_id, outcome) = req.json::<NotifyWire>()?.parse()?;
+        tracing::Span::current().record("order_id", order_id.as_str());
+        let merchant_id = self
+            .store
+            .plan_order_merchant(&order_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("order_not_found", format!("no plan order {order_id}")))?;
+        tracing::Span::current().record("merchant_id", merchant_id.as_str());
+
+        let order = match outcome {
+            Outcome::Failed => {
+                if self.store.fail_plan_order(&merchant_id, &order_id, self.clock.now()).await? {
+                    tracing::info!("plan order payment failed");
+                }
+                self.load_order(&merchant_id, &order_id).await?
+            }
+            Outcome::Paid { paid_at, card } => {
+                let order = self.apply_payment(&merchant_id, &order_id, paid_at, card).await?;
+                self.finish_side_effects(&order).await?;
+                order
+            }
+        };
+        Ok(ApiResponse::ok(&json!({
+            "order_id": order.order_id,
+            "status": order.status,
+            "kind": order.kind,
+            "starts_on": order.period_starts_on,
+            "expires_on": order.period_expires_on,
+        })))
+    }
+
+    async fn load_order(&self, merchant_id: &str, order_id: &str) -> Result<PlanOrderItem, ApiError> {
+        self.store
+            .plan_order(merchant_id, order_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("order_not_found", format!("no plan order {order_id}")))
+    }
+
+    /// Marks the order paid and extends the plan, once. Returns the paid order.
+    async fn apply_payment(
+        &self,
+        merchant_id: &str,
+        order_id: &str,
+        paid_at: DateTime<Utc>,
+        card: Option<(String, String)>,
+    ) -> Result<PlanOrderItem, ApiError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let order = self.load_order(merchant_id, order_id).await?;
+            if order.status == "paid" {
+                tracing::info!("payment already applied");
+                return Ok(order);
+            }
+            let now = self.clock.now();
+            let current = self.store.plan(merchant_id).await?.unwrap_or_else(|| PlanItem::empty(merchant_id, now));
+            let (paid, plan, notice) = self.paid_state(order, current, paid_at, card.clone(), now)?;
+            match self.store.apply_payment(&paid, &plan, notice.as_ref()).await {
+                Ok(()) => {
+                    tracing::info!(kind = %paid.kind, expires_on = ?plan.expires_on, "payment applied");
+                    return Ok(paid);
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ApiError::unavailable("payment_contention", "too many concurrent updates to this plan; retry"))
+    }
+
+    /// The order, plan and notice after applying this payment (pure, given what was read).
+    fn paid_state(
+        &self,
+        mut order: PlanOrderItem,
+        mut plan: PlanItem,
+        paid_at: DateTime<Utc>,
+        card: Option<(String, String)>,
+        now: DateTime<Utc>,
+    ) -> Result<(PlanOrderItem, PlanItem, Option<NoticeItem>), ApiError> {
+        let months = PlanMonths::new(order.months).map_err(|_| ApiError::internal())?;
+        // The bonus belongs to the first *paid* order, whichever was opened first.
+        let first = plan.paid_orders == 0;
+        let bonus = months.bonus_months(first);
+        let paid_on = taipei_date(paid_at);
+        let period = match (plan.starts_on, plan.expires_on) {
+            (Some(starts_on), Some(expires_on)) => UsagePeriod { starts_on, expires_on }.extend(paid_on, months.get()),
+            _ => UsagePeriod::first(paid_on, months.get() + bonus),
+        };
+
+        order.status = "paid".into();
+        order.paid_at = Some(paid_at);
+        order.kind = if first { "purchase" } else { "renewal" }.into();
+        order.bonus_months = bonus;
+        order.period_starts_on = Some(period.starts_on);
+        order.period_expires_on = Some(period.expires_on);
+        order.pending_onboarding = first;
+        order.pending_notification = true;
+
+        plan.ubn.get_or_insert_with(|| order.ubn.clone());
+        plan.starts_on = Some(period.starts_on);
+        plan.expires_on = Some(period.expires_on);
+        plan.paid_orders += 1;
+        plan.version += 1;
+        plan.updated_at = now;
+        if order.auto_renew && order.payment_method == "card" {
+            if let Some((token, last4)) = card {
+                plan.card_token = Some(token);
+                plan.card_last4 = Some(last4);
+                plan.auto_renew_enabled = true;
+                plan.auto_renew_months = Some(months.get());
+            }
+        }
+
+        let notice = first.then(|| {
+            let c = &self.wixtar_contact;
+            NoticeItem::new(
+                &order.merchant_id,
+                "wixtar_onboarding",
+                format!(
+                    "付款完成，美麗科技專員將與您聯繫開通帳號。Payment received: {} will contact you to open your account ({}).",
+                    c.name, c.phone
+                ),
+                json!({"wixtar_contact": c, "order_id": order.order_id}),
+                now,
+            )
+        });
+        Ok((order, plan, notice))
+    }
+
+    /// Completes what a paid order still owes: the Wixtar contact hand-off (first purchase)
+    /// and the events (PlanPurchased, MerchantNotification). A failure leaves the flag set and
+    /// answers 503, so the gateway's retry of the callback finishes the job.
+    async fn finish_side_effects(&self, order: &PlanOrderItem) -> Result<(), ApiError> {
+        if order.pending_onboarding {
+            let request = OnboardingRequest {
+                request_id: order.order_id.clone(),
+                merchant_id: order.merchant_id.clone(),
+                ubn: order.ubn.clone(),
+                plan_months: order.months,
+                bonus_months: order.bonus_months,
+                contact: serde_json::from_value(order.contact.clone()).map_err(|_| ApiError::internal())?,
+                company: serde_json::from_value(order.company.clone()).map_err(|_| ApiError::internal())?,
+            };
+            let receipt = self.wixtar.hand_off_contact(&request).await.map_err(|e| {
+                tracing::warn!(error = %e, "Wixtar contact hand-off failed; the callback retry will redo it");
+                ApiError::unavailable("provider_unavailable", "payment recorded; Wixtar hand-off pending, retry the callback")
+            })?;
+            tracing::info!(reference = %receipt.reference, "contact handed off to Wixtar");
+            self.store.clear_order_flag(&order.merchant_id, &order.order_id, "pending_onboarding").await?;
+        }
+        if order.pending_notification {
+            self.events.publish(&self.payment_events(order)).await.map_err(|e| {
+                tracing::warn!(error = %e, "event publish failed; the callback retry will redo it");
+                ApiError::unavailable("events_unavailable", "payment recorded; notification pending, retry the callback")
+            })?;
+            self.store.clear_order_flag(&order.merchant_id, &order.order_id, "pending_notification").await?;
+        }
+        Ok(())
+    }
+
+    fn payment_events(&self, order: &PlanOrderItem) -> Vec<DomainEvent> {
+        let purchased = DomainEvent::new(
+            "PlanPurchased",
+            json!({
+                "event_id": format!("{}:plan-purchased", order.order_id),
+                "merchant_id": order.merchant_id,
+                "order_id": order.order_id,
+                "kind": order.kind,
+                "months": order.months,
+                "bonus_months": order.bonus_months,
+                "amount": order.amount,
+                "currency": order.currency,
+                "paid_at": order.paid_at,
+                "starts_on": order.period_starts_on,
+                "expires_on": order.period_expires_on,
+            }),
+        );
+        let template = if order.kind == "purchase" { "wixtar_purchase_confirmation" } else { "wixtar_renewal_confirmation" };
+        let email = DomainEvent::new(
+            "MerchantNotification",
+            json!({
+                "event_id": format!("{}:{template}", order.order_id),
+                "merchant_id": order.merchant_id,
+                "order_id": order.order_id,
+                "channel": "email",
+                "template": template,
+                "to": order.contact.get("email"),
+                "contact_name": order.contact.get("name"),
+                "wixtar_contact": self.wixtar_contact,
+                "expires_on": order.period_expires_on,
+            }),
+        );
+        vec![purchased, email]
+    }
+}

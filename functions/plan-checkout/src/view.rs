@@ -1,0 +1,43 @@
+//! `GET /v1/merchants/{merchant_id}/plan`: status, 使用期限, auto-renew, card, notices, orders.
+
+use einvoice_adapters::api::{ApiError, ApiResponse};
+use einvoice_domain::{PlanStatus, UsagePeriod};
+use serde_json::json;
+
+use crate::PlanCheckout;
+use crate::checkout::order_json;
+
+impl PlanCheckout {
+    pub(crate) async fn plan_view(&self, merchant_id: &str) -> Result<ApiResponse, ApiError> {
+        let items = self.store.merchant_items(merchant_id).await?;
+        let today = self.clock.today_in_taipei();
+        let plan = items.plan.as_ref();
+        let period = plan.and_then(|p| Some(UsagePeriod { starts_on: p.starts_on?, expires_on: p.expires_on? }));
+        let status = PlanStatus::of(period.as_ref(), plan.is_some_and(|p| p.credentials_saved), today);
+        let dates = period.map(|p| p.auto_renew_dates());
+        let enabled = plan.is_some_and(|p| p.auto_renew_enabled);
+        let notices: Vec<_> = items
+            .notices
+            .iter()
+            .map(|n| json!({"code": n.code, "message": n.message, "created_at": n.created_at, "details": n.details}))
+            .collect();
+        Ok(ApiResponse::ok(&json!({
+            "merchant_id": merchant_id,
+            "status": status,
+            "ubn": plan.and_then(|p| p.ubn.clone()),
+            "today": today,
+            "starts_on": period.map(|p| p.starts_on),
+            "expires_on": period.map(|p| p.expires_on),
+            "auto_renew": {
+                "enabled": enabled,
+                "months": plan.and_then(|p| p.auto_renew_months),
+                "cancel_deadline": dates.map(|d| d.cancel_deadline),
+                "charge_on": dates.map(|d| d.charge_on),
+                "locked": enabled && dates.is_some_and(|d| d.is_locked(today)),
+            },
+            "card": plan.and_then(|p| p.card_last4.as_ref()).map(|last4| json!({"last4": last4})),
+            "notices": notices,
+            "orders": items.orders.iter().map(order_json).collect::<Vec<_>>(),
+        })))
+    }
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Shared by ./infra/run and ./infra/test: a project-local virtualenv with pinned Python
+# tools (moto server, cfn-lint), and helpers to start and stop moto on 127.0.0.1.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+VENV="$ROOT/infra/.venv"
+REQUIREMENTS="$ROOT/infra/requirements.txt"
+
+log() { printf '\033[1m[infra]\033[0m %s\n' "$*" >&2; }
+
+# Creates or refreshes the virtualenv when requirements.txt changed (idempotent).
+ensure_venv() {
+  local stamp="$VENV/.requirements.sha256"
+  local want
+  want="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
+  if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return 0
+  fi
+  log "installing Python tools into infra/.venv (moto server, cfn-lint)"
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
+  echo "$want" > "$stamp"
+}
+
+# Prints a free TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_http() { # url seconds
+  local url="$1" deadline=$((SECONDS + ${2:-30}))
+  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+    if (( SECONDS > deadline )); then log "timed out waiting for $url"; return 1; fi
+    sleep 0.2
+  done
+}
+
+# Starts moto on 127.0.0.1:$1 in the background; sets MOTO_PID and exports the AWS variables
+# every SDK client (functions, tests) needs to talk to it.
+start_moto() {
+  local port="$1"
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" > "${MOTO_LOG:-/dev/null}" 2>&1 &
+  MOTO_PID=$!
+  wait_http "http://127.0.0.1:$port/moto-api/" 30
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  export AWS_REGION="${AWS_REGION:-ap-northeast-1}"
+  export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}"
+  export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"
+  export AWS_EC2_METADATA_DISABLED=true
+}
+
+# Kills a process group / pid list quietly.
+stop_pids() {
+  local pid
+  for pid in "$@"; do
+    [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true
+  done
+  for pid in "$@"; do
+    [[ -n "$pid" ]] && wait "$pid" 2>/dev/null || true
+  done
+}

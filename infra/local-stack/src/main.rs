@@ -1,1 +1,56 @@
-fn main(){}
+//! `local-stack [serve|demo]`: serve the whole product on 127.0.0.1 against moto, or walk a
+//! demo scenario against a running stack.
+
+use einvoice_adapters::{config, telemetry};
+use local_stack::{LocalConfig, LocalStack, client, default_template_path, demo};
+
+fn port(name: &str, default: u16) -> u16 {
+    config::optional(name, &default.to_string()).parse().unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    telemetry::init();
+    let code = match std::env::args().nth(1).as_deref() {
+        Some("demo") => {
+            let url = config::optional("LOCAL_STACK_URL", &format!("http://127.0.0.1:{}", port("PORT", 3000)));
+            demo::run(&url).await
+        }
+        None | Some("serve") => serve().await,
+        Some(other) => {
+            eprintln!("usage: local-stack [serve|demo] (got {other:?})");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+async fn serve() -> i32 {
+    let config = LocalConfig {
+        port: port("PORT", 3000),
+        table_name: config::optional("TABLE_NAME", "einvoice-local"),
+        event_bus_name: config::optional("EVENT_BUS_NAME", "einvoice-local-events"),
+        platform_secret: config::optional("PLATFORM_SIGNING_SECRET", client::LOCAL_PLATFORM_SECRET),
+        payment_secret: config::optional("PAYMENT_SIGNING_SECRET", client::LOCAL_PAYMENT_SECRET),
+        plan_catalogue: config::optional("PLAN_CATALOGUE", local_stack::DEFAULT_PLAN_CATALOGUE),
+        wixtar_port: port("WIXTAR_SIM_PORT", 4010),
+        payment_port: port("PAYMENT_SIM_PORT", 4020),
+        template: std::env::var("TEMPLATE_PATH").map(Into::into).unwrap_or_else(|_| default_template_path()),
+    };
+    match LocalStack::start(config).await {
+        Ok(stack) => {
+            eprintln!(
+                "local stack on {} (Wixtar simulator {}, payment-gateway simulator {}); Ctrl-C stops it",
+                stack.url(),
+                stack.wixtar.url(),
+                stack.payment.url()
+            );
+            let _ = tokio::signal::ctrl_c().await;
+            0
+        }
+        Err(e) => {
+            eprintln!("local stack failed to start: {e}");
+            1
+        }
+    }
+}

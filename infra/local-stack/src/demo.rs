@@ -1,0 +1,110 @@
+//! `./infra/run demo`: a merchant buys a Wixtar plan, pays by ATM, renews by card with
+//! auto-renew, and the plan view shows it all. Prints each step.
+
+use serde_json::{Value, json};
+
+use crate::client::{ContractClient, Reply};
+
+fn step(n: usize, title: &str, reply: &Reply) {
+    println!("\n── step {n}: {title} → HTTP {}", reply.status);
+    println!("{}", serde_json::to_string_pretty(&reply.body).unwrap_or_default());
+}
+
+fn expect(reply: &Reply, status: u16) -> Result<(), String> {
+    if reply.status == status { Ok(()) } else { Err(format!("expected HTTP {status}, got {}: {}", reply.status, reply.body)) }
+}
+
+/// Runs the walkthrough; returns the process exit code.
+pub async fn run(base_url: &str) -> i32 {
+    match walk(base_url).await {
+        Ok(()) => {
+            println!("\ndemo finished: every step answered as the contract says");
+            0
+        }
+        Err(e) => {
+            eprintln!("\ndemo failed: {e}");
+            1
+        }
+    }
+}
+
+async fn walk(base_url: &str) -> Result<(), String> {
+    let c = ContractClient::local(base_url);
+    let merchant = format!("demo-shop-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+    let base = format!("/v1/merchants/{merchant}");
+    println!("demo against {base_url}, merchant {merchant}");
+
+    let health = c.raw(reqwest::Method::GET, "/healthz", vec![], &[]).await;
+    step(1, "GET /healthz", &health);
+    expect(&health, 200)?;
+
+    let bad = c.post(&format!("{base}/plan/verify"), &json!({"ubn": "12345678"})).await;
+    step(2, "verify a UBN with a wrong check digit (統一編號檢查碼)", &bad);
+    expect(&bad, 422)?;
+
+    let verify = c.post(&format!("{base}/plan/verify"), &json!({"ubn": "04595257"})).await;
+    step(3, "verify 04595257: first purchase, bonus months on every plan", &verify);
+    expect(&verify, 200)?;
+
+    let checkout_body = |months: u32, method: &str, auto_renew: bool| {
+        json!({
+            "ubn": "04595257", "months": months, "payment_method": method, "auto_renew": auto_renew,
+            "contact": {"name": "王小明", "email": "ming@example.com.tw", "phone": "0912-345-678"},
+            "company": {"name": "小明商行有限公司", "ubn": "04595257", "address": "台北市中山區南京東路一段1號", "invoice_email": "ap@example.com.tw"}
+        })
+    };
+    let order = c
+        .platform(reqwest::Method::POST, &format!("{base}/plan/checkout"), Some(&checkout_body(12, "atm", false)), Some("demo-1"))
+        .await;
+    step(4, "checkout 12 months by ATM (首購 +2 months), with an Idempotency-Key", &order);
+    expect(&order, 201)?;
+    let order_id = order.body["order_id"].as_str().unwrap_or_default().to_owned();
+
+    let replay = c
+        .platform(reqwest::Method::POST, &format!("{base}/plan/checkout"), Some(&checkout_body(12, "atm", false)), Some("demo-1"))
+        .await;
+    step(5, "the same checkout again with the same Idempotency-Key: the first answer, no second order", &replay);
+    expect(&replay, 201)?;
+
+    let paid = c.notify(&json!({"order_id": order_id, "status": "paid", "paid_at": "2026-01-31T10:00:00+08:00"})).await;
+    step(6, "the gateway reports the ATM transfer paid on 2026-01-31 (Taipei)", &paid);
+    expect(&paid, 200)?;
+    let again = c.notify(&json!({"order_id": order_id, "status": "paid", "paid_at": "2026-01-31T10:00:00+08:00"})).await;
+    step(7, "the gateway repeats the callback: harmless, the period is extended once", &again);
+    expect(&again, 200)?;
+
+    let view = c.get(&format!("{base}/plan")).await;
+    step(8, "plan view: awaiting activation, 使用期限 2026-01-31 … 2027-03-30, Wixtar notice", &view);
+    expect(&view, 200)?;
+
+    let renewal = c.post(&format!("{base}/plan/checkout"), &checkout_body(3, "card", true)).await;
+    step(9, "renew 3 months by card with auto-renew (續購: no bonus)", &renewal);
+    expect(&renewal, 201)?;
+    let renewal_id = renewal.body["order_id"].as_str().unwrap_or_default().to_owned();
+    let paid = c
+        .notify(&json!({"order_id": renewal_id, "status": "paid", "paid_at": "2026-06-01T09:00:00+08:00", "card_token": "tok_demo_visa", "card_last4": "4242"}))
+        .await;
+    step(10, "the card payment succeeds; the card is bound for auto-renew", &paid);
+    expect(&paid, 200)?;
+
+    let view = c.get(&format!("{base}/plan")).await;
+    step(11, "plan view: extended from 2027-03-31 to 2027-06-29, auto-renew on, T-15 / T-10 dates", &view);
+    expect(&view, 200)?;
+
+    let wixtar = c.admin_get("http://127.0.0.1:4010/_sim/onboarding").await;
+    let handed: Vec<&Value> = wixtar.as_array().into_iter().flatten().filter(|r| r["merchant_id"] == merchant.as_str()).collect();
+    println!("\n── step 12: what the Wixtar simulator received for {merchant} (contact hand-off, once)");
+    println!("{}", serde_json::to_string_pretty(&handed).unwrap_or_default());
+    if handed.len() != 1 {
+        return Err(format!("expected one hand-off, got {}", handed.len()));
+    }
+
+    let events = c.admin_get(&format!("{base_url}/_local/events")).await;
+    let mine: Vec<&Value> =
+        events.as_array().into_iter().flatten().filter(|e| e["detail"]["merchant_id"] == merchant.as_str()).collect();
+    println!("\n── step 13: events published to EventBridge for {merchant}");
+    for e in &mine {
+        println!("{} {}", e["detail_type"], e["detail"]["event_id"]);
+    }
+    Ok(())
+}

@@ -41,7 +41,7 @@ wait_http() { # url seconds
 # every SDK client (functions, tests) needs to talk to it.
 start_moto() {
   local port="$1"
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" > "${MOTO_LOG:-/dev/null}" 2>&1 &
+  "$VENV/bin/python" "$ROOT/infra/scripts/moto_serialized.py" 127.0.0.1 "$port" > "${MOTO_LOG:-/dev/null}" 2>&1 &
   MOTO_PID=$!
   wait_http "http://127.0.0.1:$port/moto-api/" 30
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"

@@ -1,1 +1,113 @@
+//! Harness for the end-to-end tests: each test gets its own local stack (own table, bus,
+//! secrets, simulators, clock) on free 127.0.0.1 ports, against the moto server that
+//! `./infra/test` started (AWS_ENDPOINT_URL).
 
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+pub use local_stack::client::{ContractClient, Reply};
+use local_stack::{LocalConfig, LocalStack};
+use serde_json::{Value, json};
+
+pub struct Harness {
+    pub stack: LocalStack,
+    pub c: ContractClient,
+}
+
+pub async fn start() -> Harness {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL").is_ok(),
+        "AWS_ENDPOINT_URL is not set: run the tests through ./infra/test, which starts moto"
+    );
+    let stack = LocalStack::start(LocalConfig::isolated()).await.expect("local stack starts");
+    let c = ContractClient::local(stack.url());
+    Harness { stack, c }
+}
+
+/// A merchant id no other test uses.
+pub fn merchant() -> String {
+    format!("m-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+/// A valid checkout body.
+pub fn checkout(months: u32, method: &str, auto_renew: bool) -> Value {
+    json!({
+        "ubn": "04595257", "months": months, "payment_method": method, "auto_renew": auto_renew,
+        "contact": {"name": "王小明", "email": "ming@example.com.tw", "phone": "0912-345-678"},
+        "company": {"name": "小明商行有限公司", "ubn": "04595257", "address": "台北市中山區南京東路一段1號", "invoice_email": "ap@example.com.tw"}
+    })
+}
+
+pub fn at(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339).expect("RFC 3339").to_utc()
+}
+
+impl Harness {
+    /// Moves the stack's clock (and the client's signing time with it).
+    pub fn set_now(&self, now: &str) {
+        let t = at(now);
+        self.stack.clock.set(Some(t));
+        self.c.sign_at(Some(t.timestamp()));
+    }
+
+    pub async fn checkout(&self, merchant: &str, body: &Value) -> Reply {
+        self.c.post(&format!("/v1/merchants/{merchant}/plan/checkout"), body).await
+    }
+
+    pub async fn view(&self, merchant: &str) -> Value {
+        let r = self.c.get(&format!("/v1/merchants/{merchant}/plan")).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        r.body
+    }
+
+    pub async fn pay(&self, order_id: &str, paid_at: &str) -> Reply {
+        self.c.notify(&json!({"order_id": order_id, "status": "paid", "paid_at": paid_at})).await
+    }
+
+    /// Checkout then payment; returns the order id.
+    pub async fn buy(&self, merchant: &str, months: u32, paid_at: &str) -> String {
+        let order = self.checkout(merchant, &checkout(months, "atm", false)).await;
+        assert_eq!(order.status, 201, "{:?}", order.body);
+        let id = order.body["order_id"].as_str().unwrap().to_owned();
+        let paid = self.pay(&id, paid_at).await;
+        assert_eq!(paid.status, 200, "{:?}", paid.body);
+        id
+    }
+
+    /// Every item in the stack's table (scan; tests only).
+    pub async fn items(&self) -> Vec<HashMap<String, AttributeValue>> {
+        let client = aws_sdk_dynamodb::Client::new(&self.stack.sdk);
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = client
+                .scan()
+                .table_name(&self.stack.config.table_name)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            out.extend(page.items().iter().cloned());
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                return out;
+            }
+        }
+    }
+
+    pub async fn wixtar_onboarding(&self, merchant: &str) -> Vec<Value> {
+        let all = self.c.admin_get(&format!("{}/_sim/onboarding", self.stack.wixtar.url())).await;
+        all.as_array().unwrap().iter().filter(|r| r["merchant_id"] == merchant).cloned().collect()
+    }
+
+    pub fn events(&self, merchant: &str, detail_type: &str) -> Vec<Value> {
+        self.stack
+            .publisher
+            .published()
+            .into_iter()
+            .filter(|e| e.detail_type == detail_type && e.detail["merchant_id"] == merchant)
+            .map(|e| e.detail)
+            .collect()
+    }
+}

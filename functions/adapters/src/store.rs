@@ -147,6 +147,9 @@ pub struct PlanOrderItem {
     pub pending_onboarding: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pending_notification: bool,
+    /// Who performs the side effects: the request holding this lease.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effects_lease_until: Option<DateTime<Utc>>,
 }
 
 /// The `PLANORDER#{order_id}` → merchant pointer the payment callback starts from.
@@ -489,18 +492,61 @@ impl Store {
         }
     }
 
-    /// Marks one outbox flag of a plan order done (`pending_onboarding`, `pending_notification`).
-    pub async fn clear_order_flag(&self, merchant_id: &str, order_id: &str, flag: &str) -> Result<(), StoreError> {
-        self.client
+    /// Takes the lease on a paid order's outstanding side effects until `until`, so that of
+    /// many concurrent callbacks exactly one performs them. False when nothing is pending or
+    /// another request holds an unexpired lease.
+    pub async fn lease_order_effects(
+        &self,
+        merchant_id: &str,
+        order_id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let stamp = |t: DateTime<Utc>| s(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        let result = self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(keys::merchant(merchant_id), keys::plan_order(order_id))))
-            .update_expression("REMOVE #flag")
-            .expression_attribute_names("#flag", flag)
+            .update_expression("SET effects_lease_until = :until")
+            .condition_expression(
+                "(pending_onboarding = :t OR pending_notification = :t) \
+                 AND (attribute_not_exists(effects_lease_until) OR effects_lease_until < :now)",
+            )
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":now", stamp(now))
+            .expression_attribute_values(":until", stamp(until))
             .send()
-            .await
-            .map(|_| ())
-            .map_err(dynamo)
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(_)) => Ok(false),
+                _ => Err(dynamo(e)),
+            },
+        }
+    }
+
+    /// Marks outbox flags of a plan order done (`pending_onboarding`, `pending_notification`);
+    /// with `release`, also gives up the effects lease.
+    pub async fn clear_order_flags(&self, merchant_id: &str, order_id: &str, flags: &[&str], release: bool) -> Result<(), StoreError> {
+        let mut names: Vec<String> = (0..flags.len()).map(|i| format!("#f{i}")).collect();
+        if release {
+            names.push("effects_lease_until".into());
+        }
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::merchant(merchant_id), keys::plan_order(order_id))))
+            .update_expression(format!("REMOVE {}", names.join(", ")));
+        for (i, flag) in flags.iter().enumerate() {
+            req = req.expression_attribute_names(format!("#f{i}"), *flag);
+        }
+        req.send().await.map(|_| ()).map_err(dynamo)
     }
 }
 

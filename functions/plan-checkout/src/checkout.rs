@@ -121,6 +121,7 @@ impl PlanCheckout {
             period_expires_on: None,
             pending_onboarding: false,
             pending_notification: false,
+            effects_lease_until: None,
         };
         let response = ApiResponse::json(StatusCode::CREATED, &order_json(&order));
         let completes = record_pk.map(|pk| (pk, response.status.as_u16(), response.body.as_str()));

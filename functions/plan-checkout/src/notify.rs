@@ -15,6 +15,8 @@ use crate::PlanCheckout;
 
 /// Optimistic-concurrency retries when several payments for one merchant race.
 const MAX_ATTEMPTS: usize = 10;
+/// How long one request may hold the side-effect lease before another may take over.
+const EFFECTS_LEASE: chrono::Duration = chrono::Duration::seconds(30);
 
 #[derive(Deserialize)]
 struct NotifyWire {
@@ -193,9 +195,26 @@ impl PlanCheckout {
     }
 
     /// Completes what a paid order still owes: the Wixtar contact hand-off (first purchase)
-    /// and the events (PlanPurchased, MerchantNotification). A failure leaves the flag set and
-    /// answers 503, so the gateway's retry of the callback finishes the job.
+    /// and the events (PlanPurchased, MerchantNotification). One request at a time holds the
+    /// lease and does them; a failure releases the lease, keeps the flag and answers 503, so the
+    /// gateway's retry of the callback finishes the job.
     async fn finish_side_effects(&self, order: &PlanOrderItem) -> Result<(), ApiError> {
+        if !order.pending_onboarding && !order.pending_notification {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let (merchant_id, order_id) = (&order.merchant_id, &order.order_id);
+        if !self.store.lease_order_effects(merchant_id, order_id, now, now + EFFECTS_LEASE).await? {
+            tracing::info!("side effects done or in progress elsewhere");
+            return Ok(());
+        }
+        let mut done = Vec::new();
+        let outcome = self.perform_side_effects(order, &mut done).await;
+        self.store.clear_order_flags(merchant_id, order_id, &done, true).await?;
+        outcome
+    }
+
+    async fn perform_side_effects(&self, order: &PlanOrderItem, done: &mut Vec<&'static str>) -> Result<(), ApiError> {
         if order.pending_onboarding {
             let request = OnboardingRequest {
                 request_id: order.order_id.clone(),
@@ -211,14 +230,14 @@ impl PlanCheckout {
                 ApiError::unavailable("provider_unavailable", "payment recorded; Wixtar hand-off pending, retry the callback")
             })?;
             tracing::info!(reference = %receipt.reference, "contact handed off to Wixtar");
-            self.store.clear_order_flag(&order.merchant_id, &order.order_id, "pending_onboarding").await?;
+            done.push("pending_onboarding");
         }
         if order.pending_notification {
             self.events.publish(&self.payment_events(order)).await.map_err(|e| {
                 tracing::warn!(error = %e, "event publish failed; the callback retry will redo it");
                 ApiError::unavailable("events_unavailable", "payment recorded; notification pending, retry the callback")
             })?;
-            self.store.clear_order_flag(&order.merchant_id, &order.order_id, "pending_notification").await?;
+            done.push("pending_notification");
         }
         Ok(())
     }

@@ -15,6 +15,8 @@ pub struct ContractClient {
     pub http: reqwest::Client,
     platform: Secret,
     payment: Secret,
+    /// Unix time to sign with; None = the real clock. Follows the stack's injected clock.
+    signing_time: std::sync::Arc<std::sync::Mutex<Option<i64>>>,
 }
 
 /// A response: status and JSON body (`Value::Null` when the body is not JSON).
@@ -37,6 +39,7 @@ impl ContractClient {
             http: reqwest::Client::new(),
             platform: Secret::new(platform_secret),
             payment: Secret::new(payment_secret),
+            signing_time: Default::default(),
         }
     }
 
@@ -44,8 +47,14 @@ impl ContractClient {
         Self::new(base_url, LOCAL_PLATFORM_SECRET, LOCAL_PAYMENT_SECRET)
     }
 
-    pub fn now() -> i64 {
-        chrono::Utc::now().timestamp()
+    /// The time signatures are made at.
+    pub fn now(&self) -> i64 {
+        self.signing_time.lock().unwrap().unwrap_or_else(|| chrono::Utc::now().timestamp())
+    }
+
+    /// Signs as if it were `at` (None: the real clock), to match a stack whose clock was moved.
+    pub fn sign_at(&self, at: Option<i64>) {
+        *self.signing_time.lock().unwrap() = at;
     }
 
     /// Sends `body` as is, with the given headers (`X-Signature` and others), no signing.
@@ -60,9 +69,9 @@ impl ContractClient {
         Reply { status, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
     }
 
-    fn signed_headers(secret: &Secret, body: &[u8], key: Option<&str>) -> Vec<(&'static str, String)> {
+    fn signed_headers(&self, secret: &Secret, body: &[u8], key: Option<&str>) -> Vec<(&'static str, String)> {
         let mut headers = vec![
-            ("x-signature", signature::sign(secret, Self::now(), body)),
+            ("x-signature", signature::sign(secret, self.now(), body)),
             ("content-type", "application/json".to_owned()),
         ];
         if let Some(key) = key {
@@ -74,7 +83,7 @@ impl ContractClient {
     /// A platform-signed request; `body` None sends an empty body.
     pub async fn platform(&self, method: reqwest::Method, path: &str, body: Option<&Value>, key: Option<&str>) -> Reply {
         let bytes = body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
-        let headers = Self::signed_headers(&self.platform, &bytes, key);
+        let headers = self.signed_headers(&self.platform, &bytes, key);
         self.raw(method, path, bytes, &headers).await
     }
 
@@ -89,7 +98,7 @@ impl ContractClient {
     /// The payment gateway's callback, signed with its secret.
     pub async fn notify(&self, body: &Value) -> Reply {
         let bytes = serde_json::to_vec(body).unwrap();
-        let headers = Self::signed_headers(&self.payment, &bytes, None);
+        let headers = self.signed_headers(&self.payment, &bytes, None);
         self.raw(reqwest::Method::POST, "/v1/payments/notify", bytes, &headers).await
     }
 

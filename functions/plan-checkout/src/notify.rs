@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::PlanCheckout;
+use crate::checkout::order_json;
 
 /// Optimistic-concurrency retries when several payments for one merchant race.
 const MAX_ATTEMPTS: usize = 10;
@@ -243,22 +244,12 @@ impl PlanCheckout {
     }
 
     fn payment_events(&self, order: &PlanOrderItem) -> Vec<DomainEvent> {
-        let purchased = DomainEvent::new(
-            "PlanPurchased",
-            json!({
-                "event_id": format!("{}:plan-purchased", order.order_id),
-                "merchant_id": order.merchant_id,
-                "order_id": order.order_id,
-                "kind": order.kind,
-                "months": order.months,
-                "bonus_months": order.bonus_months,
-                "amount": order.amount,
-                "currency": order.currency,
-                "paid_at": order.paid_at,
-                "starts_on": order.period_starts_on,
-                "expires_on": order.period_expires_on,
-            }),
-        );
+        let mut detail = order_json(order);
+        detail["event_id"] = format!("{}:plan-purchased", order.order_id).into();
+        detail["merchant_id"] = order.merchant_id.clone().into();
+        detail["starts_on"] = json!(order.period_starts_on);
+        detail["expires_on"] = json!(order.period_expires_on);
+        let purchased = DomainEvent::new("PlanPurchased", detail);
         let template = if order.kind == "purchase" { "wixtar_purchase_confirmation" } else { "wixtar_renewal_confirmation" };
         let email = DomainEvent::new(
             "MerchantNotification",

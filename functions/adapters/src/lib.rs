@@ -4,6 +4,7 @@
 pub mod api;
 pub mod aws;
 pub mod config;
+pub mod crypto;
 pub mod events;
 pub mod idempotency;
 pub mod payment;

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod plan;
 pub mod period;
 pub mod rule;
+pub mod settings;
 pub mod ubn;
 
 pub use checkout::{CheckoutRequest, Company, Contact, PaymentMethod};

@@ -126,7 +126,7 @@ impl PlanCheckout {
             let (paid, plan, notice) = self.paid_state(order, current, paid_at, card.clone(), now)?;
             match self.store.apply_payment(&paid, &plan, notice.as_ref()).await {
                 Ok(()) => {
-                    tracing::info!(kind = %paid.kind, expires_on = ?plan.expires_on, "payment applied");
+                    tracing::info!(kind = %paid.kind, expires_on = %plan.expires_on.map(|d| d.to_string()).unwrap_or_default(), "payment applied");
                     return Ok(paid);
                 }
                 Err(StoreError::Conflict) => continue,

@@ -1,0 +1,237 @@
+//! 串接設定: the merchant's Wixtar credentials and invoice settings, parsed so that only valid
+//! values exist, and the warnings a merchant should see when saving them.
+//!
+//! Field limits (docs/credentials.md gives the reasons): Wixtar's POS SDK identifies a shop by
+//! short ASCII codes, so store code, POS code and PID are 1–20/1–20/1–40 of `A-Z a-z 0-9 - _`;
+//! RID is 1–64 printable ASCII without spaces; PNAME is 1–60 characters of any script; the AES
+//! KEY is exactly 32 hexadecimal characters (AES-128, used for the QR verification block).
+
+use serde::{Deserialize, Serialize};
+
+use crate::rule::RuleViolation;
+use crate::ubn::Ubn;
+
+/// When an invoice is issued (發票開立時間).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IssueTrigger {
+    /// 付款時: payment status becomes paid (已收到款項).
+    Payment,
+    /// 出貨時: delivery status becomes shipped (已出貨). The recommended default.
+    Shipment,
+    /// 取貨時: delivery status becomes received (已收貨); only for tracked carriers.
+    Pickup,
+}
+
+impl IssueTrigger {
+    pub fn parse(s: &str) -> Result<Self, RuleViolation> {
+        match s {
+            "payment" => Ok(Self::Payment),
+            "shipment" => Ok(Self::Shipment),
+            "pickup" => Ok(Self::Pickup),
+            other => Err(RuleViolation::on_field(
+                "invalid_issue_on",
+                "issue_on",
+                format!("issue_on entries must be payment, shipment or pickup (got {other:?})"),
+            )),
+        }
+    }
+}
+
+/// A non-empty, duplicate-free, ordered set of triggers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IssueOn(Vec<IssueTrigger>);
+
+impl IssueOn {
+    /// `None` means "not given": shipment, the recommended default.
+    pub fn parse(values: Option<&[String]>) -> Result<Self, RuleViolation> {
+        let Some(values) = values else { return Ok(Self(vec![IssueTrigger::Shipment])) };
+        let mut triggers = values.iter().map(|v| IssueTrigger::parse(v)).collect::<Result<Vec<_>, _>>()?;
+        triggers.sort();
+        triggers.dedup();
+        if triggers.is_empty() {
+            return Err(RuleViolation::on_field("invalid_issue_on", "issue_on", "issue_on needs at least one of payment, shipment, pickup"));
+        }
+        Ok(Self(triggers))
+    }
+
+    pub fn contains(&self, t: IssueTrigger) -> bool {
+        self.0.contains(&t)
+    }
+
+    pub fn triggers(&self) -> &[IssueTrigger] {
+        &self.0
+    }
+}
+
+/// A warning shown after saving settings that are allowed but probably not what the merchant wants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SettingsWarning {
+    pub code: &'static str,
+    pub message: &'static str,
+}
+
+/// What the merchant should be told about these choices.
+pub fn settings_warnings(issue_on: &IssueOn, show_at_checkout: bool) -> Vec<SettingsWarning> {
+    let mut warnings = Vec::new();
+    if issue_on.contains(IssueTrigger::Pickup) && !issue_on.contains(IssueTrigger::Shipment) {
+        warnings.push(SettingsWarning {
+            code: "pickup_without_shipment",
+            message: "Orders shipped with custom logistics never reach 'received', so with only pickup selected they can never be invoiced; select shipment too (自訂物流請勾選出貨時).",
+        });
+    }
+    if issue_on.contains(IssueTrigger::Payment) {
+        warnings.push(SettingsWarning {
+            code: "issue_on_payment",
+            message: "Invoices issued at payment must be voided when buyers cancel before shipping; shipment is recommended.",
+        });
+    }
+    if !show_at_checkout {
+        warnings.push(SettingsWarning {
+            code: "show_at_checkout_off",
+            message: "'Show invoice at checkout' is off: no invoice will be issued automatically (記得開啟結帳頁顯示發票).",
+        });
+    }
+    warnings
+}
+
+fn ascii_code(value: &Option<String>, field: &str, max: usize, extra: &[u8]) -> Result<String, RuleViolation> {
+    let v = value.as_deref().unwrap_or_default();
+    if v.is_empty() {
+        return Err(RuleViolation::on_field("missing_field", field, format!("{field} is required")));
+    }
+    if v.len() > max {
+        return Err(RuleViolation::on_field("field_too_long", field, format!("{field} is longer than {max} characters")));
+    }
+    if !v.bytes().all(|b| b.is_ascii_alphanumeric() || extra.contains(&b)) {
+        return Err(RuleViolation::on_field("invalid_field", field, format!("{field} has characters Wixtar does not issue")));
+    }
+    Ok(v.to_owned())
+}
+
+/// The seven values Wixtar gives a POS machine (from 美麗科技加值中心 → 營業人資訊 → 下載).
+#[derive(Clone, PartialEq, Eq)]
+pub struct WixtarCredentials {
+    pub ubn: Ubn,
+    pub store_code: String,
+    pub pos_code: String,
+    pub pid: String,
+    /// 認證碼: secret.
+    pub rid: String,
+    pub pname: String,
+    /// 32 hex characters: secret.
+    pub aes_key: String,
+}
+
+impl std::fmt::Debug for WixtarCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WixtarCredentials")
+            .field("ubn", &self.ubn)
+            .field("store_code", &self.store_code)
+            .field("pos_code", &self.pos_code)
+            .field("pid", &self.pid)
+            .field("rid", &"***")
+            .field("pname", &self.pname)
+            .field("aes_key", &"***")
+            .finish()
+    }
+}
+
+/// The credentials as they arrive.
+#[derive(Debug, Default, Deserialize)]
+pub struct CredentialsWire {
+    pub ubn: Option<String>,
+    pub store_code: Option<String>,
+    pub pos_code: Option<String>,
+    pub pid: Option<String>,
+    pub rid: Option<String>,
+    pub pname: Option<String>,
+    pub aes_key: Option<String>,
+}
+
+impl CredentialsWire {
+    /// Checks each field; violations name `credentials.<field>`.
+    pub fn parse(self) -> Result<WixtarCredentials, RuleViolation> {
+        let f = |name: &str| format!("credentials.{name}");
+        let ubn = Ubn::parse(self.ubn.as_deref().unwrap_or_default()).map_err(|e| e.at(f("ubn")))?;
+        let store_code = ascii_code(&self.store_code, &f("store_code"), 20, b"-_")?;
+        let pos_code = ascii_code(&self.pos_code, &f("pos_code"), 20, b"-_")?;
+        let pid = ascii_code(&self.pid, &f("pid"), 40, b"-_")?;
+        let printable: Vec<u8> = (b'!'..=b'~').filter(|b| !b.is_ascii_alphanumeric()).collect();
+        let rid = ascii_code(&self.rid, &f("rid"), 64, &printable)?;
+        let pname = crate::checkout::text(&self.pname, &f("pname"), 60)?;
+        let aes_key = self.aes_key.unwrap_or_default();
+        if aes_key.len() != 32 || !aes_key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(RuleViolation::on_field("invalid_aes_key", f("aes_key"), "credentials.aes_key must be exactly 32 hexadecimal characters"));
+        }
+        Ok(WixtarCredentials { ubn, store_code, pos_code, pid, rid, pname, aes_key })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire() -> CredentialsWire {
+        CredentialsWire {
+            ubn: Some("04595257".into()),
+            store_code: Some("S001".into()),
+            pos_code: Some("POS01".into()),
+            pid: Some("PID-123456".into()),
+            rid: Some("Rid!Secret#2026".into()),
+            pname: Some("小明商行 POS".into()),
+            aes_key: Some("0123456789abcdef0123456789ABCDEF".into()),
+        }
+    }
+
+    #[test]
+    fn valid_credentials_parse_and_never_debug_print_secrets() {
+        let c = wire().parse().unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("Rid!Secret") && !shown.contains("0123456789abcdef"));
+    }
+
+    #[test]
+    fn each_field_is_checked() {
+        type Edit = fn(&mut CredentialsWire);
+        let cases: Vec<(Edit, &str, &str)> = vec![
+            (|w| w.ubn = Some("12345678".into()), "invalid_ubn", "credentials.ubn"),
+            (|w| w.store_code = None, "missing_field", "credentials.store_code"),
+            (|w| w.store_code = Some("門市".into()), "invalid_field", "credentials.store_code"),
+            (|w| w.pos_code = Some("P".repeat(21)), "field_too_long", "credentials.pos_code"),
+            (|w| w.pid = Some("a b".into()), "invalid_field", "credentials.pid"),
+            (|w| w.rid = Some("has space".into()), "invalid_field", "credentials.rid"),
+            (|w| w.pname = Some("".into()), "missing_field", "credentials.pname"),
+            (|w| w.aes_key = Some("0123".into()), "invalid_aes_key", "credentials.aes_key"),
+            (|w| w.aes_key = Some("g123456789abcdef0123456789abcdef".into()), "invalid_aes_key", "credentials.aes_key"),
+        ];
+        for (edit, code, field) in cases {
+            let mut w = wire();
+            edit(&mut w);
+            let e = w.parse().unwrap_err();
+            assert_eq!((e.code, e.field.as_deref()), (code, Some(field)));
+        }
+    }
+
+    #[test]
+    fn issue_on_defaults_to_shipment_and_must_not_be_empty() {
+        assert_eq!(IssueOn::parse(None).unwrap().triggers(), [IssueTrigger::Shipment]);
+        let both = IssueOn::parse(Some(&["pickup".into(), "shipment".into(), "pickup".into()])).unwrap();
+        assert_eq!(both.triggers(), [IssueTrigger::Shipment, IssueTrigger::Pickup]);
+        assert_eq!(IssueOn::parse(Some(&[])).unwrap_err().code, "invalid_issue_on");
+        assert_eq!(IssueOn::parse(Some(&["delivery".into()])).unwrap_err().code, "invalid_issue_on");
+    }
+
+    #[test]
+    fn warnings() {
+        let codes = |on: &[&str], show| {
+            let on: Vec<String> = on.iter().map(|s| s.to_string()).collect();
+            settings_warnings(&IssueOn::parse(Some(&on)).unwrap(), show).iter().map(|w| w.code).collect::<Vec<_>>()
+        };
+        assert!(codes(&["shipment"], true).is_empty());
+        assert_eq!(codes(&["pickup"], true), ["pickup_without_shipment"]);
+        assert!(codes(&["pickup", "shipment"], true).is_empty());
+        assert_eq!(codes(&["payment"], true), ["issue_on_payment"]);
+        assert_eq!(codes(&["shipment"], false), ["show_at_checkout_off"]);
+    }
+}

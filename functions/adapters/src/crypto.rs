@@ -38,38 +38,44 @@ pub struct MasterKeys {
     keys: BTreeMap<String, Aes256Gcm>,
 }
 
-/// The secret's JSON: `{"current": "k2", "keys": {"k1": "<base64 32 bytes>", "k2": "…"}}`.
-#[derive(Deserialize)]
-struct KeySetJson {
-    current: String,
-    keys: BTreeMap<String, String>,
-}
+/// Context string of the key derivation, so these keys serve nothing else.
+const KDF_INFO: &[u8] = b"wixtar-link/credentials/aes-256-gcm/v1";
+/// Shortest key material accepted (Secrets Manager generates 64 characters).
+const MIN_MATERIAL_CHARS: usize = 32;
 
 fn aad(merchant_id: &str, field: &str) -> Vec<u8> {
     format!("{merchant_id}\u{1f}{field}").into_bytes()
 }
 
 impl MasterKeys {
+    /// Parses the master-key secret: a flat JSON object `{"current": "k2", "k1": "<material>",
+    /// "k2": "<material>"}` (what Secrets Manager's GenerateSecretString writes, and what an
+    /// operator extends to rotate). Each key is HKDF-SHA256 of its material.
     pub fn from_secret(secret: &Secret) -> Result<Self, CryptoError> {
-        let set: KeySetJson = serde_json::from_str(secret.expose()).map_err(|e| CryptoError::BadKeySet(e.to_string()))?;
+        let mut set: BTreeMap<String, String> =
+            serde_json::from_str(secret.expose()).map_err(|_| CryptoError::BadKeySet("not a JSON object of strings".into()))?;
+        let current = set.remove("current").ok_or_else(|| CryptoError::BadKeySet("no \"current\" key id".into()))?;
         let mut keys = BTreeMap::new();
-        for (id, b64) in set.keys {
-            let bytes = B64.decode(b64).map_err(|_| CryptoError::BadKeySet(format!("key {id} is not base64")))?;
-            if bytes.len() != 32 {
-                return Err(CryptoError::BadKeySet(format!("key {id} is not 32 bytes")));
+        for (id, material) in set {
+            if material.chars().count() < MIN_MATERIAL_CHARS {
+                return Err(CryptoError::BadKeySet(format!("key {id} is shorter than {MIN_MATERIAL_CHARS} characters")));
             }
-            keys.insert(id, Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&bytes)));
+            let mut key = [0u8; 32];
+            hkdf::Hkdf::<sha2::Sha256>::new(None, material.as_bytes())
+                .expand(KDF_INFO, &mut key)
+                .expect("32 bytes is a valid HKDF-SHA256 output length");
+            keys.insert(id, Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key)));
         }
-        if !keys.contains_key(&set.current) {
-            return Err(CryptoError::BadKeySet(format!("current key {} is not in the set", set.current)));
+        if !keys.contains_key(&current) {
+            return Err(CryptoError::BadKeySet(format!("current key {current} is not in the set")));
         }
-        Ok(Self { current: set.current, keys })
+        Ok(Self { current, keys })
     }
 
-    /// A fresh key set JSON with one random key (for bootstrapping a stack).
+    /// A fresh key set with one random key (for bootstrapping a local stack).
     pub fn generate_json(key_id: &str) -> String {
-        let key: [u8; 32] = rand::random();
-        serde_json::json!({"current": key_id, "keys": {key_id: B64.encode(key)}}).to_string()
+        let material: [u8; 32] = rand::random();
+        serde_json::json!({"current": key_id, key_id: hex::encode(material)}).to_string()
     }
 
     pub fn current_key_id(&self) -> &str {
@@ -131,9 +137,9 @@ mod tests {
 
     #[test]
     fn rotation_keeps_old_items_readable_and_writes_with_the_new_key() {
-        let v1 = keys(r#"{"current":"k1","keys":{"k1":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}}"#);
+        let v1 = keys(r#"{"current":"k1","k1":"first-key-material-0123456789abcdef"}"#);
         let old = v1.seal("m1", "rid", "old");
-        let v2 = keys(r#"{"current":"k2","keys":{"k1":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","k2":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="}}"#);
+        let v2 = keys(r#"{"current":"k2","k1":"first-key-material-0123456789abcdef","k2":"second-key-material-0123456789abcdef"}"#);
         assert_eq!(v2.open("m1", "rid", &old).unwrap().expose(), "old");
         let new = v2.seal("m1", "rid", "new");
         assert_eq!(new.key_id, "k2");
@@ -142,7 +148,7 @@ mod tests {
 
     #[test]
     fn bad_key_sets_are_refused() {
-        for bad in [r#"{"current":"k9","keys":{}}"#, r#"{"current":"k1","keys":{"k1":"c2hvcnQ="}}"#, "not json"] {
+        for bad in [r#"{"current":"k9"}"#, r#"{"current":"k1","k1":"short"}"#, r#"{"k1":"first-key-material-0123456789abcdef"}"#, "not json"] {
             assert!(MasterKeys::from_secret(&Secret::new(bad)).is_err(), "{bad}");
         }
     }

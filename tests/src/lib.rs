@@ -39,6 +39,21 @@ pub fn checkout(months: u32, method: &str, auto_renew: bool) -> Value {
     })
 }
 
+/// AES KEY and RID of the merchant settings used by the tests (never to be seen in clear).
+pub const TEST_RID: &str = "Rid-9f3e7c1a-SECRET";
+pub const TEST_AES_KEY: &str = "9a8b7c6d5e4f30211203f4e5d6c7b8a9";
+
+/// A valid `PUT …/invoice-settings` body.
+pub fn settings_body() -> Value {
+    json!({
+        "enabled": true, "provider": "wixtar", "show_at_checkout": true, "issue_on": ["shipment"],
+        "credentials": {
+            "ubn": "04595257", "store_code": "S001", "pos_code": "POS-01", "pid": "PID-000123",
+            "rid": TEST_RID, "pname": "小明商行 POS", "aes_key": TEST_AES_KEY
+        }
+    })
+}
+
 pub fn at(rfc3339: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(rfc3339).expect("RFC 3339").to_utc()
 }
@@ -59,6 +74,20 @@ impl Harness {
         let r = self.c.get(&format!("/v1/merchants/{merchant}/plan")).await;
         assert_eq!(r.status, 200, "{:?}", r.body);
         r.body
+    }
+
+    pub async fn save_settings(&self, merchant: &str, body: &Value) -> Reply {
+        self.c.platform(reqwest::Method::PUT, &format!("/v1/merchants/{merchant}/invoice-settings"), Some(body), None).await
+    }
+
+    pub async fn settings(&self, merchant: &str) -> Reply {
+        self.c.get(&format!("/v1/merchants/{merchant}/invoice-settings")).await
+    }
+
+    /// Arms a fault at a simulator (`wixtar` or `payment`): the next `count` calls fail.
+    pub async fn fault(&self, sim: &simulators::Running, mode: &str, count: u32) {
+        let status = self.c.admin_post(&format!("{}/_sim/faults", sim.url()), &json!({"mode": mode, "count": count})).await;
+        assert_eq!(status, 204);
     }
 
     pub async fn pay(&self, order_id: &str, paid_at: &str) -> Reply {

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use e2e_tests::{checkout, merchant, start};
+use e2e_tests::{TEST_AES_KEY, TEST_RID, checkout, merchant, settings_body, start};
 use serde_json::{Value, json};
 
 #[derive(Clone, Default)]
@@ -34,6 +34,13 @@ async fn logs_are_json_with_ids_and_no_secrets() {
         .notify(&json!({"order_id": id, "status": "paid", "paid_at": "2026-06-01T10:00:00+08:00", "card_token": "tok_live_SECRET_9876", "card_last4": "9876"}))
         .await;
     assert_eq!(paid.status, 200);
+    // Credential save: accepted, refused by Wixtar, and with Wixtar down.
+    assert_eq!(h.save_settings(&m, &settings_body()).await.status, 200);
+    assert_eq!(h.settings(&m).await.status, 200);
+    h.c.admin_post(&format!("{}/_sim/credentials", h.stack.wixtar.url()), &json!({"ubn": "04595257", "rid": "another"})).await;
+    assert_eq!(h.save_settings(&m, &settings_body()).await.status, 422);
+    h.fault(&h.stack.wixtar, "error", 1).await;
+    assert_eq!(h.save_settings(&m, &settings_body()).await.status, 200);
     let bad = h.c.raw(reqwest::Method::GET, &format!("/v1/merchants/{m}/plan"), vec![], &[("x-signature", "t=1,v1=00".into())]).await;
     assert_eq!(bad.status, 401);
 
@@ -43,7 +50,8 @@ async fn logs_are_json_with_ids_and_no_secrets() {
     let handled: Vec<&Value> = lines.iter().filter(|l| l["fields"]["message"] == "handled").collect();
     assert!(handled.iter().all(|l| l["span"]["request_id"].is_string()));
     assert!(lines.iter().any(|l| l["span"]["merchant_id"] == m.as_str() && l["span"]["order_id"] == id));
-    for secret in ["tok_live_SECRET_9876", "local-signing-secret", "local-payment-secret"] {
+    assert!(lines.iter().any(|l| l["fields"]["message"] == "invoice settings saved" && l["span"]["merchant_id"] == m.as_str()));
+    for secret in ["tok_live_SECRET_9876", "local-signing-secret", "local-payment-secret", TEST_RID, TEST_AES_KEY, &TEST_AES_KEY.to_uppercase()] {
         assert!(!text.contains(secret), "{secret} leaked into the logs");
     }
 }

@@ -2,13 +2,20 @@
 //! Lambda runtime (API Gateway HTTP API) and the local stack speak, the contract's error
 //! shape, body limits, JSON decoding and routing helpers.
 
+use std::future::Future;
+
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use http::{HeaderMap, Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use einvoice_domain::RuleViolation;
+use tracing::Instrument;
+
+use crate::secret::Secret;
+use crate::signature;
 
 /// Largest accepted request body (256 KiB); larger is a 413.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -208,4 +215,44 @@ pub fn merchant_id(raw: &str) -> Result<String, ApiError> {
             field: Some("merchant_id".into()),
         })
     }
+}
+
+/// Records the path's merchant id in the request span once it is known to be well formed.
+pub fn record_merchant(raw: &str) -> Result<String, ApiError> {
+    let id = merchant_id(raw)?;
+    tracing::Span::current().record("merchant_id", id.as_str());
+    Ok(id)
+}
+
+/// The gate every signed route passes: body size (413), then `X-Signature` against `secret`
+/// (401). Nothing has been read or written when it refuses.
+pub fn authenticate(req: &ApiRequest, secret: &Secret, now: DateTime<Utc>) -> Result<(), ApiError> {
+    check_body_size(req)?;
+    signature::verify(secret, req.header(signature::HEADER), &req.body, now)
+        .map_err(|e| ApiError::unauthorized(e.code(), e.to_string()))
+}
+
+/// Runs one request inside a span carrying request_id, method, path, and the merchant_id and
+/// order_id the handler records; logs the status and duration; turns errors into the
+/// contract's error shape.
+pub async fn instrumented<F>(req: &ApiRequest, handle: F) -> ApiResponse
+where
+    F: Future<Output = Result<ApiResponse, ApiError>>,
+{
+    let span = tracing::info_span!(
+        "request",
+        request_id = %req.request_id,
+        method = %req.method,
+        path = %req.path,
+        merchant_id = tracing::field::Empty,
+        order_id = tracing::field::Empty,
+    );
+    async {
+        let started = std::time::Instant::now();
+        let response = handle.await.unwrap_or_else(ApiError::into_response);
+        tracing::info!(status = response.status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "handled");
+        response
+    }
+    .instrument(span)
+    .await
 }

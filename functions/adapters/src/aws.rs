@@ -26,3 +26,19 @@ pub async fn read_secret(client: &aws_sdk_secretsmanager::Client, secret_id: &st
         .map_err(|e| format!("cannot read secret {secret_id}: {}", describe(&e)))?;
     out.secret_string().map(Secret::new).ok_or_else(|| format!("secret {secret_id} has no string value"))
 }
+
+/// Reads several secrets at once (cold start), in the order of `ids`.
+pub async fn read_secrets<const N: usize>(sdk: &SdkConfig, ids: [&str; N]) -> Result<[Secret; N], String> {
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, id) in ids.into_iter().enumerate() {
+        let (client, id) = (client.clone(), id.to_owned());
+        tasks.spawn(async move { (i, read_secret(&client, &id).await) });
+    }
+    let mut read: [Option<Secret>; N] = std::array::from_fn(|_| None);
+    while let Some(done) = tasks.join_next().await {
+        let (i, secret) = done.map_err(|e| format!("reading a secret panicked: {e}"))?;
+        read[i] = Some(secret?);
+    }
+    Ok(read.map(|s| s.expect("every secret was read")))
+}

@@ -22,12 +22,7 @@ impl Secret {
     }
 }
 
-/// `••••1234` style masking: everything but the last 4 characters replaced by `*`.
-pub fn mask_last4(value: &str) -> String {
-    let n = value.chars().count();
-    let keep: String = value.chars().skip(n.saturating_sub(4)).collect();
-    format!("{}{}", "*".repeat(n.saturating_sub(4)), keep)
-}
+pub use einvoice_domain::settings::mask_last4;
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -6,6 +6,7 @@
 //! | plan order | `MERCHANT#{merchant_id}` | `PLANORDER#{order_id}` |
 //! | notice | `MERCHANT#{merchant_id}` | `NOTICE#{created_at}#{code}` |
 //! | order → merchant | `PLANORDER#{order_id}` | `REF` |
+//! | invoice settings (串接) | `MERCHANT#{merchant_id}` | `SETTINGS` |
 //! | idempotency record | `IDEMPOTENCY#{merchant_id}#{route}#{key}` | `IDEMPOTENCY` |
 //!
 //! Plain attribute names, ISO-8601 times; the plan item carries `expires_on`, the key of the
@@ -29,6 +30,7 @@ pub mod keys {
     pub const PLAN: &str = "PLAN";
     pub const REF: &str = "REF";
     pub const IDEMPOTENCY: &str = "IDEMPOTENCY";
+    pub const SETTINGS: &str = "SETTINGS";
 
     pub fn merchant(merchant_id: &str) -> String {
         format!("MERCHANT#{merchant_id}")
@@ -55,7 +57,7 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-fn dynamo<E: std::error::Error + 'static>(e: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> StoreError {
+pub(crate) fn dynamo<E: std::error::Error + 'static>(e: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> StoreError {
     StoreError::Dynamo(describe(&e))
 }
 
@@ -74,7 +76,6 @@ pub struct PlanItem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_on: Option<NaiveDate>,
     pub paid_orders: u32,
-    pub credentials_saved: bool,
     pub auto_renew_enabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auto_renew_months: Option<u32>,
@@ -99,7 +100,6 @@ impl PlanItem {
             starts_on: None,
             expires_on: None,
             paid_orders: 0,
-            credentials_saved: false,
             auto_renew_enabled: false,
             auto_renew_months: None,
             card_last4: None,
@@ -214,6 +214,8 @@ pub struct IdempotencyItem {
 #[derive(Debug, Default)]
 pub struct MerchantItems {
     pub plan: Option<PlanItem>,
+    /// The merchant's invoice settings; their presence means credentials are saved (串接).
+    pub settings: Option<crate::settings::SettingsItem>,
     pub orders: Vec<PlanOrderItem>,
     pub notices: Vec<NoticeItem>,
 }
@@ -225,19 +227,19 @@ pub enum Claim {
     Existing(IdempotencyItem),
 }
 
-fn to_item<T: Serialize>(value: &T) -> HashMap<String, AttributeValue> {
+pub(crate) fn to_item<T: Serialize>(value: &T) -> HashMap<String, AttributeValue> {
     serde_dynamo::to_item(value).expect("our items serialize to DynamoDB maps")
 }
 
-fn from_item<T: DeserializeOwned>(item: HashMap<String, AttributeValue>) -> Result<T, StoreError> {
+pub(crate) fn from_item<T: DeserializeOwned>(item: HashMap<String, AttributeValue>) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn key(pk: String, sk: impl Into<String>) -> HashMap<String, AttributeValue> {
+pub(crate) fn key(pk: String, sk: impl Into<String>) -> HashMap<String, AttributeValue> {
     HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }
 
@@ -278,7 +280,11 @@ impl Store {
         &self.table
     }
 
-    async fn get<T: DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, StoreError> {
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(crate) async fn get<T: DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -322,6 +328,7 @@ impl Store {
             let item = item.map_err(dynamo)?;
             match item.get("entity").and_then(|v| v.as_s().ok()).map(String::as_str) {
                 Some("plan") => items.plan = Some(from_item(item)?),
+                Some("invoice_settings") => items.settings = Some(from_item(item)?),
                 Some("plan_order") => items.orders.push(from_item(item)?),
                 Some("notice") => items.notices.push(from_item(item)?),
                 _ => {}

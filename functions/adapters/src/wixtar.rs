@@ -2,6 +2,7 @@
 //! (and the simulator serves) is written down in docs/wixtar-protocol.md.
 
 use async_trait::async_trait;
+use einvoice_domain::settings::WixtarCredentials;
 use einvoice_domain::{Company, Contact};
 use serde::{Deserialize, Serialize};
 
@@ -25,9 +26,67 @@ pub struct OnboardingReceipt {
     pub reference: String,
 }
 
+/// The POS identity Wixtar checks on every POS call (機台認證). The AES KEY is never sent: it
+/// only signs the QR codes locally.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct PosIdentity {
+    pub ubn: String,
+    pub store_code: String,
+    pub pos_code: String,
+    pub pid: String,
+    pub rid: String,
+    pub pname: String,
+}
+
+impl std::fmt::Debug for PosIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PosIdentity").field("ubn", &self.ubn).field("pos_code", &self.pos_code).field("rid", &"***").finish()
+    }
+}
+
+impl From<&WixtarCredentials> for PosIdentity {
+    fn from(c: &WixtarCredentials) -> Self {
+        Self {
+            ubn: c.ubn.to_string(),
+            store_code: c.store_code.clone(),
+            pos_code: c.pos_code.clone(),
+            pid: c.pid.clone(),
+            rid: c.rid.clone(),
+            pname: c.pname.clone(),
+        }
+    }
+}
+
+/// A number range (字軌區間) Wixtar assigned to the POS for a period, as on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireRange {
+    /// 5 chars, ROC year + even month, e.g. `11512`.
+    pub period: String,
+    /// 2 uppercase letters.
+    pub track: String,
+    /// 8 digits, inclusive.
+    pub first: String,
+    pub last: String,
+}
+
+#[derive(Serialize)]
+struct RangeQuery<'a> {
+    pos: &'a PosIdentity,
+    period: &'a str,
+}
+
+#[derive(Deserialize)]
+struct RangeAnswer {
+    ranges: Vec<WireRange>,
+}
+
 #[async_trait]
 pub trait WixtarClient: Send + Sync {
     async fn hand_off_contact(&self, req: &OnboardingRequest) -> Result<OnboardingReceipt, UpstreamError>;
+
+    /// The ranges assigned to this POS for `period` (read-only). A 401/403 means Wixtar does not
+    /// know these credentials.
+    async fn number_ranges(&self, pos: &PosIdentity, period: &str) -> Result<Vec<WireRange>, UpstreamError>;
 }
 
 /// Wixtar over HTTPS.
@@ -46,5 +105,11 @@ impl HttpWixtarClient {
 impl WixtarClient for HttpWixtarClient {
     async fn hand_off_contact(&self, req: &OnboardingRequest) -> Result<OnboardingReceipt, UpstreamError> {
         post_json(&self.http, &format!("{}/api/v1/onboarding", self.base_url), req).await
+    }
+
+    async fn number_ranges(&self, pos: &PosIdentity, period: &str) -> Result<Vec<WireRange>, UpstreamError> {
+        let url = format!("{}/api/v1/pos/number-ranges/query", self.base_url);
+        let answer: RangeAnswer = post_json(&self.http, &url, &RangeQuery { pos, period }).await?;
+        Ok(answer.ranges)
     }
 }

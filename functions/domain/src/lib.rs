@@ -4,16 +4,26 @@
 //! and functions that take the time they need as an argument. No I/O, no async.
 
 pub mod checkout;
+pub mod buyer;
 pub mod clock;
+pub mod invoice;
+pub mod order;
 pub mod plan;
+pub mod proof;
 pub mod period;
 pub mod rule;
+pub mod sale;
 pub mod settings;
 pub mod ubn;
 
 pub use checkout::{CheckoutRequest, Company, Contact, PaymentMethod};
+pub use buyer::{Buyer, BuyerWire, Carrier, CarrierKind, LoveCode};
 pub use clock::{Clock, FixedClock, SystemClock, taipei_date};
+pub use invoice::{AesKey, InvoiceNumber, InvoicePeriod, NumberRange, RandomCode, Track, upload_deadline};
+pub use order::{Decision, DeliveryStatus, DisabledReason, IssueSettings, Logistics, Order, OrderId, OrderState, OrderWire, PaymentStatus, decide};
 pub use plan::{PlanCatalogue, PlanMonths, PlanOffer, PlanStatus};
 pub use period::{AutoRenewDates, UsagePeriod};
+pub use proof::{Proof, ProofInput, ProofItem};
 pub use rule::RuleViolation;
+pub use sale::{Amounts, InvoiceLine, TaxType, invoice_lines, invoice_total};
 pub use ubn::Ubn;

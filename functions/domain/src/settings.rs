@@ -24,6 +24,14 @@ pub enum IssueTrigger {
 }
 
 impl IssueTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Payment => "payment",
+            Self::Shipment => "shipment",
+            Self::Pickup => "pickup",
+        }
+    }
+
     pub fn parse(s: &str) -> Result<Self, RuleViolation> {
         match s {
             "payment" => Ok(Self::Payment),
@@ -61,6 +69,11 @@ impl IssueOn {
 
     pub fn triggers(&self) -> &[IssueTrigger] {
         &self.0
+    }
+
+    /// The wire names, in lifecycle order (`["payment", "shipment"]`).
+    pub fn names(&self) -> Vec<&'static str> {
+        self.0.iter().map(|t| t.as_str()).collect()
     }
 }
 
@@ -149,22 +162,126 @@ pub struct CredentialsWire {
     pub aes_key: Option<String>,
 }
 
+/// `••••1234` style masking (遮罩): every character but the last 4 replaced by `*`.
+pub fn mask_last4(value: &str) -> String {
+    let n = value.chars().count();
+    let keep: String = value.chars().skip(n.saturating_sub(4)).collect();
+    format!("{}{}", "*".repeat(n.saturating_sub(4)), keep)
+}
+
+/// A field of an update: omitted keeps the stored value; for a secret, sending back the
+/// masked value the API showed also keeps it (a form that round-trips a GET changes nothing).
+fn updated(given: Option<String>, stored: Option<&str>, secret: bool) -> Option<String> {
+    match (given, stored) {
+        (None, Some(old)) => Some(old.to_owned()),
+        (Some(new), Some(old)) if secret && new == mask_last4(old) => Some(old.to_owned()),
+        (given, _) => given,
+    }
+}
+
 impl CredentialsWire {
+    /// Whether every field is given (nothing would be taken from stored values).
+    pub fn is_complete(&self) -> bool {
+        [&self.ubn, &self.store_code, &self.pos_code, &self.pid, &self.rid, &self.pname, &self.aes_key]
+            .iter()
+            .all(|f| f.is_some())
+    }
+
     /// Checks each field; violations name `credentials.<field>`.
     pub fn parse(self) -> Result<WixtarCredentials, RuleViolation> {
+        self.parse_over(None)
+    }
+
+    /// Checks an update of `stored`: omitted fields keep their stored values (see [`updated`]).
+    pub fn parse_over(self, stored: Option<&WixtarCredentials>) -> Result<WixtarCredentials, RuleViolation> {
         let f = |name: &str| format!("credentials.{name}");
-        let ubn = Ubn::parse(self.ubn.as_deref().unwrap_or_default()).map_err(|e| e.at(f("ubn")))?;
-        let store_code = ascii_code(&self.store_code, &f("store_code"), 20, b"-_")?;
-        let pos_code = ascii_code(&self.pos_code, &f("pos_code"), 20, b"-_")?;
-        let pid = ascii_code(&self.pid, &f("pid"), 40, b"-_")?;
+        let old = |pick: fn(&WixtarCredentials) -> String| stored.map(pick);
+        let keep = |given: Option<String>, pick: fn(&WixtarCredentials) -> String, secret: bool| {
+            updated(given, old(pick).as_deref(), secret)
+        };
+        let ubn = keep(self.ubn, |c| c.ubn.to_string(), false);
+        let ubn = Ubn::parse(ubn.as_deref().unwrap_or_default()).map_err(|e| e.at(f("ubn")))?;
+        let store_code = ascii_code(&keep(self.store_code, |c| c.store_code.clone(), false), &f("store_code"), 20, b"-_")?;
+        let pos_code = ascii_code(&keep(self.pos_code, |c| c.pos_code.clone(), false), &f("pos_code"), 20, b"-_")?;
+        let pid = ascii_code(&keep(self.pid, |c| c.pid.clone(), false), &f("pid"), 40, b"-_")?;
         let printable: Vec<u8> = (b'!'..=b'~').filter(|b| !b.is_ascii_alphanumeric()).collect();
-        let rid = ascii_code(&self.rid, &f("rid"), 64, &printable)?;
-        let pname = crate::checkout::text(&self.pname, &f("pname"), 60)?;
-        let aes_key = self.aes_key.unwrap_or_default();
+        let rid = ascii_code(&keep(self.rid, |c| c.rid.clone(), true), &f("rid"), 64, &printable)?;
+        let pname = crate::checkout::text(&keep(self.pname, |c| c.pname.clone(), false), &f("pname"), 60)?;
+        let aes_key = keep(self.aes_key, |c| c.aes_key.clone(), true).unwrap_or_default();
         if aes_key.len() != 32 || !aes_key.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(RuleViolation::on_field("invalid_aes_key", f("aes_key"), "credentials.aes_key must be exactly 32 hexadecimal characters"));
         }
         Ok(WixtarCredentials { ubn, store_code, pos_code, pid, rid, pname, aes_key })
+    }
+}
+
+/// The e-invoice provider (加值中心) that issues the merchant's invoices. Only Wixtar today; a
+/// second provider (e.g. ECPay) is a new variant with its own credentials and client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    Wixtar,
+}
+
+impl Provider {
+    pub fn parse(s: &str) -> Result<Self, RuleViolation> {
+        match s {
+            "wixtar" => Ok(Self::Wixtar),
+            other => Err(RuleViolation::on_field(
+                "unsupported_provider",
+                "provider",
+                format!("provider must be \"wixtar\" (got {other:?})"),
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Wixtar => "wixtar",
+        }
+    }
+}
+
+/// 發票設定: whether and when invoices are issued, and with which provider credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoiceSettings {
+    /// 啟用電子發票.
+    pub enabled: bool,
+    pub provider: Provider,
+    /// 結帳頁顯示發票: without it nothing is issued automatically.
+    pub show_at_checkout: bool,
+    pub issue_on: IssueOn,
+    pub credentials: WixtarCredentials,
+}
+
+/// The settings body as it arrives (`PUT …/invoice-settings`).
+#[derive(Debug, Default, Deserialize)]
+pub struct InvoiceSettingsWire {
+    pub enabled: Option<bool>,
+    pub provider: Option<String>,
+    pub show_at_checkout: Option<bool>,
+    pub issue_on: Option<Vec<String>>,
+    pub credentials: Option<CredentialsWire>,
+}
+
+impl InvoiceSettingsWire {
+    /// Checks a save over what is `stored` (None for the first save). `enabled` and `provider`
+    /// are required; `show_at_checkout` defaults to off and `issue_on` to shipment; credential
+    /// fields left out keep their stored values.
+    pub fn parse(self, stored: Option<&WixtarCredentials>) -> Result<InvoiceSettings, RuleViolation> {
+        let enabled = self.enabled.ok_or_else(|| RuleViolation::on_field("missing_field", "enabled", "enabled is required"))?;
+        let provider = Provider::parse(
+            self.provider.as_deref().ok_or_else(|| RuleViolation::on_field("missing_field", "provider", "provider is required"))?,
+        )?;
+        let issue_on = IssueOn::parse(self.issue_on.as_deref())?;
+        let credentials = match (self.credentials, stored) {
+            (Some(wire), stored) => wire.parse_over(stored)?,
+            (None, Some(stored)) => stored.clone(),
+            (None, None) => {
+                return Err(RuleViolation::on_field("missing_field", "credentials", "credentials are required on the first save"));
+            }
+        };
+        Ok(InvoiceSettings { enabled, provider, show_at_checkout: self.show_at_checkout.unwrap_or(false), issue_on, credentials })
     }
 }
 
@@ -211,6 +328,50 @@ mod tests {
             let e = w.parse().unwrap_err();
             assert_eq!((e.code, e.field.as_deref()), (code, Some(field)));
         }
+    }
+
+    #[test]
+    fn an_update_keeps_omitted_and_masked_fields() {
+        let stored = wire().parse().unwrap();
+        let update = CredentialsWire {
+            store_code: Some("S002".into()),
+            rid: Some(mask_last4(&stored.rid)),
+            ..Default::default()
+        };
+        let c = update.parse_over(Some(&stored)).unwrap();
+        assert_eq!(c.store_code, "S002");
+        assert_eq!((c.rid.as_str(), c.aes_key.as_str(), c.pid.as_str()), (stored.rid.as_str(), stored.aes_key.as_str(), "PID-123456"));
+        // A new secret replaces the old one; a bad one is refused even on update.
+        let c = CredentialsWire { rid: Some("New-RID".into()), ..Default::default() }.parse_over(Some(&stored)).unwrap();
+        assert_eq!(c.rid, "New-RID");
+        let e = CredentialsWire { aes_key: Some("xyz".into()), ..Default::default() }.parse_over(Some(&stored)).unwrap_err();
+        assert_eq!(e.code, "invalid_aes_key");
+        // Nothing stored: every field is required.
+        assert_eq!(CredentialsWire::default().parse_over(None).unwrap_err().field.as_deref(), Some("credentials.ubn"));
+    }
+
+    #[test]
+    fn settings_need_enabled_provider_and_first_credentials() {
+        let parse = |v: serde_json::Value, stored: Option<&WixtarCredentials>| {
+            serde_json::from_value::<InvoiceSettingsWire>(v).unwrap().parse(stored)
+        };
+        let e = parse(serde_json::json!({"provider": "wixtar"}), None).unwrap_err();
+        assert_eq!((e.code, e.field.as_deref()), ("missing_field", Some("enabled")));
+        let e = parse(serde_json::json!({"enabled": true, "provider": "ecpay"}), None).unwrap_err();
+        assert_eq!(e.code, "unsupported_provider");
+        let e = parse(serde_json::json!({"enabled": true, "provider": "wixtar"}), None).unwrap_err();
+        assert_eq!((e.code, e.field.as_deref()), ("missing_field", Some("credentials")));
+        let stored = wire().parse().unwrap();
+        let s = parse(serde_json::json!({"enabled": true, "provider": "wixtar"}), Some(&stored)).unwrap();
+        assert_eq!((s.show_at_checkout, s.issue_on.names()), (false, vec!["shipment"]));
+        assert_eq!(s.credentials, stored);
+    }
+
+    #[test]
+    fn masking_keeps_the_last_four() {
+        assert_eq!(mask_last4("super-secret-value"), "**************alue");
+        assert_eq!(mask_last4("ab"), "ab");
+        assert_eq!(mask_last4("門市代碼五"), "*市代碼五");
     }
 
     #[test]

@@ -13,12 +13,10 @@ use einvoice_adapters::config::{self, ConfigError, WixtarContact};
 use einvoice_adapters::events::EventPublisher;
 use einvoice_adapters::payment::PaymentGateway;
 use einvoice_adapters::secret::Secret;
-use einvoice_adapters::signature;
 use einvoice_adapters::store::Store;
 use einvoice_adapters::wixtar::WixtarClient;
 use einvoice_domain::{Clock, PlanCatalogue};
 use http::Method;
-use tracing::Instrument;
 
 /// Settings from the environment (template.yaml sets them in AWS).
 #[derive(Debug, Clone)]
@@ -125,44 +123,21 @@ impl PlanCheckout {
         if route == Route::Healthz {
             return Ok(api::healthz());
         }
-        api::check_body_size(req)?;
         let secret = if route == Route::PaymentNotify { &self.secrets.payment } else { &self.secrets.platform };
-        signature::verify(secret, req.header(signature::HEADER), &req.body, self.clock.now())
-            .map_err(|e| ApiError::unauthorized(e.code(), e.to_string()))?;
+        api::authenticate(req, secret, self.clock.now())?;
         match route {
             Route::Healthz => Ok(api::healthz()),
-            Route::Verify(m) => self.verify(&record_merchant(m)?, req).await,
-            Route::Checkout(m) => self.checkout(&record_merchant(m)?, req).await,
-            Route::PlanView(m) => self.plan_view(&record_merchant(m)?).await,
+            Route::Verify(m) => self.verify(&api::record_merchant(m)?, req).await,
+            Route::Checkout(m) => self.checkout(&api::record_merchant(m)?, req).await,
+            Route::PlanView(m) => self.plan_view(&api::record_merchant(m)?).await,
             Route::PaymentNotify => self.payment_notify(req).await,
         }
     }
 }
 
-fn record_merchant(raw: &str) -> Result<String, ApiError> {
-    let id = api::merchant_id(raw)?;
-    tracing::Span::current().record("merchant_id", id.as_str());
-    Ok(id)
-}
-
 #[async_trait::async_trait]
 impl HttpHandler for PlanCheckout {
     async fn handle(&self, req: ApiRequest) -> ApiResponse {
-        let span = tracing::info_span!(
-            "request",
-            request_id = %req.request_id,
-            method = %req.method,
-            path = %req.path,
-            merchant_id = tracing::field::Empty,
-            order_id = tracing::field::Empty,
-        );
-        async {
-            let started = std::time::Instant::now();
-            let response = self.route(&req).await.unwrap_or_else(ApiError::into_response);
-            tracing::info!(status = response.status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "handled");
-            response
-        }
-        .instrument(span)
-        .await
+        api::instrumented(&req, self.route(&req)).await
     }
 }

@@ -15,11 +15,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let config = Config::from_env()?;
     let sdk = aws::sdk_config().await;
-    let secrets_client = aws_sdk_secretsmanager::Client::new(&sdk);
-    let (platform, payment) = tokio::try_join!(
-        aws::read_secret(&secrets_client, &config.platform_secret_id),
-        aws::read_secret(&secrets_client, &config.payment_secret_id),
-    )?;
+    let [platform, payment] = aws::read_secrets(&sdk, [&config.platform_secret_id, &config.payment_secret_id]).await?;
     let deps = Dependencies {
         store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name),
         gateway: Arc::new(HttpPaymentGateway::new(&config.payment_gateway_url)),

@@ -13,7 +13,7 @@ impl PlanCheckout {
         let today = self.clock.today_in_taipei();
         let plan = items.plan.as_ref();
         let period = plan.and_then(|p| Some(UsagePeriod { starts_on: p.starts_on?, expires_on: p.expires_on? }));
-        let status = PlanStatus::of(period.as_ref(), plan.is_some_and(|p| p.credentials_saved), today);
+        let status = PlanStatus::of(period.as_ref(), items.settings.is_some(), today);
         let dates = period.map(|p| p.auto_renew_dates());
         let enabled = plan.is_some_and(|p| p.auto_renew_enabled);
         let notices: Vec<_> = items

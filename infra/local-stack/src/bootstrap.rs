@@ -104,3 +104,13 @@ pub async fn put_secret(sdk: &SdkConfig, name: &str, value: &str) -> Result<Stri
         Err(e) => Err(format!("create secret {name}: {}", describe(&e))),
     }
 }
+
+/// Creates a string secret unless it exists (an existing value is kept); returns its id.
+pub async fn create_secret_if_missing(sdk: &SdkConfig, name: &str, value: &str) -> Result<String, String> {
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    match client.create_secret().name(name).secret_string(value).send().await {
+        Ok(_) => Ok(name.to_owned()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_exists_exception()) => Ok(name.to_owned()),
+        Err(e) => Err(format!("create secret {name}: {}", describe(&e))),
+    }
+}

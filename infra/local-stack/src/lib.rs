@@ -11,7 +11,7 @@ pub mod template;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use axum::Router;
 use axum::body::Body;
@@ -21,9 +21,10 @@ use axum::routing::{get, post};
 use einvoice_adapters::api::{ApiError, ApiRequest, ApiResponse, HttpHandler, MAX_BODY_BYTES};
 use einvoice_adapters::events::EventBridgePublisher;
 use einvoice_adapters::payment::HttpPaymentGateway;
-use einvoice_adapters::secret::Secret;
+use einvoice_adapters::crypto::MasterKeys;
+use einvoice_adapters::provider::{Providers, WixtarProvider};
 use einvoice_adapters::store::Store;
-use einvoice_adapters::wixtar::HttpWixtarClient;
+use einvoice_adapters::wixtar::{HttpWixtarClient, WixtarClient};
 use einvoice_domain::FixedClock;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -81,6 +82,8 @@ pub struct LocalStack {
     pub publisher: Arc<LocalPublisher>,
     pub wixtar: simulators::Running,
     pub payment: simulators::Running,
+    functions: Functions,
+    mounted: Arc<Mounted>,
     server: JoinHandle<()>,
 }
 
@@ -92,7 +95,7 @@ impl Drop for LocalStack {
 
 struct Mounted {
     routes: Vec<HttpRoute>,
-    handlers: HashMap<String, Arc<dyn HttpHandler>>,
+    handlers: RwLock<HashMap<String, Arc<dyn HttpHandler>>>,
     publisher: Arc<LocalPublisher>,
     clock: Arc<FixedClock>,
 }
@@ -112,65 +115,45 @@ impl LocalStack {
         let sdk = einvoice_adapters::aws::sdk_config().await;
         bootstrap::create_table(&sdk, &config.table_name, &template.table).await?;
         bootstrap::create_event_bus(&sdk, &config.event_bus_name).await?;
-        let platform_secret_id =
-            bootstrap::put_secret(&sdk, &format!("{}/platform-signing", config.table_name), &config.platform_secret).await?;
-        let payment_secret_id =
-            bootstrap::put_secret(&sdk, &format!("{}/payment-signing", config.table_name), &config.payment_secret).await?;
+        let secret_name = |what: &str| format!("{}/{what}", config.table_name);
+        let secret_ids = SecretIds {
+            platform: bootstrap::put_secret(&sdk, &secret_name("platform-signing"), &config.platform_secret).await?,
+            payment: bootstrap::put_secret(&sdk, &secret_name("payment-signing"), &config.payment_secret).await?,
+            // Kept across restarts against the same moto, so stored credentials stay readable.
+            master_key: bootstrap::create_secret_if_missing(&sdk, &secret_name("credential-master-key"), &MasterKeys::generate_json("k1"))
+                .await?,
+        };
 
         let wixtar = simulators::serve(simulators::wixtar::router(), config.wixtar_port).await.map_err(|e| e.to_string())?;
         let payment = simulators::serve(simulators::payment::router(), config.payment_port).await.map_err(|e| e.to_string())?;
-
-        // Secrets are read back from Secrets Manager, as each Lambda does at cold start.
-        let secrets_client = aws_sdk_secretsmanager::Client::new(&sdk);
-        let read = |id: String| {
-            let client = secrets_client.clone();
-            async move { einvoice_adapters::aws::read_secret(&client, &id).await }
-        };
-        let platform: Secret = read(platform_secret_id).await?;
-        let payment_secret: Secret = read(payment_secret_id).await?;
 
         let clock = Arc::new(FixedClock::default());
         let publisher = Arc::new(LocalPublisher::new(EventBridgePublisher::new(
             aws_sdk_eventbridge::Client::new(&sdk),
             &config.event_bus_name,
         )));
-        let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name);
-
-        let plan_config = plan_checkout::Config {
-            table_name: config.table_name.clone(),
-            event_bus_name: config.event_bus_name.clone(),
-            payment_gateway_url: payment.url(),
-            wixtar_api_url: wixtar.url(),
-            plan_catalogue: einvoice_adapters::config::plan_catalogue(&config.plan_catalogue).map_err(|e| e.to_string())?,
-            wixtar_contact: Default::default(),
-            platform_secret_id: String::new(),
-            payment_secret_id: String::new(),
+        let functions = Functions {
+            sdk: sdk.clone(),
+            config: config.clone(),
+            secret_ids,
+            wixtar_url: wixtar.url(),
+            payment_url: payment.url(),
+            clock: clock.clone(),
+            publisher: publisher.clone(),
         };
-        let plan_checkout = plan_checkout::PlanCheckout::new(
-            &plan_config,
-            plan_checkout::SigningSecrets { platform, payment: payment_secret },
-            plan_checkout::Dependencies {
-                store,
-                gateway: Arc::new(HttpPaymentGateway::new(payment.url())),
-                wixtar: Arc::new(HttpWixtarClient::new(wixtar.url())),
-                events: publisher.clone(),
-                clock: clock.clone(),
-            },
-        );
-        let mut handlers: HashMap<String, Arc<dyn HttpHandler>> = HashMap::new();
-        handlers.insert("PlanCheckoutFunction".into(), Arc::new(plan_checkout));
+        let handlers = functions.cold_start().await?;
         for route in &template.routes {
             if !handlers.contains_key(&route.function) {
                 return Err(format!("template.yaml routes {} {} to {}, which the local stack does not mount", route.method, route.path, route.function));
             }
         }
 
-        let mounted = Arc::new(Mounted { routes: template.routes, handlers, publisher: publisher.clone(), clock: clock.clone() });
+        let mounted = Arc::new(Mounted { routes: template.routes, handlers: RwLock::new(handlers), publisher: publisher.clone(), clock: clock.clone() });
         let router = Router::new()
             .route("/_local/events", get(local_events))
             .route("/_local/clock", post(set_clock))
             .fallback(dispatch)
-            .with_state(mounted);
+            .with_state(mounted.clone());
         let listener = TcpListener::bind(("127.0.0.1", config.port)).await.map_err(|e| e.to_string())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let server = tokio::spawn(async move {
@@ -178,7 +161,84 @@ impl LocalStack {
                 eprintln!("local stack stopped: {e}");
             }
         });
-        Ok(Self { addr, config, sdk, clock, publisher, wixtar, payment, server })
+        Ok(Self { addr, config, sdk, clock, publisher, wixtar, payment, functions, mounted, server })
+    }
+
+    /// Replaces every function with a fresh instance that reads its secrets again, as a new
+    /// Lambda execution environment would (e.g. after a master-key rotation).
+    pub async fn cold_start(&self) -> Result<(), String> {
+        let handlers = self.functions.cold_start().await?;
+        *self.mounted.handlers.write().unwrap_or_else(|e| e.into_inner()) = handlers;
+        Ok(())
+    }
+
+    /// The Secrets Manager ids the functions read at cold start.
+    pub fn secret_ids(&self) -> &SecretIds {
+        &self.functions.secret_ids
+    }
+}
+
+/// Secrets Manager ids of the stack's secrets.
+#[derive(Debug, Clone)]
+pub struct SecretIds {
+    pub platform: String,
+    pub payment: String,
+    pub master_key: String,
+}
+
+/// What every function is built from: the inputs each Lambda's `main.rs` reads at cold start.
+struct Functions {
+    sdk: aws_config::SdkConfig,
+    config: LocalConfig,
+    secret_ids: SecretIds,
+    wixtar_url: String,
+    payment_url: String,
+    clock: Arc<FixedClock>,
+    publisher: Arc<LocalPublisher>,
+}
+
+impl Functions {
+    /// Reads the secrets from Secrets Manager and builds each function's handler, keyed by its
+    /// logical id in template.yaml.
+    async fn cold_start(&self) -> Result<HashMap<String, Arc<dyn HttpHandler>>, String> {
+        let ids = &self.secret_ids;
+        let [platform, payment_secret, master] =
+            einvoice_adapters::aws::read_secrets(&self.sdk, [&ids.platform, &ids.payment, &ids.master_key]).await?;
+        let store = Store::new(aws_sdk_dynamodb::Client::new(&self.sdk), &self.config.table_name);
+        let wixtar: Arc<dyn WixtarClient> = Arc::new(HttpWixtarClient::new(&self.wixtar_url));
+
+        let plan_config = plan_checkout::Config {
+            table_name: self.config.table_name.clone(),
+            event_bus_name: self.config.event_bus_name.clone(),
+            payment_gateway_url: self.payment_url.clone(),
+            wixtar_api_url: self.wixtar_url.clone(),
+            plan_catalogue: einvoice_adapters::config::plan_catalogue(&self.config.plan_catalogue).map_err(|e| e.to_string())?,
+            wixtar_contact: Default::default(),
+            platform_secret_id: self.secret_ids.platform.clone(),
+            payment_secret_id: self.secret_ids.payment.clone(),
+        };
+        let plan_checkout = plan_checkout::PlanCheckout::new(
+            &plan_config,
+            plan_checkout::SigningSecrets { platform: platform.clone(), payment: payment_secret },
+            plan_checkout::Dependencies {
+                store: store.clone(),
+                gateway: Arc::new(HttpPaymentGateway::new(&self.payment_url)),
+                wixtar: wixtar.clone(),
+                events: self.publisher.clone(),
+                clock: self.clock.clone(),
+            },
+        );
+        let credential_save = credential_save::CredentialSave::new(credential_save::Dependencies {
+            store,
+            providers: Providers { wixtar: Arc::new(WixtarProvider(wixtar)) },
+            master_keys: MasterKeys::from_secret(&master).map_err(|e| e.to_string())?,
+            platform_secret: platform,
+            clock: self.clock.clone(),
+        });
+        let mut handlers: HashMap<String, Arc<dyn HttpHandler>> = HashMap::new();
+        handlers.insert("PlanCheckoutFunction".into(), Arc::new(plan_checkout));
+        handlers.insert("CredentialSaveFunction".into(), Arc::new(credential_save));
+        Ok(handlers)
     }
 }
 
@@ -210,7 +270,7 @@ async fn dispatch(State(mounted): State<Arc<Mounted>>, req: Request) -> Response
         let error = if same_path.is_empty() { ApiError::route_not_found(&api) } else { ApiError::method_not_allowed(&api) };
         return to_response(error.into_response());
     };
-    let handler = mounted.handlers[&route.function].clone();
+    let handler = mounted.handlers.read().unwrap_or_else(|e| e.into_inner())[&route.function].clone();
     to_response(handler.handle(api).await)
 }
 

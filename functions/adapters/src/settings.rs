@@ -1,0 +1,177 @@
+//! The merchant's invoice settings and Wixtar credentials (串接) as stored: plain attributes an
+//! operator can read, except AES KEY and RID, which exist only as AES-256-GCM ciphertext
+//! (`crypto.rs`, AAD = merchant id + field name).
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use einvoice_domain::settings::{InvoiceSettings, IssueOn, Provider, WixtarCredentials};
+use einvoice_domain::{RuleViolation, Ubn};
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{CryptoError, MasterKeys, Sealed};
+use crate::store::{Store, StoreError, dynamo, keys, to_item};
+
+/// AAD field names of the sealed credentials.
+pub const RID_FIELD: &str = "rid";
+pub const AES_KEY_FIELD: &str = "aes_key";
+
+/// What the provider said about the credentials when they were saved (連線檢查).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialCheck {
+    /// The provider answered with these credentials.
+    Accepted,
+    /// The provider could not be reached; saved unverified.
+    Unreachable,
+}
+
+/// `MERCHANT#{merchant_id}` / `SETTINGS`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettingsItem {
+    pub pk: String,
+    pub sk: String,
+    pub entity: String,
+    pub merchant_id: String,
+    pub enabled: bool,
+    pub provider: Provider,
+    pub show_at_checkout: bool,
+    pub issue_on: Vec<String>,
+    pub ubn: String,
+    pub store_code: String,
+    pub pos_code: String,
+    pub pid: String,
+    pub pname: String,
+    /// 認證碼, sealed.
+    pub rid: Sealed,
+    /// AES KEY, sealed.
+    pub aes_key: Sealed,
+    pub credentials_check: CredentialCheck,
+    pub checked_at: DateTime<Utc>,
+    /// Optimistic-concurrency counter: 1 on the first save, +1 on each later one.
+    pub version: u64,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Why stored settings cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// A plain attribute no longer passes the domain's rules (edited by hand?).
+    #[error("stored settings break a rule: {0}")]
+    Invalid(RuleViolation),
+}
+
+impl SettingsItem {
+    /// Seals `settings` for `merchant_id` under the current master key.
+    pub fn seal(
+        merchant_id: &str,
+        settings: &InvoiceSettings,
+        keys: &MasterKeys,
+        check: CredentialCheck,
+        version: u64,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let c = &settings.credentials;
+        Self {
+            pk: keys::merchant(merchant_id),
+            sk: keys::SETTINGS.into(),
+            entity: "invoice_settings".into(),
+            merchant_id: merchant_id.into(),
+            enabled: settings.enabled,
+            provider: settings.provider,
+            show_at_checkout: settings.show_at_checkout,
+            issue_on: settings.issue_on.names().into_iter().map(str::to_owned).collect(),
+            ubn: c.ubn.to_string(),
+            store_code: c.store_code.clone(),
+            pos_code: c.pos_code.clone(),
+            pid: c.pid.clone(),
+            pname: c.pname.clone(),
+            rid: keys.seal(merchant_id, RID_FIELD, &c.rid),
+            aes_key: keys.seal(merchant_id, AES_KEY_FIELD, &c.aes_key),
+            credentials_check: check,
+            checked_at: now,
+            version,
+            updated_at: now,
+        }
+    }
+
+    /// The settings in the clear. Fails if a sealed value was made for another merchant or
+    /// field, was tampered with, or its master key is gone.
+    pub fn open(&self, keys: &MasterKeys) -> Result<InvoiceSettings, SettingsError> {
+        let rid = keys.open(&self.merchant_id, RID_FIELD, &self.rid)?;
+        let aes_key = keys.open(&self.merchant_id, AES_KEY_FIELD, &self.aes_key)?;
+        let credentials = WixtarCredentials {
+            ubn: Ubn::parse(&self.ubn).map_err(SettingsError::Invalid)?,
+            store_code: self.store_code.clone(),
+            pos_code: self.pos_code.clone(),
+            pid: self.pid.clone(),
+            rid: rid.expose().to_owned(),
+            pname: self.pname.clone(),
+            aes_key: aes_key.expose().to_owned(),
+        };
+        Ok(InvoiceSettings {
+            enabled: self.enabled,
+            provider: self.provider,
+            show_at_checkout: self.show_at_checkout,
+            issue_on: IssueOn::parse(Some(&self.issue_on)).map_err(SettingsError::Invalid)?,
+            credentials,
+        })
+    }
+}
+
+impl Store {
+    pub async fn settings(&self, merchant_id: &str) -> Result<Option<SettingsItem>, StoreError> {
+        self.get(keys::merchant(merchant_id), keys::SETTINGS).await
+    }
+
+    /// Writes settings whose `version` is one more than the version read (`version` 1: none
+    /// was stored). `Conflict` when someone saved in between.
+    pub async fn put_settings(&self, item: &SettingsItem) -> Result<(), StoreError> {
+        let mut put = self.client().put_item().table_name(self.table()).set_item(Some(to_item(item)));
+        put = if item.version <= 1 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N((item.version - 1).to_string()))
+        };
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(_)) => {
+                    Err(StoreError::Conflict)
+                }
+                _ => Err(dynamo(e)),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    fn settings() -> InvoiceSettings {
+        let wire: einvoice_domain::settings::InvoiceSettingsWire = serde_json::from_value(serde_json::json!({
+            "enabled": true, "provider": "wixtar", "show_at_checkout": true, "issue_on": ["shipment", "payment"],
+            "credentials": {"ubn": "04595257", "store_code": "S001", "pos_code": "P01", "pid": "PID-1",
+                "rid": "RID-Secret-0001", "pname": "小明商行", "aes_key": "0123456789abcdef0123456789ABCDEF"}
+        }))
+        .unwrap();
+        wire.parse(None).unwrap()
+    }
+
+    #[test]
+    fn sealed_items_hold_no_plaintext_and_open_back() {
+        let keys = MasterKeys::from_secret(&Secret::new(MasterKeys::generate_json("k1"))).unwrap();
+        let item = SettingsItem::seal("m1", &settings(), &keys, CredentialCheck::Accepted, 1, Utc::now());
+        let stored = serde_json::to_string(&item).unwrap();
+        assert!(!stored.contains("RID-Secret") && !stored.contains("0123456789abcdef"));
+        assert_eq!(item.issue_on, ["payment", "shipment"]);
+        assert_eq!(item.open(&keys).unwrap(), settings());
+        let mut moved = item.clone();
+        moved.merchant_id = "m2".into();
+        assert_eq!(moved.open(&keys).unwrap_err(), SettingsError::Crypto(CryptoError::Undecryptable));
+    }
+}

@@ -90,6 +90,42 @@ impl Harness {
         assert_eq!(status, 204);
     }
 
+    /// Fires a scheduled job (`renewal-cutoff`, `renewal-charge`) as of `time`.
+    pub async fn fire(&self, job: &str, time: &str) -> Reply {
+        let body = serde_json::to_vec(&json!({"time": time})).unwrap();
+        self.c.raw(reqwest::Method::POST, &format!("/_local/schedules/{job}"), body, &[("content-type", "application/json".into())]).await
+    }
+
+    /// A first card purchase with auto-renew on (card `tok-{merchant}`, last 4 `4242`); returns
+    /// the order id.
+    pub async fn subscribe(&self, merchant: &str, months: u32, paid_at: &str) -> String {
+        let order = self.checkout(merchant, &checkout(months, "card", true)).await;
+        assert_eq!(order.status, 201, "{:?}", order.body);
+        let id = order.body["order_id"].as_str().unwrap().to_owned();
+        let paid = self
+            .c
+            .notify(&json!({"order_id": id, "status": "paid", "paid_at": paid_at, "card_token": format!("tok-{merchant}"), "card_last4": "4242"}))
+            .await;
+        assert_eq!(paid.status, 200, "{:?}", paid.body);
+        id
+    }
+
+    pub async fn set_auto_renew(&self, merchant: &str, body: &Value) -> Reply {
+        self.c.platform(reqwest::Method::PUT, &format!("/v1/merchants/{merchant}/plan/auto-renew"), Some(body), None).await
+    }
+
+    /// Card charges the gateway simulator received for a card token.
+    pub async fn charges(&self, card_token: &str) -> Vec<Value> {
+        let all = self.c.admin_get(&format!("{}/_sim/charges", self.stack.payment.url())).await;
+        all.as_array().unwrap().iter().filter(|c| c["card_token"] == card_token).cloned().collect()
+    }
+
+    /// Makes the simulated gateway decline (softly or hard) or pass a card.
+    pub async fn card_behaviour(&self, card_token: &str, decline: bool, hard: bool) {
+        let url = format!("{}/_sim/cards/{card_token}", self.stack.payment.url());
+        assert_eq!(self.c.admin_post(&url, &json!({"decline": decline, "hard": hard})).await, 204);
+    }
+
     pub async fn pay(&self, order_id: &str, paid_at: &str) -> Reply {
         self.c.notify(&json!({"order_id": order_id, "status": "paid", "paid_at": paid_at})).await
     }

@@ -9,6 +9,7 @@ pub mod events;
 pub mod idempotency;
 pub mod payment;
 pub mod provider;
+pub mod schedule;
 pub mod secret;
 pub mod settings;
 pub mod signature;

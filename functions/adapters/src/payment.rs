@@ -28,9 +28,49 @@ pub enum PaymentInstructions {
     Card { payment_url: String },
 }
 
+/// A charge of a bound card (auto-renew). `idempotency_key` makes the gateway answer a repeat
+/// with the first charge instead of charging again.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct ChargeRequest {
+    pub card_token: String,
+    pub amount: u64,
+    pub currency: String,
+    pub idempotency_key: String,
+    pub description: String,
+}
+
+impl std::fmt::Debug for ChargeRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChargeRequest")
+            .field("card_token", &"***")
+            .field("amount", &self.amount)
+            .field("idempotency_key", &self.idempotency_key)
+            .finish()
+    }
+}
+
+/// What the gateway did with a charge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChargeResult {
+    Succeeded,
+    /// Soft decline: may succeed on a later attempt.
+    Declined,
+    /// Expired, stolen or closed card: not worth retrying.
+    DeclinedHard,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ChargeReceipt {
+    pub charge_id: String,
+    pub result: ChargeResult,
+}
+
 #[async_trait]
 pub trait PaymentGateway: Send + Sync {
     async fn create_payment(&self, req: &PaymentRequest) -> Result<PaymentInstructions, UpstreamError>;
+
+    async fn charge(&self, req: &ChargeRequest) -> Result<ChargeReceipt, UpstreamError>;
 }
 
 /// The gateway over HTTPS (reqwest, rustls).
@@ -58,5 +98,9 @@ impl PaymentGateway for HttpPaymentGateway {
             return Err(UpstreamError::Unavailable("gateway answered with another payment method".into()));
         }
         Ok(answer.instructions)
+    }
+
+    async fn charge(&self, req: &ChargeRequest) -> Result<ChargeReceipt, UpstreamError> {
+        post_json(&self.http, &format!("{}/v1/charges", self.base_url), req).await
     }
 }

@@ -21,6 +21,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
 
+use einvoice_domain::{AutoRenew, ChargeAttempts};
+
 use crate::aws::describe;
 
 pub const EXPIRY_INDEX: &str = "by-expiry";
@@ -76,14 +78,18 @@ pub struct PlanItem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_on: Option<NaiveDate>,
     pub paid_orders: u32,
-    pub auto_renew_enabled: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub auto_renew_months: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub card_last4: Option<String>,
+    /// 自動續約: on/off, cycle, queued cycle change, suspension, bound card's last 4.
+    #[serde(default)]
+    pub auto_renew: AutoRenew,
     /// The gateway's card token (never logged, never returned).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub card_token: Option<String>,
+    /// Charge attempts of the renewal being charged (renewal-charge job).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal_attempts: Option<ChargeAttempts>,
+    /// The expiry whose locked renewal the merchant was told about (renewal-cutoff job).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal_locked_for: Option<NaiveDate>,
     /// Optimistic-concurrency counter: every write expects the version it read.
     pub version: u64,
     pub updated_at: DateTime<Utc>,
@@ -100,10 +106,10 @@ impl PlanItem {
             starts_on: None,
             expires_on: None,
             paid_orders: 0,
-            auto_renew_enabled: false,
-            auto_renew_months: None,
-            card_last4: None,
+            auto_renew: AutoRenew::default(),
             card_token: None,
+            renewal_attempts: None,
+            renewal_locked_for: None,
             version: 0,
             updated_at: now,
         }
@@ -218,6 +224,15 @@ pub struct MerchantItems {
     pub settings: Option<crate::settings::SettingsItem>,
     pub orders: Vec<PlanOrderItem>,
     pub notices: Vec<NoticeItem>,
+}
+
+/// What a `by-expiry` read returned and what it cost.
+#[derive(Debug, Default)]
+pub struct ExpiringPlans {
+    pub plans: Vec<PlanItem>,
+    /// Index items DynamoDB read (`ScannedCount`), the cost of the read.
+    pub items_read: u64,
+    pub queries: u64,
 }
 
 /// Whether an idempotency claim was taken or an earlier record exists.
@@ -454,15 +469,8 @@ impl Store {
                     .expect("put is complete"),
             )
             .build();
-        let mut plan_put = Put::builder().table_name(&self.table).set_item(Some(to_item(plan)));
-        plan_put = if plan.version <= 1 {
-            plan_put.condition_expression("attribute_not_exists(pk)")
-        } else {
-            plan_put
-                .condition_expression("version = :expected")
-                .expression_attribute_values(":expected", AttributeValue::N((plan.version - 1).to_string()))
-        };
-        let mut items = vec![order_put, TransactWriteItem::builder().put(plan_put.build().expect("put is complete")).build()];
+        let plan_put = self.plan_put(plan);
+        let mut items = vec![order_put, TransactWriteItem::builder().put(plan_put).build()];
         if let Some(n) = notice {
             items.push(put(to_item(n), &self.table, "attribute_not_exists(pk)"));
         }
@@ -473,6 +481,90 @@ impl Store {
             .await
             .map(|_| ())
             .map_err(transaction_error)
+    }
+
+    /// A whole-plan Put that holds only if nobody wrote the plan since it was read at
+    /// `plan.version - 1` (version 1: no plan existed).
+    fn plan_put(&self, plan: &PlanItem) -> Put {
+        let put = Put::builder().table_name(&self.table).set_item(Some(to_item(plan)));
+        let put = if plan.version <= 1 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N((plan.version - 1).to_string()))
+        };
+        put.build().expect("put is complete")
+    }
+
+    /// Writes the plan (auto-renew settings, card, renewal bookkeeping), with a notice for the
+    /// plan view if given; `Conflict` when the plan changed since it was read.
+    pub async fn put_plan(&self, plan: &PlanItem, notice: Option<&NoticeItem>) -> Result<(), StoreError> {
+        let mut items = vec![TransactWriteItem::builder().put(self.plan_put(plan)).build()];
+        if let Some(n) = notice {
+            items.push(put(to_item(n), &self.table, "attribute_not_exists(pk)"));
+        }
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(transaction_error)
+    }
+
+    /// Records a renewal the job charged: a new paid order (its id derived from the charge's
+    /// idempotency key, so it is recorded once) and the extended plan, together.
+    pub async fn record_renewal(&self, order: &PlanOrderItem, plan: &PlanItem) -> Result<(), StoreError> {
+        let reference = OrderRefItem {
+            pk: keys::plan_order(&order.order_id),
+            sk: keys::REF.into(),
+            entity: "plan_order_ref".into(),
+            merchant_id: order.merchant_id.clone(),
+        };
+        let items = vec![
+            put(to_item(order), &self.table, "attribute_not_exists(pk)"),
+            put(to_item(&reference), &self.table, "attribute_not_exists(pk)"),
+            TransactWriteItem::builder().put(self.plan_put(plan)).build(),
+        ];
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(transaction_error)
+    }
+
+    /// Plans whose `expires_on` is one of the days `from..=to`, through the `by-expiry` index
+    /// (one query per day), and how many index items were read doing so.
+    pub async fn plans_expiring(&self, from: NaiveDate, to: NaiveDate) -> Result<ExpiringPlans, StoreError> {
+        let mut found = ExpiringPlans::default();
+        for day in from.iter_days().take_while(|d| *d <= to) {
+            let mut start = None;
+            loop {
+                let page = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(EXPIRY_INDEX)
+                    .key_condition_expression("expires_on = :day")
+                    .expression_attribute_values(":day", s(day.to_string()))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(dynamo)?;
+                found.queries += 1;
+                found.items_read += u64::try_from(page.scanned_count()).unwrap_or(0);
+                for item in page.items() {
+                    found.plans.push(from_item(item.clone())?);
+                }
+                start = page.last_evaluated_key().cloned();
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// `pending_payment` → `failed`; false when the order was no longer pending.

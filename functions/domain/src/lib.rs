@@ -10,6 +10,7 @@ pub mod invoice;
 pub mod order;
 pub mod plan;
 pub mod proof;
+pub mod renewal;
 pub mod period;
 pub mod rule;
 pub mod sale;
@@ -24,6 +25,10 @@ pub use order::{Decision, DeliveryStatus, DisabledReason, IssueSettings, Logisti
 pub use plan::{PlanCatalogue, PlanMonths, PlanOffer, PlanStatus};
 pub use period::{AutoRenewDates, UsagePeriod};
 pub use proof::{Proof, ProofInput, ProofItem};
+pub use renewal::{
+    AutoRenew, AutoRenewRefusal, AutoRenewRequest, AutoRenewView, AutoRenewWire, ChargeApplied, ChargeAttempts,
+    ChargeDecision, ChargeEffect, ChargeOrder, ChargeOutcome, CutoffNotice, RetryPolicy, SuspendReason,
+};
 pub use rule::RuleViolation;
 pub use sale::{Amounts, InvoiceLine, TaxType, invoice_lines, invoice_total};
 pub use ubn::Ubn;

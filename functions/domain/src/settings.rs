@@ -162,10 +162,14 @@ pub struct CredentialsWire {
     pub aes_key: Option<String>,
 }
 
-/// `••••1234` style masking (遮罩): every character but the last 4 replaced by `*`.
+/// `••••1234` style masking (遮罩): every character but the last 4 replaced by `*`; a value of
+/// 4 characters or fewer is masked whole (its "last 4" would be all of it).
 pub fn mask_last4(value: &str) -> String {
     let n = value.chars().count();
-    let keep: String = value.chars().skip(n.saturating_sub(4)).collect();
+    if n <= 4 {
+        return "*".repeat(n);
+    }
+    let keep: String = value.chars().skip(n - 4).collect();
     format!("{}{}", "*".repeat(n.saturating_sub(4)), keep)
 }
 
@@ -370,7 +374,7 @@ mod tests {
     #[test]
     fn masking_keeps_the_last_four() {
         assert_eq!(mask_last4("super-secret-value"), "**************alue");
-        assert_eq!(mask_last4("ab"), "ab");
+        assert_eq!(mask_last4("abcd"), "****");
         assert_eq!(mask_last4("門市代碼五"), "*市代碼五");
     }
 

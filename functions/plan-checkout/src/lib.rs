@@ -1,6 +1,7 @@
 //! plan-checkout Lambda: plan verification, checkout (購買 / 續購), the payment gateway's
 //! callback and the plan view (使用期限, notices, orders).
 
+mod auto_renew;
 mod checkout;
 mod notify;
 mod verify;
@@ -83,6 +84,8 @@ enum Route<'a> {
     Verify(&'a str),
     Checkout(&'a str),
     PlanView(&'a str),
+    AutoRenew(&'a str),
+    PaymentCard(&'a str),
     PaymentNotify,
 }
 
@@ -93,6 +96,8 @@ impl<'a> Route<'a> {
             ["v1", "merchants", m, "plan", "verify"] => (Route::Verify(m), Method::POST),
             ["v1", "merchants", m, "plan", "checkout"] => (Route::Checkout(m), Method::POST),
             ["v1", "merchants", m, "plan"] => (Route::PlanView(m), Method::GET),
+            ["v1", "merchants", m, "plan", "auto-renew"] => (Route::AutoRenew(m), Method::PUT),
+            ["v1", "merchants", m, "payment-card"] => (Route::PaymentCard(m), Method::PUT),
             ["v1", "payments", "notify"] => (Route::PaymentNotify, Method::POST),
             // Err(true): the path exists with another method.
             _ => return Err(false),
@@ -130,6 +135,8 @@ impl PlanCheckout {
             Route::Verify(m) => self.verify(&api::record_merchant(m)?, req).await,
             Route::Checkout(m) => self.checkout(&api::record_merchant(m)?, req).await,
             Route::PlanView(m) => self.plan_view(&api::record_merchant(m)?).await,
+            Route::AutoRenew(m) => self.put_auto_renew(&api::record_merchant(m)?, req).await,
+            Route::PaymentCard(m) => self.put_payment_card(&api::record_merchant(m)?, req).await,
             Route::PaymentNotify => self.payment_notify(req).await,
         }
     }

@@ -173,9 +173,7 @@ impl PlanCheckout {
         if order.auto_renew && order.payment_method == "card" {
             if let Some((token, last4)) = card {
                 plan.card_token = Some(token);
-                plan.card_last4 = Some(last4);
-                plan.auto_renew_enabled = true;
-                plan.auto_renew_months = Some(months.get());
+                plan.auto_renew = plan.auto_renew.turned_on_by_checkout(months, last4);
             }
         }
 

@@ -1,6 +1,7 @@
 //! `GET /v1/merchants/{merchant_id}/plan`: status, 使用期限, auto-renew, card, notices, orders.
 
 use einvoice_adapters::api::{ApiError, ApiResponse};
+use einvoice_domain::renewal::auto_renew_view;
 use einvoice_domain::{PlanStatus, UsagePeriod};
 use serde_json::json;
 
@@ -14,8 +15,8 @@ impl PlanCheckout {
         let plan = items.plan.as_ref();
         let period = plan.and_then(|p| Some(UsagePeriod { starts_on: p.starts_on?, expires_on: p.expires_on? }));
         let status = PlanStatus::of(period.as_ref(), items.settings.is_some(), today);
-        let dates = period.map(|p| p.auto_renew_dates());
-        let enabled = plan.is_some_and(|p| p.auto_renew_enabled);
+        let auto_renew = plan.map(|p| p.auto_renew.clone()).unwrap_or_default();
+        let card = auto_renew.card_last4.as_ref().map(|last4| json!({"last4": last4}));
         let notices: Vec<_> = items
             .notices
             .iter()
@@ -28,14 +29,8 @@ impl PlanCheckout {
             "today": today,
             "starts_on": period.map(|p| p.starts_on),
             "expires_on": period.map(|p| p.expires_on),
-            "auto_renew": {
-                "enabled": enabled,
-                "months": plan.and_then(|p| p.auto_renew_months),
-                "cancel_deadline": dates.map(|d| d.cancel_deadline),
-                "charge_on": dates.map(|d| d.charge_on),
-                "locked": enabled && dates.is_some_and(|d| d.is_locked(today)),
-            },
-            "card": plan.and_then(|p| p.card_last4.as_ref()).map(|last4| json!({"last4": last4})),
+            "auto_renew": auto_renew_view(&auto_renew, period.map(|p| p.expires_on), today),
+            "card": card,
             "notices": notices,
             "orders": items.orders.iter().map(order_json).collect::<Vec<_>>(),
         })))

@@ -15,12 +15,13 @@ use std::sync::{Arc, RwLock};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use einvoice_adapters::api::{ApiError, ApiRequest, ApiResponse, HttpHandler, MAX_BODY_BYTES};
 use einvoice_adapters::events::EventBridgePublisher;
-use einvoice_adapters::payment::HttpPaymentGateway;
+use einvoice_adapters::payment::{HttpPaymentGateway, PaymentGateway};
+use einvoice_adapters::schedule::{ScheduledEvent, ScheduledJob, run_logged};
 use einvoice_adapters::crypto::MasterKeys;
 use einvoice_adapters::provider::{Providers, WixtarProvider};
 use einvoice_adapters::store::Store;
@@ -31,7 +32,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::events::LocalPublisher;
-use crate::template::{HttpRoute, Template};
+use crate::template::{HttpRoute, ScheduledFunction, Template};
 
 /// What differs between one local stack and another.
 #[derive(Debug, Clone)]
@@ -95,7 +96,8 @@ impl Drop for LocalStack {
 
 struct Mounted {
     routes: Vec<HttpRoute>,
-    handlers: RwLock<HashMap<String, Arc<dyn HttpHandler>>>,
+    schedules: Vec<ScheduledFunction>,
+    handlers: RwLock<Handlers>,
     publisher: Arc<LocalPublisher>,
     clock: Arc<FixedClock>,
 }
@@ -143,15 +145,27 @@ impl LocalStack {
         };
         let handlers = functions.cold_start().await?;
         for route in &template.routes {
-            if !handlers.contains_key(&route.function) {
+            if !handlers.http.contains_key(&route.function) {
                 return Err(format!("template.yaml routes {} {} to {}, which the local stack does not mount", route.method, route.path, route.function));
             }
         }
+        for schedule in &template.schedules {
+            if !handlers.jobs.contains_key(&schedule.function) {
+                return Err(format!("template.yaml schedules {}, which the local stack does not mount", schedule.function));
+            }
+        }
 
-        let mounted = Arc::new(Mounted { routes: template.routes, handlers: RwLock::new(handlers), publisher: publisher.clone(), clock: clock.clone() });
+        let mounted = Arc::new(Mounted {
+            routes: template.routes,
+            schedules: template.schedules,
+            handlers: RwLock::new(handlers),
+            publisher: publisher.clone(),
+            clock: clock.clone(),
+        });
         let router = Router::new()
             .route("/_local/events", get(local_events))
             .route("/_local/clock", post(set_clock))
+            .route("/_local/schedules/{name}", post(fire_schedule))
             .fallback(dispatch)
             .with_state(mounted.clone());
         let listener = TcpListener::bind(("127.0.0.1", config.port)).await.map_err(|e| e.to_string())?;
@@ -186,6 +200,12 @@ pub struct SecretIds {
     pub master_key: String,
 }
 
+/// Every function's handler, keyed by its logical id in template.yaml.
+struct Handlers {
+    http: HashMap<String, Arc<dyn HttpHandler>>,
+    jobs: HashMap<String, Arc<dyn ScheduledJob>>,
+}
+
 /// What every function is built from: the inputs each Lambda's `main.rs` reads at cold start.
 struct Functions {
     sdk: aws_config::SdkConfig,
@@ -200,19 +220,21 @@ struct Functions {
 impl Functions {
     /// Reads the secrets from Secrets Manager and builds each function's handler, keyed by its
     /// logical id in template.yaml.
-    async fn cold_start(&self) -> Result<HashMap<String, Arc<dyn HttpHandler>>, String> {
+    async fn cold_start(&self) -> Result<Handlers, String> {
         let ids = &self.secret_ids;
         let [platform, payment_secret, master] =
             einvoice_adapters::aws::read_secrets(&self.sdk, [&ids.platform, &ids.payment, &ids.master_key]).await?;
         let store = Store::new(aws_sdk_dynamodb::Client::new(&self.sdk), &self.config.table_name);
         let wixtar: Arc<dyn WixtarClient> = Arc::new(HttpWixtarClient::new(&self.wixtar_url));
 
+        let catalogue = einvoice_adapters::config::plan_catalogue(&self.config.plan_catalogue).map_err(|e| e.to_string())?;
+        let gateway: Arc<dyn PaymentGateway> = Arc::new(HttpPaymentGateway::new(&self.payment_url));
         let plan_config = plan_checkout::Config {
             table_name: self.config.table_name.clone(),
             event_bus_name: self.config.event_bus_name.clone(),
             payment_gateway_url: self.payment_url.clone(),
             wixtar_api_url: self.wixtar_url.clone(),
-            plan_catalogue: einvoice_adapters::config::plan_catalogue(&self.config.plan_catalogue).map_err(|e| e.to_string())?,
+            plan_catalogue: catalogue.clone(),
             wixtar_contact: Default::default(),
             platform_secret_id: self.secret_ids.platform.clone(),
             payment_secret_id: self.secret_ids.payment.clone(),
@@ -222,23 +244,35 @@ impl Functions {
             plan_checkout::SigningSecrets { platform: platform.clone(), payment: payment_secret },
             plan_checkout::Dependencies {
                 store: store.clone(),
-                gateway: Arc::new(HttpPaymentGateway::new(&self.payment_url)),
+                gateway: gateway.clone(),
                 wixtar: wixtar.clone(),
                 events: self.publisher.clone(),
                 clock: self.clock.clone(),
             },
         );
         let credential_save = credential_save::CredentialSave::new(credential_save::Dependencies {
-            store,
+            store: store.clone(),
             providers: Providers { wixtar: Arc::new(WixtarProvider(wixtar)) },
             master_keys: MasterKeys::from_secret(&master).map_err(|e| e.to_string())?,
             platform_secret: platform,
             clock: self.clock.clone(),
         });
-        let mut handlers: HashMap<String, Arc<dyn HttpHandler>> = HashMap::new();
-        handlers.insert("PlanCheckoutFunction".into(), Arc::new(plan_checkout));
-        handlers.insert("CredentialSaveFunction".into(), Arc::new(credential_save));
-        Ok(handlers)
+        let renewal_config = renewal_jobs::Config {
+            table_name: self.config.table_name.clone(),
+            event_bus_name: self.config.event_bus_name.clone(),
+            payment_gateway_url: self.payment_url.clone(),
+            plan_catalogue: catalogue,
+            retry: Default::default(),
+            cutoff_look_back_days: einvoice_domain::renewal::CUTOFF_LOOK_BACK_DAYS,
+        };
+        let renewal_deps = renewal_jobs::Dependencies { store, gateway, events: self.publisher.clone() };
+        let mut http: HashMap<String, Arc<dyn HttpHandler>> = HashMap::new();
+        http.insert("PlanCheckoutFunction".into(), Arc::new(plan_checkout));
+        http.insert("CredentialSaveFunction".into(), Arc::new(credential_save));
+        let mut jobs: HashMap<String, Arc<dyn ScheduledJob>> = HashMap::new();
+        jobs.insert("RenewalCutoffFunction".into(), Arc::new(renewal_jobs::RenewalCutoff::new(&renewal_config, renewal_deps.clone())));
+        jobs.insert("RenewalChargeFunction".into(), Arc::new(renewal_jobs::RenewalCharge::new(&renewal_config, renewal_deps)));
+        Ok(Handlers { http, jobs })
     }
 }
 
@@ -270,8 +304,31 @@ async fn dispatch(State(mounted): State<Arc<Mounted>>, req: Request) -> Response
         let error = if same_path.is_empty() { ApiError::route_not_found(&api) } else { ApiError::method_not_allowed(&api) };
         return to_response(error.into_response());
     };
-    let handler = mounted.handlers.read().unwrap_or_else(|e| e.into_inner())[&route.function].clone();
+    let handler = mounted.handlers.read().unwrap_or_else(|e| e.into_inner()).http[&route.function].clone();
     to_response(handler.handle(api).await)
+}
+
+/// `POST /_local/schedules/{name}` `{"time": "<RFC 3339>"}`: fires a scheduled function the way
+/// its EventBridge schedule would (an omitted `time` means the stack's clock), and answers the
+/// job's summary — 200, or 500 with the contract's error shape when the run failed.
+async fn fire_schedule(State(mounted): State<Arc<Mounted>>, Path(name): Path<String>, body: bytes::Bytes) -> Response {
+    let Some(schedule) = mounted.schedules.iter().find(|s| s.name == name) else {
+        return to_response(ApiError::not_found("schedule_not_found", format!("no scheduled function {name}")).into_response());
+    };
+    let time = match serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default().get("time") {
+        None | Some(serde_json::Value::Null) => Ok(einvoice_domain::Clock::now(mounted.clock.as_ref())),
+        Some(t) => serde_json::from_value::<chrono::DateTime<chrono::Utc>>(t.clone()).map_err(|e| e.to_string()),
+    };
+    let time = match time {
+        Ok(t) => t,
+        Err(e) => return to_response(ApiError::new(http::StatusCode::BAD_REQUEST, "malformed_json", format!("time: {e}")).into_response()),
+    };
+    let job = mounted.handlers.read().unwrap_or_else(|e| e.into_inner()).jobs[&schedule.function].clone();
+    let event = ScheduledEvent { time, id: Some(uuid::Uuid::new_v4().to_string()) };
+    match run_logged(job.as_ref(), &event, "local").await {
+        Ok(summary) => to_response(ApiResponse::ok(&summary)),
+        Err(e) => to_response(ApiError::new(http::StatusCode::INTERNAL_SERVER_ERROR, "job_failed", e.to_string()).into_response()),
+    }
 }
 
 async fn local_events(State(mounted): State<Arc<Mounted>>) -> impl IntoResponse {

@@ -74,11 +74,24 @@ impl HttpRoute {
     }
 }
 
+/// A function fired by an EventBridge schedule (`Type: Schedule` event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduledFunction {
+    /// Logical id, e.g. `RenewalCutoffFunction`.
+    pub function: String,
+    /// Its binary (`Metadata.BuildProperties.Binary`), e.g. `renewal-cutoff`: the name in
+    /// `POST /_local/schedules/{name}`.
+    pub name: String,
+    /// e.g. `cron(5 16 * * ? *)`.
+    pub schedule: String,
+}
+
 /// The parts of template.yaml the local stack follows.
 #[derive(Debug, Clone)]
 pub struct Template {
     pub table: TableSpec,
     pub routes: Vec<HttpRoute>,
+    pub schedules: Vec<ScheduledFunction>,
 }
 
 impl Template {
@@ -93,6 +106,7 @@ impl Template {
         let resources = doc.get("Resources").and_then(Value::as_mapping).ok_or("template.yaml has no Resources")?;
         let mut table = None;
         let mut routes = Vec::new();
+        let mut schedules = Vec::new();
         for (name, resource) in resources {
             let name = name.as_str().unwrap_or_default().to_owned();
             match resource.get("Type").and_then(Value::as_str) {
@@ -103,6 +117,15 @@ impl Template {
                 Some("AWS::Serverless::Function") => {
                     let events = resource.get("Properties").and_then(|p| p.get("Events")).and_then(Value::as_mapping);
                     for (_, event) in events.into_iter().flatten() {
+                        if event.get("Type").and_then(Value::as_str) == Some("Schedule") {
+                            let binary = resource.get("Metadata").and_then(|m| m.get("BuildProperties")).and_then(|b| b.get("Binary"));
+                            let expression = event.get("Properties").and_then(|p| p.get("Schedule")).and_then(Value::as_str);
+                            let (Some(binary), Some(expression)) = (binary.and_then(Value::as_str), expression) else {
+                                return Err(format!("{name}: Schedule event without Schedule or Binary"));
+                            };
+                            schedules.push(ScheduledFunction { function: name.clone(), name: binary.into(), schedule: expression.into() });
+                            continue;
+                        }
                         if event.get("Type").and_then(Value::as_str) != Some("HttpApi") {
                             continue;
                         }
@@ -117,7 +140,7 @@ impl Template {
                 _ => {}
             }
         }
-        Ok(Self { table: table.ok_or("template.yaml declares no DynamoDB table")?, routes })
+        Ok(Self { table: table.ok_or("template.yaml declares no DynamoDB table")?, routes, schedules })
     }
 }
 
@@ -149,9 +172,22 @@ mod tests {
             ("POST", "/v1/merchants/m1/plan/checkout"),
             ("GET", "/v1/merchants/m1/plan"),
             ("POST", "/v1/payments/notify"),
+            ("PUT", "/v1/merchants/m1/plan/auto-renew"),
+            ("PUT", "/v1/merchants/m1/payment-card"),
+            ("PUT", "/v1/merchants/m1/invoice-settings"),
+            ("GET", "/v1/merchants/m1/invoice-settings"),
         ] {
             assert!(t.routes.iter().any(|r| r.method == method && r.matches_path(path)), "{method} {path}");
         }
         assert!(!t.routes[0].matches_path("/v1/merchants//plan"));
+    }
+
+    #[test]
+    fn renewal_jobs_run_just_after_midnight_in_taipei() {
+        let t = template();
+        let at = |name: &str| t.schedules.iter().find(|s| s.name == name).map(|s| s.schedule.clone());
+        // 16:05 / 16:10 UTC = 00:05 / 00:10 Asia/Taipei (UTC+8).
+        assert_eq!(at("renewal-cutoff").as_deref(), Some("cron(5 16 * * ? *)"));
+        assert_eq!(at("renewal-charge").as_deref(), Some("cron(10 16 * * ? *)"));
     }
 }

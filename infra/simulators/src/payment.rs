@@ -107,7 +107,7 @@ async fn charge(State(sim): State<Arc<PaymentSim>>, Json(body): Json<Value>) -> 
         "created_at": Utc::now().to_rfc3339(),
     });
     charges.push(record.clone());
-    Json(record).into_response()
+    sim.faults.after(Json(record).into_response())
 }
 
 async fn list_payments(State(sim): State<Arc<PaymentSim>>) -> Json<Value> {

@@ -1,0 +1,91 @@
+//! `PUT …/plan/auto-renew` (自動續約) and `PUT …/payment-card` (綁定信用卡): both change the
+//! plan item with a version-checked write and answer the plan view. Every rule is date
+//! arithmetic on the request's day (Asia/Taipei), whatever the daily jobs did.
+
+use einvoice_adapters::api::{ApiError, ApiRequest, ApiResponse};
+use einvoice_adapters::store::{PlanItem, StoreError};
+use einvoice_domain::renewal::{AutoRenewRefusal, AutoRenewWire, change_auto_renew};
+use einvoice_domain::{AutoRenew, RuleViolation};
+use http::StatusCode;
+use serde::Deserialize;
+
+use crate::PlanCheckout;
+
+/// Version conflicts retried before giving up (concurrent writes to one plan).
+const MAX_ATTEMPTS: usize = 5;
+
+fn refusal(r: AutoRenewRefusal) -> ApiError {
+    ApiError {
+        status: StatusCode::from_u16(r.http_status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+        code: r.code(),
+        message: r.violation.message,
+        field: r.violation.field,
+    }
+}
+
+#[derive(Deserialize)]
+struct CardWire {
+    card_token: Option<String>,
+    last4: Option<String>,
+}
+
+/// A card the gateway tokenised: an opaque token (1–128 printable ASCII, never shown again)
+/// and its last 4 digits.
+fn parse_card(wire: CardWire) -> Result<(String, String), RuleViolation> {
+    let token = wire.card_token.unwrap_or_default();
+    if token.is_empty() || token.len() > 128 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(RuleViolation::on_field("invalid_card_token", "card_token", "card_token must be 1 to 128 printable ASCII characters"));
+    }
+    let last4 = wire.last4.unwrap_or_default();
+    if last4.len() != 4 || !last4.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(RuleViolation::on_field("invalid_card_last4", "last4", "last4 must be 4 digits"));
+    }
+    Ok((token, last4))
+}
+
+impl PlanCheckout {
+    pub(crate) async fn put_auto_renew(&self, merchant_id: &str, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let request = req.json::<AutoRenewWire>()?.parse()?;
+        let today = self.clock.today_in_taipei();
+        self.update_plan(merchant_id, |plan| {
+            let next = change_auto_renew(&plan.auto_renew, plan.expires_on, today, &request).map_err(refusal)?;
+            tracing::info!(enabled = next.enabled, months = ?next.months.map(|m| m.get()), "auto-renew changed");
+            Ok(PlanItem { auto_renew: next, ..plan })
+        })
+        .await
+    }
+
+    pub(crate) async fn put_payment_card(&self, merchant_id: &str, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let (token, last4) = parse_card(req.json()?)?;
+        self.update_plan(merchant_id, |plan| {
+            tracing::info!("payment card bound");
+            let auto_renew: AutoRenew = plan.auto_renew.clone().bind_card(last4.clone());
+            Ok(PlanItem { auto_renew, card_token: Some(token.clone()), ..plan })
+        })
+        .await
+    }
+
+    /// Reads the plan (or a new empty one), applies `change`, writes it if nobody wrote in
+    /// between (else re-reads and re-applies), and answers the plan view.
+    async fn update_plan<F>(&self, merchant_id: &str, change: F) -> Result<ApiResponse, ApiError>
+    where
+        F: Fn(PlanItem) -> Result<PlanItem, ApiError>,
+    {
+        for _ in 0..MAX_ATTEMPTS {
+            let now = self.clock.now();
+            let current = self.store.plan(merchant_id).await?.unwrap_or_else(|| PlanItem::empty(merchant_id, now));
+            let mut next = change(current.clone())?;
+            if next == current {
+                return self.plan_view(merchant_id).await;
+            }
+            next.version = current.version + 1;
+            next.updated_at = now;
+            match self.store.put_plan(&next, None).await {
+                Ok(()) => return self.plan_view(merchant_id).await,
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ApiError::unavailable("plan_contention", "too many concurrent updates to this plan; retry"))
+    }
+}

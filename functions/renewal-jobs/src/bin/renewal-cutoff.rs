@@ -1,0 +1,14 @@
+//! Wires config, AWS clients and the renewal-cutoff job into the Lambda runtime.
+
+use std::sync::Arc;
+
+use einvoice_adapters::{schedule, telemetry};
+use renewal_jobs::{Config, Dependencies, RenewalCutoff};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    telemetry::init();
+    let config = Config::from_env()?;
+    let deps = Dependencies::from_config(&config).await;
+    schedule::run_lambda(Arc::new(RenewalCutoff::new(&config, deps))).await
+}

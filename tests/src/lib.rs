@@ -54,6 +54,17 @@ pub fn settings_body() -> Value {
     })
 }
 
+/// An order as the platform sends it: one line of 2 × 500, shipping 100, discount 50 (total 1050).
+pub fn order(id: &str, payment: &str, delivery: &str, logistics: &str) -> Value {
+    json!({
+        "id": id, "currency": "TWD", "payment_status": payment, "delivery_status": delivery, "cancelled": false,
+        "logistics": logistics,
+        "lines": [{"sku": "TEA-01", "name": "凍頂烏龍茶 150g", "quantity": 2, "unit_price": 500}],
+        "shipping_fee": 100, "discount": 50, "total": 1050,
+        "buyer": {"name": "陳小華", "email": "hua@example.com"}
+    })
+}
+
 pub fn at(rfc3339: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(rfc3339).expect("RFC 3339").to_utc()
 }
@@ -124,6 +135,35 @@ impl Harness {
     pub async fn card_behaviour(&self, card_token: &str, decline: bool, hard: bool) {
         let url = format!("{}/_sim/cards/{card_token}", self.stack.payment.url());
         assert_eq!(self.c.admin_post(&url, &json!({"decline": decline, "hard": hard})).await, 204);
+    }
+
+    /// A merchant ready to invoice: a paid plan (active today) and saved settings issuing on
+    /// `issue_on`.
+    pub async fn invoicing_merchant(&self, issue_on: &[&str]) -> String {
+        let m = merchant();
+        let today = chrono::Utc::now();
+        self.buy(&m, 12, &(today - chrono::Duration::days(3)).to_rfc3339()).await;
+        let mut body = settings_body();
+        body["issue_on"] = json!(issue_on);
+        let r = self.save_settings(&m, &body).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        m
+    }
+
+    /// An order-status webhook.
+    pub async fn order_event(&self, merchant: &str, event_id: &str, order: &Value) -> Reply {
+        let body = json!({"event_id": event_id, "occurred_at": chrono::Utc::now().to_rfc3339(), "merchant_id": merchant, "order": order});
+        self.c.post("/v1/webhooks/orders", &body).await
+    }
+
+    pub async fn invoice(&self, merchant: &str, order_id: &str) -> Reply {
+        self.c.get(&format!("/v1/merchants/{merchant}/orders/{order_id}/invoice")).await
+    }
+
+    /// Uploads the Wixtar simulator received for an order.
+    pub async fn uploads(&self, order_id: &str) -> Vec<Value> {
+        let all = self.c.admin_get(&format!("{}/_sim/invoices", self.stack.wixtar.url())).await;
+        all.as_array().unwrap().iter().filter(|i| i["order_id"] == order_id).cloned().collect()
     }
 
     pub async fn pay(&self, order_id: &str, paid_at: &str) -> Reply {

@@ -73,3 +73,32 @@ impl EventPublisher for EventBridgePublisher {
         Ok(())
     }
 }
+
+/// Something that consumes domain events (an EventBridge rule's Lambda target).
+#[async_trait]
+pub trait EventHandler: Send + Sync + 'static {
+    /// Handles one event; an error makes the delivery fail, so it is retried and finally
+    /// dead-lettered (the handlers are idempotent, so a redrive is safe).
+    async fn handle(&self, event: &DomainEvent) -> Result<serde_json::Value, crate::schedule::JobError>;
+}
+
+/// The EventBridge envelope a rule delivers to a Lambda target.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Envelope {
+    #[serde(rename = "detail-type")]
+    detail_type: String,
+    detail: serde_json::Value,
+}
+
+/// Serves `handler` in the Lambda runtime, one EventBridge event per invocation.
+pub async fn run_lambda<H: EventHandler>(handler: std::sync::Arc<H>) -> Result<(), lambda_http::lambda_runtime::Error> {
+    use lambda_http::lambda_runtime::{self, LambdaEvent};
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<Envelope>| {
+        let handler = handler.clone();
+        async move {
+            let domain = DomainEvent { detail_type: event.payload.detail_type, detail: event.payload.detail };
+            handler.handle(&domain).await.map_err(lambda_runtime::Error::from)
+        }
+    }))
+    .await
+}

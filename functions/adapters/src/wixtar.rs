@@ -2,6 +2,7 @@
 //! (and the simulator serves) is written down in docs/wixtar-protocol.md.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use einvoice_domain::settings::WixtarCredentials;
 use einvoice_domain::{Company, Contact};
 use serde::{Deserialize, Serialize};
@@ -69,6 +70,50 @@ pub struct WireRange {
     pub last: String,
 }
 
+/// One issued invoice as uploaded to Wixtar (開立上傳). `number` is the idempotency key: a
+/// repeat with the same content is accepted again, the same number with other content is
+/// refused (`409 number_conflict`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceUpload {
+    /// 2 uppercase letters + 8 digits, from a range allocated to this UBN for `period`.
+    pub number: String,
+    /// 4 digits.
+    pub random_code: String,
+    /// 5 chars, ROC year + even month.
+    pub period: String,
+    pub issued_at: DateTime<Utc>,
+    /// The platform's order id.
+    pub order_id: String,
+    pub seller_ubn: String,
+    /// `0000000000` for B2C.
+    pub buyer_ubn: String,
+    pub buyer_name: String,
+    pub carrier_type: Option<String>,
+    pub carrier_id: Option<String>,
+    pub love_code: Option<String>,
+    pub print: bool,
+    pub tax_type: u8,
+    pub sales_amount: u64,
+    pub tax_amount: u64,
+    pub total: u64,
+    pub items: Vec<UploadItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadItem {
+    pub description: String,
+    pub quantity: u32,
+    pub unit_price: i64,
+    pub amount: i64,
+}
+
+/// Wixtar's answer to an upload or a look-up: `status` is `accepted`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadReceipt {
+    pub number: String,
+    pub status: String,
+}
+
 #[derive(Serialize)]
 struct RangeQuery<'a> {
     pos: &'a PosIdentity,
@@ -80,6 +125,30 @@ struct RangeAnswer {
     ranges: Vec<WireRange>,
 }
 
+#[derive(Serialize)]
+struct AllocateRequest<'a> {
+    pos: &'a PosIdentity,
+    period: &'a str,
+    request_id: &'a str,
+}
+
+#[derive(Deserialize)]
+struct AllocateAnswer {
+    range: WireRange,
+}
+
+#[derive(Serialize)]
+struct UploadRequest<'a> {
+    pos: &'a PosIdentity,
+    invoice: &'a InvoiceUpload,
+}
+
+#[derive(Serialize)]
+struct InvoiceQuery<'a> {
+    pos: &'a PosIdentity,
+    number: &'a str,
+}
+
 #[async_trait]
 pub trait WixtarClient: Send + Sync {
     async fn hand_off_contact(&self, req: &OnboardingRequest) -> Result<OnboardingReceipt, UpstreamError>;
@@ -87,6 +156,19 @@ pub trait WixtarClient: Send + Sync {
     /// The ranges assigned to this POS for `period` (read-only). A 401/403 means Wixtar does not
     /// know these credentials.
     async fn number_ranges(&self, pos: &PosIdentity, period: &str) -> Result<Vec<WireRange>, UpstreamError>;
+
+    /// Asks Wixtar for a new book of 50 numbers for `period` (字軌配號). Repeats with the same
+    /// `request_id` answer the same range. `Ok(None)`: Wixtar has no range left to give
+    /// (`409 no_ranges_available`): the merchant must add 字軌 in Wixtar.
+    async fn allocate_range(&self, pos: &PosIdentity, period: &str, request_id: &str) -> Result<Option<WireRange>, UpstreamError>;
+
+    /// Uploads an issued invoice (開立上傳). Safe to repeat with the same content; the same
+    /// number with other content is `Rejected { 409 }` (`number_conflict`).
+    async fn upload_invoice(&self, pos: &PosIdentity, invoice: &InvoiceUpload) -> Result<UploadReceipt, UpstreamError>;
+
+    /// Whether this POS's UBN uploaded invoice `number` (`Ok(None)`: Wixtar answered
+    /// `404 not_found`). Asked after an ambiguous upload failure, before sending it again.
+    async fn find_invoice(&self, pos: &PosIdentity, number: &str) -> Result<Option<UploadReceipt>, UpstreamError>;
 }
 
 /// Wixtar over HTTPS.
@@ -101,6 +183,15 @@ impl HttpWixtarClient {
     }
 }
 
+/// `Ok(None)` for a `Rejected` with `status` whose body names `code`; other results unchanged.
+fn none_when<T>(result: Result<T, UpstreamError>, status: u16, code: &str) -> Result<Option<T>, UpstreamError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(UpstreamError::Rejected { status: s, message }) if s == status && message.contains(code) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 #[async_trait]
 impl WixtarClient for HttpWixtarClient {
     async fn hand_off_contact(&self, req: &OnboardingRequest) -> Result<OnboardingReceipt, UpstreamError> {
@@ -111,5 +202,67 @@ impl WixtarClient for HttpWixtarClient {
         let url = format!("{}/api/v1/pos/number-ranges/query", self.base_url);
         let answer: RangeAnswer = post_json(&self.http, &url, &RangeQuery { pos, period }).await?;
         Ok(answer.ranges)
+    }
+
+    async fn allocate_range(&self, pos: &PosIdentity, period: &str, request_id: &str) -> Result<Option<WireRange>, UpstreamError> {
+        let url = format!("{}/api/v1/pos/number-ranges/allocate", self.base_url);
+        let answer = post_json::<_, AllocateAnswer>(&self.http, &url, &AllocateRequest { pos, period, request_id }).await;
+        none_when(answer.map(|a| a.range), 409, "no_ranges_available")
+    }
+
+    async fn upload_invoice(&self, pos: &PosIdentity, invoice: &InvoiceUpload) -> Result<UploadReceipt, UpstreamError> {
+        post_json(&self.http, &format!("{}/api/v1/invoices", self.base_url), &UploadRequest { pos, invoice }).await
+    }
+
+    async fn find_invoice(&self, pos: &PosIdentity, number: &str) -> Result<Option<UploadReceipt>, UpstreamError> {
+        let url = format!("{}/api/v1/invoices/query", self.base_url);
+        none_when(post_json(&self.http, &url, &InvoiceQuery { pos, number }).await, 404, "not_found")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn none_when_maps_only_the_named_refusal() {
+        let rejected = |status, message: &str| Err::<u8, _>(UpstreamError::Rejected { status, message: message.into() });
+        assert_eq!(none_when(Ok(7), 409, "no_ranges_available"), Ok(Some(7)));
+        assert_eq!(none_when(rejected(409, r#"{"error":"no_ranges_available"}"#), 409, "no_ranges_available"), Ok(None));
+        assert_eq!(
+            none_when(rejected(409, r#"{"error":"request_id_conflict"}"#), 409, "no_ranges_available"),
+            Err(UpstreamError::Rejected { status: 409, message: r#"{"error":"request_id_conflict"}"#.into() })
+        );
+        assert!(matches!(none_when(rejected(404, ""), 404, "not_found"), Err(UpstreamError::Rejected { status: 404, .. })));
+        assert_eq!(none_when(rejected(404, r#"{"error":"not_found"}"#), 404, "not_found"), Ok(None));
+        let down = Err::<u8, _>(UpstreamError::Unavailable("HTTP 500".into()));
+        assert_eq!(none_when(down.clone(), 404, "not_found"), down.map(Some));
+    }
+
+    #[test]
+    fn upload_serializes_as_documented() {
+        let invoice = InvoiceUpload {
+            number: "UA00000000".into(),
+            random_code: "0122".into(),
+            period: "11512".into(),
+            issued_at: "2026-11-03T02:04:05Z".parse().unwrap(),
+            order_id: "ord-1".into(),
+            seller_ubn: "04595257".into(),
+            buyer_ubn: "0000000000".into(),
+            buyer_name: "".into(),
+            carrier_type: Some("3J0002".into()),
+            carrier_id: Some("/ABC1234".into()),
+            love_code: None,
+            print: false,
+            tax_type: 1,
+            sales_amount: 105,
+            tax_amount: 0,
+            total: 105,
+            items: vec![UploadItem { description: "茶".into(), quantity: 1, unit_price: 105, amount: 105 }],
+        };
+        let v = serde_json::to_value(&invoice).unwrap();
+        assert_eq!(v["issued_at"], "2026-11-03T02:04:05Z");
+        assert_eq!(v["love_code"], serde_json::Value::Null);
+        assert_eq!(serde_json::from_value::<InvoiceUpload>(v).unwrap(), invoice);
     }
 }

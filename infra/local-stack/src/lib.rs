@@ -19,7 +19,7 @@ use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use einvoice_adapters::api::{ApiError, ApiRequest, ApiResponse, HttpHandler, MAX_BODY_BYTES};
-use einvoice_adapters::events::EventBridgePublisher;
+use einvoice_adapters::events::{EventBridgePublisher, EventHandler};
 use einvoice_adapters::payment::{HttpPaymentGateway, PaymentGateway};
 use einvoice_adapters::schedule::{ScheduledEvent, ScheduledJob, run_logged};
 use einvoice_adapters::crypto::MasterKeys;
@@ -32,7 +32,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::events::LocalPublisher;
-use crate::template::{HttpRoute, ScheduledFunction, Template};
+use crate::template::{EventRule, HttpRoute, ScheduledFunction, Template};
 
 /// What differs between one local stack and another.
 #[derive(Debug, Clone)]
@@ -97,6 +97,7 @@ impl Drop for LocalStack {
 struct Mounted {
     routes: Vec<HttpRoute>,
     schedules: Vec<ScheduledFunction>,
+    event_rules: Vec<EventRule>,
     handlers: RwLock<Handlers>,
     publisher: Arc<LocalPublisher>,
     clock: Arc<FixedClock>,
@@ -149,6 +150,12 @@ impl LocalStack {
                 return Err(format!("template.yaml routes {} {} to {}, which the local stack does not mount", route.method, route.path, route.function));
             }
         }
+        functions.publisher.route(template.event_rules.clone(), handlers.events.clone());
+        for rule in &template.event_rules {
+            if !handlers.events.contains_key(&rule.function) {
+                return Err(format!("template.yaml routes events to {}, which the local stack does not mount", rule.function));
+            }
+        }
         for schedule in &template.schedules {
             if !handlers.jobs.contains_key(&schedule.function) {
                 return Err(format!("template.yaml schedules {}, which the local stack does not mount", schedule.function));
@@ -158,6 +165,7 @@ impl LocalStack {
         let mounted = Arc::new(Mounted {
             routes: template.routes,
             schedules: template.schedules,
+            event_rules: template.event_rules,
             handlers: RwLock::new(handlers),
             publisher: publisher.clone(),
             clock: clock.clone(),
@@ -166,6 +174,8 @@ impl LocalStack {
             .route("/_local/events", get(local_events))
             .route("/_local/clock", post(set_clock))
             .route("/_local/schedules/{name}", post(fire_schedule))
+            .route("/_local/dead-letters", get(dead_letters))
+            .route("/_local/dead-letters/redrive", post(redrive))
             .fallback(dispatch)
             .with_state(mounted.clone());
         let listener = TcpListener::bind(("127.0.0.1", config.port)).await.map_err(|e| e.to_string())?;
@@ -182,6 +192,7 @@ impl LocalStack {
     /// Lambda execution environment would (e.g. after a master-key rotation).
     pub async fn cold_start(&self) -> Result<(), String> {
         let handlers = self.functions.cold_start().await?;
+        self.publisher.route(self.mounted.event_rules.clone(), handlers.events.clone());
         *self.mounted.handlers.write().unwrap_or_else(|e| e.into_inner()) = handlers;
         Ok(())
     }
@@ -204,6 +215,7 @@ pub struct SecretIds {
 struct Handlers {
     http: HashMap<String, Arc<dyn HttpHandler>>,
     jobs: HashMap<String, Arc<dyn ScheduledJob>>,
+    events: HashMap<String, Arc<dyn EventHandler>>,
 }
 
 /// What every function is built from: the inputs each Lambda's `main.rs` reads at cold start.
@@ -252,9 +264,9 @@ impl Functions {
         );
         let credential_save = credential_save::CredentialSave::new(credential_save::Dependencies {
             store: store.clone(),
-            providers: Providers { wixtar: Arc::new(WixtarProvider(wixtar)) },
+            providers: Providers { wixtar: Arc::new(WixtarProvider(wixtar.clone())) },
             master_keys: MasterKeys::from_secret(&master).map_err(|e| e.to_string())?,
-            platform_secret: platform,
+            platform_secret: platform.clone(),
             clock: self.clock.clone(),
         });
         let renewal_config = renewal_jobs::Config {
@@ -265,14 +277,40 @@ impl Functions {
             retry: Default::default(),
             cutoff_look_back_days: einvoice_domain::renewal::CUTOFF_LOOK_BACK_DAYS,
         };
+        let order_webhook = order_webhook::OrderWebhook::new(order_webhook::Dependencies {
+            store: store.clone(),
+            events: self.publisher.clone(),
+            clock: self.clock.clone(),
+            platform_secret: platform.clone(),
+        });
+        let invoice_issuer = invoice_issuer::InvoiceIssuer::new(
+            &invoice_issuer::Config {
+                table_name: self.config.table_name.clone(),
+                event_bus_name: self.config.event_bus_name.clone(),
+                wixtar_api_url: self.wixtar_url.clone(),
+                master_key_secret_id: self.secret_ids.master_key.clone(),
+                // Short pauses locally: the tests exercise retries, not wall-clock time.
+                upload: invoice_issuer::UploadPolicy { max_attempts: 4, base_delay: std::time::Duration::from_millis(20) },
+            },
+            invoice_issuer::Dependencies {
+                store: store.clone(),
+                wixtar: wixtar.clone(),
+                events: self.publisher.clone(),
+                master_keys: MasterKeys::from_secret(&master).map_err(|e| e.to_string())?,
+                clock: self.clock.clone(),
+            },
+        );
         let renewal_deps = renewal_jobs::Dependencies { store, gateway, events: self.publisher.clone() };
         let mut http: HashMap<String, Arc<dyn HttpHandler>> = HashMap::new();
         http.insert("PlanCheckoutFunction".into(), Arc::new(plan_checkout));
         http.insert("CredentialSaveFunction".into(), Arc::new(credential_save));
+        http.insert("OrderWebhookFunction".into(), Arc::new(order_webhook));
+        let mut events: HashMap<String, Arc<dyn EventHandler>> = HashMap::new();
+        events.insert("InvoiceIssuerFunction".into(), Arc::new(invoice_issuer));
         let mut jobs: HashMap<String, Arc<dyn ScheduledJob>> = HashMap::new();
         jobs.insert("RenewalCutoffFunction".into(), Arc::new(renewal_jobs::RenewalCutoff::new(&renewal_config, renewal_deps.clone())));
         jobs.insert("RenewalChargeFunction".into(), Arc::new(renewal_jobs::RenewalCharge::new(&renewal_config, renewal_deps)));
-        Ok(Handlers { http, jobs })
+        Ok(Handlers { http, jobs, events })
     }
 }
 
@@ -329,6 +367,17 @@ async fn fire_schedule(State(mounted): State<Arc<Mounted>>, Path(name): Path<Str
         Ok(summary) => to_response(ApiResponse::ok(&summary)),
         Err(e) => to_response(ApiError::new(http::StatusCode::INTERNAL_SERVER_ERROR, "job_failed", e.to_string()).into_response()),
     }
+}
+
+/// `GET /_local/dead-letters`: events a function failed to handle (the local DLQ).
+async fn dead_letters(State(mounted): State<Arc<Mounted>>) -> impl IntoResponse {
+    axum::Json(json!(mounted.publisher.dead_letters()))
+}
+
+/// `POST /_local/dead-letters/redrive`: delivers every dead letter again.
+async fn redrive(State(mounted): State<Arc<Mounted>>) -> impl IntoResponse {
+    let (redriven, failing) = mounted.publisher.redrive().await;
+    axum::Json(json!({"redriven": redriven, "still_failing": failing}))
 }
 
 async fn local_events(State(mounted): State<Arc<Mounted>>) -> impl IntoResponse {

@@ -86,12 +86,21 @@ pub struct ScheduledFunction {
     pub schedule: String,
 }
 
+/// A function an EventBridge rule on the application bus invokes (`Type: EventBridgeRule`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRule {
+    pub function: String,
+    /// The pattern's `detail-type` values.
+    pub detail_types: Vec<String>,
+}
+
 /// The parts of template.yaml the local stack follows.
 #[derive(Debug, Clone)]
 pub struct Template {
     pub table: TableSpec,
     pub routes: Vec<HttpRoute>,
     pub schedules: Vec<ScheduledFunction>,
+    pub event_rules: Vec<EventRule>,
 }
 
 impl Template {
@@ -107,6 +116,7 @@ impl Template {
         let mut table = None;
         let mut routes = Vec::new();
         let mut schedules = Vec::new();
+        let mut event_rules = Vec::new();
         for (name, resource) in resources {
             let name = name.as_str().unwrap_or_default().to_owned();
             match resource.get("Type").and_then(Value::as_str) {
@@ -126,6 +136,13 @@ impl Template {
                             schedules.push(ScheduledFunction { function: name.clone(), name: binary.into(), schedule: expression.into() });
                             continue;
                         }
+                        if event.get("Type").and_then(Value::as_str) == Some("EventBridgeRule") {
+                            let types = event.get("Properties").and_then(|p| p.get("Pattern")).and_then(|p| p.get("detail-type"));
+                            let detail_types: Vec<String> =
+                                types.and_then(Value::as_sequence).into_iter().flatten().filter_map(|t| t.as_str().map(str::to_owned)).collect();
+                            event_rules.push(EventRule { function: name.clone(), detail_types });
+                            continue;
+                        }
                         if event.get("Type").and_then(Value::as_str) != Some("HttpApi") {
                             continue;
                         }
@@ -140,7 +157,7 @@ impl Template {
                 _ => {}
             }
         }
-        Ok(Self { table: table.ok_or("template.yaml declares no DynamoDB table")?, routes, schedules })
+        Ok(Self { table: table.ok_or("template.yaml declares no DynamoDB table")?, routes, schedules, event_rules })
     }
 }
 
@@ -176,10 +193,18 @@ mod tests {
             ("PUT", "/v1/merchants/m1/payment-card"),
             ("PUT", "/v1/merchants/m1/invoice-settings"),
             ("GET", "/v1/merchants/m1/invoice-settings"),
+            ("POST", "/v1/webhooks/orders"),
+            ("GET", "/v1/merchants/m1/orders/o1/invoice"),
         ] {
             assert!(t.routes.iter().any(|r| r.method == method && r.matches_path(path)), "{method} {path}");
         }
         assert!(!t.routes[0].matches_path("/v1/merchants//plan"));
+    }
+
+    #[test]
+    fn invoice_requests_go_to_the_issuer() {
+        let t = template();
+        assert_eq!(t.event_rules, [EventRule { function: "InvoiceIssuerFunction".into(), detail_types: vec!["InvoiceRequested".into()] }]);
     }
 
     #[test]

@@ -1,0 +1,490 @@
+//! Shop orders and their e-invoices in the table (docs/table-layout.md):
+//!
+//! | item | PK | SK |
+//! |---|---|---|
+//! | order (merged webhook state + invoice status) | `ORDER#{merchant_id}#{order_id}` | `ORDER` |
+//! | invoice (電子發票) | `ORDER#{merchant_id}#{order_id}` | `INVOICE` |
+//! | webhook event seen (dedup, TTL) | `WEBHOOK#{event_id}` | `WEBHOOK` |
+//! | invoice number guard | `INVOICENO#{seller_ubn}#{number}` | `REF` |
+//! | number range (字軌) with its counter | `RANGES#{merchant_id}#{period}` | `RANGE#{track}{first}` |
+//! | a number taken but not used, and why | `RANGES#{merchant_id}#{period}` | `SKIPPED#{number}` |
+//!
+//! Orders live in their own partitions, so a merchant's plan view never reads them.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+use einvoice_domain::settings::IssueTrigger;
+use einvoice_domain::{InvoiceLine, OrderState};
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Store, StoreError, dynamo, from_item, key, s, to_item};
+
+pub mod order_keys {
+    pub const ORDER: &str = "ORDER";
+    pub const INVOICE: &str = "INVOICE";
+    pub const WEBHOOK: &str = "WEBHOOK";
+    pub const REF: &str = "REF";
+
+    pub fn order(merchant_id: &str, order_id: &str) -> String {
+        format!("ORDER#{merchant_id}#{order_id}")
+    }
+    pub fn webhook(event_id: &str) -> String {
+        format!("WEBHOOK#{event_id}")
+    }
+    /// Numbers are unique per seller (字軌 are assigned to a UBN).
+    pub fn invoice_number(seller_ubn: &str, number: &str) -> String {
+        format!("INVOICENO#{seller_ubn}#{number}")
+    }
+    pub fn ranges(merchant_id: &str, period: &str) -> String {
+        format!("RANGES#{merchant_id}#{period}")
+    }
+    pub fn range(track: &str, first: u32) -> String {
+        format!("RANGE#{track}{first:08}")
+    }
+    pub fn skipped(number: &str) -> String {
+        format!("SKIPPED#{number}")
+    }
+}
+
+/// Where an order's invoice stands (the contract's invoice statuses, plus `issuing`: claimed,
+/// handed to the invoice-issuer, no number yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceStatus {
+    Waiting,
+    Disabled,
+    NotIssuable,
+    Issuing,
+    Issued,
+    Uploaded,
+    UploadFailed,
+    NoInvoiceNumbers,
+    Void,
+}
+
+impl InvoiceStatus {
+    /// An invoice was claimed for the order: no decision is made for it any more.
+    pub fn is_claimed(self) -> bool {
+        !matches!(self, Self::Waiting | Self::Disabled | Self::NotIssuable)
+    }
+}
+
+/// `ORDER#{merchant_id}#{order_id}` / `ORDER`: what the webhooks told us, merged, and the
+/// decision about its invoice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderItem {
+    pub pk: String,
+    pub sk: String,
+    pub entity: String,
+    pub merchant_id: String,
+    pub order_id: String,
+    pub state: OrderState,
+    pub invoice_status: InvoiceStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice_field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice_trigger: Option<IssueTrigger>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice_requested_at: Option<DateTime<Utc>>,
+    /// Outbox: the `InvoiceRequested` event is still to be published.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub request_pending: bool,
+    pub events_seen: u32,
+    pub version: u64,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `WEBHOOK#{event_id}`: this event was applied; deleted by TTL after a week.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookEventItem {
+    pub pk: String,
+    pub sk: String,
+    pub entity: String,
+    pub event_id: String,
+    pub merchant_id: String,
+    pub order_id: String,
+    pub received_at: DateTime<Utc>,
+    pub ttl: i64,
+}
+
+/// How long a webhook `event_id` is remembered.
+pub const WEBHOOK_DEDUP_DAYS: i64 = 7;
+
+impl WebhookEventItem {
+    pub fn new(event_id: &str, merchant_id: &str, order_id: &str, now: DateTime<Utc>) -> Self {
+        Self {
+            pk: order_keys::webhook(event_id),
+            sk: order_keys::WEBHOOK.into(),
+            entity: "webhook_event".into(),
+            event_id: event_id.into(),
+            merchant_id: merchant_id.into(),
+            order_id: order_id.into(),
+            received_at: now,
+            ttl: (now + chrono::Duration::days(WEBHOOK_DEDUP_DAYS)).timestamp(),
+        }
+    }
+}
+
+/// The upload of an invoice to the provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadState {
+    /// `pending`, `uploaded` or `failed`.
+    pub status: String,
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploaded_at: Option<DateTime<Utc>>,
+    /// The legal deadline (B2C: end of the second day after issue, Asia/Taipei).
+    pub deadline: DateTime<Utc>,
+}
+
+/// `ORDER#{merchant_id}#{order_id}` / `INVOICE`: the one invoice of an order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvoiceItem {
+    pub pk: String,
+    pub sk: String,
+    pub entity: String,
+    pub merchant_id: String,
+    pub order_id: String,
+    pub number: String,
+    pub random_code: String,
+    pub period: String,
+    pub issued_at: DateTime<Utc>,
+    pub trigger: IssueTrigger,
+    pub seller_ubn: String,
+    /// `0000000000` for a consumer (B2C), else the buyer's UBN.
+    pub buyer_identifier: String,
+    pub buyer_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub love_code: Option<String>,
+    pub print: bool,
+    pub tax_type: u8,
+    pub sales_amount: u32,
+    pub tax_amount: u32,
+    pub total: u32,
+    pub lines: Vec<InvoiceLine>,
+    pub barcode: String,
+    pub qr_left: String,
+    pub qr_right: String,
+    pub upload: UploadState,
+}
+
+/// `INVOICENO#{seller_ubn}#{number}` / `REF`: no number is ever given to two invoices.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct NumberGuardItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    merchant_id: String,
+    order_id: String,
+}
+
+/// `RANGES#{merchant_id}#{period}` / `RANGE#…`: a 字軌 range and the next sequence to hand out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RangeItem {
+    pub pk: String,
+    pub sk: String,
+    pub entity: String,
+    pub merchant_id: String,
+    pub period: String,
+    pub track: String,
+    pub first: u32,
+    pub last: u32,
+    /// The next sequence to allocate; `last + 1` when used up.
+    pub next: u32,
+    /// The provider request that assigned it (`{merchant_id}:{period}:{n}`).
+    pub request_id: String,
+    pub fetched_at: DateTime<Utc>,
+}
+
+/// `RANGES#…` / `SKIPPED#{number}`: a number allocated but not used by any invoice.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SkippedNumberItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    number: String,
+    order_id: String,
+    reason: String,
+    at: DateTime<Utc>,
+}
+
+/// What became of a webhook's write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderWrite {
+    Saved,
+    /// The `event_id` was applied before.
+    Duplicate,
+    /// The order changed since it was read: read again.
+    Stale,
+}
+
+fn conditional_put(table: &str, item: HashMap<String, AttributeValue>, condition: &str, values: &[(&str, AttributeValue)]) -> TransactWriteItem {
+    let mut put = Put::builder().table_name(table).set_item(Some(item)).condition_expression(condition);
+    for (name, value) in values {
+        put = put.expression_attribute_values(*name, value.clone());
+    }
+    TransactWriteItem::builder().put(put.build().expect("put is complete")).build()
+}
+
+fn versioned(version: u64) -> (&'static str, Vec<(&'static str, AttributeValue)>) {
+    if version <= 1 {
+        ("attribute_not_exists(pk)", vec![])
+    } else {
+        ("version = :expected", vec![(":expected", AttributeValue::N((version - 1).to_string()))])
+    }
+}
+
+impl Store {
+    pub async fn order(&self, merchant_id: &str, order_id: &str) -> Result<Option<OrderItem>, StoreError> {
+        self.get(order_keys::order(merchant_id, order_id), order_keys::ORDER).await
+    }
+
+    pub async fn invoice(&self, merchant_id: &str, order_id: &str) -> Result<Option<InvoiceItem>, StoreError> {
+        self.get(order_keys::order(merchant_id, order_id), order_keys::INVOICE).await
+    }
+
+    pub async fn webhook_seen(&self, event_id: &str) -> Result<bool, StoreError> {
+        Ok(self.get::<WebhookEventItem>(order_keys::webhook(event_id), order_keys::WEBHOOK).await?.is_some())
+    }
+
+    /// Applies one webhook: the order item (version-checked: `order.version` is one more than
+    /// what was read) and the event's dedup record, together.
+    pub async fn save_order_event(&self, order: &OrderItem, event: &WebhookEventItem) -> Result<OrderWrite, StoreError> {
+        let (condition, values) = versioned(order.version);
+        let items = vec![
+            conditional_put(self.table(), to_item(order), condition, &values),
+            conditional_put(self.table(), to_item(event), "attribute_not_exists(pk)", &[]),
+        ];
+        let result = self.client().transact_write_items().set_transact_items(Some(items)).send().await;
+        let Err(e) = result else { return Ok(OrderWrite::Saved) };
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+        if let Some(E::TransactionCanceledException(c)) = e.as_service_error() {
+            let failed = |i: usize| c.cancellation_reasons().get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+            if failed(1) {
+                return Ok(OrderWrite::Duplicate);
+            }
+            if failed(0) || c.cancellation_reasons().iter().any(|r| r.code() == Some("TransactionConflict")) {
+                return Ok(OrderWrite::Stale);
+            }
+        }
+        Err(dynamo(e))
+    }
+
+    /// Takes the order's outbox flag (`request_pending`): true for exactly one caller, who then
+    /// publishes `InvoiceRequested`.
+    pub async fn take_request_pending(&self, merchant_id: &str, order_id: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(order_keys::order(merchant_id, order_id), order_keys::ORDER)))
+            .update_expression("REMOVE request_pending")
+            .condition_expression("request_pending = :t")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(dynamo(e)),
+        }
+    }
+
+    /// Puts the outbox flag back after a failed publish, for the next delivery to finish.
+    pub async fn restore_request_pending(&self, merchant_id: &str, order_id: &str) -> Result<(), StoreError> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(order_keys::order(merchant_id, order_id), order_keys::ORDER)))
+            .update_expression("SET request_pending = :t")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(dynamo)
+    }
+
+    /// Sets the order's invoice status (issuer side), bumping its version so a webhook that
+    /// read it before writes again on fresh data.
+    pub async fn set_invoice_status(
+        &self,
+        merchant_id: &str,
+        order_id: &str,
+        status: InvoiceStatus,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let status_value = to_item(&serde_json::json!({ "s": status }))["s"].clone();
+        let mut update = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(order_keys::order(merchant_id, order_id), order_keys::ORDER)))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":status", status_value)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()));
+        update = match reason {
+            Some(r) => update
+                .update_expression("SET invoice_status = :status, invoice_reason = :reason, version = version + :one")
+                .expression_attribute_values(":reason", s(r)),
+            None => update.update_expression("SET invoice_status = :status, version = version + :one REMOVE invoice_reason"),
+        };
+        update.send().await.map(|_| ()).map_err(dynamo)
+    }
+
+    /// The ranges known for a merchant and period, oldest first.
+    pub async fn ranges(&self, merchant_id: &str, period: &str) -> Result<Vec<RangeItem>, StoreError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :pk AND begins_with(sk, :range)")
+            .expression_attribute_values(":pk", s(order_keys::ranges(merchant_id, period)))
+            .expression_attribute_values(":range", s("RANGE#"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo)?;
+        out.items().iter().map(|i| from_item(i.clone())).collect()
+    }
+
+    /// Stores a range the provider assigned; `false` if it was stored already.
+    pub async fn add_range(&self, range: &RangeItem) -> Result<bool, StoreError> {
+        let result = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(to_item(range)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(dynamo(e)),
+        }
+    }
+
+    /// Takes the next sequence of `range` in one atomic conditional update; `None` when the
+    /// range is used up.
+    pub async fn take_number(&self, range: &RangeItem) -> Result<Option<u32>, StoreError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(range.pk.clone(), range.sk.clone())))
+            .update_expression("SET #next = #next + :one")
+            .condition_expression("#next <= #last")
+            .expression_attribute_names("#next", "next")
+            .expression_attribute_names("#last", "last")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values(ReturnValue::UpdatedOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let old = out.attributes().and_then(|a| a.get("next")).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
+                old.map(Some).ok_or_else(|| StoreError::Corrupt("range update returned no counter".into()))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e) => Err(dynamo(e)),
+        }
+    }
+
+    /// Records the invoice, its number guard and the order's `issued` status, all or nothing.
+    /// `Conflict` when the order already has an invoice or the number is taken.
+    pub async fn record_invoice(&self, invoice: &InvoiceItem) -> Result<(), StoreError> {
+        let guard = NumberGuardItem {
+            pk: order_keys::invoice_number(&invoice.seller_ubn, &invoice.number),
+            sk: order_keys::REF.into(),
+            entity: "invoice_number".into(),
+            merchant_id: invoice.merchant_id.clone(),
+            order_id: invoice.order_id.clone(),
+        };
+        let issued = to_item(&serde_json::json!({ "s": InvoiceStatus::Issued }))["s"].clone();
+        let order_update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(key(order_keys::order(&invoice.merchant_id, &invoice.order_id), order_keys::ORDER)))
+            .update_expression("SET invoice_status = :issued, version = version + :one REMOVE invoice_reason")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":issued", issued)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .build()
+            .expect("update is complete");
+        let items = vec![
+            conditional_put(self.table(), to_item(invoice), "attribute_not_exists(pk)", &[]),
+            conditional_put(self.table(), to_item(&guard), "attribute_not_exists(pk)", &[]),
+            TransactWriteItem::builder().update(order_update).build(),
+        ];
+        self.client().transact_write_items().set_transact_items(Some(items)).send().await.map(|_| ()).map_err(|e| {
+            use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+            match e.as_service_error() {
+                Some(E::TransactionCanceledException(_)) => StoreError::Conflict,
+                _ => dynamo(e),
+            }
+        })
+    }
+
+    /// Records why an allocated number went unused (reported at period close).
+    pub async fn record_skipped_number(
+        &self,
+        merchant_id: &str,
+        period: &str,
+        number: &str,
+        order_id: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let item = SkippedNumberItem {
+            pk: order_keys::ranges(merchant_id, period),
+            sk: order_keys::skipped(number),
+            entity: "skipped_number".into(),
+            number: number.into(),
+            order_id: order_id.into(),
+            reason: reason.into(),
+            at,
+        };
+        self.client().put_item().table_name(self.table()).set_item(Some(to_item(&item))).send().await.map(|_| ()).map_err(dynamo)
+    }
+
+    /// Writes the invoice's upload state and mirrors it in the order's invoice status.
+    pub async fn record_upload(&self, invoice: &InvoiceItem, order_status: InvoiceStatus) -> Result<(), StoreError> {
+        let upload = to_item(&serde_json::json!({ "u": invoice.upload }))["u"].clone();
+        let status = to_item(&serde_json::json!({ "s": order_status }))["s"].clone();
+        let invoice_update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(key(invoice.pk.clone(), invoice.sk.clone())))
+            .update_expression("SET upload = :upload")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":upload", upload)
+            .build()
+            .expect("update is complete");
+        let order_update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(key(order_keys::order(&invoice.merchant_id, &invoice.order_id), order_keys::ORDER)))
+            .update_expression("SET invoice_status = :status, version = version + :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":status", status)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .build()
+            .expect("update is complete");
+        self.client()
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(invoice_update).build())
+            .transact_items(TransactWriteItem::builder().update(order_update).build())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(dynamo)
+    }
+}

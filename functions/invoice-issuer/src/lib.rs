@@ -1,0 +1,366 @@
+//! invoice-issuer Lambda (開立發票): consumes `InvoiceRequested` and gives the order its one
+//! e-invoice: a number from the merchant's 字軌 ranges (atomic, never twice), a random code from
+//! the OS CSPRNG, amounts and lines per the Taiwan rules, the proof's barcode and QR codes
+//! (AES verification block with the merchant's AES KEY), then the upload to Wixtar with bounded
+//! retries. Every step is idempotent: a redelivery finds the invoice and only finishes the
+//! upload.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use einvoice_adapters::config::{self, ConfigError};
+use einvoice_adapters::crypto::MasterKeys;
+use einvoice_adapters::events::{DomainEvent, EventHandler, EventPublisher};
+use einvoice_adapters::orders::{InvoiceItem, InvoiceStatus, OrderItem, RangeItem, UploadState, order_keys};
+use einvoice_adapters::schedule::JobError;
+use einvoice_adapters::store::{Store, StoreError};
+use einvoice_adapters::upstream::UpstreamError;
+use einvoice_adapters::wixtar::{InvoiceUpload, PosIdentity, UploadItem, WixtarClient};
+use einvoice_domain::proof::{self, ProofInput, ProofItem};
+use einvoice_domain::{
+    AesKey, Amounts, Clock, InvoiceNumber, InvoicePeriod, RandomCode, TaxType, Track, invoice_lines, taipei_date, upload_deadline,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Settings from the environment (template.yaml sets them in AWS).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub event_bus_name: String,
+    pub wixtar_api_url: String,
+    pub master_key_secret_id: String,
+    pub upload: UploadPolicy,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let number = |name: &str, default: &str| {
+            config::optional(name, default).parse::<u64>().map_err(|_| ConfigError(format!("{name} is not a number")))
+        };
+        Ok(Self {
+            table_name: config::required("TABLE_NAME")?,
+            event_bus_name: config::required("EVENT_BUS_NAME")?,
+            wixtar_api_url: config::required("WIXTAR_API_URL")?,
+            master_key_secret_id: config::required("CREDENTIAL_MASTER_KEY_SECRET_ID")?,
+            upload: UploadPolicy {
+                max_attempts: u32::try_from(number("UPLOAD_MAX_ATTEMPTS", "4")?).unwrap_or(4),
+                base_delay: Duration::from_millis(number("UPLOAD_BASE_DELAY_MS", "250")?),
+            },
+        })
+    }
+}
+
+/// Upload retries within one invocation: exponential backoff with full jitter, bounded.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+}
+
+impl UploadPolicy {
+    /// The pause before attempt `n + 1` (n ≥ 1): a random time up to base × 2^(n−1).
+    fn backoff(&self, n: u32) -> Duration {
+        let cap = self.base_delay.saturating_mul(1 << n.saturating_sub(1).min(10));
+        cap.mul_f64(rand::random::<f64>())
+    }
+}
+
+pub struct Dependencies {
+    pub store: Store,
+    pub wixtar: Arc<dyn WixtarClient>,
+    pub events: Arc<dyn EventPublisher>,
+    pub master_keys: MasterKeys,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub struct InvoiceIssuer {
+    deps: Dependencies,
+    upload: UploadPolicy,
+}
+
+#[derive(Deserialize)]
+struct Requested {
+    merchant_id: String,
+    order_id: String,
+}
+
+/// Rounds of "every known range is used up: fetch another" before giving up.
+const MAX_REFILLS: usize = 5;
+
+fn failed(e: impl std::fmt::Display) -> JobError {
+    JobError(e.to_string())
+}
+
+impl InvoiceIssuer {
+    pub fn new(config: &Config, deps: Dependencies) -> Self {
+        Self { deps, upload: config.upload }
+    }
+
+    async fn issue(&self, merchant_id: &str, order_id: &str) -> Result<Value, JobError> {
+        let store = &self.deps.store;
+        if let Some(invoice) = store.invoice(merchant_id, order_id).await? {
+            // Redelivery: the number is taken; only the upload may be left.
+            return self.upload(invoice).await;
+        }
+        let Some(order) = store.order(merchant_id, order_id).await? else {
+            return Err(JobError(format!("no order {order_id} of {merchant_id}")));
+        };
+        if !matches!(order.invoice_status, InvoiceStatus::Issuing | InvoiceStatus::NoInvoiceNumbers) {
+            tracing::info!(status = ?order.invoice_status, "order not waiting for an invoice; nothing to do");
+            return Ok(json!({"result": "not_requested"}));
+        }
+        let settings = store
+            .settings(merchant_id)
+            .await?
+            .ok_or_else(|| failed("no invoice settings"))?
+            .open(&self.deps.master_keys)
+            .map_err(failed)?;
+        let pos = PosIdentity::from(&settings.credentials);
+        let seller_ubn = settings.credentials.ubn;
+        let aes_key = AesKey::parse(&settings.credentials.aes_key).map_err(failed)?;
+
+        // Content rules are checked before any number is taken.
+        let content = order.state.order.buyer.parse().and_then(|buyer| Ok((buyer, invoice_lines(&order.state.order)?)));
+        let (buyer, lines) = match content {
+            Ok(c) => c,
+            Err(violation) => {
+                store.set_invoice_status(merchant_id, order_id, InvoiceStatus::NotIssuable, Some(violation.code)).await?;
+                return Ok(json!({"result": "not_issuable", "reason": violation.code}));
+            }
+        };
+
+        let now = self.deps.clock.now();
+        let period = InvoicePeriod::containing(taipei_date(now));
+        let Some(number) = self.allocate(merchant_id, &period, &pos, now).await? else {
+            return self.out_of_numbers(&order, &period).await;
+        };
+        let random_code = RandomCode::from_u16(rand::random_range(0..10_000)).expect("below 10000");
+        let amounts = Amounts::for_buyer(order.state.order.total, &buyer, TaxType::Taxable);
+        let items: Vec<ProofItem> =
+            lines.iter().map(|l| ProofItem { name: l.description.clone(), quantity: l.quantity, unit_price: l.unit_price }).collect();
+        let proof = proof::build(&ProofInput {
+            number,
+            period,
+            issued_on: taipei_date(now),
+            random_code,
+            untaxed_amount: u64::from(einvoice_domain::sale::untaxed_amount(amounts.total)),
+            total: u64::from(amounts.total),
+            buyer_ubn: buyer.ubn(),
+            seller_ubn,
+            items: &items,
+            aes_key: &aes_key,
+        })
+        .map_err(failed)?;
+
+        let invoice = InvoiceItem {
+            pk: order_keys::order(merchant_id, order_id),
+            sk: order_keys::INVOICE.into(),
+            entity: "invoice".into(),
+            merchant_id: merchant_id.into(),
+            order_id: order_id.into(),
+            number: number.to_string(),
+            random_code: random_code.to_string(),
+            period: period.to_string(),
+            issued_at: now,
+            trigger: order.invoice_trigger.unwrap_or(einvoice_domain::settings::IssueTrigger::Shipment),
+            seller_ubn: seller_ubn.to_string(),
+            buyer_identifier: buyer.buyer_identifier(),
+            buyer_name: buyer.name().to_owned(),
+            carrier_type: buyer.carrier_type_code().map(str::to_owned),
+            carrier_id: buyer.carrier().map(|c| c.id().to_owned()),
+            love_code: buyer.love_code().map(|l| l.as_str().to_owned()),
+            print: buyer.print_required(),
+            tax_type: amounts.tax_type.code(),
+            sales_amount: amounts.sales_amount,
+            tax_amount: amounts.tax_amount,
+            total: amounts.total,
+            lines,
+            barcode: proof.barcode,
+            qr_left: proof.qr_left,
+            qr_right: proof.qr_right,
+            upload: UploadState { status: "pending".into(), attempts: 0, last_error: None, uploaded_at: None, deadline: upload_deadline(now) },
+        };
+        match store.record_invoice(&invoice).await {
+            Ok(()) => {
+                tracing::info!(number = %invoice.number, period = %invoice.period, total = invoice.total, "invoice issued");
+                self.upload(invoice).await
+            }
+            Err(StoreError::Conflict) => {
+                // Another delivery issued this order's invoice first: the number we took is
+                // recorded as unused, and that invoice's upload is finished.
+                store
+                    .record_skipped_number(merchant_id, &invoice.period, &invoice.number, order_id, "order already invoiced by a concurrent delivery", now)
+                    .await?;
+                tracing::warn!(number = %invoice.number, "number unused: order invoiced concurrently");
+                match store.invoice(merchant_id, order_id).await? {
+                    Some(existing) => self.upload(existing).await,
+                    None => Err(failed("invoice write conflicted but no invoice exists")),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The next number of the merchant's ranges for `period`, fetching a new range from Wixtar
+    /// when all are used up; `None` when Wixtar has none left.
+    async fn allocate(&self, merchant_id: &str, period: &InvoicePeriod, pos: &PosIdentity, now: DateTime<Utc>) -> Result<Option<InvoiceNumber>, JobError> {
+        let period_s = period.to_string();
+        for _ in 0..MAX_REFILLS {
+            let ranges = self.deps.store.ranges(merchant_id, &period_s).await?;
+            for range in ranges.iter().filter(|r| r.next <= r.last) {
+                if let Some(seq) = self.deps.store.take_number(range).await? {
+                    let track = Track::parse(&range.track).map_err(failed)?;
+                    return InvoiceNumber::from_parts(track, seq).map(Some).ok_or_else(|| failed("sequence out of range"));
+                }
+            }
+            // Concurrent refills ask with the same request id and get the same range.
+            let request_id = format!("{merchant_id}:{period_s}:{}", ranges.len() + 1);
+            let fetched = self.deps.wixtar.allocate_range(pos, &period_s, &request_id).await.map_err(failed)?;
+            let Some(wire) = fetched else { return Ok(None) };
+            let parse = |s: &str| s.parse::<u32>().map_err(|_| failed(format!("Wixtar range bound {s:?} is not 8 digits")));
+            let (first, last) = (parse(&wire.first)?, parse(&wire.last)?);
+            let range = RangeItem {
+                pk: order_keys::ranges(merchant_id, &period_s),
+                sk: order_keys::range(&wire.track, first),
+                entity: "number_range".into(),
+                merchant_id: merchant_id.into(),
+                period: period_s.clone(),
+                track: wire.track.clone(),
+                first,
+                last,
+                next: first,
+                request_id,
+                fetched_at: now,
+            };
+            if self.deps.store.add_range(&range).await? {
+                tracing::info!(track = %range.track, first, last, "number range fetched from Wixtar");
+            }
+        }
+        Err(failed("number ranges kept running out while refilling"))
+    }
+
+    async fn out_of_numbers(&self, order: &OrderItem, period: &InvoicePeriod) -> Result<Value, JobError> {
+        let (m, o) = (&order.merchant_id, &order.order_id);
+        let event = DomainEvent::new(
+            "MerchantNotification",
+            json!({"event_id": format!("{m}:no-invoice-numbers:{period}"), "merchant_id": m, "order_id": o, "channel": "email",
+                   "template": "no_invoice_numbers", "period": period.to_string(),
+                   "message": "美麗科技字軌已用完：請至美麗科技加值中心新增字軌。No invoice numbers left: add number ranges (字軌) in Wixtar."}),
+        );
+        self.deps.events.publish(&[event]).await.map_err(failed)?;
+        self.deps.store.set_invoice_status(m, o, InvoiceStatus::NoInvoiceNumbers, Some("no_invoice_numbers")).await?;
+        tracing::warn!(period = %period, "no invoice numbers left");
+        Ok(json!({"result": "no_invoice_numbers"}))
+    }
+
+    /// Uploads with bounded retries. After an ambiguous failure (timeout, 5xx) Wixtar is asked
+    /// whether it has the number before the invoice is sent again.
+    async fn upload(&self, mut invoice: InvoiceItem) -> Result<Value, JobError> {
+        if invoice.upload.status == "uploaded" {
+            return Ok(json!({"result": "uploaded", "number": invoice.number}));
+        }
+        let settings = self
+            .deps
+            .store
+            .settings(&invoice.merchant_id)
+            .await?
+            .ok_or_else(|| failed("no invoice settings"))?
+            .open(&self.deps.master_keys)
+            .map_err(failed)?;
+        let pos = PosIdentity::from(&settings.credentials);
+        let body = upload_body(&invoice);
+        let mut ambiguous = false;
+        let mut outcome: Result<(), UpstreamError> = Err(UpstreamError::Unavailable("not tried".into()));
+        for n in 1..=self.upload.max_attempts {
+            if n > 1 {
+                tokio::time::sleep(self.upload.backoff(n - 1)).await;
+            }
+            invoice.upload.attempts += 1;
+            if ambiguous && matches!(self.deps.wixtar.find_invoice(&pos, &invoice.number).await, Ok(Some(_))) {
+                outcome = Ok(());
+                break;
+            }
+            outcome = self.deps.wixtar.upload_invoice(&pos, &body).await.map(|_| ());
+            match &outcome {
+                Ok(()) | Err(UpstreamError::Rejected { .. }) => break,
+                Err(UpstreamError::Unavailable(e)) => {
+                    tracing::warn!(attempt = n, error = %e, number = %invoice.number, "upload failed; retrying");
+                    ambiguous = true;
+                }
+            }
+        }
+        let now = self.deps.clock.now();
+        let (status, result) = match outcome {
+            Ok(()) => {
+                invoice.upload.status = "uploaded".into();
+                invoice.upload.uploaded_at = Some(now);
+                invoice.upload.last_error = None;
+                (InvoiceStatus::Uploaded, Ok(json!({"result": "uploaded", "number": invoice.number})))
+            }
+            Err(e) => {
+                invoice.upload.status = "failed".into();
+                invoice.upload.last_error = Some(e.to_string().chars().take(300).collect());
+                if now > invoice.upload.deadline {
+                    // Alarm-worthy: the legal upload deadline has passed (metric filter on this field).
+                    tracing::error!(alarm = "upload_past_deadline", number = %invoice.number, deadline = %invoice.upload.deadline, "invoice not uploaded by its legal deadline");
+                }
+                (InvoiceStatus::UploadFailed, Err(failed(format!("upload of {} failed: {e}", invoice.number))))
+            }
+        };
+        self.deps.store.record_upload(&invoice, status).await?;
+        if status == InvoiceStatus::Uploaded {
+            let event = DomainEvent::new(
+                "InvoiceIssued",
+                json!({"event_id": format!("{}:{}:invoice-issued", invoice.merchant_id, invoice.order_id), "merchant_id": invoice.merchant_id,
+                       "order_id": invoice.order_id, "number": invoice.number, "total": invoice.total, "issued_at": invoice.issued_at}),
+            );
+            if let Err(e) = self.deps.events.publish(&[event]).await {
+                tracing::warn!(error = %e, "InvoiceIssued not published");
+            }
+        }
+        result
+    }
+}
+
+/// What Wixtar receives for an invoice (docs/wixtar-protocol.md).
+fn upload_body(invoice: &InvoiceItem) -> InvoiceUpload {
+    InvoiceUpload {
+        number: invoice.number.clone(),
+        random_code: invoice.random_code.clone(),
+        period: invoice.period.clone(),
+        issued_at: invoice.issued_at,
+        order_id: invoice.order_id.clone(),
+        seller_ubn: invoice.seller_ubn.clone(),
+        buyer_ubn: invoice.buyer_identifier.clone(),
+        buyer_name: invoice.buyer_name.clone(),
+        carrier_type: invoice.carrier_type.clone(),
+        carrier_id: invoice.carrier_id.clone(),
+        love_code: invoice.love_code.clone(),
+        print: invoice.print,
+        tax_type: invoice.tax_type,
+        sales_amount: u64::from(invoice.sales_amount),
+        tax_amount: u64::from(invoice.tax_amount),
+        total: u64::from(invoice.total),
+        items: invoice
+            .lines
+            .iter()
+            .map(|l| UploadItem { description: l.description.clone(), quantity: l.quantity, unit_price: l.unit_price, amount: l.amount })
+            .collect(),
+    }
+}
+
+#[async_trait]
+impl EventHandler for InvoiceIssuer {
+    async fn handle(&self, event: &DomainEvent) -> Result<Value, JobError> {
+        let requested: Requested = serde_json::from_value(event.detail.clone()).map_err(|e| failed(format!("bad InvoiceRequested: {e}")))?;
+        let span = tracing::info_span!("invoice", merchant_id = %requested.merchant_id, order_id = %requested.order_id);
+        let result = tracing::Instrument::instrument(self.issue(&requested.merchant_id, &requested.order_id), span.clone()).await;
+        if let Err(e) = &result {
+            span.in_scope(|| tracing::error!(error = %e, "invoice request failed; it will be retried or dead-lettered"));
+        }
+        result
+    }
+}

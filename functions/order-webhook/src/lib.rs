@@ -1,0 +1,314 @@
+//! order-webhook Lambda: the platform's order-status webhooks (`POST /v1/webhooks/orders`) and
+//! the invoice view (`GET /v1/merchants/{merchant_id}/orders/{order_id}/invoice`).
+//!
+//! Each webhook is deduplicated by `event_id`, merged into the order's state (statuses only move
+//! forward), and decided against the merchant's settings and plan. The first decision to issue
+//! claims the invoice in the same conditional write, so however many deliveries race, one
+//! `InvoiceRequested` event reaches the invoice-issuer.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use einvoice_adapters::api::{self, ApiError, ApiRequest, ApiResponse, HttpHandler};
+use einvoice_adapters::config::{self, ConfigError};
+use einvoice_adapters::events::{DomainEvent, EventPublisher};
+use einvoice_adapters::orders::{InvoiceItem, InvoiceStatus, OrderItem, OrderWrite, WebhookEventItem, order_keys};
+use einvoice_adapters::secret::Secret;
+use einvoice_adapters::settings::SettingsItem;
+use einvoice_adapters::store::Store;
+use einvoice_domain::order::{IssueSettings, OrderWire};
+use einvoice_domain::settings::{IssueOn, Provider};
+use einvoice_domain::{Clock, Decision, OrderState, PlanStatus, RuleViolation, UsagePeriod, decide};
+use http::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Settings from the environment (template.yaml sets them in AWS).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub event_bus_name: String,
+    pub platform_secret_id: String,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: config::required("TABLE_NAME")?,
+            event_bus_name: config::required("EVENT_BUS_NAME")?,
+            platform_secret_id: config::required("PLATFORM_SIGNING_SECRET_ID")?,
+        })
+    }
+}
+
+pub struct Dependencies {
+    pub store: Store,
+    pub events: Arc<dyn EventPublisher>,
+    pub clock: Arc<dyn Clock>,
+    pub platform_secret: Secret,
+}
+
+pub struct OrderWebhook {
+    deps: Dependencies,
+}
+
+/// Optimistic-concurrency rounds for one webhook (deliveries of one order racing).
+const MAX_ATTEMPTS: usize = 50;
+
+#[derive(Deserialize)]
+struct WebhookWire {
+    event_id: Option<String>,
+    occurred_at: Option<String>,
+    merchant_id: Option<String>,
+    order: Option<OrderWire>,
+}
+
+struct Webhook {
+    event_id: String,
+    occurred_at: DateTime<Utc>,
+    merchant_id: String,
+    order: einvoice_domain::Order,
+}
+
+fn missing(field: &str) -> RuleViolation {
+    RuleViolation::on_field("missing_field", field, format!("{field} is required"))
+}
+
+impl WebhookWire {
+    fn parse(self) -> Result<Webhook, ApiError> {
+        let event_id = self.event_id.filter(|e| !e.is_empty()).ok_or_else(|| missing("event_id"))?;
+        if event_id.len() > 128 || !event_id.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(RuleViolation::on_field("invalid_event_id", "event_id", "event_id must be 1 to 128 printable ASCII characters").into());
+        }
+        let raw = self.occurred_at.ok_or_else(|| missing("occurred_at"))?;
+        let occurred_at = DateTime::parse_from_rfc3339(&raw)
+            .map_err(|_| RuleViolation::on_field("invalid_occurred_at", "occurred_at", "occurred_at must be an RFC 3339 time"))?
+            .to_utc();
+        let merchant_id = api::merchant_id(self.merchant_id.as_deref().ok_or_else(|| missing("merchant_id"))?)?;
+        let order = self.order.ok_or_else(|| missing("order"))?.parse()?;
+        Ok(Webhook { event_id, occurred_at, merchant_id, order })
+    }
+}
+
+/// The part of the order item a decision sets.
+struct InvoiceDecision {
+    status: InvoiceStatus,
+    reason: Option<String>,
+    field: Option<String>,
+    trigger: Option<einvoice_domain::settings::IssueTrigger>,
+}
+
+fn issue_settings(settings: &SettingsItem) -> IssueSettings {
+    IssueSettings {
+        enabled: settings.enabled,
+        provider_is_wixtar: settings.provider == Provider::Wixtar,
+        show_at_checkout: settings.show_at_checkout,
+        issue_on: IssueOn::parse(Some(&settings.issue_on)).unwrap_or_else(|_| IssueOn::parse(None).expect("default")),
+    }
+}
+
+/// The `invoice` object of the webhook answer.
+fn invoice_summary(item: &OrderItem) -> Value {
+    let mut invoice = json!({"status": item.invoice_status});
+    if let Some(reason) = &item.invoice_reason {
+        invoice["reason"] = reason.clone().into();
+    }
+    if let Some(field) = &item.invoice_field {
+        invoice["field"] = field.clone().into();
+    }
+    invoice
+}
+
+impl OrderWebhook {
+    pub fn new(deps: Dependencies) -> Self {
+        Self { deps }
+    }
+
+    async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let segments = req.segments();
+        let (allowed, merchant) = match segments[..] {
+            ["v1", "webhooks", "orders"] => (Method::POST, None),
+            ["v1", "merchants", m, "orders", o, "invoice"] => (Method::GET, Some((m, o))),
+            _ => return Err(ApiError::route_not_found(req)),
+        };
+        if req.method != allowed {
+            return Err(ApiError::method_not_allowed(req));
+        }
+        api::authenticate(req, &self.deps.platform_secret, self.deps.clock.now())?;
+        match merchant {
+            None => self.webhook(req).await,
+            Some((m, o)) => {
+                let m = api::record_merchant(m)?;
+                let o = einvoice_domain::OrderId::parse(o).map_err(|v| ApiError::from(v.at("order_id")))?;
+                tracing::Span::current().record("order_id", o.as_str());
+                self.invoice_view(&m, o.as_str()).await
+            }
+        }
+    }
+
+    /// What the merchant's settings and plan say about this order's invoice now.
+    async fn decide(&self, merchant_id: &str, state: &OrderState) -> Result<InvoiceDecision, ApiError> {
+        let (settings, plan) = tokio::try_join!(self.deps.store.settings(merchant_id), self.deps.store.plan(merchant_id))?;
+        let today = self.deps.clock.today_in_taipei();
+        let period = plan.as_ref().and_then(|p| Some(UsagePeriod { starts_on: p.starts_on?, expires_on: p.expires_on? }));
+        let plan_status = PlanStatus::of(period.as_ref(), settings.is_some(), today);
+        let decision = match &settings {
+            Some(s) => decide(state, &issue_settings(s), plan_status),
+            // Nothing saved: invoices are off.
+            None => Decision::Disabled { reason: einvoice_domain::DisabledReason::InvoicingDisabled },
+        };
+        Ok(match decision {
+            Decision::Issue { trigger } => InvoiceDecision { status: InvoiceStatus::Issuing, reason: None, field: None, trigger: Some(trigger) },
+            Decision::Waiting => InvoiceDecision { status: InvoiceStatus::Waiting, reason: None, field: None, trigger: None },
+            Decision::Disabled { reason } => {
+                InvoiceDecision { status: InvoiceStatus::Disabled, reason: Some(reason.as_str().into()), field: None, trigger: None }
+            }
+            Decision::NotIssuable { reason, field } => {
+                InvoiceDecision { status: InvoiceStatus::NotIssuable, reason: Some(reason.into()), field, trigger: None }
+            }
+        })
+    }
+
+    async fn webhook(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let hook = req.json::<WebhookWire>()?.parse()?;
+        let (m, order_id) = (hook.merchant_id.clone(), hook.order.id.as_str().to_owned());
+        tracing::Span::current().record("merchant_id", m.as_str()).record("order_id", order_id.as_str());
+        for _ in 0..MAX_ATTEMPTS {
+            let now = self.deps.clock.now();
+            let existing = self.deps.store.order(&m, &order_id).await?;
+            let state = match &existing {
+                Some(item) => item.state.clone().merge(hook.order.clone(), hook.occurred_at),
+                None => OrderState::new(hook.order.clone(), hook.occurred_at),
+            };
+            // An order stuck for want of numbers is asked for again by its next event (the
+            // merchant may have added 字軌 at Wixtar meanwhile).
+            let claimed = existing
+                .as_ref()
+                .is_some_and(|e| e.invoice_status.is_claimed() && e.invoice_status != InvoiceStatus::NoInvoiceNumbers);
+            let mut item = match existing.clone() {
+                Some(e) => OrderItem { state, events_seen: e.events_seen + 1, version: e.version + 1, updated_at: now, ..e },
+                None => OrderItem {
+                    pk: order_keys::order(&m, &order_id),
+                    sk: order_keys::ORDER.into(),
+                    entity: "order".into(),
+                    merchant_id: m.clone(),
+                    order_id: order_id.clone(),
+                    state,
+                    invoice_status: InvoiceStatus::Waiting,
+                    invoice_reason: None,
+                    invoice_field: None,
+                    invoice_trigger: None,
+                    invoice_requested_at: None,
+                    request_pending: false,
+                    events_seen: 1,
+                    version: 1,
+                    updated_at: now,
+                },
+            };
+            if !claimed {
+                let d = self.decide(&m, &item.state).await?;
+                if d.status == InvoiceStatus::Issuing {
+                    item.invoice_requested_at = Some(now);
+                    item.request_pending = true;
+                }
+                (item.invoice_status, item.invoice_reason, item.invoice_field, item.invoice_trigger) = (d.status, d.reason, d.field, d.trigger);
+            }
+            let event = WebhookEventItem::new(&hook.event_id, &m, &order_id, now);
+            match self.deps.store.save_order_event(&item, &event).await? {
+                OrderWrite::Saved => {
+                    tracing::info!(event_id = %hook.event_id, invoice_status = ?item.invoice_status, "order event applied");
+                    return self.answer(item, StatusCode::ACCEPTED).await;
+                }
+                OrderWrite::Duplicate => {
+                    tracing::info!(event_id = %hook.event_id, "order event seen before; nothing changed");
+                    let current = self.deps.store.order(&m, &order_id).await?.or(existing).unwrap_or(item);
+                    // An earlier delivery may have failed to publish: the flag says so.
+                    return self.answer(current, StatusCode::OK).await;
+                }
+                OrderWrite::Stale => {
+                    // Another delivery of this order won the write: back off a little, re-read.
+                    let jitter = rand::random_range(2..20);
+                    tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+                }
+            }
+        }
+        Err(ApiError::unavailable("order_contention", "too many concurrent events for this order; retry"))
+    }
+
+    /// Publishes a pending `InvoiceRequested` (outbox) and answers the order's invoice state.
+    /// If the publish fails the flag stays, the answer is 503, and the platform's retry (a
+    /// duplicate `event_id`) publishes it.
+    async fn answer(&self, item: OrderItem, status: StatusCode) -> Result<ApiResponse, ApiError> {
+        // Whoever takes the outbox flag publishes: one InvoiceRequested however many race.
+        if item.request_pending && self.deps.store.take_request_pending(&item.merchant_id, &item.order_id).await? {
+            let event = DomainEvent::new(
+                "InvoiceRequested",
+                json!({
+                    "event_id": format!("{}:{}:invoice-requested", item.merchant_id, item.order_id),
+                    "merchant_id": item.merchant_id,
+                    "order_id": item.order_id,
+                    "trigger": item.invoice_trigger,
+                    "requested_at": item.invoice_requested_at,
+                }),
+            );
+            if let Err(e) = self.deps.events.publish(&[event]).await {
+                tracing::warn!(error = %e, "InvoiceRequested not published; the webhook's retry will");
+                self.deps.store.restore_request_pending(&item.merchant_id, &item.order_id).await?;
+                return Err(ApiError::unavailable("events_unavailable", "order recorded; invoice request pending, retry the webhook"));
+            }
+        }
+        // The issuer may have moved the status on meanwhile (locally it runs inline).
+        let current = self.deps.store.order(&item.merchant_id, &item.order_id).await?.unwrap_or(item);
+        Ok(ApiResponse::json(status, &json!({"order_id": current.order_id, "invoice": invoice_summary(&current)})))
+    }
+
+    async fn invoice_view(&self, merchant_id: &str, order_id: &str) -> Result<ApiResponse, ApiError> {
+        let (order, invoice) = tokio::try_join!(self.deps.store.order(merchant_id, order_id), self.deps.store.invoice(merchant_id, order_id))?;
+        let order = order.ok_or_else(|| ApiError::not_found("order_not_found", format!("no order {order_id} for this merchant")))?;
+        Ok(ApiResponse::ok(&invoice_view(&order, invoice.as_ref())))
+    }
+}
+
+/// `GET …/orders/{order_id}/invoice`: the contract's fields; `null` until issued.
+fn invoice_view(order: &OrderItem, invoice: Option<&InvoiceItem>) -> Value {
+    let upload = invoice.map(|i| &i.upload);
+    json!({
+        "order_id": order.order_id,
+        "status": order.invoice_status,
+        "reason": order.invoice_reason,
+        "field": order.invoice_field,
+        "trigger": invoice.map(|i| i.trigger).or(order.invoice_trigger),
+        "number": invoice.map(|i| &i.number),
+        "random_code": invoice.map(|i| &i.random_code),
+        "period": invoice.map(|i| &i.period),
+        "issued_at": invoice.map(|i| i.issued_at),
+        "seller_ubn": invoice.map(|i| &i.seller_ubn),
+        "buyer_identifier": invoice.map(|i| &i.buyer_identifier),
+        "buyer_name": invoice.map(|i| &i.buyer_name),
+        "carrier": invoice.and_then(|i| i.carrier_type.as_ref().map(|t| json!({"type": t, "id": i.carrier_id}))),
+        "love_code": invoice.and_then(|i| i.love_code.as_ref()),
+        "print": invoice.map(|i| i.print),
+        "tax_type": invoice.map(|i| i.tax_type),
+        "sales_amount": invoice.map(|i| i.sales_amount),
+        "tax_amount": invoice.map(|i| i.tax_amount),
+        "total": invoice.map(|i| i.total),
+        "lines": invoice.map(|i| &i.lines),
+        "barcode": invoice.map(|i| &i.barcode),
+        "qr_left": invoice.map(|i| &i.qr_left),
+        "qr_right": invoice.map(|i| &i.qr_right),
+        "upload": {
+            "status": upload.map_or("none", |u| u.status.as_str()),
+            "attempts": upload.map_or(0, |u| u.attempts),
+            "last_error": upload.and_then(|u| u.last_error.as_ref()),
+            "deadline": upload.map(|u| u.deadline),
+            "uploaded_at": upload.and_then(|u| u.uploaded_at),
+        },
+    })
+}
+
+#[async_trait::async_trait]
+impl HttpHandler for OrderWebhook {
+    async fn handle(&self, req: ApiRequest) -> ApiResponse {
+        api::instrumented(&req, self.route(&req)).await
+    }
+}

@@ -136,7 +136,7 @@ impl From<TaxType> for u8 {
 /// tax-inclusive 5% total. Also what the left QR code carries for B2C invoices.
 /// (An exact half never occurs: 200 × total is never an odd multiple of 105.)
 pub fn untaxed_amount(total: u32) -> u32 {
-    let rounded = (u64::from(total) * 200 + 105) / 210;
+    let rounded = crate::proof::untaxed_from_total(u64::from(total));
     // rounded ≤ total, so it fits.
     u32::try_from(rounded).unwrap_or(total)
 }

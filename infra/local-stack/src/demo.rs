@@ -1,5 +1,6 @@
 //! `./infra/run demo`: a merchant buys a Wixtar plan, pays by ATM, renews by card with
-//! auto-renew, and the plan view shows it all. Prints each step.
+//! auto-renew, saves its Wixtar credentials, gets an e-invoice for a shipped order, and its
+//! auto-renewal is locked (T-15) and charged (T-10) by the daily jobs. Prints each step.
 
 use serde_json::{Value, json};
 
@@ -99,10 +100,73 @@ async fn walk(base_url: &str) -> Result<(), String> {
         return Err(format!("expected one hand-off, got {}", handed.len()));
     }
 
+    let settings = json!({
+        "enabled": true, "provider": "wixtar", "show_at_checkout": true, "issue_on": ["shipment"],
+        "credentials": {"ubn": "04595257", "store_code": "S001", "pos_code": "POS-01", "pid": "PID-000123",
+                        "rid": "Demo-RID-7f3a91", "pname": "小明商行 POS", "aes_key": "9a8b7c6d5e4f30211203f4e5d6c7b8a9"}
+    });
+    let saved = c.platform(reqwest::Method::PUT, &format!("{base}/invoice-settings"), Some(&settings), None).await;
+    step(13, "save Wixtar credentials (串接): checked with Wixtar, AES KEY and RID sealed, shown masked", &saved);
+    expect(&saved, 200)?;
+    let view = c.get(&format!("{base}/plan")).await;
+    println!("\n── step 14: the plan is now {} (使用期限 {} … {})", view.body["status"], view.body["starts_on"], view.body["expires_on"]);
+    if view.body["status"] != "active" {
+        return Err(format!("expected an active plan, got {}", view.body["status"]));
+    }
+
+    let order_id = format!("demo-order-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+    let order = |delivery: &str| {
+        json!({"id": order_id, "currency": "TWD", "payment_status": "paid", "delivery_status": delivery, "cancelled": false,
+               "logistics": "tcat", "lines": [{"sku": "TEA-01", "name": "凍頂烏龍茶 150g", "quantity": 2, "unit_price": 500}],
+               "shipping_fee": 100, "discount": 50, "total": 1050,
+               "buyer": {"name": "陳小華", "email": "hua@example.com", "carrier": {"type": "mobile", "id": "/AB+.-12"}}})
+    };
+    let hook = |event_id: &str, delivery: &str| {
+        json!({"event_id": format!("{order_id}-{event_id}"), "occurred_at": chrono::Utc::now().to_rfc3339(), "merchant_id": merchant, "order": order(delivery)})
+    };
+    let paid = c.post("/v1/webhooks/orders", &hook("paid", "pending")).await;
+    step(15, "order webhook: paid, not shipped yet → the invoice waits (issue on shipment)", &paid);
+    expect(&paid, 202)?;
+    let shipped = c.post("/v1/webhooks/orders", &hook("shipped", "shipped")).await;
+    step(16, "order webhook: shipped (已出貨) → one e-invoice issued and uploaded to Wixtar", &shipped);
+    expect(&shipped, 202)?;
+    let repeat = c.post("/v1/webhooks/orders", &hook("shipped", "shipped")).await;
+    step(17, "the same webhook again: seen before, nothing changes", &repeat);
+    let invoice = c.get(&format!("{base}/orders/{order_id}/invoice")).await;
+    step(18, "the invoice: number, random code, period, amounts, barcode and QR codes, upload", &invoice);
+    expect(&invoice, 200)?;
+    let uploads = c.admin_get("http://127.0.0.1:4010/_sim/invoices").await;
+    let received = uploads.as_array().into_iter().flatten().filter(|i| i["order_id"] == order_id.as_str()).count();
+    println!("\n── step 19: Wixtar received {received} upload(s) for {order_id}");
+    if received != 1 {
+        return Err(format!("expected one upload, got {received}"));
+    }
+
+    let fire = |job: &'static str, time: &'static str| {
+        let c = c.clone();
+        async move {
+            let body = serde_json::to_vec(&json!({"time": time})).unwrap_or_default();
+            c.raw(reqwest::Method::POST, &format!("/_local/schedules/{job}"), body, &[("content-type", "application/json".into())]).await
+        }
+    };
+    let cutoff = fire("renewal-cutoff", "2027-06-15T00:05:00+08:00").await;
+    step(20, "renewal-cutoff on 2027-06-15 (the day after T-15): the renewal is locked, the merchant told", &cutoff);
+    expect(&cutoff, 200)?;
+    let charge = fire("renewal-charge", "2027-06-19T00:10:00+08:00").await;
+    step(21, "renewal-charge on 2027-06-19 (T-10): the card is charged once for 3 months", &charge);
+    expect(&charge, 200)?;
+    let again = fire("renewal-charge", "2027-06-19T00:10:00+08:00").await;
+    step(22, "the same day fired again: nothing more is charged", &again);
+    let view = c.get(&format!("{base}/plan")).await;
+    println!("\n── step 23: 使用期限 now ends {} (from 2027-06-30, 3 months); orders: {}", view.body["expires_on"], view.body["orders"].as_array().map_or(0, Vec::len));
+    if view.body["expires_on"] != "2027-09-29" {
+        return Err(format!("expected expiry 2027-09-29, got {}", view.body["expires_on"]));
+    }
+
     let events = c.admin_get(&format!("{base_url}/_local/events")).await;
     let mine: Vec<&Value> =
         events.as_array().into_iter().flatten().filter(|e| e["detail"]["merchant_id"] == merchant.as_str()).collect();
-    println!("\n── step 13: events published to EventBridge for {merchant}");
+    println!("\n── step 24: events published to EventBridge for {merchant}");
     for e in &mine {
         println!("{} {}", e["detail_type"], e["detail"]["event_id"]);
     }

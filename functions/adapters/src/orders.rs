@@ -93,6 +93,10 @@ pub struct OrderItem {
     /// Outbox: the `InvoiceRequested` event is still to be published.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub request_pending: bool,
+    /// Outbox: an `InvoiceReturnRequested` event (cancel / refund of an invoiced order) is
+    /// still to be published.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub return_pending: bool,
     pub events_seen: u32,
     pub version: u64,
     pub updated_at: DateTime<Utc>,
@@ -176,6 +180,25 @@ pub struct InvoiceItem {
     pub qr_left: String,
     pub qr_right: String,
     pub upload: UploadState,
+    /// 折讓 made against this invoice, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowances: Vec<AllowanceItem>,
+    /// 作廢: when the provider confirmed the void.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voided_at: Option<DateTime<Utc>>,
+}
+
+/// One allowance (折讓單) of an invoice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AllowanceItem {
+    /// `{invoice number}-{n}`.
+    pub number: String,
+    pub amount: u32,
+    pub sales_amount: u32,
+    pub tax_amount: u32,
+    pub issued_at: DateTime<Utc>,
+    /// `pending` (recorded, not yet confirmed by the provider), `uploaded` or `void`.
+    pub status: String,
 }
 
 /// `INVOICENO#{seller_ubn}#{number}` / `REF`: no number is ever given to two invoices.
@@ -216,6 +239,24 @@ struct SkippedNumberItem {
     order_id: String,
     reason: String,
     at: DateTime<Utc>,
+}
+
+/// The order item's outbox flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxFlag {
+    /// `request_pending`: `InvoiceRequested`.
+    Request,
+    /// `return_pending`: `InvoiceReturnRequested`.
+    Return,
+}
+
+impl OutboxFlag {
+    fn attribute(self) -> &'static str {
+        match self {
+            Self::Request => "request_pending",
+            Self::Return => "return_pending",
+        }
+    }
 }
 
 /// What became of a webhook's write.
@@ -282,14 +323,15 @@ impl Store {
 
     /// Takes the order's outbox flag (`request_pending`): true for exactly one caller, who then
     /// publishes `InvoiceRequested`.
-    pub async fn take_request_pending(&self, merchant_id: &str, order_id: &str) -> Result<bool, StoreError> {
+    pub async fn take_request_pending(&self, merchant_id: &str, order_id: &str, flag: OutboxFlag) -> Result<bool, StoreError> {
         let result = self
             .client()
             .update_item()
             .table_name(self.table())
             .set_key(Some(key(order_keys::order(merchant_id, order_id), order_keys::ORDER)))
-            .update_expression("REMOVE request_pending")
-            .condition_expression("request_pending = :t")
+            .update_expression("REMOVE #flag")
+            .condition_expression("#flag = :t")
+            .expression_attribute_names("#flag", flag.attribute())
             .expression_attribute_values(":t", AttributeValue::Bool(true))
             .send()
             .await;
@@ -301,12 +343,13 @@ impl Store {
     }
 
     /// Puts the outbox flag back after a failed publish, for the next delivery to finish.
-    pub async fn restore_request_pending(&self, merchant_id: &str, order_id: &str) -> Result<(), StoreError> {
+    pub async fn restore_request_pending(&self, merchant_id: &str, order_id: &str, flag: OutboxFlag) -> Result<(), StoreError> {
         self.client()
             .update_item()
             .table_name(self.table())
             .set_key(Some(key(order_keys::order(merchant_id, order_id), order_keys::ORDER)))
-            .update_expression("SET request_pending = :t")
+            .update_expression("SET #flag = :t")
+            .expression_attribute_names("#flag", flag.attribute())
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":t", AttributeValue::Bool(true))
             .send()
@@ -433,6 +476,71 @@ impl Store {
                 _ => dynamo(e),
             }
         })
+    }
+
+    /// Appends an allowance, expecting `known` allowances (so concurrent processors cannot
+    /// both add one); `Conflict` otherwise.
+    pub async fn add_allowance(&self, invoice: &InvoiceItem, known: usize, allowance: &AllowanceItem) -> Result<(), StoreError> {
+        let list = to_item(&serde_json::json!({ "l": [allowance] }))["l"].clone();
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(invoice.pk.clone(), invoice.sk.clone())))
+            .update_expression("SET allowances = list_append(if_not_exists(allowances, :empty), :new)")
+            .condition_expression(if known == 0 { "attribute_not_exists(allowances)" } else { "size(allowances) = :n" })
+            .expression_attribute_values(":empty", AttributeValue::L(vec![]))
+            .expression_attribute_values(":new", list);
+        let result = if known == 0 { result } else { result.expression_attribute_values(":n", AttributeValue::N(known.to_string())) };
+        match result.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Err(StoreError::Conflict),
+            Err(e) => Err(dynamo(e)),
+        }
+    }
+
+    /// Sets allowance `index`'s status (`uploaded`, `void`).
+    pub async fn set_allowance_status(&self, invoice: &InvoiceItem, index: usize, status: &str) -> Result<(), StoreError> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(invoice.pk.clone(), invoice.sk.clone())))
+            .update_expression(format!("SET allowances[{index}].#status = :status"))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(status))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(dynamo)
+    }
+
+    /// Records the void of an invoice and the order's `void` status.
+    pub async fn record_void(&self, invoice: &InvoiceItem, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let stamp = s(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        let invoice_update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(key(invoice.pk.clone(), invoice.sk.clone())))
+            .update_expression("SET voided_at = if_not_exists(voided_at, :at)")
+            .expression_attribute_values(":at", stamp)
+            .build()
+            .expect("update is complete");
+        let void = to_item(&serde_json::json!({ "s": InvoiceStatus::Void }))["s"].clone();
+        let order_update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(key(order_keys::order(&invoice.merchant_id, &invoice.order_id), order_keys::ORDER)))
+            .update_expression("SET invoice_status = :void, version = version + :one")
+            .expression_attribute_values(":void", void)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .build()
+            .expect("update is complete");
+        self.client()
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(invoice_update).build())
+            .transact_items(TransactWriteItem::builder().update(order_update).build())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(dynamo)
     }
 
     /// Records why an allocated number went unused (reported at period close).

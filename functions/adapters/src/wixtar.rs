@@ -149,6 +149,31 @@ struct InvoiceQuery<'a> {
     number: &'a str,
 }
 
+/// An allowance (折讓單) against an uploaded invoice; its `number` is the idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllowanceUpload {
+    pub number: String,
+    pub invoice_number: String,
+    pub issued_at: DateTime<Utc>,
+    pub sales_amount: u64,
+    pub tax_amount: u64,
+    pub total: u64,
+    pub items: Vec<UploadItem>,
+}
+
+#[derive(Serialize)]
+struct VoidRequest<'a> {
+    pos: &'a PosIdentity,
+    number: &'a str,
+    reason: &'a str,
+}
+
+#[derive(Serialize)]
+struct AllowanceRequest<'a> {
+    pos: &'a PosIdentity,
+    allowance: &'a AllowanceUpload,
+}
+
 #[async_trait]
 pub trait WixtarClient: Send + Sync {
     async fn hand_off_contact(&self, req: &OnboardingRequest) -> Result<OnboardingReceipt, UpstreamError>;
@@ -169,6 +194,16 @@ pub trait WixtarClient: Send + Sync {
     /// Whether this POS's UBN uploaded invoice `number` (`Ok(None)`: Wixtar answered
     /// `404 not_found`). Asked after an ambiguous upload failure, before sending it again.
     async fn find_invoice(&self, pos: &PosIdentity, number: &str) -> Result<Option<UploadReceipt>, UpstreamError>;
+
+    /// 作廢: voids uploaded invoice `number`; repeats answer the same. `Rejected { 409 }`
+    /// (`allowances_exist`) while it has active allowances.
+    async fn void_invoice(&self, pos: &PosIdentity, number: &str, reason: &str) -> Result<UploadReceipt, UpstreamError>;
+
+    /// 折讓: records an allowance; repeats with the same number answer the same.
+    async fn upload_allowance(&self, pos: &PosIdentity, allowance: &AllowanceUpload) -> Result<UploadReceipt, UpstreamError>;
+
+    /// 作廢折讓: voids allowance `number`; repeats answer the same.
+    async fn void_allowance(&self, pos: &PosIdentity, number: &str, reason: &str) -> Result<UploadReceipt, UpstreamError>;
 }
 
 /// Wixtar over HTTPS.
@@ -217,6 +252,18 @@ impl WixtarClient for HttpWixtarClient {
     async fn find_invoice(&self, pos: &PosIdentity, number: &str) -> Result<Option<UploadReceipt>, UpstreamError> {
         let url = format!("{}/api/v1/invoices/query", self.base_url);
         none_when(post_json(&self.http, &url, &InvoiceQuery { pos, number }).await, 404, "not_found")
+    }
+
+    async fn void_invoice(&self, pos: &PosIdentity, number: &str, reason: &str) -> Result<UploadReceipt, UpstreamError> {
+        post_json(&self.http, &format!("{}/api/v1/invoices/void", self.base_url), &VoidRequest { pos, number, reason }).await
+    }
+
+    async fn upload_allowance(&self, pos: &PosIdentity, allowance: &AllowanceUpload) -> Result<UploadReceipt, UpstreamError> {
+        post_json(&self.http, &format!("{}/api/v1/allowances", self.base_url), &AllowanceRequest { pos, allowance }).await
+    }
+
+    async fn void_allowance(&self, pos: &PosIdentity, number: &str, reason: &str) -> Result<UploadReceipt, UpstreamError> {
+        post_json(&self.http, &format!("{}/api/v1/allowances/void", self.base_url), &VoidRequest { pos, number, reason }).await
     }
 }
 

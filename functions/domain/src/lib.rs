@@ -11,6 +11,7 @@ pub mod order;
 pub mod plan;
 pub mod proof;
 pub mod renewal;
+pub mod returns;
 pub mod period;
 pub mod rule;
 pub mod sale;

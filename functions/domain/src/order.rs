@@ -209,6 +209,9 @@ pub struct Order {
     pub shipping_fee: u32,
     pub discount: u32,
     pub total: u32,
+    /// Refunded so far (0 ≤ refunded_amount ≤ total); a partial refund of an invoiced order is
+    /// an allowance (折讓). Absent on the wire means 0.
+    pub refunded_amount: u32,
     /// The buyer as sent, checked only when an invoice is about to be issued
     /// ([`BuyerWire::parse`]): a bad carrier makes the order `not_issuable`, not the webhook a 422.
     pub buyer: BuyerWire,
@@ -238,6 +241,9 @@ pub struct OrderWire {
     pub discount: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<i64>,
+    /// 已退款金額: how much of the total was refunded so far (partial refunds), whole TWD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refunded_amount: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buyer: Option<BuyerWire>,
 }
@@ -315,8 +321,12 @@ impl OrderWire {
         let shipping_fee = amount(self.shipping_fee, "order.shipping_fee", Some(0))?;
         let discount = amount(self.discount, "order.discount", Some(0))?;
         let total = amount(self.total, "order.total", None)?;
+        let refunded_amount = amount(self.refunded_amount, "order.refunded_amount", Some(0))?;
+        if refunded_amount > total {
+            return Err(RuleViolation::on_field("invalid_amount", "order.refunded_amount", "order.refunded_amount cannot exceed order.total"));
+        }
         let buyer = self.buyer.ok_or_else(|| RuleViolation::on_field("missing_field", "order.buyer", "order.buyer is required"))?;
-        Ok(Order { id, payment_status, delivery_status, cancelled, logistics, lines, shipping_fee, discount, total, buyer })
+        Ok(Order { id, payment_status, delivery_status, cancelled, logistics, lines, shipping_fee, discount, total, refunded_amount, buyer })
     }
 }
 
@@ -350,6 +360,7 @@ impl From<Order> for OrderWire {
             shipping_fee: Some(i64::from(o.shipping_fee)),
             discount: Some(i64::from(o.discount)),
             total: Some(i64::from(o.total)),
+            refunded_amount: (o.refunded_amount > 0).then_some(i64::from(o.refunded_amount)),
             buyer: Some(o.buyer),
         }
     }
@@ -416,11 +427,13 @@ impl OrderState {
         let payment_status = self.order.payment_status.max(newer.payment_status);
         let delivery_status = self.order.delivery_status.max(newer.delivery_status);
         let cancelled = self.order.cancelled || newer.cancelled;
+        let refunded_amount = self.order.refunded_amount.max(newer.refunded_amount);
         let (mut order, content_at) =
             if occurred_at > self.content_at { (newer, occurred_at) } else { (self.order, self.content_at) };
         order.payment_status = payment_status;
         order.delivery_status = delivery_status;
         order.cancelled = cancelled;
+        order.refunded_amount = refunded_amount.min(order.total);
         Self { order, content_at }
     }
 }

@@ -13,11 +13,12 @@ use chrono::{DateTime, Utc};
 use einvoice_adapters::config::{self, ConfigError};
 use einvoice_adapters::crypto::MasterKeys;
 use einvoice_adapters::events::{DomainEvent, EventHandler, EventPublisher};
-use einvoice_adapters::orders::{InvoiceItem, InvoiceStatus, OrderItem, RangeItem, UploadState, order_keys};
+use einvoice_adapters::orders::{AllowanceItem, InvoiceItem, InvoiceStatus, OrderItem, RangeItem, UploadState, order_keys};
 use einvoice_adapters::schedule::JobError;
 use einvoice_adapters::store::{Store, StoreError};
 use einvoice_adapters::upstream::UpstreamError;
-use einvoice_adapters::wixtar::{InvoiceUpload, PosIdentity, UploadItem, WixtarClient};
+use einvoice_adapters::wixtar::{AllowanceUpload, InvoiceUpload, PosIdentity, UploadItem, WixtarClient};
+use einvoice_domain::returns::{AllowanceRecord, InvoiceFacts, Refund, ReturnStep, allowance_amounts, next_return_step};
 use einvoice_domain::proof::{self, ProofInput, ProofItem};
 use einvoice_domain::{
     AesKey, Amounts, Clock, InvoiceNumber, InvoicePeriod, RandomCode, TaxType, Track, invoice_lines, taipei_date, upload_deadline,
@@ -182,11 +183,19 @@ impl InvoiceIssuer {
             qr_left: proof.qr_left,
             qr_right: proof.qr_right,
             upload: UploadState { status: "pending".into(), attempts: 0, last_error: None, uploaded_at: None, deadline: upload_deadline(now) },
+            allowances: Vec::new(),
+            voided_at: None,
         };
         match store.record_invoice(&invoice).await {
             Ok(()) => {
                 tracing::info!(number = %invoice.number, period = %invoice.period, total = invoice.total, "invoice issued");
-                self.upload(invoice).await
+                let uploaded = self.upload(invoice).await?;
+                // Cancelled or refunded while it was being issued: return it now.
+                let latest = store.order(merchant_id, order_id).await?;
+                if latest.is_some_and(|o| o.state.order.is_cancelled() || o.state.order.refunded_amount > 0) {
+                    self.process_return(merchant_id, order_id).await?;
+                }
+                Ok(uploaded)
             }
             Err(StoreError::Conflict) => {
                 // Another delivery issued this order's invoice first: the number we took is
@@ -256,21 +265,91 @@ impl InvoiceIssuer {
         Ok(json!({"result": "no_invoice_numbers"}))
     }
 
+    /// Brings an issued invoice in line with a cancelled or refunded order, one idempotent step
+    /// at a time ([`next_return_step`]): void while the period is open (allowances first),
+    /// else, or for a partial refund, an allowance for what is not yet returned.
+    async fn process_return(&self, merchant_id: &str, order_id: &str) -> Result<Value, JobError> {
+        let store = &self.deps.store;
+        let mut steps = Vec::new();
+        // Each pass does one step; a return needs at most (allowances + 1) of them.
+        for _ in 0..MAX_RETURN_STEPS {
+            let (Some(order), Some(invoice)) = tokio::try_join!(store.order(merchant_id, order_id), store.invoice(merchant_id, order_id))? else {
+                return Ok(json!({"result": "no_invoice"}));
+            };
+            if invoice.upload.status != "uploaded" {
+                // A return needs the invoice at the provider first.
+                self.upload(invoice.clone()).await?;
+                continue;
+            }
+            let pos = self.pos(merchant_id).await?;
+            if let Some((index, pending)) = invoice.allowances.iter().enumerate().find(|(_, a)| a.status == "pending") {
+                // Recorded before a crash or a failed call: send it again (same number).
+                let body = allowance_body(&invoice, pending);
+                self.deps.wixtar.upload_allowance(&pos, &body).await.map_err(failed)?;
+                store.set_allowance_status(&invoice, index, "uploaded").await?;
+                continue;
+            }
+            let records: Vec<AllowanceRecord> = invoice
+                .allowances
+                .iter()
+                .map(|a| AllowanceRecord { number: a.number.clone(), amount: a.amount, voided: a.status == "void" })
+                .collect();
+            let period: InvoicePeriod = invoice.period.parse().map_err(failed)?;
+            let facts = InvoiceFacts { period, total: invoice.total, voided: invoice.voided_at.is_some(), allowances: &records };
+            let refund = if order.state.order.is_cancelled() { Refund::Full } else { Refund::Partial(order.state.order.refunded_amount) };
+            let now = self.deps.clock.now();
+            match next_return_step(facts, refund, &invoice.number, now) {
+                ReturnStep::Nothing => break,
+                ReturnStep::VoidAllowance { number } => {
+                    self.deps.wixtar.void_allowance(&pos, &number, "order cancelled").await.map_err(failed)?;
+                    let index = invoice.allowances.iter().position(|a| a.number == number).expect("decided from these allowances");
+                    store.set_allowance_status(&invoice, index, "void").await?;
+                    tracing::info!(allowance = %number, "allowance voided");
+                    steps.push(json!({"void_allowance": number}));
+                }
+                ReturnStep::VoidInvoice => {
+                    self.deps.wixtar.void_invoice(&pos, &invoice.number, "order cancelled").await.map_err(failed)?;
+                    store.record_void(&invoice, now).await?;
+                    tracing::info!(number = %invoice.number, "invoice voided");
+                    steps.push(json!({"void_invoice": invoice.number}));
+                }
+                ReturnStep::Allowance { number, amount } => {
+                    let (sales_amount, tax_amount) = allowance_amounts(amount, invoice.buyer_identifier != einvoice_domain::buyer::B2C_BUYER_IDENTIFIER);
+                    let allowance = AllowanceItem { number: number.clone(), amount, sales_amount, tax_amount, issued_at: now, status: "pending".into() };
+                    match store.add_allowance(&invoice, invoice.allowances.len(), &allowance).await {
+                        // Another processor added one meanwhile: decide again on fresh data.
+                        Err(StoreError::Conflict) => continue,
+                        other => other?,
+                    }
+                    self.deps.wixtar.upload_allowance(&pos, &allowance_body(&invoice, &allowance)).await.map_err(failed)?;
+                    store.set_allowance_status(&invoice, invoice.allowances.len(), "uploaded").await?;
+                    tracing::info!(allowance = %number, amount, "allowance issued");
+                    steps.push(json!({"allowance": number, "amount": amount}));
+                }
+            }
+        }
+        Ok(json!({"result": "returned", "steps": steps}))
+    }
+
+    async fn pos(&self, merchant_id: &str) -> Result<PosIdentity, JobError> {
+        let settings = self
+            .deps
+            .store
+            .settings(merchant_id)
+            .await?
+            .ok_or_else(|| failed("no invoice settings"))?
+            .open(&self.deps.master_keys)
+            .map_err(failed)?;
+        Ok(PosIdentity::from(&settings.credentials))
+    }
+
     /// Uploads with bounded retries. After an ambiguous failure (timeout, 5xx) Wixtar is asked
     /// whether it has the number before the invoice is sent again.
     async fn upload(&self, mut invoice: InvoiceItem) -> Result<Value, JobError> {
         if invoice.upload.status == "uploaded" {
             return Ok(json!({"result": "uploaded", "number": invoice.number}));
         }
-        let settings = self
-            .deps
-            .store
-            .settings(&invoice.merchant_id)
-            .await?
-            .ok_or_else(|| failed("no invoice settings"))?
-            .open(&self.deps.master_keys)
-            .map_err(failed)?;
-        let pos = PosIdentity::from(&settings.credentials);
+        let pos = self.pos(&invoice.merchant_id).await?;
         let body = upload_body(&invoice);
         let mut ambiguous = false;
         let mut outcome: Result<(), UpstreamError> = Err(UpstreamError::Unavailable("not tried".into()));
@@ -325,6 +404,22 @@ impl InvoiceIssuer {
     }
 }
 
+/// Return steps tried in one invocation (each allowance voided, then the invoice).
+const MAX_RETURN_STEPS: usize = 12;
+
+/// What Wixtar receives for an allowance: one line for the returned amount.
+fn allowance_body(invoice: &InvoiceItem, a: &AllowanceItem) -> AllowanceUpload {
+    AllowanceUpload {
+        number: a.number.clone(),
+        invoice_number: invoice.number.clone(),
+        issued_at: a.issued_at,
+        sales_amount: u64::from(a.sales_amount),
+        tax_amount: u64::from(a.tax_amount),
+        total: u64::from(a.amount),
+        items: vec![UploadItem { description: "退貨折讓".into(), quantity: 1, unit_price: i64::from(a.amount), amount: i64::from(a.amount) }],
+    }
+}
+
 /// What Wixtar receives for an invoice (docs/wixtar-protocol.md).
 fn upload_body(invoice: &InvoiceItem) -> InvoiceUpload {
     InvoiceUpload {
@@ -355,9 +450,16 @@ fn upload_body(invoice: &InvoiceItem) -> InvoiceUpload {
 #[async_trait]
 impl EventHandler for InvoiceIssuer {
     async fn handle(&self, event: &DomainEvent) -> Result<Value, JobError> {
-        let requested: Requested = serde_json::from_value(event.detail.clone()).map_err(|e| failed(format!("bad InvoiceRequested: {e}")))?;
+        let requested: Requested = serde_json::from_value(event.detail.clone()).map_err(|e| failed(format!("bad {}: {e}", event.detail_type)))?;
         let span = tracing::info_span!("invoice", merchant_id = %requested.merchant_id, order_id = %requested.order_id);
-        let result = tracing::Instrument::instrument(self.issue(&requested.merchant_id, &requested.order_id), span.clone()).await;
+        let (m, o) = (&requested.merchant_id, &requested.order_id);
+        let work = async {
+            match event.detail_type.as_str() {
+                "InvoiceReturnRequested" => self.process_return(m, o).await,
+                _ => self.issue(m, o).await,
+            }
+        };
+        let result = tracing::Instrument::instrument(work, span.clone()).await;
         if let Err(e) = &result {
             span.in_scope(|| tracing::error!(error = %e, "invoice request failed; it will be retried or dead-lettered"));
         }

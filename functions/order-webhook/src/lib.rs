@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use einvoice_adapters::api::{self, ApiError, ApiRequest, ApiResponse, HttpHandler};
 use einvoice_adapters::config::{self, ConfigError};
 use einvoice_adapters::events::{DomainEvent, EventPublisher};
-use einvoice_adapters::orders::{InvoiceItem, InvoiceStatus, OrderItem, OrderWrite, WebhookEventItem, order_keys};
+use einvoice_adapters::orders::{InvoiceItem, InvoiceStatus, OrderItem, OrderWrite, OutboxFlag, WebhookEventItem, order_keys};
 use einvoice_adapters::secret::Secret;
 use einvoice_adapters::settings::SettingsItem;
 use einvoice_adapters::store::Store;
@@ -200,11 +200,16 @@ impl OrderWebhook {
                     invoice_trigger: None,
                     invoice_requested_at: None,
                     request_pending: false,
+                    return_pending: false,
                     events_seen: 1,
                     version: 1,
                     updated_at: now,
                 },
             };
+            if claimed && returned(&item.state) && existing.as_ref().is_none_or(|e| e.state.order != item.state.order) {
+                // An invoiced order was cancelled or (partly) refunded: void or allowance.
+                item.return_pending = true;
+            }
             if !claimed {
                 let d = self.decide(&m, &item.state).await?;
                 if d.status == InvoiceStatus::Issuing {
@@ -239,27 +244,41 @@ impl OrderWebhook {
     /// If the publish fails the flag stays, the answer is 503, and the platform's retry (a
     /// duplicate `event_id`) publishes it.
     async fn answer(&self, item: OrderItem, status: StatusCode) -> Result<ApiResponse, ApiError> {
-        // Whoever takes the outbox flag publishes: one InvoiceRequested however many race.
-        if item.request_pending && self.deps.store.take_request_pending(&item.merchant_id, &item.order_id).await? {
-            let event = DomainEvent::new(
-                "InvoiceRequested",
-                json!({
-                    "event_id": format!("{}:{}:invoice-requested", item.merchant_id, item.order_id),
-                    "merchant_id": item.merchant_id,
-                    "order_id": item.order_id,
-                    "trigger": item.invoice_trigger,
-                    "requested_at": item.invoice_requested_at,
-                }),
-            );
-            if let Err(e) = self.deps.events.publish(&[event]).await {
-                tracing::warn!(error = %e, "InvoiceRequested not published; the webhook's retry will");
-                self.deps.store.restore_request_pending(&item.merchant_id, &item.order_id).await?;
-                return Err(ApiError::unavailable("events_unavailable", "order recorded; invoice request pending, retry the webhook"));
-            }
+        if item.request_pending {
+            let detail = json!({
+                "event_id": format!("{}:{}:invoice-requested", item.merchant_id, item.order_id),
+                "merchant_id": item.merchant_id,
+                "order_id": item.order_id,
+                "trigger": item.invoice_trigger,
+                "requested_at": item.invoice_requested_at,
+            });
+            self.publish_once(&item, OutboxFlag::Request, DomainEvent::new("InvoiceRequested", detail)).await?;
+        }
+        if item.return_pending {
+            let detail = json!({
+                "event_id": format!("{}:{}:return:{}", item.merchant_id, item.order_id, item.version),
+                "merchant_id": item.merchant_id,
+                "order_id": item.order_id,
+            });
+            self.publish_once(&item, OutboxFlag::Return, DomainEvent::new("InvoiceReturnRequested", detail)).await?;
         }
         // The issuer may have moved the status on meanwhile (locally it runs inline).
         let current = self.deps.store.order(&item.merchant_id, &item.order_id).await?.unwrap_or(item);
         Ok(ApiResponse::json(status, &json!({"order_id": current.order_id, "invoice": invoice_summary(&current)})))
+    }
+
+    /// Whoever takes the outbox flag publishes: one event however many deliveries race. A
+    /// failed publish puts the flag back and answers 503, so the platform's retry publishes it.
+    async fn publish_once(&self, item: &OrderItem, flag: OutboxFlag, event: DomainEvent) -> Result<(), ApiError> {
+        if !self.deps.store.take_request_pending(&item.merchant_id, &item.order_id, flag).await? {
+            return Ok(());
+        }
+        if let Err(e) = self.deps.events.publish(&[event]).await {
+            tracing::warn!(error = %e, ?flag, "event not published; the webhook's retry will");
+            self.deps.store.restore_request_pending(&item.merchant_id, &item.order_id, flag).await?;
+            return Err(ApiError::unavailable("events_unavailable", "order recorded; invoice request pending, retry the webhook"));
+        }
+        Ok(())
     }
 
     async fn invoice_view(&self, merchant_id: &str, order_id: &str) -> Result<ApiResponse, ApiError> {
@@ -267,6 +286,11 @@ impl OrderWebhook {
         let order = order.ok_or_else(|| ApiError::not_found("order_not_found", format!("no order {order_id} for this merchant")))?;
         Ok(ApiResponse::ok(&invoice_view(&order, invoice.as_ref())))
     }
+}
+
+/// Whether the order was cancelled, refunded or returned, in whole or in part.
+fn returned(state: &OrderState) -> bool {
+    state.order.is_cancelled() || state.order.refunded_amount > 0
 }
 
 /// `GET …/orders/{order_id}/invoice`: the contract's fields; `null` until issued.
@@ -296,6 +320,9 @@ fn invoice_view(order: &OrderItem, invoice: Option<&InvoiceItem>) -> Value {
         "barcode": invoice.map(|i| &i.barcode),
         "qr_left": invoice.map(|i| &i.qr_left),
         "qr_right": invoice.map(|i| &i.qr_right),
+        "voided_at": invoice.and_then(|i| i.voided_at),
+        "allowances": invoice.map_or(json!([]), |i| json!(i.allowances)),
+        "allowed_amount": invoice.map_or(0, |i| i.allowances.iter().filter(|a| a.status != "void").map(|a| a.amount).sum::<u32>()),
         "upload": {
             "status": upload.map_or("none", |u| u.status.as_str()),
             "attempts": upload.map_or(0, |u| u.attempts),

@@ -204,7 +204,7 @@ mod tests {
     #[test]
     fn invoice_requests_go_to_the_issuer() {
         let t = template();
-        assert_eq!(t.event_rules, [EventRule { function: "InvoiceIssuerFunction".into(), detail_types: vec!["InvoiceRequested".into()] }]);
+        assert_eq!(t.event_rules, [EventRule { function: "InvoiceIssuerFunction".into(), detail_types: vec!["InvoiceRequested".into(), "InvoiceReturnRequested".into()] }]);
     }
 
     #[test]

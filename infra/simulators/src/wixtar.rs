@@ -92,6 +92,9 @@ struct UploadItem {
 struct ReceivedInvoice {
     ubn: String,
     upload: Upload,
+    /// (allowance number, total, voided)
+    allowances: Vec<(String, u64, bool)>,
+    voided: bool,
     /// The `invoice` object as first received, plus `received_count`.
     record: Value,
 }
@@ -107,6 +110,9 @@ pub fn router_with(sim: Arc<WixtarSim>) -> Router {
         .route("/api/v1/pos/number-ranges/allocate", post(allocate_range))
         .route("/api/v1/invoices", post(upload_invoice))
         .route("/api/v1/invoices/query", post(query_invoice))
+        .route("/api/v1/invoices/void", post(void_invoice))
+        .route("/api/v1/allowances", post(upload_allowance))
+        .route("/api/v1/allowances/void", post(void_allowance))
         .route("/_sim/onboarding", get(list_onboarding))
         .route("/_sim/invoices", get(list_invoices))
         .route("/_sim/ranges", get(list_ranges).post(set_book_limit))
@@ -379,7 +385,7 @@ async fn upload_invoice(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Valu
             None => {
                 let mut record = raw;
                 record["received_count"] = 1.into();
-                invoices.push(ReceivedInvoice { ubn, upload, record });
+                invoices.push(ReceivedInvoice { ubn, upload, allowances: Vec::new(), voided: false, record });
             }
         }
     }
@@ -403,6 +409,90 @@ async fn query_invoice(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value
         return refuse(StatusCode::NOT_FOUND, "not_found");
     }
     sim.faults.after(accepted(number))
+}
+
+/// Runs `change` on the POS's invoice `number` (404 if unknown) after the usual checks; the
+/// record listed by `/_sim/invoices` shows `void` and `allowances`.
+async fn with_invoice(
+    sim: &WixtarSim,
+    body: &Value,
+    number: Option<&str>,
+    change: impl FnOnce(&mut ReceivedInvoice) -> Result<Response, Response>,
+) -> Response {
+    if let Some(fault) = sim.faults.inject().await {
+        return fault;
+    }
+    let ubn = match authenticate_pos(sim, body) {
+        Ok(ubn) => ubn,
+        Err(refusal) => return refusal,
+    };
+    let Some(number) = number else { return refuse(StatusCode::BAD_REQUEST, "number is required") };
+    let answer = {
+        let mut invoices = sim.invoices.lock().unwrap();
+        let Some(invoice) = invoices.iter_mut().find(|i| i.ubn == ubn && i.upload.number == number) else {
+            return refuse(StatusCode::NOT_FOUND, "not_found");
+        };
+        let answer = change(invoice);
+        invoice.record["void"] = invoice.voided.into();
+        invoice.record["allowances"] =
+            invoice.allowances.iter().map(|(n, total, voided)| json!({"number": n, "total": total, "voided": voided})).collect();
+        answer
+    };
+    match answer {
+        Ok(done) => sim.faults.after(done),
+        Err(refusal) => refusal,
+    }
+}
+
+/// `POST /api/v1/invoices/void` `{"pos", "number", "reason"}`: 作廢; refused while allowances are active.
+async fn void_invoice(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value>) -> Response {
+    let number = field(&body, "number").map(str::to_owned);
+    with_invoice(&sim, &body, number.as_deref(), |invoice| {
+        if invoice.allowances.iter().any(|(_, _, voided)| !voided) {
+            return Err(refuse(StatusCode::CONFLICT, "allowances_exist"));
+        }
+        invoice.voided = true;
+        Ok(Json(json!({"number": invoice.upload.number, "status": "void"})).into_response())
+    })
+    .await
+}
+
+/// `POST /api/v1/allowances` `{"pos", "allowance": {number, invoice_number, total, …}}`: 折讓,
+/// idempotent by allowance number, never more than what is left on the invoice.
+async fn upload_allowance(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value>) -> Response {
+    let allowance = body.get("allowance").cloned().unwrap_or_default();
+    let invoice_number = field(&allowance, "invoice_number").map(str::to_owned);
+    let (Some(number), Some(total)) = (field(&allowance, "number").map(str::to_owned), allowance.get("total").and_then(Value::as_u64)) else {
+        return refuse(StatusCode::BAD_REQUEST, "allowance needs number, invoice_number and total");
+    };
+    with_invoice(&sim, &body, invoice_number.as_deref(), |invoice| {
+        if invoice.voided {
+            return Err(refuse(StatusCode::CONFLICT, "invoice_void"));
+        }
+        if !invoice.allowances.iter().any(|(n, _, _)| *n == number) {
+            let allowed: u64 = invoice.allowances.iter().filter(|(_, _, v)| !v).map(|(_, t, _)| t).sum();
+            if total == 0 || allowed + total > invoice.upload.total {
+                return Err(refuse(StatusCode::CONFLICT, "allowance_exceeds_invoice"));
+            }
+            invoice.allowances.push((number.clone(), total, false));
+        }
+        Ok(Json(json!({"number": number, "status": "accepted"})).into_response())
+    })
+    .await
+}
+
+/// `POST /api/v1/allowances/void` `{"pos", "number"}`: 作廢折讓.
+async fn void_allowance(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value>) -> Response {
+    let number = field(&body, "number").map(str::to_owned).unwrap_or_default();
+    let invoice_number = number.rsplit_once('-').map(|(invoice, _)| invoice.to_owned());
+    with_invoice(&sim, &body, invoice_number.as_deref(), |invoice| {
+        let Some(allowance) = invoice.allowances.iter_mut().find(|(n, _, _)| *n == number) else {
+            return Err(refuse(StatusCode::NOT_FOUND, "not_found"));
+        };
+        allowance.2 = true;
+        Ok(Json(json!({"number": number, "status": "void"})).into_response())
+    })
+    .await
 }
 
 async fn set_faults(State(sim): State<Arc<WixtarSim>>, Json(req): Json<FaultRequest>) -> StatusCode {

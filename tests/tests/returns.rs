@@ -134,3 +134,35 @@ async fn a_refund_larger_than_the_order_is_refused() {
     assert_eq!((r.status, r.error_code()), (422, Some("invalid_amount")));
     assert_eq!(h.invoice(&m, "big-1").await.body["allowances"], json!([]));
 }
+
+#[tokio::test]
+async fn unused_numbers_are_reported_once_after_the_period() {
+    let h = start().await;
+    let m = invoiced(&h, "close-1", None).await;
+    for id in ["close-2", "close-3"] {
+        event(&h, &m, id, &order(id, "paid", "shipped", "tcat"), "2026-12-05T11:00:00+08:00").await;
+    }
+    let fire = |time: &'static str| {
+        let c = h.c.clone();
+        async move {
+            let body = serde_json::to_vec(&json!({"time": time})).unwrap();
+            c.raw(reqwest::Method::POST, "/_local/schedules/period-close", body, &[("content-type", "application/json".into())]).await
+        }
+    };
+    // During the period nothing is reported.
+    let r = fire("2026-12-20T01:00:00+08:00").await;
+    assert_eq!((r.status, r.body["reported"].as_u64()), (200, Some(0)), "{:?}", r.body);
+    // The first run after it: once; then repeats and later catch-up runs find it done.
+    let r = fire("2027-01-01T01:00:00+08:00").await;
+    assert_eq!((r.body["reported"].as_u64(), r.body["unused_numbers"].as_u64()), (Some(1), Some(47)), "{:?}", r.body);
+    for time in ["2027-01-01T01:00:00+08:00", "2027-01-02T01:00:00+08:00", "2027-03-05T01:00:00+08:00"] {
+        let r = fire(time).await;
+        assert_eq!((r.body["reported"].as_u64(), r.body["already_reported"].as_u64()), (Some(0), Some(1)), "{time}: {:?}", r.body);
+    }
+    let reports = h.c.admin_get(&format!("{}/_sim/unused-reports", h.stack.wixtar.url())).await;
+    let reports = reports.as_array().unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!((reports[0]["period"].as_str(), reports[0]["received_count"].as_u64()), (Some("11512"), Some(1)));
+    let track = h.invoice(&m, "close-1").await.body["number"].as_str().unwrap()[..2].to_owned();
+    assert_eq!(reports[0]["unused"], json!([{"track": track, "first": "00000003", "last": "00000049"}]));
+}

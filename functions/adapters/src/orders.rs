@@ -8,6 +8,8 @@
 //! | invoice number guard | `INVOICENO#{seller_ubn}#{number}` | `REF` |
 //! | number range (字軌) with its counter | `RANGES#{merchant_id}#{period}` | `RANGE#{track}{first}` |
 //! | a number taken but not used, and why | `RANGES#{merchant_id}#{period}` | `SKIPPED#{number}` |
+//! | the period's unused numbers, reported | `RANGES#{merchant_id}#{period}` | `CLOSED` |
+//! | merchants with ranges in a period | `PERIOD#{period}` | `MERCHANT#{merchant_id}` |
 //!
 //! Orders live in their own partitions, so a merchant's plan view never reads them.
 
@@ -45,6 +47,10 @@ pub mod order_keys {
     }
     pub fn skipped(number: &str) -> String {
         format!("SKIPPED#{number}")
+    }
+    pub const CLOSED: &str = "CLOSED";
+    pub fn period(period: &str) -> String {
+        format!("PERIOD#{period}")
     }
 }
 
@@ -259,6 +265,38 @@ impl OutboxFlag {
     }
 }
 
+/// `PERIOD#{period}` / `MERCHANT#{merchant_id}`: the merchant has ranges in the period.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PeriodMerchantItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    merchant_id: String,
+    period: String,
+}
+
+/// `RANGES#{merchant_id}#{period}` / `CLOSED`: the unused numbers reported after the period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeriodCloseItem {
+    pub pk: String,
+    pub sk: String,
+    pub entity: String,
+    pub merchant_id: String,
+    pub period: String,
+    /// `{track}{first}-{track}{last}` spans of numbers never used.
+    pub unused: Vec<String>,
+    pub unused_count: u32,
+    pub reported_at: DateTime<Utc>,
+}
+
+/// A merchant's numbers of one period: ranges, numbers skipped (and why), the close report.
+#[derive(Debug, Default)]
+pub struct PeriodNumbers {
+    pub ranges: Vec<RangeItem>,
+    pub skipped: Vec<String>,
+    pub closed: Option<PeriodCloseItem>,
+}
+
 /// What became of a webhook's write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderWrite {
@@ -401,13 +439,82 @@ impl Store {
         out.items().iter().map(|i| from_item(i.clone())).collect()
     }
 
-    /// Stores a range the provider assigned; `false` if it was stored already.
+    /// Stores a range the provider assigned; `false` if it was stored already. The merchant is
+    /// first listed under the period, for the period-close job.
     pub async fn add_range(&self, range: &RangeItem) -> Result<bool, StoreError> {
+        let listed = PeriodMerchantItem {
+            pk: order_keys::period(&range.period),
+            sk: crate::store::keys::merchant(&range.merchant_id),
+            entity: "period_merchant".into(),
+            merchant_id: range.merchant_id.clone(),
+            period: range.period.clone(),
+        };
+        self.client().put_item().table_name(self.table()).set_item(Some(to_item(&listed))).send().await.map_err(dynamo)?;
         let result = self
             .client()
             .put_item()
             .table_name(self.table())
             .set_item(Some(to_item(range)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(dynamo(e)),
+        }
+    }
+
+    /// Merchants that had ranges in `period`.
+    pub async fn period_merchants(&self, period: &str) -> Result<Vec<String>, StoreError> {
+        let mut merchants = Vec::new();
+        let mut pages = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(order_keys::period(period)))
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            let item: PeriodMerchantItem = from_item(item.map_err(dynamo)?)?;
+            merchants.push(item.merchant_id);
+        }
+        Ok(merchants)
+    }
+
+    /// Everything about a merchant's numbers of one period, in one query.
+    pub async fn period_numbers(&self, merchant_id: &str, period: &str) -> Result<PeriodNumbers, StoreError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(order_keys::ranges(merchant_id, period)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo)?;
+        let mut numbers = PeriodNumbers::default();
+        for item in out.items() {
+            match item.get("entity").and_then(|e| e.as_s().ok()).map(String::as_str) {
+                Some("number_range") => numbers.ranges.push(from_item(item.clone())?),
+                Some("skipped_number") => numbers.skipped.push(from_item::<SkippedNumberItem>(item.clone())?.number),
+                Some("period_close") => numbers.closed = Some(from_item(item.clone())?),
+                _ => {}
+            }
+        }
+        Ok(numbers)
+    }
+
+    /// Records the close report once; `false` if it was recorded already.
+    pub async fn record_period_close(&self, close: &PeriodCloseItem) -> Result<bool, StoreError> {
+        let result = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(to_item(close)))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;

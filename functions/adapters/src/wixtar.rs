@@ -161,6 +161,21 @@ pub struct AllowanceUpload {
     pub items: Vec<UploadItem>,
 }
 
+/// Numbers of a closed period that were never used (空白字軌), reported to Wixtar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnusedSpan {
+    pub track: String,
+    pub first: String,
+    pub last: String,
+}
+
+#[derive(Serialize)]
+struct UnusedReport<'a> {
+    pos: &'a PosIdentity,
+    period: &'a str,
+    unused: &'a [UnusedSpan],
+}
+
 #[derive(Serialize)]
 struct VoidRequest<'a> {
     pos: &'a PosIdentity,
@@ -204,6 +219,10 @@ pub trait WixtarClient: Send + Sync {
 
     /// 作廢折讓: voids allowance `number`; repeats answer the same.
     async fn void_allowance(&self, pos: &PosIdentity, number: &str, reason: &str) -> Result<UploadReceipt, UpstreamError>;
+
+    /// 空白字軌: the unused numbers of a closed period. One report per UBN and period; a
+    /// repeat replaces it with the same content.
+    async fn report_unused(&self, pos: &PosIdentity, period: &str, unused: &[UnusedSpan]) -> Result<(), UpstreamError>;
 }
 
 /// Wixtar over HTTPS.
@@ -264,6 +283,11 @@ impl WixtarClient for HttpWixtarClient {
 
     async fn void_allowance(&self, pos: &PosIdentity, number: &str, reason: &str) -> Result<UploadReceipt, UpstreamError> {
         post_json(&self.http, &format!("{}/api/v1/allowances/void", self.base_url), &VoidRequest { pos, number, reason }).await
+    }
+
+    async fn report_unused(&self, pos: &PosIdentity, period: &str, unused: &[UnusedSpan]) -> Result<(), UpstreamError> {
+        let url = format!("{}/api/v1/pos/number-ranges/unused", self.base_url);
+        post_json::<_, serde_json::Value>(&self.http, &url, &UnusedReport { pos, period, unused }).await.map(|_| ())
     }
 }
 

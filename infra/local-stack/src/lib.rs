@@ -300,6 +300,19 @@ impl Functions {
                 clock: self.clock.clone(),
             },
         );
+        let period_close = period_close::PeriodClose::new(
+            &period_close::Config {
+                table_name: self.config.table_name.clone(),
+                wixtar_api_url: self.wixtar_url.clone(),
+                master_key_secret_id: self.secret_ids.master_key.clone(),
+                look_back_periods: 3,
+            },
+            period_close::Dependencies {
+                store: store.clone(),
+                wixtar: wixtar.clone(),
+                master_keys: MasterKeys::from_secret(&master).map_err(|e| e.to_string())?,
+            },
+        );
         let renewal_deps = renewal_jobs::Dependencies { store, gateway, events: self.publisher.clone() };
         let mut http: HashMap<String, Arc<dyn HttpHandler>> = HashMap::new();
         http.insert("PlanCheckoutFunction".into(), Arc::new(plan_checkout));
@@ -310,6 +323,7 @@ impl Functions {
         let mut jobs: HashMap<String, Arc<dyn ScheduledJob>> = HashMap::new();
         jobs.insert("RenewalCutoffFunction".into(), Arc::new(renewal_jobs::RenewalCutoff::new(&renewal_config, renewal_deps.clone())));
         jobs.insert("RenewalChargeFunction".into(), Arc::new(renewal_jobs::RenewalCharge::new(&renewal_config, renewal_deps)));
+        jobs.insert("PeriodCloseFunction".into(), Arc::new(period_close));
         Ok(Handlers { http, jobs, events })
     }
 }

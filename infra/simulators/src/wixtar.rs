@@ -34,6 +34,8 @@ pub struct WixtarSim {
     book_limits: Mutex<HashMap<String, u32>>,
     /// Uploads, in order of first receipt; keyed by (seller UBN, number).
     invoices: Mutex<Vec<ReceivedInvoice>>,
+    /// 空白字軌 reports received.
+    unused_reports: Mutex<Vec<Value>>,
 }
 
 /// One book handed out by `/api/v1/pos/number-ranges/allocate`.
@@ -113,6 +115,8 @@ pub fn router_with(sim: Arc<WixtarSim>) -> Router {
         .route("/api/v1/invoices/void", post(void_invoice))
         .route("/api/v1/allowances", post(upload_allowance))
         .route("/api/v1/allowances/void", post(void_allowance))
+        .route("/api/v1/pos/number-ranges/unused", post(report_unused))
+        .route("/_sim/unused-reports", get(list_unused_reports))
         .route("/_sim/onboarding", get(list_onboarding))
         .route("/_sim/invoices", get(list_invoices))
         .route("/_sim/ranges", get(list_ranges).post(set_book_limit))
@@ -493,6 +497,33 @@ async fn void_allowance(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Valu
         Ok(Json(json!({"number": number, "status": "void"})).into_response())
     })
     .await
+}
+
+/// `POST /api/v1/pos/number-ranges/unused` `{"pos", "period", "unused": [{track, first, last}]}`:
+/// 空白字軌 of a closed period; one report per (UBN, period), a repeat replaces it and is counted.
+async fn report_unused(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value>) -> Response {
+    if let Some(fault) = sim.faults.inject().await {
+        return fault;
+    }
+    let ubn = match authenticate_pos(&sim, &body) {
+        Ok(ubn) => ubn,
+        Err(refusal) => return refusal,
+    };
+    let (Some(period), Some(unused)) = (field(&body, "period").filter(|p| valid_period(p)), body.get("unused").filter(|u| u.is_array())) else {
+        return refuse(StatusCode::BAD_REQUEST, "period and unused are required");
+    };
+    let mut reports = sim.unused_reports.lock().unwrap();
+    let count = match reports.iter().position(|r| r["ubn"] == ubn.as_str() && r["period"] == period) {
+        Some(i) => reports.remove(i)["received_count"].as_u64().unwrap_or(1) + 1,
+        None => 1,
+    };
+    reports.push(json!({"ubn": ubn, "period": period, "unused": unused, "received_count": count}));
+    drop(reports);
+    sim.faults.after(Json(json!({"period": period, "status": "accepted"})).into_response())
+}
+
+async fn list_unused_reports(State(sim): State<Arc<WixtarSim>>) -> Json<Value> {
+    Json(Value::Array(sim.unused_reports.lock().unwrap().clone()))
 }
 
 async fn set_faults(State(sim): State<Arc<WixtarSim>>, Json(req): Json<FaultRequest>) -> StatusCode {

@@ -1,0 +1,136 @@
+//! period-close Lambda (daily, EventBridge schedule): after each bimonthly period (期別), every
+//! merchant's numbers of it that no invoice used — the rest of each range, and numbers skipped
+//! with a recorded reason — are reported to Wixtar as 空白字軌, once, and the report is recorded
+//! (`RANGES#{merchant}#{period}` / `CLOSED`). Runs catch up on the last few periods.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use einvoice_adapters::config::{self, ConfigError};
+use einvoice_adapters::crypto::MasterKeys;
+use einvoice_adapters::orders::{PeriodCloseItem, PeriodNumbers, order_keys};
+use einvoice_adapters::schedule::{JobError, ScheduledJob};
+use einvoice_adapters::store::Store;
+use einvoice_adapters::wixtar::{PosIdentity, UnusedSpan, WixtarClient};
+use einvoice_domain::{InvoicePeriod, taipei_date};
+use serde_json::json;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub wixtar_api_url: String,
+    pub master_key_secret_id: String,
+    /// `PERIOD_CLOSE_LOOK_BACK`: how many past periods each run looks at (catch-up).
+    pub look_back_periods: u32,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: config::required("TABLE_NAME")?,
+            wixtar_api_url: config::required("WIXTAR_API_URL")?,
+            master_key_secret_id: config::required("CREDENTIAL_MASTER_KEY_SECRET_ID")?,
+            look_back_periods: config::optional("PERIOD_CLOSE_LOOK_BACK", "3")
+                .parse()
+                .map_err(|_| ConfigError("PERIOD_CLOSE_LOOK_BACK is not a number".into()))?,
+        })
+    }
+}
+
+pub struct Dependencies {
+    pub store: Store,
+    pub wixtar: Arc<dyn WixtarClient>,
+    pub master_keys: MasterKeys,
+}
+
+pub struct PeriodClose {
+    deps: Dependencies,
+    look_back_periods: u32,
+}
+
+/// The numbers of a period no invoice used: each range's untouched tail, and skipped numbers.
+pub fn unused_spans(numbers: &PeriodNumbers) -> Vec<UnusedSpan> {
+    let mut spans: Vec<UnusedSpan> = numbers
+        .ranges
+        .iter()
+        .filter(|r| r.next <= r.last)
+        .map(|r| UnusedSpan { track: r.track.clone(), first: format!("{:08}", r.next), last: format!("{:08}", r.last) })
+        .collect();
+    for number in &numbers.skipped {
+        let (track, seq) = number.split_at(2);
+        spans.push(UnusedSpan { track: track.into(), first: seq.into(), last: seq.into() });
+    }
+    spans
+}
+
+impl PeriodClose {
+    pub fn new(config: &Config, deps: Dependencies) -> Self {
+        Self { deps, look_back_periods: config.look_back_periods.max(1) }
+    }
+
+    /// Reports one merchant's period; `Ok(false)` when it was reported before.
+    async fn close(&self, merchant_id: &str, period: &InvoicePeriod, now: DateTime<Utc>) -> Result<(bool, u32), JobError> {
+        let p = period.to_string();
+        let numbers = self.deps.store.period_numbers(merchant_id, &p).await?;
+        if numbers.closed.is_some() {
+            return Ok((false, 0));
+        }
+        let spans = unused_spans(&numbers);
+        let settings = self
+            .deps
+            .store
+            .settings(merchant_id)
+            .await?
+            .ok_or_else(|| JobError("no invoice settings".into()))?
+            .open(&self.deps.master_keys)
+            .map_err(|e| JobError(e.to_string()))?;
+        let pos = PosIdentity::from(&settings.credentials);
+        self.deps.wixtar.report_unused(&pos, &p, &spans).await.map_err(|e| JobError(e.to_string()))?;
+        let count = spans.iter().map(|s| s.last.parse::<u32>().unwrap_or(0) - s.first.parse::<u32>().unwrap_or(0) + 1).sum();
+        let item = PeriodCloseItem {
+            pk: order_keys::ranges(merchant_id, &p),
+            sk: order_keys::CLOSED.into(),
+            entity: "period_close".into(),
+            merchant_id: merchant_id.into(),
+            period: p,
+            unused: spans.iter().map(|s| format!("{0}{1}-{0}{2}", s.track, s.first, s.last)).collect(),
+            unused_count: count,
+            reported_at: now,
+        };
+        Ok((self.deps.store.record_period_close(&item).await?, count))
+    }
+}
+
+#[async_trait]
+impl ScheduledJob for PeriodClose {
+    fn name(&self) -> &'static str {
+        "period-close"
+    }
+
+    async fn run(&self, now: DateTime<Utc>) -> Result<serde_json::Value, JobError> {
+        let mut period = InvoicePeriod::containing(taipei_date(now));
+        let (mut reported, mut already, mut failed, mut unused) = (0u64, 0u64, 0u64, 0u64);
+        let mut periods = Vec::new();
+        for _ in 0..self.look_back_periods {
+            period = period.previous();
+            periods.push(period.to_string());
+            for merchant_id in self.deps.store.period_merchants(&period.to_string()).await? {
+                match self.close(&merchant_id, &period, now).await {
+                    Ok((true, count)) => {
+                        tracing::info!(merchant_id, period = %period, unused = count, "unused numbers reported");
+                        reported += 1;
+                        unused += u64::from(count);
+                    }
+                    Ok((false, _)) => already += 1,
+                    Err(e) => {
+                        tracing::warn!(merchant_id, period = %period, error = %e, "period close left for the next run");
+                        failed += 1;
+                    }
+                }
+            }
+        }
+        Ok(json!({"job": self.name(), "periods": periods, "reported": reported, "already_reported": already,
+                  "failed": failed, "unused_numbers": unused}))
+    }
+}

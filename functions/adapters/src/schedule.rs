@@ -47,7 +47,20 @@ pub async fn run_logged<J: ScheduledJob + ?Sized>(job: &J, event: &ScheduledEven
     async {
         let result = job.run(event.time).await;
         match &result {
-            Ok(summary) => tracing::info!(summary = %summary, "job finished"),
+            Ok(summary) => {
+                // The counts alarms are built on, as numbers (the summary is also kept whole).
+                let count = |name: &str| summary.get(name).and_then(serde_json::Value::as_u64).unwrap_or(0);
+                tracing::info!(
+                    summary = %summary,
+                    failed = count("failed"),
+                    declined = count("declined"),
+                    suspended = count("suspended"),
+                    charged = count("charged"),
+                    notified = count("notified"),
+                    reported = count("reported"),
+                    "job finished"
+                )
+            }
             Err(e) => tracing::error!(error = %e, "job failed"),
         }
         result

@@ -103,6 +103,9 @@ pub struct OrderItem {
     /// still to be published.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub return_pending: bool,
+    /// The delivery publishing an outbox event holds it until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox_lease_until: Option<DateTime<Utc>>,
     pub events_seen: u32,
     pub version: u64,
     pub updated_at: DateTime<Utc>,
@@ -332,8 +335,9 @@ impl Store {
         self.get(order_keys::order(merchant_id, order_id), order_keys::INVOICE).await
     }
 
-    pub async fn webhook_seen(&self, event_id: &str) -> Result<bool, StoreError> {
-        Ok(self.get::<WebhookEventItem>(order_keys::webhook(event_id), order_keys::WEBHOOK).await?.is_some())
+    /// The record of a webhook `event_id` applied before, if any.
+    pub async fn webhook_event(&self, event_id: &str) -> Result<Option<WebhookEventItem>, StoreError> {
+        self.get(order_keys::webhook(event_id), order_keys::WEBHOOK).await
     }
 
     /// Applies one webhook: the order item (version-checked: `order.version` is one more than
@@ -359,21 +363,31 @@ impl Store {
         Err(dynamo(e))
     }
 
-    /// Takes the order's outbox flag (`request_pending`): true for exactly one caller, who then
-    /// publishes `InvoiceRequested`.
-    pub async fn take_request_pending(&self, merchant_id: &str, order_id: &str, flag: OutboxFlag) -> Result<bool, StoreError> {
+    /// Leases the order's outbox `flag` until `until`: true for one caller at a time, who then
+    /// publishes the event and calls [`Store::finish_outbox`]. A holder that dies leaves the
+    /// flag set; once the lease lapses the next delivery of the order publishes it. The version
+    /// moves, so a delivery holding an older copy cannot write the flag back.
+    pub async fn take_outbox(
+        &self,
+        merchant_id: &str,
+        order_id: &str,
+        flag: OutboxFlag,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let stamp = |t: DateTime<Utc>| s(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
         let result = self
             .client()
             .update_item()
             .table_name(self.table())
             .set_key(Some(key(order_keys::order(merchant_id, order_id), order_keys::ORDER)))
-            // The version moves too, so a delivery holding an older copy (flag still set)
-            // cannot write it back.
-            .update_expression("REMOVE #flag SET version = version + :one")
-            .condition_expression("#flag = :t")
+            .update_expression("SET outbox_lease_until = :until, version = version + :one")
+            .condition_expression("#flag = :t AND (attribute_not_exists(outbox_lease_until) OR outbox_lease_until < :now)")
             .expression_attribute_names("#flag", flag.attribute())
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":now", stamp(now))
+            .expression_attribute_values(":until", stamp(until))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .send()
             .await;
         match result {
@@ -383,17 +397,24 @@ impl Store {
         }
     }
 
-    /// Puts the outbox flag back after a failed publish, for the next delivery to finish.
-    pub async fn restore_request_pending(&self, merchant_id: &str, order_id: &str, flag: OutboxFlag) -> Result<(), StoreError> {
+    /// The event was published: the flag and the lease go.
+    pub async fn finish_outbox(&self, merchant_id: &str, order_id: &str, flag: OutboxFlag) -> Result<(), StoreError> {
+        self.outbox_update(merchant_id, order_id, &format!("REMOVE {}, outbox_lease_until SET version = version + :one", flag.attribute())).await
+    }
+
+    /// The publish failed: the lease goes, the flag stays for the next delivery.
+    pub async fn release_outbox(&self, merchant_id: &str, order_id: &str) -> Result<(), StoreError> {
+        self.outbox_update(merchant_id, order_id, "REMOVE outbox_lease_until SET version = version + :one").await
+    }
+
+    async fn outbox_update(&self, merchant_id: &str, order_id: &str, expression: &str) -> Result<(), StoreError> {
         self.client()
             .update_item()
             .table_name(self.table())
             .set_key(Some(key(order_keys::order(merchant_id, order_id), order_keys::ORDER)))
-            .update_expression("SET #flag = :t, version = version + :one")
-            .expression_attribute_names("#flag", flag.attribute())
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .update_expression(expression)
             .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .send()
             .await
             .map(|_| ())
@@ -467,6 +488,27 @@ impl Store {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
             Err(e) => Err(dynamo(e)),
         }
+    }
+
+    /// Which of `numbers` carry an invoice of `seller_ubn` (their number guard exists).
+    pub async fn numbers_in_use(&self, seller_ubn: &str, numbers: &[String]) -> Result<std::collections::HashSet<String>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut used = std::collections::HashSet::new();
+        for chunk in numbers.chunks(100) {
+            let mut keys: Vec<HashMap<String, AttributeValue>> =
+                chunk.iter().map(|n| key(order_keys::invoice_number(seller_ubn, n), order_keys::REF)).collect();
+            while !keys.is_empty() {
+                let request = KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().expect("keys are set");
+                let out = self.client().batch_get_item().request_items(self.table(), request).send().await.map_err(dynamo)?;
+                for item in out.responses().and_then(|r| r.get(self.table())).into_iter().flatten() {
+                    if let Some(pk) = item.get("pk").and_then(|v| v.as_s().ok()) {
+                        used.insert(pk.rsplit('#').next().unwrap_or_default().to_owned());
+                    }
+                }
+                keys = out.unprocessed_keys().and_then(|u| u.get(self.table())).map(|k| k.keys().to_vec()).unwrap_or_default();
+            }
+        }
+        Ok(used)
     }
 
     /// Merchants that had ranges in `period`.
@@ -583,7 +625,12 @@ impl Store {
         self.client().transact_write_items().set_transact_items(Some(items)).send().await.map(|_| ()).map_err(|e| {
             use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
             match e.as_service_error() {
-                Some(E::TransactionCanceledException(_)) => StoreError::Conflict,
+                // The invoice or the number exists: a second invoice, never to be written.
+                Some(E::TransactionCanceledException(c))
+                    if c.cancellation_reasons().iter().take(2).any(|r| r.code() == Some("ConditionalCheckFailed")) =>
+                {
+                    StoreError::Conflict
+                }
                 _ => dynamo(e),
             }
         })

@@ -326,7 +326,8 @@ impl Store {
         Ok(r.map(|r| r.merchant_id))
     }
 
-    /// The plan, its orders (oldest first) and notices, in one consistent query.
+    /// The plan, its orders (by id: checkout orders are time-ordered UUID v7s; auto-renewal
+    /// orders, derived from their charge, sort among them by hash) and notices, in one query.
     pub async fn merchant_items(&self, merchant_id: &str) -> Result<MerchantItems, StoreError> {
         let mut items = MerchantItems::default();
         let mut pages = self

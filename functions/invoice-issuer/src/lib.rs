@@ -88,6 +88,9 @@ struct Requested {
     order_id: String,
 }
 
+/// Retries of recording an invoice after a transient failure (not a second invoice).
+const RECORD_RETRIES: usize = 4;
+
 /// Rounds of "every known range is used up: fetch another" before giving up.
 const MAX_REFILLS: usize = 5;
 
@@ -103,8 +106,8 @@ impl InvoiceIssuer {
     async fn issue(&self, merchant_id: &str, order_id: &str) -> Result<Value, JobError> {
         let store = &self.deps.store;
         if let Some(invoice) = store.invoice(merchant_id, order_id).await? {
-            // Redelivery: the number is taken; only the upload may be left.
-            return self.upload(invoice).await;
+            // Redelivery: the number is taken; the upload (and a return) may be left.
+            return self.finish(invoice).await;
         }
         let Some(order) = store.order(merchant_id, order_id).await? else {
             return Err(JobError(format!("no order {order_id} of {merchant_id}")));
@@ -186,31 +189,54 @@ impl InvoiceIssuer {
             allowances: Vec::new(),
             voided_at: None,
         };
-        match store.record_invoice(&invoice).await {
+        let mut recorded = store.record_invoice(&invoice).await;
+        for _ in 0..RECORD_RETRIES {
+            // A clash with a concurrent write of the order (not a second invoice): try again.
+            match &recorded {
+                Err(StoreError::Conflict) | Ok(()) => break,
+                Err(e) => tracing::warn!(error = %e, "recording the invoice failed; retrying"),
+            }
+            tokio::time::sleep(Duration::from_millis(rand::random_range(10..60))).await;
+            recorded = store.record_invoice(&invoice).await;
+        }
+        match recorded {
             Ok(()) => {
                 tracing::info!(number = %invoice.number, period = %invoice.period, total = invoice.total, "invoice issued");
-                let uploaded = self.upload(invoice).await?;
-                // Cancelled or refunded while it was being issued: return it now.
-                let latest = store.order(merchant_id, order_id).await?;
-                if latest.is_some_and(|o| o.state.order.is_cancelled() || o.state.order.refunded_amount > 0) {
-                    self.process_return(merchant_id, order_id).await?;
-                }
-                Ok(uploaded)
+                self.finish(invoice).await
             }
             Err(StoreError::Conflict) => {
                 // Another delivery issued this order's invoice first: the number we took is
-                // recorded as unused, and that invoice's upload is finished.
+                // recorded as unused, and that invoice is finished.
                 store
                     .record_skipped_number(merchant_id, &invoice.period, &invoice.number, order_id, "order already invoiced by a concurrent delivery", now)
                     .await?;
                 tracing::warn!(number = %invoice.number, "number unused: order invoiced concurrently");
                 match store.invoice(merchant_id, order_id).await? {
-                    Some(existing) => self.upload(existing).await,
+                    Some(existing) => self.finish(existing).await,
                     None => Err(failed("invoice write conflicted but no invoice exists")),
                 }
             }
-            Err(e) => Err(e.into()),
+            Err(e) => {
+                // The number will not be used: say why, for the period's unused-number report.
+                let reason = format!("invoice could not be recorded: {e}");
+                if let Err(record) = store.record_skipped_number(merchant_id, &invoice.period, &invoice.number, order_id, &reason, now).await {
+                    tracing::error!(number = %invoice.number, error = %record, "unused number not recorded; period close finds it by its missing guard");
+                }
+                Err(e.into())
+            }
         }
+    }
+
+    /// Uploads an issued invoice, then returns it if its order was cancelled or refunded
+    /// meanwhile.
+    async fn finish(&self, invoice: InvoiceItem) -> Result<Value, JobError> {
+        let (merchant_id, order_id) = (invoice.merchant_id.clone(), invoice.order_id.clone());
+        let uploaded = self.upload(invoice).await?;
+        let latest = self.deps.store.order(&merchant_id, &order_id).await?;
+        if latest.is_some_and(|o| o.state.order.is_cancelled() || o.state.order.refunded_amount > 0) {
+            self.process_return(&merchant_id, &order_id).await?;
+        }
+        Ok(uploaded)
     }
 
     /// The next number of the merchant's ranges for `period`, fetching a new range from Wixtar

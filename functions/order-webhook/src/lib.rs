@@ -52,6 +52,9 @@ pub struct OrderWebhook {
     deps: Dependencies,
 }
 
+/// How long one delivery may hold an order's outbox before another may publish instead.
+const OUTBOX_LEASE: chrono::Duration = chrono::Duration::seconds(30);
+
 /// Optimistic-concurrency rounds for one webhook (deliveries of one order racing).
 const MAX_ATTEMPTS: usize = 50;
 
@@ -201,6 +204,7 @@ impl OrderWebhook {
                     invoice_requested_at: None,
                     request_pending: false,
                     return_pending: false,
+                    outbox_lease_until: None,
                     events_seen: 1,
                     version: 1,
                     updated_at: now,
@@ -225,6 +229,10 @@ impl OrderWebhook {
                     return self.answer(item, StatusCode::ACCEPTED).await;
                 }
                 OrderWrite::Duplicate => {
+                    let seen = self.deps.store.webhook_event(&hook.event_id).await?;
+                    if seen.is_some_and(|s| s.merchant_id != m || s.order_id != order_id) {
+                        return Err(ApiError::conflict("event_id_reused", "this event_id was used for another order"));
+                    }
                     tracing::info!(event_id = %hook.event_id, "order event seen before; nothing changed");
                     let current = self.deps.store.order(&m, &order_id).await?.or(existing).unwrap_or(item);
                     // An earlier delivery may have failed to publish: the flag says so.
@@ -267,17 +275,21 @@ impl OrderWebhook {
         Ok(ApiResponse::json(status, &json!({"order_id": current.order_id, "invoice": invoice_summary(&current)})))
     }
 
-    /// Whoever takes the outbox flag publishes: one event however many deliveries race. A
-    /// failed publish puts the flag back and answers 503, so the platform's retry publishes it.
+    /// Whoever leases the outbox flag publishes: one event however many deliveries race. A
+    /// failed publish releases the lease and answers 503, so the platform's retry publishes it;
+    /// a holder that dies leaves the flag for the order's next delivery once the lease lapses.
     async fn publish_once(&self, item: &OrderItem, flag: OutboxFlag, event: DomainEvent) -> Result<(), ApiError> {
-        if !self.deps.store.take_request_pending(&item.merchant_id, &item.order_id, flag).await? {
+        let (m, o) = (&item.merchant_id, &item.order_id);
+        let now = self.deps.clock.now();
+        if !self.deps.store.take_outbox(m, o, flag, now, now + OUTBOX_LEASE).await? {
             return Ok(());
         }
         if let Err(e) = self.deps.events.publish(&[event]).await {
             tracing::warn!(error = %e, ?flag, "event not published; the webhook's retry will");
-            self.deps.store.restore_request_pending(&item.merchant_id, &item.order_id, flag).await?;
+            self.deps.store.release_outbox(m, o).await?;
             return Err(ApiError::unavailable("events_unavailable", "order recorded; invoice request pending, retry the webhook"));
         }
+        self.deps.store.finish_outbox(m, o, flag).await?;
         Ok(())
     }
 

@@ -49,15 +49,17 @@ pub struct PeriodClose {
     look_back_periods: u32,
 }
 
-/// The numbers of a period no invoice used: each range's untouched tail, and skipped numbers.
-pub fn unused_spans(numbers: &PeriodNumbers) -> Vec<UnusedSpan> {
+/// The numbers of a period no invoice used: each range's untouched tail, numbers skipped with
+/// a reason, and numbers handed out without a recorded reason that no invoice carries (`lost`:
+/// taken just before a crash).
+pub fn unused_spans(numbers: &PeriodNumbers, lost: &[String]) -> Vec<UnusedSpan> {
     let mut spans: Vec<UnusedSpan> = numbers
         .ranges
         .iter()
         .filter(|r| r.next <= r.last)
         .map(|r| UnusedSpan { track: r.track.clone(), first: format!("{:08}", r.next), last: format!("{:08}", r.last) })
         .collect();
-    for number in &numbers.skipped {
+    for number in numbers.skipped.iter().chain(lost) {
         let (track, seq) = number.split_at(2);
         spans.push(UnusedSpan { track: track.into(), first: seq.into(), last: seq.into() });
     }
@@ -76,7 +78,6 @@ impl PeriodClose {
         if numbers.closed.is_some() {
             return Ok((false, 0));
         }
-        let spans = unused_spans(&numbers);
         let settings = self
             .deps
             .store
@@ -86,6 +87,19 @@ impl PeriodClose {
             .open(&self.deps.master_keys)
             .map_err(|e| JobError(e.to_string()))?;
         let pos = PosIdentity::from(&settings.credentials);
+        // Numbers handed out (before `next`) that no invoice used and no skip record explains.
+        let handed_out: Vec<String> = numbers
+            .ranges
+            .iter()
+            .flat_map(|r| (r.first..r.next.min(r.last + 1)).map(move |seq| format!("{}{seq:08}", r.track)))
+            .filter(|n| !numbers.skipped.contains(n))
+            .collect();
+        let in_use = self.deps.store.numbers_in_use(&settings.credentials.ubn.to_string(), &handed_out).await?;
+        let lost: Vec<String> = handed_out.into_iter().filter(|n| !in_use.contains(n)).collect();
+        if !lost.is_empty() {
+            tracing::warn!(merchant_id, period = %p, lost = lost.len(), "numbers handed out but never used, reported as unused");
+        }
+        let spans = unused_spans(&numbers, &lost);
         self.deps.wixtar.report_unused(&pos, &p, &spans).await.map_err(|e| JobError(e.to_string()))?;
         let count = spans.iter().map(|s| s.last.parse::<u32>().unwrap_or(0) - s.first.parse::<u32>().unwrap_or(0) + 1).sum();
         let item = PeriodCloseItem {

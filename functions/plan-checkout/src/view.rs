@@ -12,6 +12,7 @@ impl PlanCheckout {
     pub(crate) async fn plan_view(&self, merchant_id: &str) -> Result<ApiResponse, ApiError> {
         let items = self.store.merchant_items(merchant_id).await?;
         let today = self.clock.today_in_taipei();
+        let orders = &items.orders;
         let plan = items.plan.as_ref();
         let period = plan.and_then(|p| Some(UsagePeriod { starts_on: p.starts_on?, expires_on: p.expires_on? }));
         let status = PlanStatus::of(period.as_ref(), items.settings.is_some(), today);
@@ -32,7 +33,7 @@ impl PlanCheckout {
             "auto_renew": auto_renew_view(&auto_renew, period.map(|p| p.expires_on), today),
             "card": card,
             "notices": notices,
-            "orders": items.orders.iter().map(order_json).collect::<Vec<_>>(),
+            "orders": orders.iter().map(order_json).collect::<Vec<_>>(),
         })))
     }
 }

@@ -158,7 +158,19 @@ impl RenewalCharge {
         };
         let expires_on = plan.expires_on.expect("a charge is decided for a plan with an expiry");
         let applied = apply_charge_outcome(&plan.auto_renew, expires_on, &attempts, order, outcome, today, &self.retry);
-        let Some(effect) = applied.effect else { return Ok(Some(Done::NothingToDo)) };
+        let Some(effect) = applied.effect else {
+            // Nothing to announce, but the attempt's outcome may still need recording (a
+            // decline of a cycle a manual 續購 replaced): otherwise it would be re-sent forever.
+            if Some(&applied.attempts) == plan.renewal_attempts.as_ref() {
+                return Ok(Some(Done::NothingToDo));
+            }
+            let recorded = PlanItem { renewal_attempts: Some(applied.attempts), version: plan.version + 1, updated_at: now, ..plan };
+            return match self.deps.store.put_plan(&recorded, None).await {
+                Ok(()) => Ok(Some(Done::NothingToDo)),
+                Err(StoreError::Conflict) => Ok(None),
+                Err(e) => Err(e.into()),
+            };
+        };
         let next = PlanItem {
             auto_renew: applied.state,
             expires_on: Some(applied.expires_on),
@@ -261,14 +273,15 @@ impl ScheduledJob for RenewalCharge {
         let found = self.deps.store.plans_expiring(*window.start(), *window.end()).await?;
         (summary.queries, summary.items_read) = (found.queries, found.items_read);
         for plan in &found.plans {
-            match self.decide(plan, today) {
-                Some((ChargeDecision::Charge(_) | ChargeDecision::Suspend { .. }, _)) => summary.due += 1,
-                _ => {
-                    summary.skipped += 1;
-                    continue;
-                }
+            if !matches!(self.decide(plan, today), Some((ChargeDecision::Charge(_) | ChargeDecision::Suspend { .. }, _))) {
+                summary.skipped += 1;
+                continue;
             }
-            match self.renew(&plan.merchant_id, today, now).await {
+            let done = self.renew(&plan.merchant_id, today, now).await;
+            if !matches!(done, Ok(Done::NothingToDo)) {
+                summary.due += 1;
+            }
+            match done {
                 Ok(Done::Charged) => summary.charged += 1,
                 Ok(Done::Declined) => summary.declined += 1,
                 Ok(Done::Suspended) => summary.suspended += 1,

@@ -76,12 +76,15 @@ impl ScheduledJob for RenewalCutoff {
                 summary.skipped += 1;
                 continue;
             }
-            summary.due += 1;
             match self.lock(&plan.merchant_id, today, now).await {
-                Ok(Done::Notified) => summary.notified += 1,
+                Ok(Done::Notified) => {
+                    summary.due += 1;
+                    summary.notified += 1;
+                }
                 Ok(Done::NothingToDo) => summary.skipped += 1,
                 Err(e) => {
                     tracing::warn!(merchant_id = %plan.merchant_id, error = %e, "cutoff left for the next run");
+                    summary.due += 1;
                     summary.failed += 1;
                 }
             }

@@ -14,6 +14,9 @@ use serde_json::json;
 use crate::PlanCheckout;
 use crate::checkout::order_json;
 
+/// How far `paid_at` may be from now (late ATM callbacks, clock skew), in days.
+const PAID_AT_WINDOW_DAYS: i64 = 730;
+
 /// Optimistic-concurrency retries when several payments for one merchant race.
 const MAX_ATTEMPTS: usize = 10;
 /// How long one request may hold the side-effect lease before another may take over.
@@ -38,7 +41,9 @@ fn missing(field: &str) -> RuleViolation {
 }
 
 impl NotifyWire {
-    fn parse(self) -> Result<(String, Outcome), RuleViolation> {
+    /// `now` bounds `paid_at`: a payment time more than [`PAID_AT_WINDOW_DAYS`] from it is a
+    /// gateway error, not a date to start a plan on.
+    fn parse(self, now: DateTime<Utc>) -> Result<(String, Outcome), RuleViolation> {
         let order_id = self.order_id.filter(|o| !o.trim().is_empty()).ok_or_else(|| missing("order_id"))?;
         let outcome = match self.status.as_deref() {
             Some("paid") => {
@@ -46,6 +51,13 @@ impl NotifyWire {
                 let paid_at = DateTime::parse_from_rfc3339(&raw)
                     .map_err(|_| RuleViolation::on_field("invalid_paid_at", "paid_at", "paid_at must be an RFC 3339 time"))?
                     .to_utc();
+                if (paid_at - now).num_days().abs() > PAID_AT_WINDOW_DAYS {
+                    return Err(RuleViolation::on_field(
+                        "invalid_paid_at",
+                        "paid_at",
+                        format!("paid_at must be within {PAID_AT_WINDOW_DAYS} days of now"),
+                    ));
+                }
                 let card = match (self.card_token, self.card_last4) {
                     (Some(token), Some(last4)) if !token.is_empty() => {
                         if last4.len() != 4 || !last4.bytes().all(|b| b.is_ascii_digit()) {
@@ -69,7 +81,7 @@ impl NotifyWire {
 
 impl PlanCheckout {
     pub(crate) async fn payment_notify(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-        let (order_id, outcome) = req.json::<NotifyWire>()?.parse()?;
+        let (order_id, outcome) = req.json::<NotifyWire>()?.parse(self.clock.now())?;
         tracing::Span::current().record("order_id", order_id.as_str());
         let merchant_id = self
             .store

@@ -475,19 +475,7 @@ impl Store {
             period: range.period.clone(),
         };
         self.client().put_item().table_name(self.table()).set_item(Some(to_item(&listed))).send().await.map_err(dynamo)?;
-        let result = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(to_item(range)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(dynamo(e)),
-        }
+        self.put_if_absent(range).await
     }
 
     /// Which of `numbers` carry an invoice of `seller_ubn` (their number guard exists).
@@ -556,19 +544,7 @@ impl Store {
 
     /// Records the close report once; `false` if it was recorded already.
     pub async fn record_period_close(&self, close: &PeriodCloseItem) -> Result<bool, StoreError> {
-        let result = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(to_item(close)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(dynamo(e)),
-        }
+        self.put_if_absent(close).await
     }
 
     /// Takes the next sequence of `range` in one atomic conditional update; `None` when the

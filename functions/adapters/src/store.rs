@@ -439,13 +439,7 @@ impl Store {
                     .build(),
             );
         }
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(transaction_error)
+        self.transact(items).await
     }
 
     /// Applies a payment in one transaction: the order becomes paid (only from
@@ -475,13 +469,29 @@ impl Store {
         if let Some(n) = notice {
             items.push(put(to_item(n), &self.table, "attribute_not_exists(pk)"));
         }
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(items))
+        self.transact(items).await
+    }
+
+    /// Runs a transaction; a failed condition (or a conflicting transaction) is `Conflict`.
+    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        self.client.transact_write_items().set_transact_items(Some(items)).send().await.map(|_| ()).map_err(transaction_error)
+    }
+
+    /// Puts `item` unless an item with its key exists; `false` if one did.
+    pub(crate) async fn put_if_absent<T: Serialize>(&self, item: &T) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(item)))
+            .condition_expression("attribute_not_exists(pk)")
             .send()
-            .await
-            .map(|_| ())
-            .map_err(transaction_error)
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(dynamo(e)),
+        }
     }
 
     /// A whole-plan Put that holds only if nobody wrote the plan since it was read at
@@ -504,13 +514,7 @@ impl Store {
         if let Some(n) = notice {
             items.push(put(to_item(n), &self.table, "attribute_not_exists(pk)"));
         }
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(transaction_error)
+        self.transact(items).await
     }
 
     /// Records a renewal the job charged: a new paid order (its id derived from the charge's
@@ -527,13 +531,7 @@ impl Store {
             put(to_item(&reference), &self.table, "attribute_not_exists(pk)"),
             TransactWriteItem::builder().put(self.plan_put(plan)).build(),
         ];
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(transaction_error)
+        self.transact(items).await
     }
 
     /// Plans whose `expires_on` is one of the days `from..=to`, through the `by-expiry` index

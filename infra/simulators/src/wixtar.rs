@@ -250,6 +250,14 @@ fn authenticate_pos(sim: &WixtarSim, body: &Value) -> Result<String, Response> {
     }
 }
 
+/// The start of every POS call: an armed fault, then the POS credentials; the caller's UBN.
+async fn pos_call(sim: &WixtarSim, body: &Value) -> Result<String, Response> {
+    if let Some(fault) = sim.faults.inject().await {
+        return Err(fault);
+    }
+    authenticate_pos(sim, body)
+}
+
 fn valid_period(period: &str) -> bool {
     period.len() == 5
         && period.bytes().all(|b| b.is_ascii_digit())
@@ -280,10 +288,7 @@ fn valid_number(number: &str) -> bool {
 
 /// `POST /api/v1/pos/number-ranges/query`: the ranges assigned to the POS for a period.
 async fn query_ranges(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value>) -> Response {
-    if let Some(fault) = sim.faults.inject().await {
-        return fault;
-    }
-    let ubn = match authenticate_pos(&sim, &body) {
+    let ubn = match pos_call(&sim, &body).await {
         Ok(ubn) => ubn,
         Err(refusal) => return refusal,
     };
@@ -299,10 +304,7 @@ async fn query_ranges(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value>
 /// `POST /api/v1/pos/number-ranges/allocate`: the next book of 50 for (UBN, period);
 /// idempotent by (UBN, request_id).
 async fn allocate_range(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value>) -> Response {
-    if let Some(fault) = sim.faults.inject().await {
-        return fault;
-    }
-    let ubn = match authenticate_pos(&sim, &body) {
+    let ubn = match pos_call(&sim, &body).await {
         Ok(ubn) => ubn,
         Err(refusal) => return refusal,
     };
@@ -347,10 +349,7 @@ fn accepted(number: &str) -> Response {
 
 /// `POST /api/v1/invoices`: an issued invoice; idempotent by (UBN, number).
 async fn upload_invoice(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value>) -> Response {
-    if let Some(fault) = sim.faults.inject().await {
-        return fault;
-    }
-    let ubn = match authenticate_pos(&sim, &body) {
+    let ubn = match pos_call(&sim, &body).await {
         Ok(ubn) => ubn,
         Err(refusal) => return refusal,
     };
@@ -398,10 +397,7 @@ async fn upload_invoice(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Valu
 
 /// `POST /api/v1/invoices/query`: whether the POS's UBN uploaded `number`.
 async fn query_invoice(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value>) -> Response {
-    if let Some(fault) = sim.faults.inject().await {
-        return fault;
-    }
-    let ubn = match authenticate_pos(&sim, &body) {
+    let ubn = match pos_call(&sim, &body).await {
         Ok(ubn) => ubn,
         Err(refusal) => return refusal,
     };
@@ -423,10 +419,7 @@ async fn with_invoice(
     number: Option<&str>,
     change: impl FnOnce(&mut ReceivedInvoice) -> Result<Response, Response>,
 ) -> Response {
-    if let Some(fault) = sim.faults.inject().await {
-        return fault;
-    }
-    let ubn = match authenticate_pos(sim, body) {
+    let ubn = match pos_call(sim, body).await {
         Ok(ubn) => ubn,
         Err(refusal) => return refusal,
     };
@@ -502,10 +495,7 @@ async fn void_allowance(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Valu
 /// `POST /api/v1/pos/number-ranges/unused` `{"pos", "period", "unused": [{track, first, last}]}`:
 /// 空白字軌 of a closed period; one report per (UBN, period), a repeat replaces it and is counted.
 async fn report_unused(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value>) -> Response {
-    if let Some(fault) = sim.faults.inject().await {
-        return fault;
-    }
-    let ubn = match authenticate_pos(&sim, &body) {
+    let ubn = match pos_call(&sim, &body).await {
         Ok(ubn) => ubn,
         Err(refusal) => return refusal,
     };

@@ -386,5 +386,21 @@ async fn the_jobs_read_the_due_plans_not_the_table() {
     let run = charge_run(&h, "2026-12-21").await;
     assert_eq!(run["charged"], 20, "{run}");
     assert_eq!(run["items_read"], 20, "only the due plans were read: {run}");
-    assert_eq!(run["queries"], 11, "one query per expiry day of the window: {run}");
+    assert_eq!(run["queries"], 14, "one query per expiry day of the window (T-10…T, 3 days back): {run}");
+}
+
+#[tokio::test]
+async fn an_attempt_left_pending_on_the_expiry_day_is_resent_after_it() {
+    let h = start().await;
+    let m = subscribed(&h).await;
+    let token = format!("tok-{m}");
+    // The charge run on the expiry day itself loses the gateway's answer.
+    h.fault(&h.stack.payment, "error_after", 1).await;
+    assert_eq!(charge_run(&h, "2026-12-31").await["failed"], 1);
+    // The next days' runs still read that expiry and record the charge, once.
+    let run = charge_run(&h, "2027-01-01").await;
+    assert_eq!(run["charged"], 1, "{run}");
+    assert_eq!(h.charges(&token).await.len(), 1);
+    h.set_now("2027-01-02T09:00:00+08:00");
+    assert_eq!(h.view(&m).await["expires_on"], "2027-03-31", "renewed from 2027-01-01, not lost");
 }

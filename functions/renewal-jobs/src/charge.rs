@@ -26,6 +26,9 @@ pub struct RenewalCharge {
     retry: RetryPolicy,
 }
 
+/// Days before today whose expiries are read for attempts left pending.
+const PENDING_LOOK_BACK_DAYS: u64 = 3;
+
 /// What happened to one plan in a run.
 enum Done {
     Charged,
@@ -268,7 +271,10 @@ impl ScheduledJob for RenewalCharge {
 
     async fn run(&self, now: DateTime<Utc>) -> Result<serde_json::Value, JobError> {
         let today = taipei_date(now);
-        let window = charge_window(today);
+        // Charges are due from T-10 to the expiry day; a few days back are read too, so an
+        // attempt left pending on its expiry day (lost answer, crash) is still re-sent.
+        let due = charge_window(today);
+        let window = (*due.start() - chrono::Days::new(PENDING_LOOK_BACK_DAYS))..=*due.end();
         let mut summary = RunSummary::new(self.name(), today, &window);
         let found = self.deps.store.plans_expiring(*window.start(), *window.end()).await?;
         (summary.queries, summary.items_read) = (found.queries, found.items_read);

@@ -19,7 +19,10 @@
 //!
 //! Usage: `cold-start --bin-dir /work/target-release/release [--runs 5] [--requests 10]
 //!         [--only order-webhook,renewal-cutoff] [--lifecycle 5] [--json out.json]
-//!         [--env KEY=VALUE]… [--wrap "strace -f -tt -o /tmp/trace"] [--root <checkout>]`
+//!         [--env KEY=VALUE]… [--system-cert-dir] [--wrap "strace -f -tt -o /tmp/trace"]
+//!         [--root <checkout>]`
+//! The functions get `SSL_CERT_FILE` (the host's CA bundle) as template.yaml sets it on Lambda,
+//! unless `--system-cert-dir`.
 //! (normally through `infra/run-benchmarks`; see docs/benchmarks.md).
 
 use std::collections::{BTreeMap, HashMap};
@@ -313,6 +316,8 @@ struct World {
     merchant: String,
     /// Orders claimed by order-webhook (Issuing), for invoice-issuer.
     claimed: Mutex<Vec<(String, String)>>,
+    /// Set `SSL_CERT_FILE` as template.yaml does (`--system-cert-dir` turns it off).
+    cert_file: bool,
 }
 
 impl World {
@@ -335,6 +340,21 @@ impl World {
             ("PLAN_CATALOGUE", cfg.plan_catalogue.clone()),
             ("RUST_LOG", "info".into()),
         ]
+    }
+}
+
+/// The host's CA bundle, given to the functions as `SSL_CERT_FILE` like template.yaml does on
+/// Lambda (`/etc/pki/tls/certs/ca-bundle.crt`), so that they read one file, not a directory.
+fn ca_bundle() -> Option<&'static str> {
+    ["/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/certs/ca-certificates.crt"].into_iter().find(|p| FsPath::new(p).is_file())
+}
+
+impl World {
+    fn cert_env(&self) -> Vec<(&'static str, String)> {
+        match (self.cert_file, ca_bundle()) {
+            (true, Some(bundle)) => vec![("SSL_CERT_FILE", bundle.to_owned())],
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -673,6 +693,7 @@ fn spawn(
     };
     cmd.env_clear()
         .envs(w.env())
+        .envs(w.cert_env())
         .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
         .env("AWS_LAMBDA_FUNCTION_NAME", name)
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
@@ -886,6 +907,8 @@ struct Args {
     env: Vec<(String, String)>,
     /// Orders to run through their whole happy path for the per-order call and unit counts.
     lifecycle: usize,
+    /// Do not set `SSL_CERT_FILE`: the functions then read the whole system certificate directory.
+    system_cert_dir: bool,
 }
 
 fn args() -> Args {
@@ -898,6 +921,7 @@ fn args() -> Args {
         wrap: None,
         env: Vec::new(),
         lifecycle: 0,
+        system_cert_dir: false,
         root: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."),
     };
     let mut it = std::env::args().skip(1);
@@ -912,6 +936,7 @@ fn args() -> Args {
             "--root" => a.root = val().into(),
             "--wrap" => a.wrap = Some(val()),
             "--lifecycle" => a.lifecycle = val().parse().expect("--lifecycle N"),
+            "--system-cert-dir" => a.system_cert_dir = true,
             "--env" => {
                 let kv = val();
                 let (k, v) = kv.split_once('=').expect("--env KEY=VALUE");
@@ -960,7 +985,15 @@ async fn run(a: Args, moto_url: &str, log_dir: &FsPath) -> i32 {
         return 1;
     }
     let secret_ids = stack.secret_ids().clone();
-    let w = World { stack, c, proxy_url: format!("http://{proxy_addr}"), secret_ids, merchant, claimed: Mutex::new(Vec::new()) };
+    let w = World {
+        stack,
+        c,
+        proxy_url: format!("http://{proxy_addr}"),
+        secret_ids,
+        merchant,
+        claimed: Mutex::new(Vec::new()),
+        cert_file: !a.system_cert_dir,
+    };
 
     let scenarios: Vec<Scenario> =
         Scenario::ALL.into_iter().filter(|s| a.only.as_ref().is_none_or(|o| o.iter().any(|n| n == s.binary()))).collect();

@@ -310,6 +310,44 @@ pub enum OrderWrite {
     Stale,
 }
 
+/// One value as a DynamoDB attribute, written the way whole items are (serde_dynamo).
+fn attribute<T: Serialize>(value: &T) -> AttributeValue {
+    serde_dynamo::to_attribute_value(value).expect("our values serialize to DynamoDB attributes")
+}
+
+/// The order's invoice status set to `status` and its version moved (so a webhook holding an
+/// older copy writes again on fresh data); `clear_reason` also drops `invoice_reason`.
+fn order_status_update(table: &str, merchant_id: &str, order_id: &str, status: InvoiceStatus, clear_reason: bool) -> TransactWriteItem {
+    let expression = if clear_reason {
+        "SET invoice_status = :status, version = version + :one REMOVE invoice_reason"
+    } else {
+        "SET invoice_status = :status, version = version + :one"
+    };
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(key(order_keys::order(merchant_id, order_id), order_keys::ORDER)))
+        .update_expression(expression)
+        .condition_expression("attribute_exists(pk)")
+        .expression_attribute_values(":status", attribute(&status))
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .build()
+        .expect("update is complete");
+    TransactWriteItem::builder().update(update).build()
+}
+
+/// An update of the invoice item itself.
+fn invoice_update(table: &str, invoice: &InvoiceItem, expression: &str, name: &str, value: AttributeValue) -> TransactWriteItem {
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(key(invoice.pk.clone(), invoice.sk.clone())))
+        .update_expression(expression)
+        .condition_expression("attribute_exists(pk)")
+        .expression_attribute_values(name, value)
+        .build()
+        .expect("update is complete");
+    TransactWriteItem::builder().update(update).build()
+}
+
 fn conditional_put(table: &str, item: HashMap<String, AttributeValue>, condition: &str, values: &[(&str, AttributeValue)]) -> TransactWriteItem {
     let mut put = Put::builder().table_name(table).set_item(Some(item)).condition_expression(condition);
     for (name, value) in values {
@@ -430,14 +468,13 @@ impl Store {
         status: InvoiceStatus,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
-        let status_value = to_item(&serde_json::json!({ "s": status }))["s"].clone();
         let mut update = self
             .client()
             .update_item()
             .table_name(self.table())
             .set_key(Some(key(order_keys::order(merchant_id, order_id), order_keys::ORDER)))
             .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":status", status_value)
+            .expression_attribute_values(":status", attribute(&status))
             .expression_attribute_values(":one", AttributeValue::N("1".into()));
         update = match reason {
             Some(r) => update
@@ -583,20 +620,10 @@ impl Store {
             merchant_id: invoice.merchant_id.clone(),
             order_id: invoice.order_id.clone(),
         };
-        let issued = to_item(&serde_json::json!({ "s": InvoiceStatus::Issued }))["s"].clone();
-        let order_update = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(key(order_keys::order(&invoice.merchant_id, &invoice.order_id), order_keys::ORDER)))
-            .update_expression("SET invoice_status = :issued, version = version + :one REMOVE invoice_reason")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":issued", issued)
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .build()
-            .expect("update is complete");
         let items = vec![
             conditional_put(self.table(), to_item(invoice), "attribute_not_exists(pk)", &[]),
             conditional_put(self.table(), to_item(&guard), "attribute_not_exists(pk)", &[]),
-            TransactWriteItem::builder().update(order_update).build(),
+            order_status_update(self.table(), &invoice.merchant_id, &invoice.order_id, InvoiceStatus::Issued, true),
         ];
         self.client().transact_write_items().set_transact_items(Some(items)).send().await.map(|_| ()).map_err(|e| {
             use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
@@ -615,7 +642,7 @@ impl Store {
     /// Appends an allowance, expecting `known` allowances (so concurrent processors cannot
     /// both add one); `Conflict` otherwise.
     pub async fn add_allowance(&self, invoice: &InvoiceItem, known: usize, allowance: &AllowanceItem) -> Result<(), StoreError> {
-        let list = to_item(&serde_json::json!({ "l": [allowance] }))["l"].clone();
+        let list = attribute(&[allowance]);
         let result = self
             .client()
             .update_item()
@@ -651,30 +678,11 @@ impl Store {
     /// Records the void of an invoice and the order's `void` status.
     pub async fn record_void(&self, invoice: &InvoiceItem, at: DateTime<Utc>) -> Result<(), StoreError> {
         let stamp = s(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-        let invoice_update = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(key(invoice.pk.clone(), invoice.sk.clone())))
-            .update_expression("SET voided_at = if_not_exists(voided_at, :at)")
-            .expression_attribute_values(":at", stamp)
-            .build()
-            .expect("update is complete");
-        let void = to_item(&serde_json::json!({ "s": InvoiceStatus::Void }))["s"].clone();
-        let order_update = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(key(order_keys::order(&invoice.merchant_id, &invoice.order_id), order_keys::ORDER)))
-            .update_expression("SET invoice_status = :void, version = version + :one")
-            .expression_attribute_values(":void", void)
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .build()
-            .expect("update is complete");
-        self.client()
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(invoice_update).build())
-            .transact_items(TransactWriteItem::builder().update(order_update).build())
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(dynamo)
+        self.transact(vec![
+            invoice_update(self.table(), invoice, "SET voided_at = if_not_exists(voided_at, :at)", ":at", stamp),
+            order_status_update(self.table(), &invoice.merchant_id, &invoice.order_id, InvoiceStatus::Void, false),
+        ])
+        .await
     }
 
     /// Records why an allocated number went unused (reported at period close).
@@ -701,32 +709,10 @@ impl Store {
 
     /// Writes the invoice's upload state and mirrors it in the order's invoice status.
     pub async fn record_upload(&self, invoice: &InvoiceItem, order_status: InvoiceStatus) -> Result<(), StoreError> {
-        let upload = to_item(&serde_json::json!({ "u": invoice.upload }))["u"].clone();
-        let status = to_item(&serde_json::json!({ "s": order_status }))["s"].clone();
-        let invoice_update = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(key(invoice.pk.clone(), invoice.sk.clone())))
-            .update_expression("SET upload = :upload")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":upload", upload)
-            .build()
-            .expect("update is complete");
-        let order_update = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(key(order_keys::order(&invoice.merchant_id, &invoice.order_id), order_keys::ORDER)))
-            .update_expression("SET invoice_status = :status, version = version + :one")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":status", status)
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .build()
-            .expect("update is complete");
-        self.client()
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(invoice_update).build())
-            .transact_items(TransactWriteItem::builder().update(order_update).build())
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(dynamo)
+        self.transact(vec![
+            invoice_update(self.table(), invoice, "SET upload = :upload", ":upload", attribute(&invoice.upload)),
+            order_status_update(self.table(), &invoice.merchant_id, &invoice.order_id, order_status, false),
+        ])
+        .await
     }
 }

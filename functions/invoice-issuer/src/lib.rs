@@ -15,6 +15,7 @@ use einvoice_adapters::crypto::MasterKeys;
 use einvoice_adapters::events::{DomainEvent, EventHandler, EventPublisher};
 use einvoice_adapters::orders::{AllowanceItem, InvoiceItem, InvoiceStatus, OrderItem, RangeItem, UploadState, order_keys};
 use einvoice_adapters::schedule::JobError;
+use einvoice_domain::settings::InvoiceSettings;
 use einvoice_adapters::store::{Store, StoreError};
 use einvoice_adapters::upstream::UpstreamError;
 use einvoice_adapters::wixtar::{AllowanceUpload, InvoiceUpload, PosIdentity, UploadItem, WixtarClient};
@@ -107,7 +108,8 @@ impl InvoiceIssuer {
         let store = &self.deps.store;
         if let Some(invoice) = store.invoice(merchant_id, order_id).await? {
             // Redelivery: the number is taken; the upload (and a return) may be left.
-            return self.finish(invoice).await;
+            let pos = PosIdentity::from(&self.settings(merchant_id).await?.credentials);
+            return self.finish(invoice, &pos).await;
         }
         let Some(order) = store.order(merchant_id, order_id).await? else {
             return Err(JobError(format!("no order {order_id} of {merchant_id}")));
@@ -116,12 +118,7 @@ impl InvoiceIssuer {
             tracing::info!(status = ?order.invoice_status, "order not waiting for an invoice; nothing to do");
             return Ok(json!({"result": "not_requested"}));
         }
-        let settings = store
-            .settings(merchant_id)
-            .await?
-            .ok_or_else(|| failed("no invoice settings"))?
-            .open(&self.deps.master_keys)
-            .map_err(failed)?;
+        let settings = self.settings(merchant_id).await?;
         let pos = PosIdentity::from(&settings.credentials);
         let seller_ubn = settings.credentials.ubn;
         let aes_key = AesKey::parse(&settings.credentials.aes_key).map_err(failed)?;
@@ -202,7 +199,7 @@ impl InvoiceIssuer {
         match recorded {
             Ok(()) => {
                 tracing::info!(number = %invoice.number, period = %invoice.period, total = invoice.total, "invoice issued");
-                self.finish(invoice).await
+                self.finish(invoice, &pos).await
             }
             Err(StoreError::Conflict) => {
                 // Another delivery issued this order's invoice first: the number we took is
@@ -212,7 +209,7 @@ impl InvoiceIssuer {
                     .await?;
                 tracing::warn!(number = %invoice.number, "number unused: order invoiced concurrently");
                 match store.invoice(merchant_id, order_id).await? {
-                    Some(existing) => self.finish(existing).await,
+                    Some(existing) => self.finish(existing, &pos).await,
                     None => Err(failed("invoice write conflicted but no invoice exists")),
                 }
             }
@@ -229,12 +226,12 @@ impl InvoiceIssuer {
 
     /// Uploads an issued invoice, then returns it if its order was cancelled or refunded
     /// meanwhile.
-    async fn finish(&self, invoice: InvoiceItem) -> Result<Value, JobError> {
+    async fn finish(&self, invoice: InvoiceItem, pos: &PosIdentity) -> Result<Value, JobError> {
         let (merchant_id, order_id) = (invoice.merchant_id.clone(), invoice.order_id.clone());
-        let uploaded = self.upload(invoice).await?;
+        let uploaded = self.upload(invoice, pos).await?;
         let latest = self.deps.store.order(&merchant_id, &order_id).await?;
         if latest.is_some_and(|o| o.state.order.is_cancelled() || o.state.order.refunded_amount > 0) {
-            self.process_return(&merchant_id, &order_id).await?;
+            self.returns(&merchant_id, &order_id, pos).await?;
         }
         Ok(uploaded)
     }
@@ -295,6 +292,11 @@ impl InvoiceIssuer {
     /// at a time ([`next_return_step`]): void while the period is open (allowances first),
     /// else, or for a partial refund, an allowance for what is not yet returned.
     async fn process_return(&self, merchant_id: &str, order_id: &str) -> Result<Value, JobError> {
+        let pos = PosIdentity::from(&self.settings(merchant_id).await?.credentials);
+        self.returns(merchant_id, order_id, &pos).await
+    }
+
+    async fn returns(&self, merchant_id: &str, order_id: &str, pos: &PosIdentity) -> Result<Value, JobError> {
         let store = &self.deps.store;
         let mut steps = Vec::new();
         // Each pass does one step; a return needs at most (allowances + 1) of them.
@@ -304,14 +306,13 @@ impl InvoiceIssuer {
             };
             if invoice.upload.status != "uploaded" {
                 // A return needs the invoice at the provider first.
-                self.upload(invoice.clone()).await?;
+                self.upload(invoice.clone(), pos).await?;
                 continue;
             }
-            let pos = self.pos(merchant_id).await?;
             if let Some((index, pending)) = invoice.allowances.iter().enumerate().find(|(_, a)| a.status == "pending") {
                 // Recorded before a crash or a failed call: send it again (same number).
                 let body = allowance_body(&invoice, pending);
-                self.deps.wixtar.upload_allowance(&pos, &body).await.map_err(failed)?;
+                self.deps.wixtar.upload_allowance(pos, &body).await.map_err(failed)?;
                 store.set_allowance_status(&invoice, index, "uploaded").await?;
                 continue;
             }
@@ -327,14 +328,14 @@ impl InvoiceIssuer {
             match next_return_step(facts, refund, &invoice.number, now) {
                 ReturnStep::Nothing => break,
                 ReturnStep::VoidAllowance { number } => {
-                    self.deps.wixtar.void_allowance(&pos, &number, "order cancelled").await.map_err(failed)?;
+                    self.deps.wixtar.void_allowance(pos, &number, "order cancelled").await.map_err(failed)?;
                     let index = invoice.allowances.iter().position(|a| a.number == number).expect("decided from these allowances");
                     store.set_allowance_status(&invoice, index, "void").await?;
                     tracing::info!(allowance = %number, "allowance voided");
                     steps.push(json!({"void_allowance": number}));
                 }
                 ReturnStep::VoidInvoice => {
-                    self.deps.wixtar.void_invoice(&pos, &invoice.number, "order cancelled").await.map_err(failed)?;
+                    self.deps.wixtar.void_invoice(pos, &invoice.number, "order cancelled").await.map_err(failed)?;
                     store.record_void(&invoice, now).await?;
                     tracing::info!(number = %invoice.number, "invoice voided");
                     steps.push(json!({"void_invoice": invoice.number}));
@@ -347,7 +348,7 @@ impl InvoiceIssuer {
                         Err(StoreError::Conflict) => continue,
                         other => other?,
                     }
-                    self.deps.wixtar.upload_allowance(&pos, &allowance_body(&invoice, &allowance)).await.map_err(failed)?;
+                    self.deps.wixtar.upload_allowance(pos, &allowance_body(&invoice, &allowance)).await.map_err(failed)?;
                     store.set_allowance_status(&invoice, invoice.allowances.len(), "uploaded").await?;
                     tracing::info!(allowance = %number, amount, "allowance issued");
                     steps.push(json!({"allowance": number, "amount": amount}));
@@ -357,25 +358,23 @@ impl InvoiceIssuer {
         Ok(json!({"result": "returned", "steps": steps}))
     }
 
-    async fn pos(&self, merchant_id: &str) -> Result<PosIdentity, JobError> {
-        let settings = self
-            .deps
+    /// The merchant's settings, opened (AES KEY and RID in the clear).
+    async fn settings(&self, merchant_id: &str) -> Result<InvoiceSettings, JobError> {
+        self.deps
             .store
             .settings(merchant_id)
             .await?
             .ok_or_else(|| failed("no invoice settings"))?
             .open(&self.deps.master_keys)
-            .map_err(failed)?;
-        Ok(PosIdentity::from(&settings.credentials))
+            .map_err(failed)
     }
 
     /// Uploads with bounded retries. After an ambiguous failure (timeout, 5xx) Wixtar is asked
     /// whether it has the number before the invoice is sent again.
-    async fn upload(&self, mut invoice: InvoiceItem) -> Result<Value, JobError> {
+    async fn upload(&self, mut invoice: InvoiceItem, pos: &PosIdentity) -> Result<Value, JobError> {
         if invoice.upload.status == "uploaded" {
             return Ok(json!({"result": "uploaded", "number": invoice.number}));
         }
-        let pos = self.pos(&invoice.merchant_id).await?;
         let body = upload_body(&invoice);
         let mut ambiguous = false;
         let mut outcome: Result<(), UpstreamError> = Err(UpstreamError::Unavailable("not tried".into()));
@@ -384,11 +383,11 @@ impl InvoiceIssuer {
                 tokio::time::sleep(self.upload.backoff(n - 1)).await;
             }
             invoice.upload.attempts += 1;
-            if ambiguous && matches!(self.deps.wixtar.find_invoice(&pos, &invoice.number).await, Ok(Some(_))) {
+            if ambiguous && matches!(self.deps.wixtar.find_invoice(pos, &invoice.number).await, Ok(Some(_))) {
                 outcome = Ok(());
                 break;
             }
-            outcome = self.deps.wixtar.upload_invoice(&pos, &body).await.map(|_| ());
+            outcome = self.deps.wixtar.upload_invoice(pos, &body).await.map(|_| ());
             match &outcome {
                 Ok(()) | Err(UpstreamError::Rejected { .. }) => break,
                 Err(UpstreamError::Unavailable(e)) => {

@@ -21,7 +21,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
 
-use einvoice_domain::{AutoRenew, ChargeAttempts};
+use einvoice_domain::{AutoRenew, ChargeAttempts, UsagePeriod};
 
 use crate::aws::describe;
 
@@ -96,6 +96,11 @@ pub struct PlanItem {
 }
 
 impl PlanItem {
+    /// The usage period (使用期限), once a payment set one.
+    pub fn period(&self) -> Option<UsagePeriod> {
+        Some(UsagePeriod { starts_on: self.starts_on?, expires_on: self.expires_on? })
+    }
+
     pub fn empty(merchant_id: &str, now: DateTime<Utc>) -> Self {
         Self {
             pk: keys::merchant(merchant_id),

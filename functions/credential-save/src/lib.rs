@@ -12,10 +12,10 @@ use einvoice_adapters::crypto::MasterKeys;
 use einvoice_adapters::provider::Providers;
 use einvoice_adapters::secret::Secret;
 use einvoice_adapters::settings::{CredentialCheck, SettingsError, SettingsItem};
-use einvoice_adapters::store::{Store, StoreError};
+use einvoice_adapters::store::{PlanItem, Store, StoreError};
 use einvoice_adapters::upstream::UpstreamError;
 use einvoice_domain::settings::{InvoiceSettings, InvoiceSettingsWire, SettingsWarning, mask_last4, settings_warnings};
-use einvoice_domain::{Clock, PlanStatus, UsagePeriod};
+use einvoice_domain::{Clock, PlanStatus};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -174,7 +174,7 @@ impl CredentialSave {
 
     async fn respond(&self, merchant_id: &str, item: &SettingsItem, settings: &InvoiceSettings) -> Result<ApiResponse, ApiError> {
         let plan = self.deps.store.plan(merchant_id).await?;
-        let period = plan.as_ref().and_then(|p| Some(UsagePeriod { starts_on: p.starts_on?, expires_on: p.expires_on? }));
+        let period = plan.as_ref().and_then(PlanItem::period);
         let plan_status = PlanStatus::of(period.as_ref(), true, self.deps.clock.today_in_taipei());
         let mut warnings = settings_warnings(&settings.issue_on, settings.show_at_checkout);
         if item.credentials_check == CredentialCheck::Unreachable {

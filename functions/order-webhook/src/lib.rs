@@ -15,10 +15,10 @@ use einvoice_adapters::events::{DomainEvent, EventPublisher};
 use einvoice_adapters::orders::{InvoiceItem, InvoiceStatus, OrderItem, OrderWrite, OutboxFlag, WebhookEventItem, order_keys};
 use einvoice_adapters::secret::Secret;
 use einvoice_adapters::settings::SettingsItem;
-use einvoice_adapters::store::Store;
+use einvoice_adapters::store::{PlanItem, Store};
 use einvoice_domain::order::{IssueSettings, OrderWire};
 use einvoice_domain::settings::{IssueOn, Provider};
-use einvoice_domain::{Clock, Decision, OrderState, PlanStatus, RuleViolation, UsagePeriod, decide};
+use einvoice_domain::{Clock, Decision, OrderState, PlanStatus, RuleViolation, decide};
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -153,7 +153,7 @@ impl OrderWebhook {
     async fn decide(&self, merchant_id: &str, state: &OrderState) -> Result<InvoiceDecision, ApiError> {
         let (settings, plan) = tokio::try_join!(self.deps.store.settings(merchant_id), self.deps.store.plan(merchant_id))?;
         let today = self.deps.clock.today_in_taipei();
-        let period = plan.as_ref().and_then(|p| Some(UsagePeriod { starts_on: p.starts_on?, expires_on: p.expires_on? }));
+        let period = plan.as_ref().and_then(PlanItem::period);
         let plan_status = PlanStatus::of(period.as_ref(), settings.is_some(), today);
         let decision = match &settings {
             Some(s) => decide(state, &issue_settings(s), plan_status),

@@ -2,7 +2,8 @@
 
 use einvoice_adapters::api::{ApiError, ApiResponse};
 use einvoice_domain::renewal::auto_renew_view;
-use einvoice_domain::{PlanStatus, UsagePeriod};
+use einvoice_adapters::store::PlanItem;
+use einvoice_domain::PlanStatus;
 use serde_json::json;
 
 use crate::PlanCheckout;
@@ -14,7 +15,7 @@ impl PlanCheckout {
         let today = self.clock.today_in_taipei();
         let orders = &items.orders;
         let plan = items.plan.as_ref();
-        let period = plan.and_then(|p| Some(UsagePeriod { starts_on: p.starts_on?, expires_on: p.expires_on? }));
+        let period = plan.and_then(PlanItem::period);
         let status = PlanStatus::of(period.as_ref(), items.settings.is_some(), today);
         let auto_renew = plan.map(|p| p.auto_renew.clone()).unwrap_or_default();
         let card = auto_renew.card_last4.as_ref().map(|last4| json!({"last4": last4}));

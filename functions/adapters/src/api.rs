@@ -44,7 +44,11 @@ impl ApiRequest {
     /// Decodes the body as JSON into `T`: syntax errors and wrong types are a 400.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         serde_json::from_slice(&self.body).map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("request body is not valid JSON of the expected shape: {e}"))
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("request body is not valid JSON of the expected shape: {e}"),
+            )
         })
     }
 }
@@ -58,7 +62,10 @@ pub struct ApiResponse {
 
 impl ApiResponse {
     pub fn json(status: StatusCode, body: &impl Serialize) -> Self {
-        Self { status, body: serde_json::to_string(body).expect("response bodies serialize") }
+        Self {
+            status,
+            body: serde_json::to_string(body).expect("response bodies serialize"),
+        }
     }
 
     pub fn ok(body: &impl Serialize) -> Self {
@@ -77,7 +84,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
     }
 
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
@@ -99,15 +111,26 @@ impl ApiError {
     }
 
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "unexpected error; it has been logged")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "unexpected error; it has been logged",
+        )
     }
 
     pub fn route_not_found(req: &ApiRequest) -> Self {
-        Self::not_found("route_not_found", format!("no route for {} {}", req.method, req.path))
+        Self::not_found(
+            "route_not_found",
+            format!("no route for {} {}", req.method, req.path),
+        )
     }
 
     pub fn method_not_allowed(req: &ApiRequest) -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{} is not allowed on {}", req.method, req.path))
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{} is not allowed on {}", req.method, req.path),
+        )
     }
 
     pub fn into_response(self) -> ApiResponse {
@@ -121,7 +144,12 @@ impl ApiError {
 
 impl From<RuleViolation> for ApiError {
     fn from(v: RuleViolation) -> Self {
-        Self { status: StatusCode::UNPROCESSABLE_ENTITY, code: v.code, message: v.message, field: v.field }
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: v.code,
+            message: v.message,
+            field: v.field,
+        }
     }
 }
 
@@ -131,7 +159,10 @@ pub fn check_body_size(req: &ApiRequest) -> Result<(), ApiError> {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!("request body is {} bytes; the limit is {MAX_BODY_BYTES}", req.body.len()),
+            format!(
+                "request body is {} bytes; the limit is {MAX_BODY_BYTES}",
+                req.body.len()
+            ),
         ));
     }
     Ok(())
@@ -148,7 +179,10 @@ pub mod lambda {
     use lambda_http::{Body, Request, RequestExt, Response};
 
     pub fn to_api_request(req: Request) -> ApiRequest {
-        let request_id = req.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
+        let request_id = req
+            .lambda_context_ref()
+            .map(|c| c.request_id.clone())
+            .unwrap_or_default();
         let (parts, body) = req.into_parts();
         let body = match body {
             Body::Empty => Bytes::new(),
@@ -156,13 +190,22 @@ pub mod lambda {
             Body::Binary(b) => Bytes::from(b),
             _ => Bytes::new(),
         };
-        ApiRequest { method: parts.method, path: parts.uri.path().to_owned(), headers: parts.headers, body, request_id }
+        ApiRequest {
+            method: parts.method,
+            path: parts.uri.path().to_owned(),
+            headers: parts.headers,
+            body,
+            request_id,
+        }
     }
 
     pub fn from_api_response(resp: ApiResponse) -> Response<Body> {
         Response::builder()
             .status(resp.status)
-            .header(http::header::CONTENT_TYPE, "application/json; charset=utf-8")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/json; charset=utf-8",
+            )
             .body(Body::Text(resp.body))
             .expect("status and header are valid")
     }
@@ -176,7 +219,9 @@ pub trait HttpHandler: Send + Sync + 'static {
 }
 
 /// Runs an [`HttpHandler`] in the Lambda runtime (API Gateway HTTP API payload 2.0).
-pub async fn run_lambda<H: HttpHandler>(handler: std::sync::Arc<H>) -> Result<(), lambda_http::Error> {
+pub async fn run_lambda<H: HttpHandler>(
+    handler: std::sync::Arc<H>,
+) -> Result<(), lambda_http::Error> {
     lambda_http::run(lambda_http::service_fn(move |req| {
         let handler = handler.clone();
         async move {
@@ -189,9 +234,12 @@ pub async fn run_lambda<H: HttpHandler>(handler: std::sync::Arc<H>) -> Result<()
 
 /// The `Idempotency-Key` header, if present: 1–255 printable ASCII characters.
 pub fn idempotency_key(req: &ApiRequest) -> Result<Option<String>, ApiError> {
-    let Some(raw) = req.headers.get("idempotency-key") else { return Ok(None) };
+    let Some(raw) = req.headers.get("idempotency-key") else {
+        return Ok(None);
+    };
     let key = raw.to_str().ok().map(str::trim).unwrap_or_default();
-    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+    {
         return Err(ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code: "invalid_idempotency_key",
@@ -204,7 +252,11 @@ pub fn idempotency_key(req: &ApiRequest) -> Result<Option<String>, ApiError> {
 
 /// A merchant id from the path: 1–64 of `A-Z a-z 0-9 _ -`.
 pub fn merchant_id(raw: &str) -> Result<String, ApiError> {
-    let ok = !raw.is_empty() && raw.len() <= 64 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let ok = !raw.is_empty()
+        && raw.len() <= 64
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if ok {
         Ok(raw.to_owned())
     } else {
@@ -250,7 +302,11 @@ where
     async {
         let started = std::time::Instant::now();
         let response = handle.await.unwrap_or_else(ApiError::into_response);
-        tracing::info!(status = response.status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "handled");
+        tracing::info!(
+            status = response.status.as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "handled"
+        );
         response
     }
     .instrument(span)

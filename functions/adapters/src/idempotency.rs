@@ -22,7 +22,10 @@ const WAIT_FOR_FIRST: Duration = Duration::from_secs(4);
 #[derive(Debug)]
 pub enum Begin {
     /// Do the work, creating the resource with this id, and complete the record.
-    Proceed { record_pk: String, resource_id: String },
+    Proceed {
+        record_pk: String,
+        resource_id: String,
+    },
     /// Answer what the first request answered.
     Replay(ApiResponse),
 }
@@ -32,7 +35,11 @@ pub fn body_sha256(body: &[u8]) -> String {
 }
 
 fn replay(record: &IdempotencyItem) -> Option<ApiResponse> {
-    match (record.state.as_str(), record.status_code, &record.response_body) {
+    match (
+        record.state.as_str(),
+        record.status_code,
+        &record.response_body,
+    ) {
         ("completed", Some(status), Some(body)) => Some(ApiResponse {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
             body: body.clone(),
@@ -65,7 +72,12 @@ pub async fn begin(
         ttl: (now + chrono::Duration::hours(RETENTION_HOURS)).timestamp(),
     };
     let mut existing = match store.claim_idempotency(&record).await? {
-        Claim::Claimed => return Ok(Begin::Proceed { record_pk: record.pk, resource_id: new_resource_id }),
+        Claim::Claimed => {
+            return Ok(Begin::Proceed {
+                record_pk: record.pk,
+                resource_id: new_resource_id,
+            });
+        }
         Claim::Existing(existing) => existing,
     };
     if existing.request_sha256 != record.request_sha256 {
@@ -80,7 +92,10 @@ pub async fn begin(
             return Ok(Begin::Replay(response));
         }
         if (now - existing.created_at).num_seconds() > STALE_AFTER_SECONDS {
-            return Ok(Begin::Proceed { record_pk: existing.pk, resource_id: existing.resource_id });
+            return Ok(Begin::Proceed {
+                record_pk: existing.pk,
+                resource_id: existing.resource_id,
+            });
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(ApiError::conflict(
@@ -92,7 +107,18 @@ pub async fn begin(
         match store.idempotency(&existing.pk).await? {
             Some(r) => existing = r,
             // The first request failed and released the key: let this one take it.
-            None => return Box::pin(begin(store, merchant_id, route, key, body, new_resource_id, now)).await,
+            None => {
+                return Box::pin(begin(
+                    store,
+                    merchant_id,
+                    route,
+                    key,
+                    body,
+                    new_resource_id,
+                    now,
+                ))
+                .await;
+            }
         }
     }
 }

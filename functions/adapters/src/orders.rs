@@ -4,7 +4,6 @@
 //! |---|---|---|
 //! | order (merged webhook state + invoice status) | `ORDER#{merchant_id}#{order_id}` | `ORDER` |
 //! | invoice (電子發票) | `ORDER#{merchant_id}#{order_id}` | `INVOICE` |
-//! | webhook event seen (dedup, TTL) | `WEBHOOK#{event_id}` | `WEBHOOK` |
 //! | invoice number guard | `INVOICENO#{seller_ubn}#{number}` | `REF` |
 //! | number range (字軌) with its counter | `RANGES#{merchant_id}#{period}` | `RANGE#{track}{first}` |
 //! | a number taken but not used, and why | `RANGES#{merchant_id}#{period}` | `SKIPPED#{number}` |
@@ -15,25 +14,25 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
+};
 use chrono::{DateTime, Utc};
 use einvoice_domain::settings::IssueTrigger;
 use einvoice_domain::{InvoiceLine, OrderState};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Store, StoreError, dynamo, from_item, key, s, to_item};
+use crate::settings::SettingsItem;
+use crate::store::{PlanItem, Store, StoreError, dynamo, from_item, key, keys, s, to_item};
 
 pub mod order_keys {
     pub const ORDER: &str = "ORDER";
     pub const INVOICE: &str = "INVOICE";
-    pub const WEBHOOK: &str = "WEBHOOK";
     pub const REF: &str = "REF";
 
     pub fn order(merchant_id: &str, order_id: &str) -> String {
         format!("ORDER#{merchant_id}#{order_id}")
-    }
-    pub fn webhook(event_id: &str) -> String {
-        format!("WEBHOOK#{event_id}")
     }
     /// Numbers are unique per seller (字軌 are assigned to a UBN).
     pub fn invoice_number(seller_ubn: &str, number: &str) -> String {
@@ -71,6 +70,14 @@ pub enum InvoiceStatus {
 }
 
 impl InvoiceStatus {
+    /// The issuer's answer to an `InvoiceRequested`: the order's request flag is done.
+    pub fn answers_request(self) -> bool {
+        matches!(
+            self,
+            Self::Issued | Self::NotIssuable | Self::NoInvoiceNumbers
+        )
+    }
+
     /// An invoice was claimed for the order: no decision is made for it any more.
     pub fn is_claimed(self) -> bool {
         !matches!(self, Self::Waiting | Self::Disabled | Self::NotIssuable)
@@ -103,42 +110,47 @@ pub struct OrderItem {
     /// still to be published.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub return_pending: bool,
-    /// The delivery publishing an outbox event holds it until then.
+    /// The delivery that set or took over an outbox flag publishes its event; nobody else
+    /// does until then. The invoice-issuer clears the flag once it has acted on the event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outbox_lease_until: Option<DateTime<Utc>>,
+    /// The webhook `event_id`s applied to this order, newest last (at most
+    /// [`OrderItem::EVENT_IDS_KEPT`]): deduplication lives in the order's own write, with no
+    /// separate record per event.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_ids: Vec<String>,
     pub events_seen: u32,
     pub version: u64,
     pub updated_at: DateTime<Utc>,
 }
 
-/// `WEBHOOK#{event_id}`: this event was applied; deleted by TTL after a week.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WebhookEventItem {
-    pub pk: String,
-    pub sk: String,
-    pub entity: String,
-    pub event_id: String,
-    pub merchant_id: String,
-    pub order_id: String,
-    pub received_at: DateTime<Utc>,
-    pub ttl: i64,
-}
+impl OrderItem {
+    /// How many `event_id`s an order remembers. An order gets a handful of events in its life;
+    /// a redelivery older than the last 16 would only merge a state already superseded.
+    pub const EVENT_IDS_KEPT: usize = 16;
 
-/// How long a webhook `event_id` is remembered.
-pub const WEBHOOK_DEDUP_DAYS: i64 = 7;
+    /// Whether this webhook `event_id` was applied to the order.
+    pub fn has_seen(&self, event_id: &str) -> bool {
+        self.event_ids.iter().any(|e| e == event_id)
+    }
 
-impl WebhookEventItem {
-    pub fn new(event_id: &str, merchant_id: &str, order_id: &str, now: DateTime<Utc>) -> Self {
-        Self {
-            pk: order_keys::webhook(event_id),
-            sk: order_keys::WEBHOOK.into(),
-            entity: "webhook_event".into(),
-            event_id: event_id.into(),
-            merchant_id: merchant_id.into(),
-            order_id: order_id.into(),
-            received_at: now,
-            ttl: (now + chrono::Duration::days(WEBHOOK_DEDUP_DAYS)).timestamp(),
+    /// Records an applied `event_id`, forgetting the oldest beyond [`Self::EVENT_IDS_KEPT`].
+    pub fn remember(&mut self, event_id: &str) {
+        self.event_ids.push(event_id.to_owned());
+        let excess = self.event_ids.len().saturating_sub(Self::EVENT_IDS_KEPT);
+        self.event_ids.drain(..excess);
+    }
+
+    pub fn pending(&self, flag: OutboxFlag) -> bool {
+        match flag {
+            OutboxFlag::Request => self.request_pending,
+            OutboxFlag::Return => self.return_pending,
         }
+    }
+
+    /// No delivery holds the outbox at `now`.
+    pub fn outbox_free(&self, now: DateTime<Utc>) -> bool {
+        self.outbox_lease_until.is_none_or(|until| until <= now)
     }
 }
 
@@ -259,15 +271,6 @@ pub enum OutboxFlag {
     Return,
 }
 
-impl OutboxFlag {
-    fn attribute(self) -> &'static str {
-        match self {
-            Self::Request => "request_pending",
-            Self::Return => "return_pending",
-        }
-    }
-}
-
 /// `PERIOD#{period}` / `MERCHANT#{merchant_id}`: the merchant has ranges in the period.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct PeriodMerchantItem {
@@ -304,10 +307,24 @@ pub struct PeriodNumbers {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderWrite {
     Saved,
-    /// The `event_id` was applied before.
-    Duplicate,
     /// The order changed since it was read: read again.
     Stale,
+}
+
+/// What a webhook needs, read in one round trip.
+#[derive(Debug, Default)]
+pub struct WebhookContext {
+    pub order: Option<OrderItem>,
+    pub settings: Option<SettingsItem>,
+    pub plan: Option<PlanItem>,
+}
+
+/// What the invoice-issuer needs, read in one round trip.
+#[derive(Debug, Default)]
+pub struct IssueContext {
+    pub order: Option<OrderItem>,
+    pub invoice: Option<InvoiceItem>,
+    pub settings: Option<SettingsItem>,
 }
 
 /// One value as a DynamoDB attribute, written the way whole items are (serde_dynamo).
@@ -317,17 +334,22 @@ fn attribute<T: Serialize>(value: &T) -> AttributeValue {
 
 /// The order's invoice status set to `status` and its version moved (so a webhook holding an
 /// older copy writes again on fresh data); `clear_reason` also drops `invoice_reason`.
-fn order_status_update(table: &str, merchant_id: &str, order_id: &str, status: InvoiceStatus, clear_reason: bool) -> TransactWriteItem {
-    let expression = if clear_reason {
-        "SET invoice_status = :status, version = version + :one REMOVE invoice_reason"
-    } else {
-        "SET invoice_status = :status, version = version + :one"
-    };
+fn order_status_update(
+    table: &str,
+    merchant_id: &str,
+    order_id: &str,
+    status: InvoiceStatus,
+    reason: Reason,
+    condition: &str,
+) -> TransactWriteItem {
     let update = Update::builder()
         .table_name(table)
-        .set_key(Some(key(order_keys::order(merchant_id, order_id), order_keys::ORDER)))
-        .update_expression(expression)
-        .condition_expression("attribute_exists(pk)")
+        .set_key(Some(key(
+            order_keys::order(merchant_id, order_id),
+            order_keys::ORDER,
+        )))
+        .update_expression(status_expression(status, reason))
+        .condition_expression(condition)
         .expression_attribute_values(":status", attribute(&status))
         .expression_attribute_values(":one", AttributeValue::N("1".into()))
         .build()
@@ -336,7 +358,13 @@ fn order_status_update(table: &str, merchant_id: &str, order_id: &str, status: I
 }
 
 /// An update of the invoice item itself.
-fn invoice_update(table: &str, invoice: &InvoiceItem, expression: &str, name: &str, value: AttributeValue) -> TransactWriteItem {
+fn invoice_update(
+    table: &str,
+    invoice: &InvoiceItem,
+    expression: &str,
+    name: &str,
+    value: AttributeValue,
+) -> TransactWriteItem {
     let update = Update::builder()
         .table_name(table)
         .set_key(Some(key(invoice.pk.clone(), invoice.sk.clone())))
@@ -348,68 +376,169 @@ fn invoice_update(table: &str, invoice: &InvoiceItem, expression: &str, name: &s
     TransactWriteItem::builder().update(update).build()
 }
 
-fn conditional_put(table: &str, item: HashMap<String, AttributeValue>, condition: &str, values: &[(&str, AttributeValue)]) -> TransactWriteItem {
-    let mut put = Put::builder().table_name(table).set_item(Some(item)).condition_expression(condition);
+fn conditional_put(
+    table: &str,
+    item: HashMap<String, AttributeValue>,
+    condition: &str,
+    values: &[(&str, AttributeValue)],
+) -> TransactWriteItem {
+    let mut put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression(condition);
     for (name, value) in values {
         put = put.expression_attribute_values(*name, value.clone());
     }
-    TransactWriteItem::builder().put(put.build().expect("put is complete")).build()
+    TransactWriteItem::builder()
+        .put(put.build().expect("put is complete"))
+        .build()
 }
 
 fn versioned(version: u64) -> (&'static str, Vec<(&'static str, AttributeValue)>) {
     if version <= 1 {
         ("attribute_not_exists(pk)", vec![])
     } else {
-        ("version = :expected", vec![(":expected", AttributeValue::N((version - 1).to_string()))])
+        (
+            "version = :expected",
+            vec![(":expected", AttributeValue::N((version - 1).to_string()))],
+        )
     }
 }
 
+/// What a status update does with `invoice_reason`.
+#[derive(Clone, Copy)]
+enum Reason {
+    Keep,
+    /// Set to `:reason`.
+    Set,
+    Clear,
+}
+
+/// `SET invoice_status = :status` with the version moved; a status that answers the invoice
+/// request also clears its outbox flag (the issuer acknowledges the event).
+fn status_expression(status: InvoiceStatus, reason: Reason) -> String {
+    let mut set = vec!["invoice_status = :status", "version = version + :one"];
+    let mut removed = Vec::new();
+    match reason {
+        Reason::Keep => {}
+        Reason::Set => set.push("invoice_reason = :reason"),
+        Reason::Clear => removed.push("invoice_reason"),
+    }
+    if status.answers_request() {
+        removed.push("request_pending");
+    }
+    let mut expression = format!("SET {}", set.join(", "));
+    if !removed.is_empty() {
+        expression.push_str(&format!(" REMOVE {}", removed.join(", ")));
+    }
+    expression
+}
+
 impl Store {
-    pub async fn order(&self, merchant_id: &str, order_id: &str) -> Result<Option<OrderItem>, StoreError> {
-        self.get(order_keys::order(merchant_id, order_id), order_keys::ORDER).await
+    pub async fn order(
+        &self,
+        merchant_id: &str,
+        order_id: &str,
+    ) -> Result<Option<OrderItem>, StoreError> {
+        self.get(order_keys::order(merchant_id, order_id), order_keys::ORDER)
+            .await
     }
 
-    pub async fn invoice(&self, merchant_id: &str, order_id: &str) -> Result<Option<InvoiceItem>, StoreError> {
-        self.get(order_keys::order(merchant_id, order_id), order_keys::INVOICE).await
+    pub async fn invoice(
+        &self,
+        merchant_id: &str,
+        order_id: &str,
+    ) -> Result<Option<InvoiceItem>, StoreError> {
+        self.get(
+            order_keys::order(merchant_id, order_id),
+            order_keys::INVOICE,
+        )
+        .await
     }
 
-    /// The record of a webhook `event_id` applied before, if any.
-    pub async fn webhook_event(&self, event_id: &str) -> Result<Option<WebhookEventItem>, StoreError> {
-        self.get(order_keys::webhook(event_id), order_keys::WEBHOOK).await
-    }
-
-    /// Applies one webhook: the order item (version-checked: `order.version` is one more than
-    /// what was read) and the event's dedup record, together.
-    pub async fn save_order_event(&self, order: &OrderItem, event: &WebhookEventItem) -> Result<OrderWrite, StoreError> {
-        let (condition, values) = versioned(order.version);
-        let items = vec![
-            conditional_put(self.table(), to_item(order), condition, &values),
-            conditional_put(self.table(), to_item(event), "attribute_not_exists(pk)", &[]),
+    /// The order, the merchant's settings and plan: one `BatchGetItem`.
+    pub async fn webhook_context(
+        &self,
+        merchant_id: &str,
+        order_id: &str,
+    ) -> Result<WebhookContext, StoreError> {
+        let merchant = keys::merchant(merchant_id);
+        let keys = [
+            (order_keys::order(merchant_id, order_id), order_keys::ORDER),
+            (merchant.clone(), keys::SETTINGS),
+            (merchant, keys::PLAN),
         ];
-        let result = self.client().transact_write_items().set_transact_items(Some(items)).send().await;
-        let Err(e) = result else { return Ok(OrderWrite::Saved) };
-        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
-        if let Some(E::TransactionCanceledException(c)) = e.as_service_error() {
-            let failed = |i: usize| c.cancellation_reasons().get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
-            if failed(1) {
-                return Ok(OrderWrite::Duplicate);
-            }
-            if failed(0) || c.cancellation_reasons().iter().any(|r| r.code() == Some("TransactionConflict")) {
-                return Ok(OrderWrite::Stale);
-            }
-        }
-        Err(dynamo(e))
+        let [order, settings, plan]: [_; 3] = self
+            .get_many(&keys)
+            .await?
+            .try_into()
+            .expect("one answer per key");
+        Ok(WebhookContext {
+            order: order.map(from_item).transpose()?,
+            settings: settings.map(from_item).transpose()?,
+            plan: plan.map(from_item).transpose()?,
+        })
     }
 
-    /// Leases the order's outbox `flag` until `until`: true for one caller at a time, who then
-    /// publishes the event and calls [`Store::finish_outbox`]. A holder that dies leaves the
-    /// flag set; once the lease lapses the next delivery of the order publishes it. The version
-    /// moves, so a delivery holding an older copy cannot write the flag back.
+    /// The order, its invoice and the merchant's settings: one `BatchGetItem`.
+    pub async fn issue_context(
+        &self,
+        merchant_id: &str,
+        order_id: &str,
+    ) -> Result<IssueContext, StoreError> {
+        let order = order_keys::order(merchant_id, order_id);
+        let keys = [
+            (order.clone(), order_keys::ORDER),
+            (order, order_keys::INVOICE),
+            (keys::merchant(merchant_id), keys::SETTINGS),
+        ];
+        let [order, invoice, settings]: [_; 3] = self
+            .get_many(&keys)
+            .await?
+            .try_into()
+            .expect("one answer per key");
+        Ok(IssueContext {
+            order: order.map(from_item).transpose()?,
+            invoice: invoice.map(from_item).transpose()?,
+            settings: settings.map(from_item).transpose()?,
+        })
+    }
+
+    /// Writes the order a webhook merged, in one conditional `PutItem`: its `version` is one more
+    /// than what was read (1: nothing was). The item carries the event's id (deduplication)
+    /// and its outbox flags and lease, so applying an event is one write.
+    pub async fn save_order(&self, order: &OrderItem) -> Result<OrderWrite, StoreError> {
+        let (condition, values) = versioned(order.version);
+        let mut put = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(to_item(order)))
+            .condition_expression(condition);
+        for (name, value) in values {
+            put = put.expression_attribute_values(name, value);
+        }
+        match put.send().await {
+            Ok(_) => Ok(OrderWrite::Saved),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(OrderWrite::Stale)
+            }
+            Err(e) => Err(dynamo(e)),
+        }
+    }
+
+    /// Takes over the outbox of an order whose lease lapsed (its holder died or failed to
+    /// publish) until `until`; `false` if the order changed since `seen_version` was read
+    /// or someone holds it. The version moves, so a delivery holding an older copy cannot
+    /// write the lease back.
     pub async fn take_outbox(
         &self,
         merchant_id: &str,
         order_id: &str,
-        flag: OutboxFlag,
+        seen_version: u64,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
@@ -420,9 +549,8 @@ impl Store {
             .table_name(self.table())
             .set_key(Some(key(order_keys::order(merchant_id, order_id), order_keys::ORDER)))
             .update_expression("SET outbox_lease_until = :until, version = version + :one")
-            .condition_expression("#flag = :t AND (attribute_not_exists(outbox_lease_until) OR outbox_lease_until < :now)")
-            .expression_attribute_names("#flag", flag.attribute())
-            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .condition_expression("version = :seen AND (attribute_not_exists(outbox_lease_until) OR outbox_lease_until <= :now)")
+            .expression_attribute_values(":seen", AttributeValue::N(seen_version.to_string()))
             .expression_attribute_values(":now", stamp(now))
             .expression_attribute_values(":until", stamp(until))
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
@@ -430,33 +558,70 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(dynamo(e)),
         }
     }
 
-    /// The event was published: the flag and the lease go.
-    pub async fn finish_outbox(&self, merchant_id: &str, order_id: &str, flag: OutboxFlag) -> Result<(), StoreError> {
-        self.outbox_update(merchant_id, order_id, &format!("REMOVE {}, outbox_lease_until SET version = version + :one", flag.attribute())).await
-    }
-
-    /// The publish failed: the lease goes, the flag stays for the next delivery.
-    pub async fn release_outbox(&self, merchant_id: &str, order_id: &str) -> Result<(), StoreError> {
-        self.outbox_update(merchant_id, order_id, "REMOVE outbox_lease_until SET version = version + :one").await
-    }
-
-    async fn outbox_update(&self, merchant_id: &str, order_id: &str, expression: &str) -> Result<(), StoreError> {
+    /// The publish failed: the lease goes, the flags stay for the next delivery.
+    pub async fn release_outbox(
+        &self,
+        merchant_id: &str,
+        order_id: &str,
+    ) -> Result<(), StoreError> {
         self.client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(key(order_keys::order(merchant_id, order_id), order_keys::ORDER)))
-            .update_expression(expression)
+            .set_key(Some(key(
+                order_keys::order(merchant_id, order_id),
+                order_keys::ORDER,
+            )))
+            .update_expression("REMOVE outbox_lease_until SET version = version + :one")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .send()
             .await
             .map(|_| ())
             .map_err(dynamo)
+    }
+
+    /// The return the order asked for is done (issuer side): `return_pending` goes, unless the
+    /// order changed since `seen_version` (a newer cancel or refund, whose own event follows).
+    pub async fn finish_return(
+        &self,
+        merchant_id: &str,
+        order_id: &str,
+        seen_version: u64,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(
+                order_keys::order(merchant_id, order_id),
+                order_keys::ORDER,
+            )))
+            .update_expression("REMOVE return_pending SET version = version + :one")
+            .condition_expression("version = :seen")
+            .expression_attribute_values(":seen", AttributeValue::N(seen_version.to_string()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(dynamo(e)),
+        }
     }
 
     /// Sets the order's invoice status (issuer side), bumping its version so a webhook that
@@ -472,21 +637,28 @@ impl Store {
             .client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(key(order_keys::order(merchant_id, order_id), order_keys::ORDER)))
+            .set_key(Some(key(
+                order_keys::order(merchant_id, order_id),
+                order_keys::ORDER,
+            )))
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":status", attribute(&status))
             .expression_attribute_values(":one", AttributeValue::N("1".into()));
         update = match reason {
             Some(r) => update
-                .update_expression("SET invoice_status = :status, invoice_reason = :reason, version = version + :one")
+                .update_expression(status_expression(status, Reason::Set))
                 .expression_attribute_values(":reason", s(r)),
-            None => update.update_expression("SET invoice_status = :status, version = version + :one REMOVE invoice_reason"),
+            None => update.update_expression(status_expression(status, Reason::Clear)),
         };
         update.send().await.map(|_| ()).map_err(dynamo)
     }
 
     /// The ranges known for a merchant and period, oldest first.
-    pub async fn ranges(&self, merchant_id: &str, period: &str) -> Result<Vec<RangeItem>, StoreError> {
+    pub async fn ranges(
+        &self,
+        merchant_id: &str,
+        period: &str,
+    ) -> Result<Vec<RangeItem>, StoreError> {
         let out = self
             .client()
             .query()
@@ -511,26 +683,57 @@ impl Store {
             merchant_id: range.merchant_id.clone(),
             period: range.period.clone(),
         };
-        self.client().put_item().table_name(self.table()).set_item(Some(to_item(&listed))).send().await.map_err(dynamo)?;
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(to_item(&listed)))
+            .send()
+            .await
+            .map_err(dynamo)?;
         self.put_if_absent(range).await
     }
 
     /// Which of `numbers` carry an invoice of `seller_ubn` (their number guard exists).
-    pub async fn numbers_in_use(&self, seller_ubn: &str, numbers: &[String]) -> Result<std::collections::HashSet<String>, StoreError> {
+    pub async fn numbers_in_use(
+        &self,
+        seller_ubn: &str,
+        numbers: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
         use aws_sdk_dynamodb::types::KeysAndAttributes;
         let mut used = std::collections::HashSet::new();
         for chunk in numbers.chunks(100) {
-            let mut keys: Vec<HashMap<String, AttributeValue>> =
-                chunk.iter().map(|n| key(order_keys::invoice_number(seller_ubn, n), order_keys::REF)).collect();
+            let mut keys: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|n| key(order_keys::invoice_number(seller_ubn, n), order_keys::REF))
+                .collect();
             while !keys.is_empty() {
-                let request = KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().expect("keys are set");
-                let out = self.client().batch_get_item().request_items(self.table(), request).send().await.map_err(dynamo)?;
-                for item in out.responses().and_then(|r| r.get(self.table())).into_iter().flatten() {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .expect("keys are set");
+                let out = self
+                    .client()
+                    .batch_get_item()
+                    .request_items(self.table(), request)
+                    .send()
+                    .await
+                    .map_err(dynamo)?;
+                for item in out
+                    .responses()
+                    .and_then(|r| r.get(self.table()))
+                    .into_iter()
+                    .flatten()
+                {
                     if let Some(pk) = item.get("pk").and_then(|v| v.as_s().ok()) {
                         used.insert(pk.rsplit('#').next().unwrap_or_default().to_owned());
                     }
                 }
-                keys = out.unprocessed_keys().and_then(|u| u.get(self.table())).map(|k| k.keys().to_vec()).unwrap_or_default();
+                keys = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(self.table()))
+                    .map(|k| k.keys().to_vec())
+                    .unwrap_or_default();
             }
         }
         Ok(used)
@@ -556,7 +759,11 @@ impl Store {
     }
 
     /// Everything about a merchant's numbers of one period, in one query.
-    pub async fn period_numbers(&self, merchant_id: &str, period: &str) -> Result<PeriodNumbers, StoreError> {
+    pub async fn period_numbers(
+        &self,
+        merchant_id: &str,
+        period: &str,
+    ) -> Result<PeriodNumbers, StoreError> {
         let out = self
             .client()
             .query()
@@ -569,9 +776,15 @@ impl Store {
             .map_err(dynamo)?;
         let mut numbers = PeriodNumbers::default();
         for item in out.items() {
-            match item.get("entity").and_then(|e| e.as_s().ok()).map(String::as_str) {
+            match item
+                .get("entity")
+                .and_then(|e| e.as_s().ok())
+                .map(String::as_str)
+            {
                 Some("number_range") => numbers.ranges.push(from_item(item.clone())?),
-                Some("skipped_number") => numbers.skipped.push(from_item::<SkippedNumberItem>(item.clone())?.number),
+                Some("skipped_number") => numbers
+                    .skipped
+                    .push(from_item::<SkippedNumberItem>(item.clone())?.number),
                 Some("period_close") => numbers.closed = Some(from_item(item.clone())?),
                 _ => {}
             }
@@ -584,30 +797,86 @@ impl Store {
         self.put_if_absent(close).await
     }
 
-    /// Takes the next sequence of `range` in one atomic conditional update; `None` when the
-    /// range is used up.
-    pub async fn take_number(&self, range: &RangeItem) -> Result<Option<u32>, StoreError> {
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key(range.pk.clone(), range.sk.clone())))
-            .update_expression("SET #next = #next + :one")
-            .condition_expression("#next <= #last")
-            .expression_attribute_names("#next", "next")
-            .expression_attribute_names("#last", "last")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .return_values(ReturnValue::UpdatedOld)
-            .send()
-            .await;
-        match result {
+    /// Leases up to `wanted` consecutive sequences of `range` with one atomic conditional
+    /// update of its counter: `Some((first, count))`, `count < wanted` only when the range had
+    /// fewer left (the rest is then taken with a second update); `None` when it is used up.
+    pub async fn take_block(
+        &self,
+        range: &RangeItem,
+        wanted: u32,
+    ) -> Result<Option<(u32, u32)>, StoreError> {
+        let wanted = wanted.max(1);
+        // The whole block fits while `next + wanted - 1 <= last`.
+        let latest_start = i64::from(range.last) + 1 - i64::from(wanted);
+        let counter = |item: Option<&HashMap<String, AttributeValue>>| {
+            item.and_then(|a| a.get("next"))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<u32>().ok())
+        };
+        // Each round that loses the tail to a concurrent taker starts over.
+        for _ in 0..8 {
+            let result = self
+                .client()
+                .update_item()
+                .table_name(self.table())
+                .set_key(Some(key(range.pk.clone(), range.sk.clone())))
+                .update_expression("SET #next = #next + :n")
+                .condition_expression("#next <= :latest_start")
+                .expression_attribute_names("#next", "next")
+                .expression_attribute_values(":n", AttributeValue::N(wanted.to_string()))
+                .expression_attribute_values(
+                    ":latest_start",
+                    AttributeValue::N(latest_start.to_string()),
+                )
+                .return_values(ReturnValue::UpdatedOld)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .send()
+                .await;
+            let seen = match result {
             Ok(out) => {
-                let old = out.attributes().and_then(|a| a.get("next")).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
-                old.map(Some).ok_or_else(|| StoreError::Corrupt("range update returned no counter".into()))
+                let first = counter(out.attributes()).ok_or_else(|| StoreError::Corrupt("range update returned no counter".into()))?;
+                return Ok(Some((first, wanted)));
             }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(None),
-            Err(e) => Err(dynamo(e)),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)) => counter(c.item()),
+                _ => return Err(dynamo(e)),
+            },
+        };
+            // Fewer than `wanted` left: take what is left, if the counter did not move meanwhile.
+            let Some(seen) = seen.filter(|n| *n <= range.last) else {
+                return Ok(None);
+            };
+            let rest = self
+                .client()
+                .update_item()
+                .table_name(self.table())
+                .set_key(Some(key(range.pk.clone(), range.sk.clone())))
+                .update_expression("SET #next = :end")
+                .condition_expression("#next = :seen")
+                .expression_attribute_names("#next", "next")
+                .expression_attribute_values(":seen", AttributeValue::N(seen.to_string()))
+                .expression_attribute_values(
+                    ":end",
+                    AttributeValue::N((range.last + 1).to_string()),
+                )
+                .send()
+                .await;
+            match rest {
+                Ok(_) => return Ok(Some((seen, range.last + 1 - seen))),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(dynamo(e)),
+            }
         }
+        Err(StoreError::Dynamo(
+            "number range contended: no block after 8 rounds".into(),
+        ))
     }
 
     /// Records the invoice, its number guard and the order's `issued` status, all or nothing.
@@ -621,47 +890,98 @@ impl Store {
             order_id: invoice.order_id.clone(),
         };
         let items = vec![
-            conditional_put(self.table(), to_item(invoice), "attribute_not_exists(pk)", &[]),
-            conditional_put(self.table(), to_item(&guard), "attribute_not_exists(pk)", &[]),
-            order_status_update(self.table(), &invoice.merchant_id, &invoice.order_id, InvoiceStatus::Issued, true),
+            conditional_put(
+                self.table(),
+                to_item(invoice),
+                "attribute_not_exists(pk)",
+                &[],
+            ),
+            conditional_put(
+                self.table(),
+                to_item(&guard),
+                "attribute_not_exists(pk)",
+                &[],
+            ),
+            order_status_update(
+                self.table(),
+                &invoice.merchant_id,
+                &invoice.order_id,
+                InvoiceStatus::Issued,
+                Reason::Clear,
+                ORDER_EXISTS,
+            ),
         ];
-        self.client().transact_write_items().set_transact_items(Some(items)).send().await.map(|_| ()).map_err(|e| {
-            use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
-            match e.as_service_error() {
-                // The invoice or the number exists: a second invoice, never to be written.
-                Some(E::TransactionCanceledException(c))
-                    if c.cancellation_reasons().iter().take(2).any(|r| r.code() == Some("ConditionalCheckFailed")) =>
-                {
-                    StoreError::Conflict
+        self.client()
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+                match e.as_service_error() {
+                    // The invoice or the number exists: a second invoice, never to be written.
+                    Some(E::TransactionCanceledException(c))
+                        if c.cancellation_reasons()
+                            .iter()
+                            .take(2)
+                            .any(|r| r.code() == Some("ConditionalCheckFailed")) =>
+                    {
+                        StoreError::Conflict
+                    }
+                    _ => dynamo(e),
                 }
-                _ => dynamo(e),
-            }
-        })
+            })
     }
 
     /// Appends an allowance, expecting `known` allowances (so concurrent processors cannot
     /// both add one); `Conflict` otherwise.
-    pub async fn add_allowance(&self, invoice: &InvoiceItem, known: usize, allowance: &AllowanceItem) -> Result<(), StoreError> {
+    pub async fn add_allowance(
+        &self,
+        invoice: &InvoiceItem,
+        known: usize,
+        allowance: &AllowanceItem,
+    ) -> Result<(), StoreError> {
         let list = attribute(&[allowance]);
         let result = self
             .client()
             .update_item()
             .table_name(self.table())
             .set_key(Some(key(invoice.pk.clone(), invoice.sk.clone())))
-            .update_expression("SET allowances = list_append(if_not_exists(allowances, :empty), :new)")
-            .condition_expression(if known == 0 { "attribute_not_exists(allowances)" } else { "size(allowances) = :n" })
+            .update_expression(
+                "SET allowances = list_append(if_not_exists(allowances, :empty), :new)",
+            )
+            .condition_expression(if known == 0 {
+                "attribute_not_exists(allowances)"
+            } else {
+                "size(allowances) = :n"
+            })
             .expression_attribute_values(":empty", AttributeValue::L(vec![]))
             .expression_attribute_values(":new", list);
-        let result = if known == 0 { result } else { result.expression_attribute_values(":n", AttributeValue::N(known.to_string())) };
+        let result = if known == 0 {
+            result
+        } else {
+            result.expression_attribute_values(":n", AttributeValue::N(known.to_string()))
+        };
         match result.send().await {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Err(StoreError::Conflict),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Conflict)
+            }
             Err(e) => Err(dynamo(e)),
         }
     }
 
     /// Sets allowance `index`'s status (`uploaded`, `void`).
-    pub async fn set_allowance_status(&self, invoice: &InvoiceItem, index: usize, status: &str) -> Result<(), StoreError> {
+    pub async fn set_allowance_status(
+        &self,
+        invoice: &InvoiceItem,
+        index: usize,
+        status: &str,
+    ) -> Result<(), StoreError> {
         self.client()
             .update_item()
             .table_name(self.table())
@@ -676,11 +996,28 @@ impl Store {
     }
 
     /// Records the void of an invoice and the order's `void` status.
-    pub async fn record_void(&self, invoice: &InvoiceItem, at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn record_void(
+        &self,
+        invoice: &InvoiceItem,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let stamp = s(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
         self.transact(vec![
-            invoice_update(self.table(), invoice, "SET voided_at = if_not_exists(voided_at, :at)", ":at", stamp),
-            order_status_update(self.table(), &invoice.merchant_id, &invoice.order_id, InvoiceStatus::Void, false),
+            invoice_update(
+                self.table(),
+                invoice,
+                "SET voided_at = if_not_exists(voided_at, :at)",
+                ":at",
+                stamp,
+            ),
+            order_status_update(
+                self.table(),
+                &invoice.merchant_id,
+                &invoice.order_id,
+                InvoiceStatus::Void,
+                Reason::Keep,
+                ORDER_EXISTS,
+            ),
         ])
         .await
     }
@@ -704,15 +1041,60 @@ impl Store {
             reason: reason.into(),
             at,
         };
-        self.client().put_item().table_name(self.table()).set_item(Some(to_item(&item))).send().await.map(|_| ()).map_err(dynamo)
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(to_item(&item)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(dynamo)
     }
 
-    /// Writes the invoice's upload state and mirrors it in the order's invoice status.
-    pub async fn record_upload(&self, invoice: &InvoiceItem, order_status: InvoiceStatus) -> Result<(), StoreError> {
-        self.transact(vec![
-            invoice_update(self.table(), invoice, "SET upload = :upload", ":upload", attribute(&invoice.upload)),
-            order_status_update(self.table(), &invoice.merchant_id, &invoice.order_id, order_status, false),
-        ])
-        .await
+    /// Writes the invoice's upload state and mirrors it in the order's invoice status; `true`
+    /// when the order has a return (cancel, refund) waiting for this invoice, which the same
+    /// write finds out (no extra read on the happy path).
+    pub async fn record_upload(
+        &self,
+        invoice: &InvoiceItem,
+        order_status: InvoiceStatus,
+    ) -> Result<bool, StoreError> {
+        let write = |order_condition: &str| {
+            vec![
+                invoice_update(
+                    self.table(),
+                    invoice,
+                    "SET upload = :upload",
+                    ":upload",
+                    attribute(&invoice.upload),
+                ),
+                order_status_update(
+                    self.table(),
+                    &invoice.merchant_id,
+                    &invoice.order_id,
+                    order_status,
+                    Reason::Keep,
+                    order_condition,
+                ),
+            ]
+        };
+        let result = self
+            .client()
+            .transact_write_items()
+            .set_transact_items(Some(write(NO_RETURN_PENDING)))
+            .send()
+            .await;
+        let Err(e) = result else { return Ok(false) };
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+        let return_pending = matches!(e.as_service_error(), Some(E::TransactionCanceledException(c))
+            if c.cancellation_reasons().get(1).and_then(|r| r.code()) == Some("ConditionalCheckFailed"));
+        if !return_pending {
+            return Err(dynamo(e));
+        }
+        self.transact(write(ORDER_EXISTS)).await?;
+        Ok(true)
     }
 }
+
+const ORDER_EXISTS: &str = "attribute_exists(pk)";
+const NO_RETURN_PENDING: &str = "attribute_exists(pk) AND attribute_not_exists(return_pending)";

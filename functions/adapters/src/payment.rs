@@ -24,8 +24,14 @@ pub struct PaymentRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case")]
 pub enum PaymentInstructions {
-    Atm { bank_code: String, virtual_account: String, expires_at: DateTime<Utc> },
-    Card { payment_url: String },
+    Atm {
+        bank_code: String,
+        virtual_account: String,
+        expires_at: DateTime<Utc>,
+    },
+    Card {
+        payment_url: String,
+    },
 }
 
 /// A charge of a bound card (auto-renew). `idempotency_key` makes the gateway answer a repeat
@@ -68,7 +74,10 @@ pub struct ChargeReceipt {
 
 #[async_trait]
 pub trait PaymentGateway: Send + Sync {
-    async fn create_payment(&self, req: &PaymentRequest) -> Result<PaymentInstructions, UpstreamError>;
+    async fn create_payment(
+        &self,
+        req: &PaymentRequest,
+    ) -> Result<PaymentInstructions, UpstreamError>;
 
     async fn charge(&self, req: &ChargeRequest) -> Result<ChargeReceipt, UpstreamError>;
 }
@@ -81,7 +90,10 @@ pub struct HttpPaymentGateway {
 
 impl HttpPaymentGateway {
     pub fn new(base_url: impl Into<String>) -> Self {
-        Self { base_url: base_url.into().trim_end_matches('/').to_owned(), http: http_client() }
+        Self {
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            http: http_client(),
+        }
     }
 }
 
@@ -92,10 +104,20 @@ struct CreatePaymentAnswer {
 
 #[async_trait]
 impl PaymentGateway for HttpPaymentGateway {
-    async fn create_payment(&self, req: &PaymentRequest) -> Result<PaymentInstructions, UpstreamError> {
-        let answer: CreatePaymentAnswer = post_json(&self.http, &format!("{}/v1/payments", self.base_url), req).await?;
-        if !matches!((&answer.instructions, req.method), (PaymentInstructions::Atm { .. }, PaymentMethod::Atm) | (PaymentInstructions::Card { .. }, PaymentMethod::Card)) {
-            return Err(UpstreamError::Unavailable("gateway answered with another payment method".into()));
+    async fn create_payment(
+        &self,
+        req: &PaymentRequest,
+    ) -> Result<PaymentInstructions, UpstreamError> {
+        let answer: CreatePaymentAnswer =
+            post_json(&self.http, &format!("{}/v1/payments", self.base_url), req).await?;
+        if !matches!(
+            (&answer.instructions, req.method),
+            (PaymentInstructions::Atm { .. }, PaymentMethod::Atm)
+                | (PaymentInstructions::Card { .. }, PaymentMethod::Card)
+        ) {
+            return Err(UpstreamError::Unavailable(
+                "gateway answered with another payment method".into(),
+            ));
         }
         Ok(answer.instructions)
     }

@@ -16,10 +16,12 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use einvoice_domain::{AutoRenew, ChargeAttempts, UsagePeriod};
 
@@ -59,7 +61,9 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-pub(crate) fn dynamo<E: std::error::Error + 'static>(e: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> StoreError {
+pub(crate) fn dynamo<E: std::error::Error + 'static>(
+    e: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> StoreError {
     StoreError::Dynamo(describe(&e))
 }
 
@@ -98,7 +102,10 @@ pub struct PlanItem {
 impl PlanItem {
     /// The usage period (使用期限), once a payment set one.
     pub fn period(&self) -> Option<UsagePeriod> {
-        Some(UsagePeriod { starts_on: self.starts_on?, expires_on: self.expires_on? })
+        Some(UsagePeriod {
+            starts_on: self.starts_on?,
+            expires_on: self.expires_on?,
+        })
     }
 
     pub fn empty(merchant_id: &str, now: DateTime<Utc>) -> Self {
@@ -186,7 +193,13 @@ pub struct NoticeItem {
 }
 
 impl NoticeItem {
-    pub fn new(merchant_id: &str, code: &str, message: String, details: serde_json::Value, at: DateTime<Utc>) -> Self {
+    pub fn new(
+        merchant_id: &str,
+        code: &str,
+        message: String,
+        details: serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Self {
         let created_at = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         Self {
             pk: keys::merchant(merchant_id),
@@ -251,7 +264,9 @@ pub(crate) fn to_item<T: Serialize>(value: &T) -> HashMap<String, AttributeValue
     serde_dynamo::to_item(value).expect("our items serialize to DynamoDB maps")
 }
 
-pub(crate) fn from_item<T: DeserializeOwned>(item: HashMap<String, AttributeValue>) -> Result<T, StoreError> {
+pub(crate) fn from_item<T: DeserializeOwned>(
+    item: HashMap<String, AttributeValue>,
+) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
@@ -265,12 +280,21 @@ pub(crate) fn key(pk: String, sk: impl Into<String>) -> HashMap<String, Attribut
 
 /// A transaction that cancelled because a condition failed is a [`StoreError::Conflict`].
 fn transaction_error(
-    e: SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
+    e: SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
 ) -> StoreError {
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
     if let Some(E::TransactionCanceledException(c)) = e.as_service_error() {
-        let conditional = c.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"));
-        let conflicting = c.cancellation_reasons().iter().any(|r| r.code() == Some("TransactionConflict"));
+        let conditional = c
+            .cancellation_reasons()
+            .iter()
+            .any(|r| r.code() == Some("ConditionalCheckFailed"));
+        let conflicting = c
+            .cancellation_reasons()
+            .iter()
+            .any(|r| r.code() == Some("TransactionConflict"));
         if conditional || conflicting {
             return StoreError::Conflict;
         }
@@ -280,7 +304,14 @@ fn transaction_error(
 
 fn put(item: HashMap<String, AttributeValue>, table: &str, condition: &str) -> TransactWriteItem {
     TransactWriteItem::builder()
-        .put(Put::builder().table_name(table).set_item(Some(item)).condition_expression(condition).build().expect("put is complete"))
+        .put(
+            Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression(condition)
+                .build()
+                .expect("put is complete"),
+        )
         .build()
 }
 
@@ -293,7 +324,10 @@ pub struct Store {
 
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 
     pub fn table(&self) -> &str {
@@ -304,7 +338,11 @@ impl Store {
         &self.client
     }
 
-    pub(crate) async fn get<T: DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, StoreError> {
+    pub(crate) async fn get<T: DeserializeOwned>(
+        &self,
+        pk: String,
+        sk: &str,
+    ) -> Result<Option<T>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -317,12 +355,67 @@ impl Store {
         out.item.map(from_item).transpose()
     }
 
+    /// Reads up to 100 items in one `BatchGetItem` (strongly consistent; keys DynamoDB left
+    /// unprocessed are asked for again), each in the position of its key. One round trip
+    /// where separate `GetItem`s would be several.
+    pub(crate) async fn get_many(
+        &self,
+        keys: &[(String, &str)],
+    ) -> Result<Vec<Option<HashMap<String, AttributeValue>>>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found: HashMap<(String, String), HashMap<String, AttributeValue>> = HashMap::new();
+        let mut ask: Vec<HashMap<String, AttributeValue>> =
+            keys.iter().map(|(pk, sk)| key(pk.clone(), *sk)).collect();
+        while !ask.is_empty() {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(ask))
+                .consistent_read(true)
+                .build()
+                .expect("keys are set");
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(dynamo)?;
+            for item in out
+                .responses()
+                .and_then(|r| r.get(&self.table))
+                .into_iter()
+                .flatten()
+            {
+                let text = |name: &str| {
+                    item.get(name)
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .unwrap_or_default()
+                };
+                found.insert((text("pk"), text("sk")), item.clone());
+            }
+            ask = out
+                .unprocessed_keys()
+                .and_then(|u| u.get(&self.table))
+                .map(|k| k.keys().to_vec())
+                .unwrap_or_default();
+        }
+        Ok(keys
+            .iter()
+            .map(|(pk, sk)| found.remove(&(pk.clone(), (*sk).to_owned())))
+            .collect())
+    }
+
     pub async fn plan(&self, merchant_id: &str) -> Result<Option<PlanItem>, StoreError> {
         self.get(keys::merchant(merchant_id), keys::PLAN).await
     }
 
-    pub async fn plan_order(&self, merchant_id: &str, order_id: &str) -> Result<Option<PlanOrderItem>, StoreError> {
-        self.get(keys::merchant(merchant_id), &keys::plan_order(order_id)).await
+    pub async fn plan_order(
+        &self,
+        merchant_id: &str,
+        order_id: &str,
+    ) -> Result<Option<PlanOrderItem>, StoreError> {
+        self.get(keys::merchant(merchant_id), &keys::plan_order(order_id))
+            .await
     }
 
     /// Which merchant a plan order belongs to (the payment callback knows only the order id).
@@ -347,7 +440,11 @@ impl Store {
             .send();
         while let Some(item) = pages.next().await {
             let item = item.map_err(dynamo)?;
-            match item.get("entity").and_then(|v| v.as_s().ok()).map(String::as_str) {
+            match item
+                .get("entity")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+            {
                 Some("plan") => items.plan = Some(from_item(item)?),
                 Some("invoice_settings") => items.settings = Some(from_item(item)?),
                 Some("plan_order") => items.orders.push(from_item(item)?),
@@ -470,7 +567,10 @@ impl Store {
             )
             .build();
         let plan_put = self.plan_put(plan);
-        let mut items = vec![order_put, TransactWriteItem::builder().put(plan_put).build()];
+        let mut items = vec![
+            order_put,
+            TransactWriteItem::builder().put(plan_put).build(),
+        ];
         if let Some(n) = notice {
             items.push(put(to_item(n), &self.table, "attribute_not_exists(pk)"));
         }
@@ -479,7 +579,13 @@ impl Store {
 
     /// Runs a transaction; a failed condition (or a conflicting transaction) is `Conflict`.
     pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
-        self.client.transact_write_items().set_transact_items(Some(items)).send().await.map(|_| ()).map_err(transaction_error)
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(transaction_error)
     }
 
     /// Puts `item` unless an item with its key exists; `false` if one did.
@@ -494,7 +600,12 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(dynamo(e)),
         }
     }
@@ -502,20 +613,33 @@ impl Store {
     /// A whole-plan Put that holds only if nobody wrote the plan since it was read at
     /// `plan.version - 1` (version 1: no plan existed).
     fn plan_put(&self, plan: &PlanItem) -> Put {
-        let put = Put::builder().table_name(&self.table).set_item(Some(to_item(plan)));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(plan)));
         let put = if plan.version <= 1 {
             put.condition_expression("attribute_not_exists(pk)")
         } else {
             put.condition_expression("version = :expected")
-                .expression_attribute_values(":expected", AttributeValue::N((plan.version - 1).to_string()))
+                .expression_attribute_values(
+                    ":expected",
+                    AttributeValue::N((plan.version - 1).to_string()),
+                )
         };
         put.build().expect("put is complete")
     }
 
     /// Writes the plan (auto-renew settings, card, renewal bookkeeping), with a notice for the
     /// plan view if given; `Conflict` when the plan changed since it was read.
-    pub async fn put_plan(&self, plan: &PlanItem, notice: Option<&NoticeItem>) -> Result<(), StoreError> {
-        let mut items = vec![TransactWriteItem::builder().put(self.plan_put(plan)).build()];
+    pub async fn put_plan(
+        &self,
+        plan: &PlanItem,
+        notice: Option<&NoticeItem>,
+    ) -> Result<(), StoreError> {
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(self.plan_put(plan))
+                .build(),
+        ];
         if let Some(n) = notice {
             items.push(put(to_item(n), &self.table, "attribute_not_exists(pk)"));
         }
@@ -524,7 +648,11 @@ impl Store {
 
     /// Records a renewal the job charged: a new paid order (its id derived from the charge's
     /// idempotency key, so it is recorded once) and the extended plan, together.
-    pub async fn record_renewal(&self, order: &PlanOrderItem, plan: &PlanItem) -> Result<(), StoreError> {
+    pub async fn record_renewal(
+        &self,
+        order: &PlanOrderItem,
+        plan: &PlanItem,
+    ) -> Result<(), StoreError> {
         let reference = OrderRefItem {
             pk: keys::plan_order(&order.order_id),
             sk: keys::REF.into(),
@@ -534,14 +662,20 @@ impl Store {
         let items = vec![
             put(to_item(order), &self.table, "attribute_not_exists(pk)"),
             put(to_item(&reference), &self.table, "attribute_not_exists(pk)"),
-            TransactWriteItem::builder().put(self.plan_put(plan)).build(),
+            TransactWriteItem::builder()
+                .put(self.plan_put(plan))
+                .build(),
         ];
         self.transact(items).await
     }
 
     /// Plans whose `expires_on` is one of the days `from..=to`, through the `by-expiry` index
     /// (one query per day), and how many index items were read doing so.
-    pub async fn plans_expiring(&self, from: NaiveDate, to: NaiveDate) -> Result<ExpiringPlans, StoreError> {
+    pub async fn plans_expiring(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<ExpiringPlans, StoreError> {
         let mut found = ExpiringPlans::default();
         for day in from.iter_days().take_while(|d| *d <= to) {
             let mut start = None;
@@ -572,18 +706,29 @@ impl Store {
     }
 
     /// `pending_payment` → `failed`; false when the order was no longer pending.
-    pub async fn fail_plan_order(&self, merchant_id: &str, order_id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+    pub async fn fail_plan_order(
+        &self,
+        merchant_id: &str,
+        order_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(keys::merchant(merchant_id), keys::plan_order(order_id))))
+            .set_key(Some(key(
+                keys::merchant(merchant_id),
+                keys::plan_order(order_id),
+            )))
             .update_expression("SET #status = :failed, failed_at = :at")
             .condition_expression("#status = :pending")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":failed", s("failed"))
             .expression_attribute_values(":pending", s("pending_payment"))
-            .expression_attribute_values(":at", s(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+            .expression_attribute_values(
+                ":at",
+                s(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            )
             .send()
             .await;
         match result {
@@ -610,7 +755,10 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(keys::merchant(merchant_id), keys::plan_order(order_id))))
+            .set_key(Some(key(
+                keys::merchant(merchant_id),
+                keys::plan_order(order_id),
+            )))
             .update_expression("SET effects_lease_until = :until")
             .condition_expression(
                 "(pending_onboarding = :t OR pending_notification = :t) \
@@ -632,7 +780,13 @@ impl Store {
 
     /// Marks outbox flags of a plan order done (`pending_onboarding`, `pending_notification`);
     /// with `release`, also gives up the effects lease.
-    pub async fn clear_order_flags(&self, merchant_id: &str, order_id: &str, flags: &[&str], release: bool) -> Result<(), StoreError> {
+    pub async fn clear_order_flags(
+        &self,
+        merchant_id: &str,
+        order_id: &str,
+        flags: &[&str],
+        release: bool,
+    ) -> Result<(), StoreError> {
         let mut names: Vec<String> = (0..flags.len()).map(|i| format!("#f{i}")).collect();
         if release {
             names.push("effects_lease_until".into());
@@ -644,7 +798,10 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(keys::merchant(merchant_id), keys::plan_order(order_id))))
+            .set_key(Some(key(
+                keys::merchant(merchant_id),
+                keys::plan_order(order_id),
+            )))
             .update_expression(format!("REMOVE {}", names.join(", ")));
         for (i, flag) in flags.iter().enumerate() {
             req = req.expression_attribute_names(format!("#f{i}"), *flag);
@@ -657,6 +814,9 @@ impl From<StoreError> for crate::api::ApiError {
     /// Logs the cause (inside the request's span) and answers a retryable 503.
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "storage call failed");
-        crate::api::ApiError::unavailable("storage_unavailable", "state storage is unavailable; retry later")
+        crate::api::ApiError::unavailable(
+            "storage_unavailable",
+            "state storage is unavailable; retry later",
+        )
     }
 }

@@ -17,8 +17,15 @@ pub enum UpstreamError {
     Rejected { status: u16, message: String },
 }
 
+/// Makes rustls with ring the process's crypto provider (reqwest is built without one of its
+/// own, so that aws-lc-rs is not linked). Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A reqwest client with the timeouts every provider call uses.
 pub fn http_client() -> reqwest::Client {
+    install_crypto_provider();
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(8))
@@ -33,16 +40,34 @@ pub async fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(
     url: &str,
     body: &B,
 ) -> Result<T, UpstreamError> {
-    let resp = client.post(url).json(body).send().await.map_err(|e| UpstreamError::Unavailable(transport(&e)))?;
+    let resp = client
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| UpstreamError::Unavailable(transport(&e)))?;
     let status = resp.status();
     if status.is_success() {
-        return resp.json().await.map_err(|e| UpstreamError::Unavailable(format!("unreadable answer: {}", transport(&e))));
+        return resp.json().await.map_err(|e| {
+            UpstreamError::Unavailable(format!("unreadable answer: {}", transport(&e)))
+        });
     }
-    let message = resp.text().await.unwrap_or_default().chars().take(300).collect::<String>();
+    let message = resp
+        .text()
+        .await
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect::<String>();
     if status.is_server_error() || status.as_u16() == 429 {
-        Err(UpstreamError::Unavailable(format!("HTTP {status}: {message}")))
+        Err(UpstreamError::Unavailable(format!(
+            "HTTP {status}: {message}"
+        )))
     } else {
-        Err(UpstreamError::Rejected { status: status.as_u16(), message })
+        Err(UpstreamError::Rejected {
+            status: status.as_u16(),
+            message,
+        })
     }
 }
 

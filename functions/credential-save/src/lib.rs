@@ -14,7 +14,9 @@ use einvoice_adapters::secret::Secret;
 use einvoice_adapters::settings::{CredentialCheck, SettingsError, SettingsItem};
 use einvoice_adapters::store::{PlanItem, Store, StoreError};
 use einvoice_adapters::upstream::UpstreamError;
-use einvoice_domain::settings::{InvoiceSettings, InvoiceSettingsWire, SettingsWarning, mask_last4, settings_warnings};
+use einvoice_domain::settings::{
+    InvoiceSettings, InvoiceSettingsWire, SettingsWarning, mask_last4, settings_warnings,
+};
 use einvoice_domain::{Clock, PlanStatus};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -86,14 +88,21 @@ impl CredentialSave {
         }
         api::authenticate(req, &self.deps.platform_secret, self.deps.clock.now())?;
         let merchant = api::record_merchant(merchant)?;
-        if req.method == Method::PUT { self.save(&merchant, req).await } else { self.read(&merchant).await }
+        if req.method == Method::PUT {
+            self.save(&merchant, req).await
+        } else {
+            self.read(&merchant).await
+        }
     }
 
     /// `PUT`: validate, check with the provider, seal, save. Nothing is written on any error.
     async fn save(&self, merchant_id: &str, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let wire: InvoiceSettingsWire = req.json()?;
         let stored = self.deps.store.settings(merchant_id).await?;
-        let (previous, unreadable_error) = match stored.as_ref().map(|item| item.open(&self.deps.master_keys)) {
+        let (previous, unreadable_error) = match stored
+            .as_ref()
+            .map(|item| item.open(&self.deps.master_keys))
+        {
             Some(Ok(settings)) => (Some(settings), None),
             Some(Err(e)) => (None, Some(e)),
             None => (None, None),
@@ -109,7 +118,14 @@ impl CredentialSave {
         let now = self.deps.clock.now();
         let check = self.check_with_provider(&settings).await?;
         let version = stored.as_ref().map_or(1, |item| item.version + 1);
-        let item = SettingsItem::seal(merchant_id, &settings, &self.deps.master_keys, check, version, now);
+        let item = SettingsItem::seal(
+            merchant_id,
+            &settings,
+            &self.deps.master_keys,
+            check,
+            version,
+            now,
+        );
         match self.deps.store.put_settings(&item).await {
             Ok(()) => {}
             Err(StoreError::Conflict) => {
@@ -134,9 +150,15 @@ impl CredentialSave {
 
     /// Asks the provider about the credentials: a rejection refuses the save; an outage lets it
     /// through, marked unchecked.
-    async fn check_with_provider(&self, settings: &InvoiceSettings) -> Result<CredentialCheck, ApiError> {
+    async fn check_with_provider(
+        &self,
+        settings: &InvoiceSettings,
+    ) -> Result<CredentialCheck, ApiError> {
         let provider = self.deps.providers.get(settings.provider);
-        match provider.check_credentials(settings, self.deps.clock.today_in_taipei()).await {
+        match provider
+            .check_credentials(settings, self.deps.clock.today_in_taipei())
+            .await
+        {
             Ok(()) => Ok(CredentialCheck::Accepted),
             Err(UpstreamError::Rejected { status, .. }) if status == 401 || status == 403 => {
                 tracing::info!(status, "provider rejected the credentials");
@@ -172,7 +194,12 @@ impl CredentialSave {
         self.respond(merchant_id, &item, &settings).await
     }
 
-    async fn respond(&self, merchant_id: &str, item: &SettingsItem, settings: &InvoiceSettings) -> Result<ApiResponse, ApiError> {
+    async fn respond(
+        &self,
+        merchant_id: &str,
+        item: &SettingsItem,
+        settings: &InvoiceSettings,
+    ) -> Result<ApiResponse, ApiError> {
         let plan = self.deps.store.plan(merchant_id).await?;
         let period = plan.as_ref().and_then(PlanItem::period);
         let plan_status = PlanStatus::of(period.as_ref(), true, self.deps.clock.today_in_taipei());
@@ -183,7 +210,13 @@ impl CredentialSave {
         if plan_status == PlanStatus::None {
             warnings.push(PLAN_NOT_PAID);
         }
-        Ok(ApiResponse::ok(&settings_view(merchant_id, item, settings, plan_status, &warnings)))
+        Ok(ApiResponse::ok(&settings_view(
+            merchant_id,
+            item,
+            settings,
+            plan_status,
+            &warnings,
+        )))
     }
 }
 

@@ -3,32 +3,39 @@
 //! Small types that cannot hold an invalid value ([`Ubn`], [`PlanMonths`], [`UsagePeriod`]),
 //! and functions that take the time they need as an argument. No I/O, no async.
 
-pub mod checkout;
 pub mod buyer;
+pub mod checkout;
 pub mod clock;
 pub mod invoice;
 pub mod order;
+pub mod period;
 pub mod plan;
 pub mod proof;
 pub mod renewal;
 pub mod returns;
-pub mod period;
 pub mod rule;
 pub mod sale;
 pub mod settings;
 pub mod ubn;
 
-pub use checkout::{CheckoutRequest, Company, Contact, PaymentMethod};
 pub use buyer::{Buyer, BuyerWire, Carrier, CarrierKind, LoveCode};
+pub use checkout::{CheckoutRequest, Company, Contact, PaymentMethod};
 pub use clock::{Clock, FixedClock, SystemClock, taipei_date};
-pub use invoice::{AesKey, InvoiceNumber, InvoicePeriod, NumberRange, RandomCode, Track, upload_deadline};
-pub use order::{Decision, DeliveryStatus, DisabledReason, IssueSettings, Logistics, Order, OrderId, OrderState, OrderWire, PaymentStatus, decide};
-pub use plan::{PlanCatalogue, PlanMonths, PlanOffer, PlanStatus};
+pub use invoice::{
+    AesKey, InvoiceNumber, InvoicePeriod, NumberBlock, NumberRange, RandomCode, Track,
+    upload_deadline,
+};
+pub use order::{
+    Decision, DeliveryStatus, DisabledReason, IssueSettings, Logistics, Order, OrderId, OrderState,
+    OrderWire, PaymentStatus, decide,
+};
 pub use period::{AutoRenewDates, UsagePeriod};
+pub use plan::{PlanCatalogue, PlanMonths, PlanOffer, PlanStatus};
 pub use proof::{Proof, ProofInput, ProofItem};
 pub use renewal::{
-    AutoRenew, AutoRenewRefusal, AutoRenewRequest, AutoRenewView, AutoRenewWire, ChargeApplied, ChargeAttempts,
-    ChargeDecision, ChargeEffect, ChargeOrder, ChargeOutcome, CutoffNotice, RetryPolicy, SuspendReason,
+    AutoRenew, AutoRenewRefusal, AutoRenewRequest, AutoRenewView, AutoRenewWire, ChargeApplied,
+    ChargeAttempts, ChargeDecision, ChargeEffect, ChargeOrder, ChargeOutcome, CutoffNotice,
+    RetryPolicy, SuspendReason,
 };
 pub use rule::RuleViolation;
 pub use sale::{Amounts, InvoiceLine, TaxType, invoice_lines, invoice_total};

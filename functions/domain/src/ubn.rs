@@ -20,7 +20,11 @@ impl Ubn {
     pub fn parse(input: &str) -> Result<Self, RuleViolation> {
         let bytes = input.as_bytes();
         if bytes.len() != 8 || !bytes.iter().all(u8::is_ascii_digit) {
-            return Err(RuleViolation::on_field("invalid_ubn", "ubn", "ubn must be exactly 8 digits"));
+            return Err(RuleViolation::on_field(
+                "invalid_ubn",
+                "ubn",
+                "ubn must be exactly 8 digits",
+            ));
         }
         let mut digits = [0u8; 8];
         for (d, b) in digits.iter_mut().zip(bytes) {
@@ -38,7 +42,11 @@ impl Ubn {
         if valid {
             Ok(Self(digits))
         } else {
-            Err(RuleViolation::on_field("invalid_ubn", "ubn", "ubn fails the 統一編號 checksum"))
+            Err(RuleViolation::on_field(
+                "invalid_ubn",
+                "ubn",
+                "ubn fails the 統一編號 checksum",
+            ))
         }
     }
 
@@ -81,7 +89,9 @@ mod tests {
     #[test]
     fn accepts_published_valid_numbers() {
         // Examples from the MOF announcement and well-known companies.
-        for ok in ["04595257", "10458575", "22099131", "12345675", "04595252", "00000000"] {
+        for ok in [
+            "04595257", "10458575", "22099131", "12345675", "04595252", "00000000",
+        ] {
             assert!(Ubn::parse(ok).is_ok(), "{ok} should be valid");
         }
     }
@@ -98,7 +108,16 @@ mod tests {
 
     #[test]
     fn rejects_wrong_checksum_and_shape() {
-        for bad in ["12345678", "04595253", "1234567", "123456789", "1234567a", "", " 4595257", "０４５９５２５７"] {
+        for bad in [
+            "12345678",
+            "04595253",
+            "1234567",
+            "123456789",
+            "1234567a",
+            "",
+            " 4595257",
+            "０４５９５２５７",
+        ] {
             let err = Ubn::parse(bad).unwrap_err();
             assert_eq!(err.code, "invalid_ubn", "{bad}");
         }
@@ -116,7 +135,10 @@ mod tests {
             .zip([1, 2, 1, 2, 1, 2, 4, 1])
             .map(|(c, w)| {
                 let p = c.to_digit(10).unwrap() * w;
-                p.to_string().chars().map(|c| c.to_digit(10).unwrap()).sum::<u32>()
+                p.to_string()
+                    .chars()
+                    .map(|c| c.to_digit(10).unwrap())
+                    .sum::<u32>()
             })
             .sum()
     }

@@ -1,10 +1,12 @@
 //! order-webhook Lambda: the platform's order-status webhooks (`POST /v1/webhooks/orders`) and
 //! the invoice view (`GET /v1/merchants/{merchant_id}/orders/{order_id}/invoice`).
 //!
-//! Each webhook is deduplicated by `event_id`, merged into the order's state (statuses only move
-//! forward), and decided against the merchant's settings and plan. The first decision to issue
-//! claims the invoice in the same conditional write, so however many deliveries race, one
-//! `InvoiceRequested` event reaches the invoice-issuer.
+//! A webhook costs two DynamoDB calls and, when it claims an invoice, one EventBridge call: one
+//! `BatchGetItem` (the order, the merchant's settings and plan), one conditional `PutItem` of the
+//! order that merges the event (statuses only move forward), records its `event_id`
+//! (deduplication), the decision, and the outbox flag with its lease. The delivery whose write
+//! set the flag publishes `InvoiceRequested`; however many deliveries race, one event reaches the
+//! invoice-issuer, which clears the flag when it has acted on it.
 
 use std::sync::Arc;
 
@@ -12,7 +14,9 @@ use chrono::{DateTime, Utc};
 use einvoice_adapters::api::{self, ApiError, ApiRequest, ApiResponse, HttpHandler};
 use einvoice_adapters::config::{self, ConfigError};
 use einvoice_adapters::events::{DomainEvent, EventPublisher};
-use einvoice_adapters::orders::{InvoiceItem, InvoiceStatus, OrderItem, OrderWrite, OutboxFlag, WebhookEventItem, order_keys};
+use einvoice_adapters::orders::{
+    InvoiceItem, InvoiceStatus, OrderItem, OrderWrite, OutboxFlag, WebhookContext, order_keys,
+};
 use einvoice_adapters::secret::Secret;
 use einvoice_adapters::settings::SettingsItem;
 use einvoice_adapters::store::{PlanItem, Store};
@@ -29,6 +33,10 @@ pub struct Config {
     pub table_name: String,
     pub event_bus_name: String,
     pub platform_secret_id: String,
+    /// Answer with the order read again after publishing (`ORDER_WEBHOOK_READ_BACK=true`): for
+    /// the local stack, whose event bus runs the issuer before the publish returns. In AWS the
+    /// issuer runs later, so the read would cost a call to show the same `issuing`.
+    pub read_back: bool,
 }
 
 impl Config {
@@ -37,6 +45,7 @@ impl Config {
             table_name: config::required("TABLE_NAME")?,
             event_bus_name: config::required("EVENT_BUS_NAME")?,
             platform_secret_id: config::required("PLATFORM_SIGNING_SECRET_ID")?,
+            read_back: config::optional("ORDER_WEBHOOK_READ_BACK", "false") == "true",
         })
     }
 }
@@ -50,10 +59,13 @@ pub struct Dependencies {
 
 pub struct OrderWebhook {
     deps: Dependencies,
+    read_back: bool,
 }
 
-/// How long one delivery may hold an order's outbox before another may publish instead.
-const OUTBOX_LEASE: chrono::Duration = chrono::Duration::seconds(30);
+/// How long an outbox flag is left to the delivery that set it and to the issuer acting on its
+/// event before a later delivery of the order publishes the event again (the issuer is
+/// idempotent, so a second event costs a read, never a second invoice).
+const OUTBOX_LEASE: chrono::Duration = chrono::Duration::minutes(5);
 
 /// Optimistic-concurrency rounds for one webhook (deliveries of one order racing).
 const MAX_ATTEMPTS: usize = 50;
@@ -79,17 +91,40 @@ fn missing(field: &str) -> RuleViolation {
 
 impl WebhookWire {
     fn parse(self) -> Result<Webhook, ApiError> {
-        let event_id = self.event_id.filter(|e| !e.is_empty()).ok_or_else(|| missing("event_id"))?;
+        let event_id = self
+            .event_id
+            .filter(|e| !e.is_empty())
+            .ok_or_else(|| missing("event_id"))?;
         if event_id.len() > 128 || !event_id.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(RuleViolation::on_field("invalid_event_id", "event_id", "event_id must be 1 to 128 printable ASCII characters").into());
+            return Err(RuleViolation::on_field(
+                "invalid_event_id",
+                "event_id",
+                "event_id must be 1 to 128 printable ASCII characters",
+            )
+            .into());
         }
         let raw = self.occurred_at.ok_or_else(|| missing("occurred_at"))?;
         let occurred_at = DateTime::parse_from_rfc3339(&raw)
-            .map_err(|_| RuleViolation::on_field("invalid_occurred_at", "occurred_at", "occurred_at must be an RFC 3339 time"))?
+            .map_err(|_| {
+                RuleViolation::on_field(
+                    "invalid_occurred_at",
+                    "occurred_at",
+                    "occurred_at must be an RFC 3339 time",
+                )
+            })?
             .to_utc();
-        let merchant_id = api::merchant_id(self.merchant_id.as_deref().ok_or_else(|| missing("merchant_id"))?)?;
+        let merchant_id = api::merchant_id(
+            self.merchant_id
+                .as_deref()
+                .ok_or_else(|| missing("merchant_id"))?,
+        )?;
         let order = self.order.ok_or_else(|| missing("order"))?.parse()?;
-        Ok(Webhook { event_id, occurred_at, merchant_id, order })
+        Ok(Webhook {
+            event_id,
+            occurred_at,
+            merchant_id,
+            order,
+        })
     }
 }
 
@@ -106,7 +141,8 @@ fn issue_settings(settings: &SettingsItem) -> IssueSettings {
         enabled: settings.enabled,
         provider_is_wixtar: settings.provider == Provider::Wixtar,
         show_at_checkout: settings.show_at_checkout,
-        issue_on: IssueOn::parse(Some(&settings.issue_on)).unwrap_or_else(|_| IssueOn::parse(None).expect("default")),
+        issue_on: IssueOn::parse(Some(&settings.issue_on))
+            .unwrap_or_else(|_| IssueOn::parse(None).expect("default")),
     }
 }
 
@@ -123,8 +159,11 @@ fn invoice_summary(item: &OrderItem) -> Value {
 }
 
 impl OrderWebhook {
-    pub fn new(deps: Dependencies) -> Self {
-        Self { deps }
+    pub fn new(config: &Config, deps: Dependencies) -> Self {
+        Self {
+            deps,
+            read_back: config.read_back,
+        }
     }
 
     async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
@@ -142,7 +181,8 @@ impl OrderWebhook {
             None => self.webhook(req).await,
             Some((m, o)) => {
                 let m = api::record_merchant(m)?;
-                let o = einvoice_domain::OrderId::parse(o).map_err(|v| ApiError::from(v.at("order_id")))?;
+                let o = einvoice_domain::OrderId::parse(o)
+                    .map_err(|v| ApiError::from(v.at("order_id")))?;
                 tracing::Span::current().record("order_id", o.as_str());
                 self.invoice_view(&m, o.as_str()).await
             }
@@ -150,46 +190,79 @@ impl OrderWebhook {
     }
 
     /// What the merchant's settings and plan say about this order's invoice now.
-    async fn decide(&self, merchant_id: &str, state: &OrderState) -> Result<InvoiceDecision, ApiError> {
-        let (settings, plan) = tokio::try_join!(self.deps.store.settings(merchant_id), self.deps.store.plan(merchant_id))?;
+    fn decide(&self, context: &WebhookContext, state: &OrderState) -> InvoiceDecision {
         let today = self.deps.clock.today_in_taipei();
-        let period = plan.as_ref().and_then(PlanItem::period);
-        let plan_status = PlanStatus::of(period.as_ref(), settings.is_some(), today);
-        let decision = match &settings {
+        let period = context.plan.as_ref().and_then(PlanItem::period);
+        let plan_status = PlanStatus::of(period.as_ref(), context.settings.is_some(), today);
+        let decision = match &context.settings {
             Some(s) => decide(state, &issue_settings(s), plan_status),
             // Nothing saved: invoices are off.
-            None => Decision::Disabled { reason: einvoice_domain::DisabledReason::InvoicingDisabled },
+            None => Decision::Disabled {
+                reason: einvoice_domain::DisabledReason::InvoicingDisabled,
+            },
         };
-        Ok(match decision {
-            Decision::Issue { trigger } => InvoiceDecision { status: InvoiceStatus::Issuing, reason: None, field: None, trigger: Some(trigger) },
-            Decision::Waiting => InvoiceDecision { status: InvoiceStatus::Waiting, reason: None, field: None, trigger: None },
-            Decision::Disabled { reason } => {
-                InvoiceDecision { status: InvoiceStatus::Disabled, reason: Some(reason.as_str().into()), field: None, trigger: None }
-            }
-            Decision::NotIssuable { reason, field } => {
-                InvoiceDecision { status: InvoiceStatus::NotIssuable, reason: Some(reason.into()), field, trigger: None }
-            }
-        })
+        match decision {
+            Decision::Issue { trigger } => InvoiceDecision {
+                status: InvoiceStatus::Issuing,
+                reason: None,
+                field: None,
+                trigger: Some(trigger),
+            },
+            Decision::Waiting => InvoiceDecision {
+                status: InvoiceStatus::Waiting,
+                reason: None,
+                field: None,
+                trigger: None,
+            },
+            Decision::Disabled { reason } => InvoiceDecision {
+                status: InvoiceStatus::Disabled,
+                reason: Some(reason.as_str().into()),
+                field: None,
+                trigger: None,
+            },
+            Decision::NotIssuable { reason, field } => InvoiceDecision {
+                status: InvoiceStatus::NotIssuable,
+                reason: Some(reason.into()),
+                field,
+                trigger: None,
+            },
+        }
     }
 
     async fn webhook(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let hook = req.json::<WebhookWire>()?.parse()?;
         let (m, order_id) = (hook.merchant_id.clone(), hook.order.id.as_str().to_owned());
-        tracing::Span::current().record("merchant_id", m.as_str()).record("order_id", order_id.as_str());
+        tracing::Span::current()
+            .record("merchant_id", m.as_str())
+            .record("order_id", order_id.as_str());
         for _ in 0..MAX_ATTEMPTS {
             let now = self.deps.clock.now();
-            let existing = self.deps.store.order(&m, &order_id).await?;
+            let context = self.deps.store.webhook_context(&m, &order_id).await?;
+            let existing = context.order.clone();
+            if let Some(seen) = existing.as_ref().filter(|e| e.has_seen(&hook.event_id)) {
+                tracing::info!(event_id = %hook.event_id, "order event seen before; nothing changed");
+                return self.redeliver(seen.clone(), now).await;
+            }
             let state = match &existing {
-                Some(item) => item.state.clone().merge(hook.order.clone(), hook.occurred_at),
+                Some(item) => item
+                    .state
+                    .clone()
+                    .merge(hook.order.clone(), hook.occurred_at),
                 None => OrderState::new(hook.order.clone(), hook.occurred_at),
             };
             // An order stuck for want of numbers is asked for again by its next event (the
             // merchant may have added 字軌 at Wixtar meanwhile).
-            let claimed = existing
-                .as_ref()
-                .is_some_and(|e| e.invoice_status.is_claimed() && e.invoice_status != InvoiceStatus::NoInvoiceNumbers);
+            let claimed = existing.as_ref().is_some_and(|e| {
+                e.invoice_status.is_claimed() && e.invoice_status != InvoiceStatus::NoInvoiceNumbers
+            });
             let mut item = match existing.clone() {
-                Some(e) => OrderItem { state, events_seen: e.events_seen + 1, version: e.version + 1, updated_at: now, ..e },
+                Some(e) => OrderItem {
+                    state,
+                    events_seen: e.events_seen + 1,
+                    version: e.version + 1,
+                    updated_at: now,
+                    ..e
+                },
                 None => OrderItem {
                     pk: order_keys::order(&m, &order_id),
                     sk: order_keys::ORDER.into(),
@@ -205,38 +278,56 @@ impl OrderWebhook {
                     request_pending: false,
                     return_pending: false,
                     outbox_lease_until: None,
+                    event_ids: Vec::new(),
                     events_seen: 1,
                     version: 1,
                     updated_at: now,
                 },
             };
-            if claimed && returned(&item.state) && existing.as_ref().is_none_or(|e| e.state.order != item.state.order) {
+            item.remember(&hook.event_id);
+            let mut newly = Vec::new();
+            if claimed
+                && returned(&item.state)
+                && existing
+                    .as_ref()
+                    .is_none_or(|e| e.state.order != item.state.order)
+            {
                 // An invoiced order was cancelled or (partly) refunded: void or allowance.
                 item.return_pending = true;
+                newly.push(OutboxFlag::Return);
             }
             if !claimed {
-                let d = self.decide(&m, &item.state).await?;
+                let d = self.decide(&context, &item.state);
                 if d.status == InvoiceStatus::Issuing {
                     item.invoice_requested_at = Some(now);
+                    if !item.request_pending {
+                        newly.push(OutboxFlag::Request);
+                    }
                     item.request_pending = true;
                 }
-                (item.invoice_status, item.invoice_reason, item.invoice_field, item.invoice_trigger) = (d.status, d.reason, d.field, d.trigger);
+                (
+                    item.invoice_status,
+                    item.invoice_reason,
+                    item.invoice_field,
+                    item.invoice_trigger,
+                ) = (d.status, d.reason, d.field, d.trigger);
             }
-            let event = WebhookEventItem::new(&hook.event_id, &m, &order_id, now);
-            match self.deps.store.save_order_event(&item, &event).await? {
+            // This delivery publishes what it set, and takes over flags whose lease lapsed.
+            let publish = to_publish(
+                &item,
+                &newly,
+                existing.as_ref().is_none_or(|e| e.outbox_free(now)),
+            );
+            if !publish.is_empty() {
+                item.outbox_lease_until = Some(now + OUTBOX_LEASE);
+            }
+            match self.deps.store.save_order(&item).await? {
                 OrderWrite::Saved => {
                     tracing::info!(event_id = %hook.event_id, invoice_status = ?item.invoice_status, "order event applied");
-                    return self.answer(item, StatusCode::ACCEPTED).await;
-                }
-                OrderWrite::Duplicate => {
-                    let seen = self.deps.store.webhook_event(&hook.event_id).await?;
-                    if seen.is_some_and(|s| s.merchant_id != m || s.order_id != order_id) {
-                        return Err(ApiError::conflict("event_id_reused", "this event_id was used for another order"));
-                    }
-                    tracing::info!(event_id = %hook.event_id, "order event seen before; nothing changed");
-                    let current = self.deps.store.order(&m, &order_id).await?.or(existing).unwrap_or(item);
-                    // An earlier delivery may have failed to publish: the flag says so.
-                    return self.answer(current, StatusCode::OK).await;
+                    self.publish(&item, &publish).await?;
+                    return self
+                        .answer(item, !publish.is_empty(), StatusCode::ACCEPTED)
+                        .await;
                 }
                 OrderWrite::Stale => {
                     // Another delivery of this order won the write: back off a little, re-read.
@@ -245,58 +336,133 @@ impl OrderWebhook {
                 }
             }
         }
-        Err(ApiError::unavailable("order_contention", "too many concurrent events for this order; retry"))
+        Err(ApiError::unavailable(
+            "order_contention",
+            "too many concurrent events for this order; retry",
+        ))
     }
 
-    /// Publishes a pending `InvoiceRequested` (outbox) and answers the order's invoice state.
-    /// If the publish fails the flag stays, the answer is 503, and the platform's retry (a
-    /// duplicate `event_id`) publishes it.
-    async fn answer(&self, item: OrderItem, status: StatusCode) -> Result<ApiResponse, ApiError> {
-        if item.request_pending {
-            let detail = json!({
+    /// A delivery of an event applied before: nothing changes, but an event whose publish failed
+    /// or whose publisher died (its lease lapsed) is published now.
+    async fn redeliver(
+        &self,
+        item: OrderItem,
+        now: DateTime<Utc>,
+    ) -> Result<ApiResponse, ApiError> {
+        let publish = to_publish(&item, &[], item.outbox_free(now));
+        if publish.is_empty()
+            || !self
+                .deps
+                .store
+                .take_outbox(
+                    &item.merchant_id,
+                    &item.order_id,
+                    item.version,
+                    now,
+                    now + OUTBOX_LEASE,
+                )
+                .await?
+        {
+            return self.answer(item, false, StatusCode::OK).await;
+        }
+        self.publish(&item, &publish).await?;
+        self.answer(item, true, StatusCode::OK).await
+    }
+
+    /// Publishes the order's outbox events in one `PutEvents`. If that fails the lease is given
+    /// up, the flags stay and the answer is 503: the platform's retry (a duplicate `event_id`)
+    /// publishes them.
+    async fn publish(&self, item: &OrderItem, flags: &[OutboxFlag]) -> Result<(), ApiError> {
+        if flags.is_empty() {
+            return Ok(());
+        }
+        let events: Vec<DomainEvent> = flags.iter().map(|flag| outbox_event(item, *flag)).collect();
+        if let Err(e) = self.deps.events.publish(&events).await {
+            tracing::warn!(error = %e, ?flags, "event not published; the webhook's retry will");
+            self.deps
+                .store
+                .release_outbox(&item.merchant_id, &item.order_id)
+                .await?;
+            return Err(ApiError::unavailable(
+                "events_unavailable",
+                "order recorded; invoice request pending, retry the webhook",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The order's invoice state. Read again after a publish only where the event bus runs the
+    /// issuer inline (the local stack, [`Config::read_back`]).
+    async fn answer(
+        &self,
+        item: OrderItem,
+        published: bool,
+        status: StatusCode,
+    ) -> Result<ApiResponse, ApiError> {
+        let current = match published && self.read_back {
+            true => self
+                .deps
+                .store
+                .order(&item.merchant_id, &item.order_id)
+                .await?
+                .unwrap_or(item),
+            false => item,
+        };
+        Ok(ApiResponse::json(
+            status,
+            &json!({"order_id": current.order_id, "invoice": invoice_summary(&current)}),
+        ))
+    }
+
+    async fn invoice_view(
+        &self,
+        merchant_id: &str,
+        order_id: &str,
+    ) -> Result<ApiResponse, ApiError> {
+        let (order, invoice) = tokio::try_join!(
+            self.deps.store.order(merchant_id, order_id),
+            self.deps.store.invoice(merchant_id, order_id)
+        )?;
+        let order = order.ok_or_else(|| {
+            ApiError::not_found(
+                "order_not_found",
+                format!("no order {order_id} for this merchant"),
+            )
+        })?;
+        Ok(ApiResponse::ok(&invoice_view(&order, invoice.as_ref())))
+    }
+}
+
+/// The outbox flags a delivery publishes: those it set itself, and every pending one when no
+/// one holds the outbox (`free`: never leased, or the lease lapsed).
+fn to_publish(item: &OrderItem, newly: &[OutboxFlag], free: bool) -> Vec<OutboxFlag> {
+    [OutboxFlag::Request, OutboxFlag::Return]
+        .into_iter()
+        .filter(|f| item.pending(*f) && (free || newly.contains(f)))
+        .collect()
+}
+
+/// The event an outbox flag stands for.
+fn outbox_event(item: &OrderItem, flag: OutboxFlag) -> DomainEvent {
+    match flag {
+        OutboxFlag::Request => DomainEvent::new(
+            "InvoiceRequested",
+            json!({
                 "event_id": format!("{}:{}:invoice-requested", item.merchant_id, item.order_id),
                 "merchant_id": item.merchant_id,
                 "order_id": item.order_id,
                 "trigger": item.invoice_trigger,
                 "requested_at": item.invoice_requested_at,
-            });
-            self.publish_once(&item, OutboxFlag::Request, DomainEvent::new("InvoiceRequested", detail)).await?;
-        }
-        if item.return_pending {
-            let detail = json!({
+            }),
+        ),
+        OutboxFlag::Return => DomainEvent::new(
+            "InvoiceReturnRequested",
+            json!({
                 "event_id": format!("{}:{}:return:{}", item.merchant_id, item.order_id, item.version),
                 "merchant_id": item.merchant_id,
                 "order_id": item.order_id,
-            });
-            self.publish_once(&item, OutboxFlag::Return, DomainEvent::new("InvoiceReturnRequested", detail)).await?;
-        }
-        // The issuer may have moved the status on meanwhile (locally it runs inline).
-        let current = self.deps.store.order(&item.merchant_id, &item.order_id).await?.unwrap_or(item);
-        Ok(ApiResponse::json(status, &json!({"order_id": current.order_id, "invoice": invoice_summary(&current)})))
-    }
-
-    /// Whoever leases the outbox flag publishes: one event however many deliveries race. A
-    /// failed publish releases the lease and answers 503, so the platform's retry publishes it;
-    /// a holder that dies leaves the flag for the order's next delivery once the lease lapses.
-    async fn publish_once(&self, item: &OrderItem, flag: OutboxFlag, event: DomainEvent) -> Result<(), ApiError> {
-        let (m, o) = (&item.merchant_id, &item.order_id);
-        let now = self.deps.clock.now();
-        if !self.deps.store.take_outbox(m, o, flag, now, now + OUTBOX_LEASE).await? {
-            return Ok(());
-        }
-        if let Err(e) = self.deps.events.publish(&[event]).await {
-            tracing::warn!(error = %e, ?flag, "event not published; the webhook's retry will");
-            self.deps.store.release_outbox(m, o).await?;
-            return Err(ApiError::unavailable("events_unavailable", "order recorded; invoice request pending, retry the webhook"));
-        }
-        self.deps.store.finish_outbox(m, o, flag).await?;
-        Ok(())
-    }
-
-    async fn invoice_view(&self, merchant_id: &str, order_id: &str) -> Result<ApiResponse, ApiError> {
-        let (order, invoice) = tokio::try_join!(self.deps.store.order(merchant_id, order_id), self.deps.store.invoice(merchant_id, order_id))?;
-        let order = order.ok_or_else(|| ApiError::not_found("order_not_found", format!("no order {order_id} for this merchant")))?;
-        Ok(ApiResponse::ok(&invoice_view(&order, invoice.as_ref())))
+            }),
+        ),
     }
 }
 

@@ -1,9 +1,9 @@
 //! `GET /v1/merchants/{merchant_id}/plan`: status, 使用期限, auto-renew, card, notices, orders.
 
 use einvoice_adapters::api::{ApiError, ApiResponse};
-use einvoice_domain::renewal::auto_renew_view;
 use einvoice_adapters::store::PlanItem;
 use einvoice_domain::PlanStatus;
+use einvoice_domain::renewal::auto_renew_view;
 use serde_json::json;
 
 use crate::PlanCheckout;
@@ -18,7 +18,10 @@ impl PlanCheckout {
         let period = plan.and_then(PlanItem::period);
         let status = PlanStatus::of(period.as_ref(), items.settings.is_some(), today);
         let auto_renew = plan.map(|p| p.auto_renew.clone()).unwrap_or_default();
-        let card = auto_renew.card_last4.as_ref().map(|last4| json!({"last4": last4}));
+        let card = auto_renew
+            .card_last4
+            .as_ref()
+            .map(|last4| json!({"last4": last4}));
         let notices: Vec<_> = items
             .notices
             .iter()

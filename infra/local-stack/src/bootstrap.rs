@@ -2,8 +2,8 @@
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use einvoice_adapters::aws::describe;
 
@@ -42,7 +42,10 @@ pub async fn create_table(sdk: &SdkConfig, name: &str, spec: &TableSpec) -> Resu
     for g in &spec.global_secondary_indexes {
         let projection = Projection::builder()
             .projection_type(ProjectionType::from(g.projection.projection_type.as_str()))
-            .set_non_key_attributes((!g.projection.non_key_attributes.is_empty()).then(|| g.projection.non_key_attributes.clone()))
+            .set_non_key_attributes(
+                (!g.projection.non_key_attributes.is_empty())
+                    .then(|| g.projection.non_key_attributes.clone()),
+            )
             .build();
         req = req.global_secondary_indexes(
             GlobalSecondaryIndex::builder()
@@ -55,7 +58,12 @@ pub async fn create_table(sdk: &SdkConfig, name: &str, spec: &TableSpec) -> Resu
     }
     match req.send().await {
         Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => return Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
+            return Ok(());
+        }
         Err(e) => return Err(format!("create table {name}: {}", describe(&e))),
     }
     if let Some(ttl) = &spec.time_to_live_specification {
@@ -81,7 +89,12 @@ pub async fn create_event_bus(sdk: &SdkConfig, name: &str) -> Result<(), String>
     let client = aws_sdk_eventbridge::Client::new(sdk);
     match client.create_event_bus().name(name).send().await {
         Ok(_) => Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_already_exists_exception()) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_already_exists_exception()) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(format!("create event bus {name}: {}", describe(&e))),
     }
 }
@@ -89,9 +102,18 @@ pub async fn create_event_bus(sdk: &SdkConfig, name: &str) -> Result<(), String>
 /// Creates or overwrites a string secret; returns its id (the name).
 pub async fn put_secret(sdk: &SdkConfig, name: &str, value: &str) -> Result<String, String> {
     let client = aws_sdk_secretsmanager::Client::new(sdk);
-    match client.create_secret().name(name).secret_string(value).send().await {
+    match client
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+    {
         Ok(_) => Ok(name.to_owned()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_exists_exception()) => {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_exists_exception()) =>
+        {
             client
                 .put_secret_value()
                 .secret_id(name)
@@ -106,11 +128,26 @@ pub async fn put_secret(sdk: &SdkConfig, name: &str, value: &str) -> Result<Stri
 }
 
 /// Creates a string secret unless it exists (an existing value is kept); returns its id.
-pub async fn create_secret_if_missing(sdk: &SdkConfig, name: &str, value: &str) -> Result<String, String> {
+pub async fn create_secret_if_missing(
+    sdk: &SdkConfig,
+    name: &str,
+    value: &str,
+) -> Result<String, String> {
     let client = aws_sdk_secretsmanager::Client::new(sdk);
-    match client.create_secret().name(name).secret_string(value).send().await {
+    match client
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+    {
         Ok(_) => Ok(name.to_owned()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_exists_exception()) => Ok(name.to_owned()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_exists_exception()) =>
+        {
+            Ok(name.to_owned())
+        }
         Err(e) => Err(format!("create secret {name}: {}", describe(&e))),
     }
 }

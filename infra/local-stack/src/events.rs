@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
-use einvoice_adapters::events::{DomainEvent, EventBridgePublisher, EventHandler, EventPublisher, PublishError};
+use einvoice_adapters::events::{
+    DomainEvent, EventBridgePublisher, EventHandler, EventPublisher, PublishError,
+};
 use serde::Serialize;
 
 use crate::template::EventRule;
@@ -57,10 +59,14 @@ impl LocalPublisher {
     async fn deliver(&self, function: &str, event: &DomainEvent) -> bool {
         let target = self.targets.read().unwrap().get(function).cloned();
         let Some(target) = target else { return false };
-        match target.handle(event).await {
+        match crate::calls::as_function(function, target.handle(event)).await {
             Ok(_) => true,
             Err(e) => {
-                let letter = DeadLetter { function: function.to_owned(), event: event.clone(), error: e.to_string() };
+                let letter = DeadLetter {
+                    function: function.to_owned(),
+                    event: event.clone(),
+                    error: e.to_string(),
+                };
                 self.dead_letters.lock().unwrap().push(letter);
                 false
             }

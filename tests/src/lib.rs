@@ -16,13 +16,8 @@ pub struct Harness {
 }
 
 pub async fn start() -> Harness {
-    assert!(
-        std::env::var("AWS_ENDPOINT_URL").is_ok(),
-        "AWS_ENDPOINT_URL is not set: run the tests through ./infra/test, which starts moto"
-    );
-    let stack = LocalStack::start(LocalConfig::isolated())
-        .await
-        .expect("local stack starts");
+    assert!(std::env::var("AWS_ENDPOINT_URL").is_ok(), "AWS_ENDPOINT_URL is not set: run the tests through ./infra/test, which starts moto");
+    let stack = LocalStack::start(LocalConfig::isolated()).await.expect("local stack starts");
     let c = ContractClient::local(stack.url());
     Harness { stack, c }
 }
@@ -68,9 +63,7 @@ pub fn order(id: &str, payment: &str, delivery: &str, logistics: &str) -> Value 
 }
 
 pub fn at(rfc3339: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(rfc3339)
-        .expect("RFC 3339")
-        .to_utc()
+    DateTime::parse_from_rfc3339(rfc3339).expect("RFC 3339").to_utc()
 }
 
 impl Harness {
@@ -82,9 +75,7 @@ impl Harness {
     }
 
     pub async fn checkout(&self, merchant: &str, body: &Value) -> Reply {
-        self.c
-            .post(&format!("/v1/merchants/{merchant}/plan/checkout"), body)
-            .await
+        self.c.post(&format!("/v1/merchants/{merchant}/plan/checkout"), body).await
     }
 
     pub async fn view(&self, merchant: &str) -> Value {
@@ -94,97 +85,51 @@ impl Harness {
     }
 
     pub async fn save_settings(&self, merchant: &str, body: &Value) -> Reply {
-        self.c
-            .platform(
-                reqwest::Method::PUT,
-                &format!("/v1/merchants/{merchant}/invoice-settings"),
-                Some(body),
-                None,
-            )
-            .await
+        self.c.platform(reqwest::Method::PUT, &format!("/v1/merchants/{merchant}/invoice-settings"), Some(body), None).await
     }
 
     pub async fn settings(&self, merchant: &str) -> Reply {
-        self.c
-            .get(&format!("/v1/merchants/{merchant}/invoice-settings"))
-            .await
+        self.c.get(&format!("/v1/merchants/{merchant}/invoice-settings")).await
     }
 
     /// Arms a fault at a simulator (`wixtar` or `payment`): the next `count` calls fail.
     pub async fn fault(&self, sim: &simulators::Running, mode: &str, count: u32) {
-        let status = self
-            .c
-            .admin_post(
-                &format!("{}/_sim/faults", sim.url()),
-                &json!({"mode": mode, "count": count}),
-            )
-            .await;
+        let status = self.c.admin_post(&format!("{}/_sim/faults", sim.url()), &json!({"mode": mode, "count": count})).await;
         assert_eq!(status, 204);
     }
 
     /// Fires a scheduled job (`renewal-cutoff`, `renewal-charge`) as of `time`.
     pub async fn fire(&self, job: &str, time: &str) -> Reply {
         let body = serde_json::to_vec(&json!({"time": time})).unwrap();
-        self.c
-            .raw(
-                reqwest::Method::POST,
-                &format!("/_local/schedules/{job}"),
-                body,
-                &[("content-type", "application/json".into())],
-            )
-            .await
+        self.c.raw(reqwest::Method::POST, &format!("/_local/schedules/{job}"), body, &[("content-type", "application/json".into())]).await
     }
 
     /// A first card purchase with auto-renew on (card `tok-{merchant}`, last 4 `4242`); returns
     /// the order id.
     pub async fn subscribe(&self, merchant: &str, months: u32, paid_at: &str) -> String {
-        let order = self
-            .checkout(merchant, &checkout(months, "card", true))
-            .await;
+        let order = self.checkout(merchant, &checkout(months, "card", true)).await;
         assert_eq!(order.status, 201, "{:?}", order.body);
         let id = order.body["order_id"].as_str().unwrap().to_owned();
-        let paid = self
-            .c
-            .notify(&json!({"order_id": id, "status": "paid", "paid_at": paid_at, "card_token": format!("tok-{merchant}"), "card_last4": "4242"}))
-            .await;
+        let paid =
+            self.c.notify(&json!({"order_id": id, "status": "paid", "paid_at": paid_at, "card_token": format!("tok-{merchant}"), "card_last4": "4242"})).await;
         assert_eq!(paid.status, 200, "{:?}", paid.body);
         id
     }
 
     pub async fn set_auto_renew(&self, merchant: &str, body: &Value) -> Reply {
-        self.c
-            .platform(
-                reqwest::Method::PUT,
-                &format!("/v1/merchants/{merchant}/plan/auto-renew"),
-                Some(body),
-                None,
-            )
-            .await
+        self.c.platform(reqwest::Method::PUT, &format!("/v1/merchants/{merchant}/plan/auto-renew"), Some(body), None).await
     }
 
     /// Card charges the gateway simulator received for a card token.
     pub async fn charges(&self, card_token: &str) -> Vec<Value> {
-        let all = self
-            .c
-            .admin_get(&format!("{}/_sim/charges", self.stack.payment.url()))
-            .await;
-        all.as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["card_token"] == card_token)
-            .cloned()
-            .collect()
+        let all = self.c.admin_get(&format!("{}/_sim/charges", self.stack.payment.url())).await;
+        all.as_array().unwrap().iter().filter(|c| c["card_token"] == card_token).cloned().collect()
     }
 
     /// Makes the simulated gateway decline (softly or hard) or pass a card.
     pub async fn card_behaviour(&self, card_token: &str, decline: bool, hard: bool) {
         let url = format!("{}/_sim/cards/{card_token}", self.stack.payment.url());
-        assert_eq!(
-            self.c
-                .admin_post(&url, &json!({"decline": decline, "hard": hard}))
-                .await,
-            204
-        );
+        assert_eq!(self.c.admin_post(&url, &json!({"decline": decline, "hard": hard})).await, 204);
     }
 
     /// A merchant ready to invoice: a paid plan (active today) and saved settings issuing on
@@ -192,8 +137,7 @@ impl Harness {
     pub async fn invoicing_merchant(&self, issue_on: &[&str]) -> String {
         let m = merchant();
         let today = chrono::Utc::now();
-        self.buy(&m, 12, &(today - chrono::Duration::days(3)).to_rfc3339())
-            .await;
+        self.buy(&m, 12, &(today - chrono::Duration::days(3)).to_rfc3339()).await;
         let mut body = settings_body();
         body["issue_on"] = json!(issue_on);
         let r = self.save_settings(&m, &body).await;
@@ -208,38 +152,22 @@ impl Harness {
     }
 
     pub async fn invoice(&self, merchant: &str, order_id: &str) -> Reply {
-        self.c
-            .get(&format!(
-                "/v1/merchants/{merchant}/orders/{order_id}/invoice"
-            ))
-            .await
+        self.c.get(&format!("/v1/merchants/{merchant}/orders/{order_id}/invoice")).await
     }
 
     /// Uploads the Wixtar simulator received for an order.
     pub async fn uploads(&self, order_id: &str) -> Vec<Value> {
-        let all = self
-            .c
-            .admin_get(&format!("{}/_sim/invoices", self.stack.wixtar.url()))
-            .await;
-        all.as_array()
-            .unwrap()
-            .iter()
-            .filter(|i| i["order_id"] == order_id)
-            .cloned()
-            .collect()
+        let all = self.c.admin_get(&format!("{}/_sim/invoices", self.stack.wixtar.url())).await;
+        all.as_array().unwrap().iter().filter(|i| i["order_id"] == order_id).cloned().collect()
     }
 
     pub async fn pay(&self, order_id: &str, paid_at: &str) -> Reply {
-        self.c
-            .notify(&json!({"order_id": order_id, "status": "paid", "paid_at": paid_at}))
-            .await
+        self.c.notify(&json!({"order_id": order_id, "status": "paid", "paid_at": paid_at})).await
     }
 
     /// Checkout then payment; returns the order id.
     pub async fn buy(&self, merchant: &str, months: u32, paid_at: &str) -> String {
-        let order = self
-            .checkout(merchant, &checkout(months, "atm", false))
-            .await;
+        let order = self.checkout(merchant, &checkout(months, "atm", false)).await;
         assert_eq!(order.status, 201, "{:?}", order.body);
         let id = order.body["order_id"].as_str().unwrap().to_owned();
         let paid = self.pay(&id, paid_at).await;
@@ -253,13 +181,7 @@ impl Harness {
         let mut out = Vec::new();
         let mut start = None;
         loop {
-            let page = client
-                .scan()
-                .table_name(&self.stack.config.table_name)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .expect("scan");
+            let page = client.scan().table_name(&self.stack.config.table_name).set_exclusive_start_key(start).send().await.expect("scan");
             out.extend(page.items().iter().cloned());
             start = page.last_evaluated_key().cloned();
             if start.is_none() {
@@ -269,25 +191,11 @@ impl Harness {
     }
 
     pub async fn wixtar_onboarding(&self, merchant: &str) -> Vec<Value> {
-        let all = self
-            .c
-            .admin_get(&format!("{}/_sim/onboarding", self.stack.wixtar.url()))
-            .await;
-        all.as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| r["merchant_id"] == merchant)
-            .cloned()
-            .collect()
+        let all = self.c.admin_get(&format!("{}/_sim/onboarding", self.stack.wixtar.url())).await;
+        all.as_array().unwrap().iter().filter(|r| r["merchant_id"] == merchant).cloned().collect()
     }
 
     pub fn events(&self, merchant: &str, detail_type: &str) -> Vec<Value> {
-        self.stack
-            .publisher
-            .published()
-            .into_iter()
-            .filter(|e| e.detail_type == detail_type && e.detail["merchant_id"] == merchant)
-            .map(|e| e.detail)
-            .collect()
+        self.stack.publisher.published().into_iter().filter(|e| e.detail_type == detail_type && e.detail["merchant_id"] == merchant).map(|e| e.detail).collect()
     }
 }

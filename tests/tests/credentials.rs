@@ -11,12 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 fn codes(warnings: &Value) -> Vec<&str> {
-    warnings
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["code"].as_str().unwrap())
-        .collect()
+    warnings.as_array().unwrap().iter().map(|w| w["code"].as_str().unwrap()).collect()
 }
 
 /// The stored settings item of a merchant, as DynamoDB holds it.
@@ -35,29 +30,18 @@ async fn settings_item(h: &Harness, m: &str) -> HashMap<String, AttributeValue> 
 }
 
 fn key_id(item: &HashMap<String, AttributeValue>, field: &str) -> String {
-    item[field].as_m().unwrap()["key_id"]
-        .as_s()
-        .unwrap()
-        .clone()
+    item[field].as_m().unwrap()["key_id"].as_s().unwrap().clone()
 }
 
 async fn register_at_wixtar(h: &Harness, body: Value) {
-    assert_eq!(
-        h.c.admin_post(&format!("{}/_sim/credentials", h.stack.wixtar.url()), &body)
-            .await,
-        204
-    );
+    assert_eq!(h.c.admin_post(&format!("{}/_sim/credentials", h.stack.wixtar.url()), &body).await, 204);
 }
 
 /// Every item of the table, printed: no RID or AES KEY in any form may appear in it.
 async fn assert_no_plaintext_secrets(h: &Harness, secrets: &[&str]) {
     let dump = format!("{:?}", h.items().await);
     for secret in secrets {
-        for form in [
-            secret.to_string(),
-            secret.to_lowercase(),
-            secret.to_uppercase(),
-        ] {
+        for form in [secret.to_string(), secret.to_lowercase(), secret.to_uppercase()] {
             assert!(!dump.contains(&form), "{form} is stored in clear");
         }
     }
@@ -90,11 +74,7 @@ async fn save_then_read_masked() {
 
     let item = settings_item(&h, &m).await;
     assert_eq!(item["entity"].as_s().unwrap(), "invoice_settings");
-    assert_eq!(
-        item["store_code"].as_s().unwrap(),
-        "S001",
-        "plain fields are readable in the console"
-    );
+    assert_eq!(item["store_code"].as_s().unwrap(), "S001", "plain fields are readable in the console");
     assert_eq!(key_id(&item, "rid"), "k1");
     assert_no_plaintext_secrets(&h, &[TEST_RID, TEST_AES_KEY]).await;
 }
@@ -140,14 +120,8 @@ async fn updating_one_field_keeps_the_others() {
     let r = h.save_settings(&m, &update).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["credentials"]["store_code"], "S002");
-    assert_eq!(
-        r.body["credentials"]["rid"],
-        first.body["credentials"]["rid"]
-    );
-    assert_eq!(
-        r.body["credentials"]["aes_key"],
-        first.body["credentials"]["aes_key"]
-    );
+    assert_eq!(r.body["credentials"]["rid"], first.body["credentials"]["rid"]);
+    assert_eq!(r.body["credentials"]["aes_key"], first.body["credentials"]["aes_key"]);
     assert_eq!(r.body["credentials"]["pid"], "PID-000123");
 
     // A form that sends back what GET showed (masked secrets) changes nothing either: Wixtar,
@@ -160,10 +134,7 @@ async fn updating_one_field_keeps_the_others() {
     assert_eq!(r.body["issue_on"], json!(["shipment", "pickup"]));
     assert_eq!(r.body["credentials_check"]["status"], "accepted");
     // Every save seals afresh (new nonce).
-    assert_ne!(
-        settings_item(&h, &m).await["rid"].as_m().unwrap()["nonce"],
-        nonce_before
-    );
+    assert_ne!(settings_item(&h, &m).await["rid"].as_m().unwrap()["nonce"], nonce_before);
     assert_eq!(settings_item(&h, &m).await["version"].as_n().unwrap(), "3");
 }
 
@@ -176,42 +147,18 @@ async fn every_validation_error_names_its_field_and_writes_nothing() {
         ("/credentials/ubn", json!("1234"), "invalid_ubn"),
         ("/credentials/store_code", json!(""), "missing_field"),
         ("/credentials/store_code", json!("門市一"), "invalid_field"),
-        (
-            "/credentials/store_code",
-            json!("S".repeat(21)),
-            "field_too_long",
-        ),
+        ("/credentials/store_code", json!("S".repeat(21)), "field_too_long"),
         ("/credentials/pos_code", json!("POS 01"), "invalid_field"),
-        (
-            "/credentials/pos_code",
-            json!("P".repeat(21)),
-            "field_too_long",
-        ),
+        ("/credentials/pos_code", json!("P".repeat(21)), "field_too_long"),
         ("/credentials/pid", json!("P".repeat(41)), "field_too_long"),
         ("/credentials/pid", json!("PID/1"), "invalid_field"),
         ("/credentials/rid", json!("has space"), "invalid_field"),
         ("/credentials/rid", json!("R".repeat(65)), "field_too_long"),
         ("/credentials/pname", json!(" "), "missing_field"),
-        (
-            "/credentials/pname",
-            json!("名".repeat(61)),
-            "field_too_long",
-        ),
-        (
-            "/credentials/aes_key",
-            json!("0123456789abcdef"),
-            "invalid_aes_key",
-        ),
-        (
-            "/credentials/aes_key",
-            json!("zz23456789abcdef0123456789abcdef"),
-            "invalid_aes_key",
-        ),
-        (
-            "/credentials/aes_key",
-            json!(format!("{TEST_AES_KEY}00")),
-            "invalid_aes_key",
-        ),
+        ("/credentials/pname", json!("名".repeat(61)), "field_too_long"),
+        ("/credentials/aes_key", json!("0123456789abcdef"), "invalid_aes_key"),
+        ("/credentials/aes_key", json!("zz23456789abcdef0123456789abcdef"), "invalid_aes_key"),
+        ("/credentials/aes_key", json!(format!("{TEST_AES_KEY}00")), "invalid_aes_key"),
         ("/provider", json!("ecpay"), "unsupported_provider"),
         ("/issue_on", json!([]), "invalid_issue_on"),
         ("/issue_on", json!(["delivery"]), "invalid_issue_on"),
@@ -220,63 +167,33 @@ async fn every_validation_error_names_its_field_and_writes_nothing() {
         let mut body = settings_body();
         *body.pointer_mut(pointer).unwrap() = value;
         let r = h.save_settings(&m, &body).await;
-        assert_eq!(
-            (r.status, r.error_code()),
-            (422, Some(code)),
-            "{pointer}: {:?}",
-            r.body
-        );
+        assert_eq!((r.status, r.error_code()), (422, Some(code)), "{pointer}: {:?}", r.body);
         let field = pointer.trim_start_matches('/').replace('/', ".");
         assert_eq!(r.body["error"]["field"], field.as_str(), "{pointer}");
-        assert!(
-            !r.body.to_string().contains(TEST_RID) && !r.body.to_string().contains(TEST_AES_KEY)
-        );
+        assert!(!r.body.to_string().contains(TEST_RID) && !r.body.to_string().contains(TEST_AES_KEY));
     }
     for missing in ["enabled", "provider", "credentials"] {
         let mut body = settings_body();
         body.as_object_mut().unwrap().remove(missing);
         let r = h.save_settings(&m, &body).await;
-        assert_eq!(
-            (r.status, r.error_code(), r.body["error"]["field"].as_str()),
-            (422, Some("missing_field"), Some(missing))
-        );
+        assert_eq!((r.status, r.error_code(), r.body["error"]["field"].as_str()), (422, Some("missing_field"), Some(missing)));
     }
-    for wrong_type in [
-        json!({"enabled": "yes"}),
-        json!({"issue_on": "shipment"}),
-        json!({"credentials": {"ubn": 4595257}}),
-    ] {
+    for wrong_type in [json!({"enabled": "yes"}), json!({"issue_on": "shipment"}), json!({"credentials": {"ubn": 4595257}})] {
         let mut body = settings_body();
         for (k, v) in wrong_type.as_object().unwrap() {
             body[k] = v.clone();
         }
         let r = h.save_settings(&m, &body).await;
-        assert_eq!(
-            (r.status, r.error_code()),
-            (400, Some("malformed_json")),
-            "{wrong_type}"
-        );
+        assert_eq!((r.status, r.error_code()), (400, Some("malformed_json")), "{wrong_type}");
     }
     // Unsigned, or signed with a stale time: 401.
     let bytes = serde_json::to_vec(&settings_body()).unwrap();
     let path = format!("/v1/merchants/{m}/invoice-settings");
-    let stale = sign(
-        &Secret::new("local-signing-secret"),
-        chrono::Utc::now().timestamp() - 301,
-        &bytes,
-    );
+    let stale = sign(&Secret::new("local-signing-secret"), chrono::Utc::now().timestamp() - 301, &bytes);
     for headers in [vec![], vec![("x-signature", stale)]] {
-        assert_eq!(
-            h.c.raw(Method::PUT, &path, bytes.clone(), &headers)
-                .await
-                .status,
-            401
-        );
+        assert_eq!(h.c.raw(Method::PUT, &path, bytes.clone(), &headers).await.status, 401);
     }
-    assert!(
-        h.items().await.is_empty(),
-        "a refused save wrote to the table"
-    );
+    assert!(h.items().await.is_empty(), "a refused save wrote to the table");
     assert_eq!(h.settings(&m).await.body["configured"], false);
 }
 
@@ -287,34 +204,12 @@ async fn each_warning() {
     h.buy(&m, 12, "2026-03-01T10:00:00+08:00").await;
     h.set_now("2026-03-05T10:00:00+08:00");
     let cases: Vec<(Value, Vec<&str>)> = vec![
-        (
-            json!({"issue_on": ["shipment"], "show_at_checkout": true}),
-            vec![],
-        ),
-        (
-            json!({"issue_on": ["pickup"], "show_at_checkout": true}),
-            vec!["pickup_without_shipment"],
-        ),
-        (
-            json!({"issue_on": ["pickup", "shipment"], "show_at_checkout": true}),
-            vec![],
-        ),
-        (
-            json!({"issue_on": ["payment"], "show_at_checkout": true}),
-            vec!["issue_on_payment"],
-        ),
-        (
-            json!({"issue_on": ["shipment"], "show_at_checkout": false}),
-            vec!["show_at_checkout_off"],
-        ),
-        (
-            json!({"issue_on": ["pickup", "payment"], "show_at_checkout": false}),
-            vec![
-                "pickup_without_shipment",
-                "issue_on_payment",
-                "show_at_checkout_off",
-            ],
-        ),
+        (json!({"issue_on": ["shipment"], "show_at_checkout": true}), vec![]),
+        (json!({"issue_on": ["pickup"], "show_at_checkout": true}), vec!["pickup_without_shipment"]),
+        (json!({"issue_on": ["pickup", "shipment"], "show_at_checkout": true}), vec![]),
+        (json!({"issue_on": ["payment"], "show_at_checkout": true}), vec!["issue_on_payment"]),
+        (json!({"issue_on": ["shipment"], "show_at_checkout": false}), vec!["show_at_checkout_off"]),
+        (json!({"issue_on": ["pickup", "payment"], "show_at_checkout": false}), vec!["pickup_without_shipment", "issue_on_payment", "show_at_checkout_off"]),
     ];
     for (edit, expected) in cases {
         let mut body = settings_body();
@@ -324,26 +219,13 @@ async fn each_warning() {
         let r = h.save_settings(&m, &body).await;
         assert_eq!(r.status, 200, "{:?}", r.body);
         assert_eq!(codes(&r.body["warnings"]), expected, "{edit}");
-        assert!(
-            r.body["warnings"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|w| w["message"].as_str().unwrap().len() > 20)
-        );
-        assert_eq!(
-            codes(&h.settings(&m).await.body["warnings"]),
-            expected,
-            "GET shows the same warnings"
-        );
+        assert!(r.body["warnings"].as_array().unwrap().iter().all(|w| w["message"].as_str().unwrap().len() > 20));
+        assert_eq!(codes(&h.settings(&m).await.body["warnings"]), expected, "GET shows the same warnings");
     }
     // Without shipment selected, issue_on omitted means the recommended default.
     let mut body = settings_body();
     body.as_object_mut().unwrap().remove("issue_on");
-    assert_eq!(
-        h.save_settings(&m, &body).await.body["issue_on"],
-        json!(["shipment"])
-    );
+    assert_eq!(h.save_settings(&m, &body).await.body["issue_on"], json!(["shipment"]));
 }
 
 #[tokio::test]
@@ -352,12 +234,7 @@ async fn provider_rejection_saves_nothing() {
     let m = merchant();
     register_at_wixtar(&h, json!({"ubn": "04595257", "rid": "the-real-rid"})).await;
     let r = h.save_settings(&m, &settings_body()).await;
-    assert_eq!(
-        (r.status, r.error_code()),
-        (422, Some("provider_rejected_credentials")),
-        "{:?}",
-        r.body
-    );
+    assert_eq!((r.status, r.error_code()), (422, Some("provider_rejected_credentials")), "{:?}", r.body);
     assert!(!r.body.to_string().contains(TEST_RID));
     assert!(h.items().await.is_empty());
 
@@ -372,11 +249,7 @@ async fn provider_rejection_saves_nothing() {
     wrong_pos["credentials"]["pos_code"] = json!("POS-02");
     let r = h.save_settings(&m, &wrong_pos).await;
     assert_eq!(r.error_code(), Some("provider_rejected_credentials"));
-    assert_eq!(
-        h.settings(&m).await.body["credentials"]["pos_code"],
-        "POS-01",
-        "the refused update changed nothing"
-    );
+    assert_eq!(h.settings(&m).await.body["credentials"]["pos_code"], "POS-01", "the refused update changed nothing");
 }
 
 #[tokio::test]
@@ -387,10 +260,7 @@ async fn provider_down_saves_with_a_warning() {
         h.fault(&h.stack.wixtar, mode, 1).await;
         let r = h.save_settings(&m, &settings_body()).await;
         assert_eq!(r.status, 200, "{mode}: {:?}", r.body);
-        assert!(
-            codes(&r.body["warnings"]).contains(&"provider_unreachable"),
-            "{mode}"
-        );
+        assert!(codes(&r.body["warnings"]).contains(&"provider_unreachable"), "{mode}");
         assert_eq!(r.body["credentials_check"]["status"], "unreachable");
         assert!(codes(&h.settings(&m).await.body["warnings"]).contains(&"provider_unreachable"));
     }
@@ -410,93 +280,36 @@ async fn master_key_rotation_keeps_old_items_readable() {
     // The operator adds k2 and makes it current; new Lambda instances pick it up.
     let secrets = aws_sdk_secretsmanager::Client::new(&h.stack.sdk);
     let id = &h.stack.secret_ids().master_key;
-    let current = secrets
-        .get_secret_value()
-        .secret_id(id)
-        .send()
-        .await
-        .unwrap()
-        .secret_string
-        .unwrap();
+    let current = secrets.get_secret_value().secret_id(id).send().await.unwrap().secret_string.unwrap();
     let mut set: Value = serde_json::from_str(&current).unwrap();
     set["k2"] = json!("second-master-key-material-0123456789abcdefghijklmnop");
     set["current"] = json!("k2");
-    secrets
-        .put_secret_value()
-        .secret_id(id)
-        .secret_string(set.to_string())
-        .send()
-        .await
-        .unwrap();
+    secrets.put_secret_value().secret_id(id).secret_string(set.to_string()).send().await.unwrap();
     h.stack.cold_start().await.unwrap();
 
     let read = h.settings(&old).await;
-    assert_eq!(
-        read.status, 200,
-        "items sealed with k1 still open: {:?}",
-        read.body
-    );
-    assert_eq!(
-        read.body["credentials"]["aes_key"],
-        format!("{}b8a9", "*".repeat(28))
-    );
+    assert_eq!(read.status, 200, "items sealed with k1 still open: {:?}", read.body);
+    assert_eq!(read.body["credentials"]["aes_key"], format!("{}b8a9", "*".repeat(28)));
     assert_eq!(h.save_settings(&new, &settings_body()).await.status, 200);
-    assert_eq!(
-        key_id(&settings_item(&h, &new).await, "rid"),
-        "k2",
-        "new writes use the current key"
-    );
-    assert_eq!(
-        key_id(&settings_item(&h, &old).await, "rid"),
-        "k1",
-        "old items are not rewritten by reads"
-    );
+    assert_eq!(key_id(&settings_item(&h, &new).await, "rid"), "k2", "new writes use the current key");
+    assert_eq!(key_id(&settings_item(&h, &old).await, "rid"), "k1", "old items are not rewritten by reads");
     // Re-saving moves an old item to the new key.
-    assert_eq!(
-        h.save_settings(
-            &old,
-            &json!({"enabled": true, "provider": "wixtar", "show_at_checkout": true})
-        )
-        .await
-        .status,
-        200
-    );
+    assert_eq!(h.save_settings(&old, &json!({"enabled": true, "provider": "wixtar", "show_at_checkout": true})).await.status, 200);
     assert_eq!(key_id(&settings_item(&h, &old).await, "rid"), "k2");
-    assert_eq!(
-        h.settings(&old).await.body["credentials"]["rid"],
-        read.body["credentials"]["rid"]
-    );
+    assert_eq!(h.settings(&old).await.body["credentials"]["rid"], read.body["credentials"]["rid"]);
 
     // A key set that lost k1 cannot open k1 items: a clear error, not garbage.
     let k1_only = merchant();
     set["current"] = json!("k1");
-    secrets
-        .put_secret_value()
-        .secret_id(id)
-        .secret_string(set.to_string())
-        .send()
-        .await
-        .unwrap();
+    secrets.put_secret_value().secret_id(id).secret_string(set.to_string()).send().await.unwrap();
     h.stack.cold_start().await.unwrap();
-    assert_eq!(
-        h.save_settings(&k1_only, &settings_body()).await.status,
-        200
-    );
+    assert_eq!(h.save_settings(&k1_only, &settings_body()).await.status, 200);
     set.as_object_mut().unwrap().remove("k1");
     set["current"] = json!("k2");
-    secrets
-        .put_secret_value()
-        .secret_id(id)
-        .secret_string(set.to_string())
-        .send()
-        .await
-        .unwrap();
+    secrets.put_secret_value().secret_id(id).secret_string(set.to_string()).send().await.unwrap();
     h.stack.cold_start().await.unwrap();
     let r = h.settings(&k1_only).await;
-    assert_eq!(
-        (r.status, r.error_code()),
-        (409, Some("stored_credentials_unreadable"))
-    );
+    assert_eq!((r.status, r.error_code()), (409, Some("stored_credentials_unreadable")));
     assert_no_plaintext_secrets(&h, &[TEST_RID, TEST_AES_KEY]).await;
 }
 
@@ -523,25 +336,14 @@ async fn ciphertext_copied_to_another_merchant_does_not_decrypt() {
         .await
         .unwrap();
     let r = h.settings(&b).await;
-    assert_eq!(
-        (r.status, r.error_code()),
-        (409, Some("stored_credentials_unreadable")),
-        "{:?}",
-        r.body
-    );
+    assert_eq!((r.status, r.error_code()), (409, Some("stored_credentials_unreadable")), "{:?}", r.body);
     assert!(!r.body.to_string().contains(TEST_RID) && !r.body.to_string().contains("CRET"));
     // A partial update cannot keep what cannot be read…
     let partial = json!({"enabled": true, "provider": "wixtar", "show_at_checkout": true, "credentials": {"store_code": "S009"}});
-    assert_eq!(
-        h.save_settings(&b, &partial).await.error_code(),
-        Some("stored_credentials_unreadable")
-    );
+    assert_eq!(h.save_settings(&b, &partial).await.error_code(), Some("stored_credentials_unreadable"));
     // …but saving every field again repairs it.
     assert_eq!(h.save_settings(&b, &other).await.status, 200);
-    assert_eq!(
-        h.settings(&b).await.body["credentials"]["rid"],
-        format!("{}-rid", "*".repeat(10))
-    );
+    assert_eq!(h.settings(&b).await.body["credentials"]["rid"], format!("{}-rid", "*".repeat(10)));
     // The swap into another field of the same merchant fails the same way.
     let a_item = settings_item(&h, &a).await;
     client
@@ -554,10 +356,7 @@ async fn ciphertext_copied_to_another_merchant_does_not_decrypt() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        h.settings(&a).await.error_code(),
-        Some("stored_credentials_unreadable")
-    );
+    assert_eq!(h.settings(&a).await.error_code(), Some("stored_credentials_unreadable"));
 }
 
 #[tokio::test]
@@ -584,10 +383,6 @@ async fn concurrent_saves_never_interleave() {
     }
     assert!(saved >= 1);
     let item = settings_item(&h, &m).await;
-    assert_eq!(
-        item["version"].as_n().unwrap(),
-        &(1 + saved).to_string(),
-        "every accepted save is one version"
-    );
+    assert_eq!(item["version"].as_n().unwrap(), &(1 + saved).to_string(), "every accepted save is one version");
     assert_eq!(h.settings(&m).await.status, 200);
 }

@@ -24,30 +24,12 @@ async fn bad_signatures_are_401_and_write_nothing() {
     let secret = Secret::new("local-signing-secret");
     let cases: Vec<(&str, Vec<(&str, String)>)> = vec![
         ("missing", vec![]),
-        (
-            "wrong secret",
-            vec![("x-signature", sign(&Secret::new("guess"), now, &body))],
-        ),
-        (
-            "other body",
-            vec![("x-signature", sign(&secret, now, b"{}"))],
-        ),
-        (
-            "301 s old",
-            vec![("x-signature", sign(&secret, now - 301, &body))],
-        ),
-        (
-            "301 s ahead",
-            vec![("x-signature", sign(&secret, now + 301, &body))],
-        ),
+        ("wrong secret", vec![("x-signature", sign(&Secret::new("guess"), now, &body))]),
+        ("other body", vec![("x-signature", sign(&secret, now, b"{}"))]),
+        ("301 s old", vec![("x-signature", sign(&secret, now - 301, &body))]),
+        ("301 s ahead", vec![("x-signature", sign(&secret, now + 301, &body))]),
         ("garbage", vec![("x-signature", "v1=abc".into())]),
-        (
-            "payment secret on a platform route",
-            vec![(
-                "x-signature",
-                sign(&Secret::new("local-payment-secret"), now, &body),
-            )],
-        ),
+        ("payment secret on a platform route", vec![("x-signature", sign(&Secret::new("local-payment-secret"), now, &body))]),
     ];
     for (name, headers) in cases {
         let r = h.c.raw(Method::POST, &path, body.clone(), &headers).await;
@@ -56,49 +38,22 @@ async fn bad_signatures_are_401_and_write_nothing() {
     }
     // A payment callback signed with the platform secret is refused too.
     let notify = serde_json::to_vec(&json!({"order_id": "x", "status": "failed"})).unwrap();
-    let r =
-        h.c.raw(
-            Method::POST,
-            "/v1/payments/notify",
-            notify.clone(),
-            &[("x-signature", sign(&secret, now, &notify))],
-        )
-        .await;
+    let r = h.c.raw(Method::POST, "/v1/payments/notify", notify.clone(), &[("x-signature", sign(&secret, now, &notify))]).await;
     assert_eq!(r.status, 401);
     // GETs are signed over the empty body.
-    let r =
-        h.c.raw(Method::GET, &format!("/v1/merchants/{m}/plan"), vec![], &[])
-            .await;
+    let r = h.c.raw(Method::GET, &format!("/v1/merchants/{m}/plan"), vec![], &[]).await;
     assert_eq!(r.status, 401);
     // Within the window either way is fine.
-    let r =
-        h.c.raw(
-            Method::POST,
-            &path,
-            body.clone(),
-            &[("x-signature", sign(&secret, now - 290, &body))],
-        )
-        .await;
+    let r = h.c.raw(Method::POST, &path, body.clone(), &[("x-signature", sign(&secret, now - 290, &body))]).await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     let items = h.items().await;
-    assert_eq!(
-        items.len(),
-        2,
-        "only the one accepted checkout wrote (order + order pointer)"
-    );
+    assert_eq!(items.len(), 2, "only the one accepted checkout wrote (order + order pointer)");
 }
 
 #[tokio::test]
 async fn secrets_are_never_in_responses() {
     let h = start().await;
-    let r =
-        h.c.raw(
-            Method::POST,
-            "/v1/payments/notify",
-            b"{}".to_vec(),
-            &[("x-signature", "t=1,v1=00".into())],
-        )
-        .await;
+    let r = h.c.raw(Method::POST, "/v1/payments/notify", b"{}".to_vec(), &[("x-signature", "t=1,v1=00".into())]).await;
     assert!(!r.body.to_string().contains("local-payment-secret"));
     assert!(!r.body.to_string().contains("local-signing-secret"));
 }
@@ -107,47 +62,14 @@ async fn secrets_are_never_in_responses() {
 async fn malformed_json_is_400_and_oversized_bodies_are_413() {
     let h = start().await;
     let m = merchant();
-    for bad in [
-        &b"{not json"[..],
-        b"",
-        b"[1,2]",
-        b"\"text\"",
-        br#"{"months": "twelve"}"#,
-        br#"{"auto_renew": "yes"}"#,
-    ] {
-        let headers = [(
-            "x-signature",
-            sign(
-                &Secret::new("local-signing-secret"),
-                ContractClient::local("").now(),
-                bad,
-            ),
-        )];
-        let r =
-            h.c.raw(
-                Method::POST,
-                &format!("/v1/merchants/{m}/plan/checkout"),
-                bad.to_vec(),
-                &headers,
-            )
-            .await;
-        assert_eq!(
-            (r.status, r.error_code()),
-            (400, Some("malformed_json")),
-            "{:?}",
-            String::from_utf8_lossy(bad)
-        );
+    for bad in [&b"{not json"[..], b"", b"[1,2]", b"\"text\"", br#"{"months": "twelve"}"#, br#"{"auto_renew": "yes"}"#] {
+        let headers = [("x-signature", sign(&Secret::new("local-signing-secret"), ContractClient::local("").now(), bad))];
+        let r = h.c.raw(Method::POST, &format!("/v1/merchants/{m}/plan/checkout"), bad.to_vec(), &headers).await;
+        assert_eq!((r.status, r.error_code()), (400, Some("malformed_json")), "{:?}", String::from_utf8_lossy(bad));
     }
     let mut big = checkout(12, "atm", false);
     big["contact"]["name"] = json!("x".repeat(256 * 1024));
-    let r =
-        h.c.platform(
-            Method::POST,
-            &format!("/v1/merchants/{m}/plan/checkout"),
-            Some(&big),
-            None,
-        )
-        .await;
+    let r = h.c.platform(Method::POST, &format!("/v1/merchants/{m}/plan/checkout"), Some(&big), None).await;
     assert_eq!((r.status, r.error_code()), (413, Some("payload_too_large")));
     // Exactly at the limit is not "over": it is then judged on its content.
     let mut body = checkout(12, "atm", false);
@@ -155,14 +77,7 @@ async fn malformed_json_is_400_and_oversized_bodies_are_413() {
     let base = serde_json::to_vec(&body).unwrap().len();
     body["company"]["address"] = json!(format!("a{}", " ".repeat(256 * 1024 - base)));
     assert_eq!(serde_json::to_vec(&body).unwrap().len(), 256 * 1024);
-    let r =
-        h.c.platform(
-            Method::POST,
-            &format!("/v1/merchants/{m}/plan/checkout"),
-            Some(&body),
-            None,
-        )
-        .await;
+    let r = h.c.platform(Method::POST, &format!("/v1/merchants/{m}/plan/checkout"), Some(&body), None).await;
     assert_eq!(r.status, 201, "{:?}", r.error_code());
 }
 
@@ -172,62 +87,27 @@ async fn idempotency_key_replays_the_first_response() {
     let m = merchant();
     let path = format!("/v1/merchants/{m}/plan/checkout");
     let body = checkout(12, "card", true);
-    let first =
-        h.c.platform(Method::POST, &path, Some(&body), Some("key-1"))
-            .await;
+    let first = h.c.platform(Method::POST, &path, Some(&body), Some("key-1")).await;
     assert_eq!(first.status, 201);
     for _ in 0..3 {
-        let again =
-            h.c.platform(Method::POST, &path, Some(&body), Some("key-1"))
-                .await;
+        let again = h.c.platform(Method::POST, &path, Some(&body), Some("key-1")).await;
         assert_eq!((again.status, &again.body), (201, &first.body));
     }
-    let misuse =
-        h.c.platform(
-            Method::POST,
-            &path,
-            Some(&checkout(3, "card", true)),
-            Some("key-1"),
-        )
-        .await;
-    assert_eq!(
-        (misuse.status, misuse.error_code()),
-        (409, Some("idempotency_key_reused"))
-    );
+    let misuse = h.c.platform(Method::POST, &path, Some(&checkout(3, "card", true)), Some("key-1")).await;
+    assert_eq!((misuse.status, misuse.error_code()), (409, Some("idempotency_key_reused")));
     // The same key for another merchant is another key.
-    let other =
-        h.c.platform(
-            Method::POST,
-            &format!("/v1/merchants/{}/plan/checkout", merchant()),
-            Some(&body),
-            Some("key-1"),
-        )
-        .await;
+    let other = h.c.platform(Method::POST, &format!("/v1/merchants/{}/plan/checkout", merchant()), Some(&body), Some("key-1")).await;
     assert_eq!(other.status, 201);
     assert_ne!(other.body["order_id"], first.body["order_id"]);
     // A new key is a new order.
-    let second =
-        h.c.platform(Method::POST, &path, Some(&body), Some("key-2"))
-            .await;
+    let second = h.c.platform(Method::POST, &path, Some(&body), Some("key-2")).await;
     assert_ne!(second.body["order_id"], first.body["order_id"]);
     assert_eq!(h.view(&m).await["orders"].as_array().unwrap().len(), 2);
-    let bad =
-        h.c.platform(Method::POST, &path, Some(&body), Some(&"k".repeat(256)))
-            .await;
-    assert_eq!(
-        (bad.status, bad.error_code()),
-        (422, Some("invalid_idempotency_key"))
-    );
+    let bad = h.c.platform(Method::POST, &path, Some(&body), Some(&"k".repeat(256))).await;
+    assert_eq!((bad.status, bad.error_code()), (422, Some("invalid_idempotency_key")));
     // The gateway was asked for one payment per order.
-    let payments =
-        h.c.admin_get(&format!("{}/_sim/payments", h.stack.payment.url()))
-            .await;
-    let mine = payments
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["merchant_id"] == m.as_str())
-        .count();
+    let payments = h.c.admin_get(&format!("{}/_sim/payments", h.stack.payment.url())).await;
+    let mine = payments.as_array().unwrap().iter().filter(|p| p["merchant_id"] == m.as_str()).count();
     assert_eq!(mine, 2);
 }
 
@@ -240,10 +120,7 @@ async fn concurrent_requests_with_one_key_make_one_order() {
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..12 {
         let (c, path, body) = (h.c.clone(), path.clone(), body.clone());
-        tasks.spawn(async move {
-            c.platform(Method::POST, &path, Some(&body), Some("same-key"))
-                .await
-        });
+        tasks.spawn(async move { c.platform(Method::POST, &path, Some(&body), Some("same-key")).await });
     }
     let mut order_ids = std::collections::BTreeSet::new();
     while let Some(r) = tasks.join_next().await {
@@ -261,18 +138,10 @@ async fn a_failed_request_frees_its_key() {
     let m = merchant();
     let path = format!("/v1/merchants/{m}/plan/checkout");
     let body = checkout(3, "atm", false);
-    h.c.admin_post(
-        &format!("{}/_sim/faults", h.stack.payment.url()),
-        &json!({"mode": "error", "count": 1}),
-    )
-    .await;
-    let r =
-        h.c.platform(Method::POST, &path, Some(&body), Some("retry-me"))
-            .await;
+    h.c.admin_post(&format!("{}/_sim/faults", h.stack.payment.url()), &json!({"mode": "error", "count": 1})).await;
+    let r = h.c.platform(Method::POST, &path, Some(&body), Some("retry-me")).await;
     assert_eq!(r.status, 503);
-    let r =
-        h.c.platform(Method::POST, &path, Some(&body), Some("retry-me"))
-            .await;
+    let r = h.c.platform(Method::POST, &path, Some(&body), Some("retry-me")).await;
     assert_eq!(r.status, 201, "{:?}", r.body);
 }
 
@@ -281,16 +150,8 @@ async fn unknown_routes_methods_and_merchant_ids() {
     let h = start().await;
     let r = h.c.get("/v1/nothing").await;
     assert_eq!((r.status, r.error_code()), (404, Some("route_not_found")));
-    let r =
-        h.c.platform(Method::DELETE, "/v1/merchants/m1/plan", None, None)
-            .await;
-    assert_eq!(
-        (r.status, r.error_code()),
-        (405, Some("method_not_allowed"))
-    );
+    let r = h.c.platform(Method::DELETE, "/v1/merchants/m1/plan", None, None).await;
+    assert_eq!((r.status, r.error_code()), (405, Some("method_not_allowed")));
     let r = h.c.get("/v1/merchants/bad%20id/plan").await;
-    assert_eq!(
-        (r.status, r.error_code()),
-        (422, Some("invalid_merchant_id"))
-    );
+    assert_eq!((r.status, r.error_code()), (422, Some("invalid_merchant_id")));
 }

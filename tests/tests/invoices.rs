@@ -11,10 +11,7 @@ fn status(r: &e2e_tests::Reply) -> &str {
 }
 
 fn oid(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    )
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
 fn sequence(number: &str) -> u32 {
@@ -26,24 +23,16 @@ async fn shipment_issues_one_correct_invoice() {
     let h = start().await;
     let m = h.invoicing_merchant(&["shipment"]).await;
     let id = oid("o");
-    let r = h
-        .order_event(&m, "e1", &order(&id, "paid", "pending", "tcat"))
-        .await;
+    let r = h.order_event(&m, "e1", &order(&id, "paid", "pending", "tcat")).await;
     assert_eq!((r.status, status(&r)), (202, "waiting"), "{:?}", r.body);
-    let r = h
-        .order_event(&m, "e2", &order(&id, "paid", "shipped", "tcat"))
-        .await;
+    let r = h.order_event(&m, "e2", &order(&id, "paid", "shipped", "tcat")).await;
     assert_eq!((r.status, status(&r)), (202, "uploaded"), "{:?}", r.body);
 
     let inv = h.invoice(&m, &id).await;
     assert_eq!(inv.status, 200);
     let v = &inv.body;
     let number = v["number"].as_str().unwrap();
-    assert!(
-        number.len() == 10
-            && number[..2].chars().all(|c| c.is_ascii_uppercase())
-            && number[2..].chars().all(|c| c.is_ascii_digit())
-    );
+    assert!(number.len() == 10 && number[..2].chars().all(|c| c.is_ascii_uppercase()) && number[2..].chars().all(|c| c.is_ascii_digit()));
     let random = v["random_code"].as_str().unwrap();
     assert!(random.len() == 4 && random.chars().all(|c| c.is_ascii_digit()));
     let period = v["period"].as_str().unwrap();
@@ -56,54 +45,22 @@ async fn shipment_issues_one_correct_invoice() {
     assert_eq!(&qr[45..53], "04595257", "seller UBN");
     assert!(v["qr_right"].as_str().unwrap().starts_with("**"));
     assert_eq!(
-        (
-            v["trigger"].as_str(),
-            v["total"].as_u64(),
-            v["sales_amount"].as_u64(),
-            v["tax_amount"].as_u64()
-        ),
+        (v["trigger"].as_str(), v["total"].as_u64(), v["sales_amount"].as_u64(), v["tax_amount"].as_u64()),
         (Some("shipment"), Some(1050), Some(1050), Some(0))
     );
     let lines = v["lines"].as_array().unwrap();
-    assert_eq!(
-        lines
-            .iter()
-            .map(|l| l["amount"].as_i64().unwrap())
-            .sum::<i64>(),
-        1050,
-        "lines sum to the total"
-    );
+    assert_eq!(lines.iter().map(|l| l["amount"].as_i64().unwrap()).sum::<i64>(), 1050, "lines sum to the total");
     assert_eq!(lines.len(), 3, "item, shipping, discount");
-    assert_eq!(
-        (
-            v["upload"]["status"].as_str(),
-            v["upload"]["attempts"].as_u64()
-        ),
-        (Some("uploaded"), Some(1))
-    );
+    assert_eq!((v["upload"]["status"].as_str(), v["upload"]["attempts"].as_u64()), (Some("uploaded"), Some(1)));
 
     let uploads = h.uploads(&id).await;
     assert_eq!(uploads.len(), 1);
-    assert_eq!(
-        (
-            uploads[0]["number"].as_str(),
-            uploads[0]["random_code"].as_str()
-        ),
-        (Some(number), Some(random))
-    );
-    assert_eq!(
-        (
-            uploads[0]["seller_ubn"].as_str(),
-            uploads[0]["total"].as_u64()
-        ),
-        (Some("04595257"), Some(1050))
-    );
+    assert_eq!((uploads[0]["number"].as_str(), uploads[0]["random_code"].as_str()), (Some(number), Some(random)));
+    assert_eq!((uploads[0]["seller_ubn"].as_str(), uploads[0]["total"].as_u64()), (Some("04595257"), Some(1050)));
 
     // Later events (received, repeats) change nothing.
     for (event, delivery) in [("e3", "received"), ("e2", "shipped"), ("e3", "received")] {
-        let r = h
-            .order_event(&m, event, &order(&id, "paid", delivery, "tcat"))
-            .await;
+        let r = h.order_event(&m, event, &order(&id, "paid", delivery, "tcat")).await;
         assert_eq!(status(&r), "uploaded");
     }
     assert_eq!(h.uploads(&id).await.len(), 1);
@@ -128,32 +85,17 @@ fn expected(issue_on: &[&str], payment: &str, delivery: &str, logistics: &str) -
 #[tokio::test]
 async fn every_trigger_and_status_combination() {
     let h = start().await;
-    for issue_on in [
-        &["payment"][..],
-        &["shipment"],
-        &["pickup"],
-        &["shipment", "pickup"],
-        &["payment", "shipment"],
-    ] {
+    for issue_on in [&["payment"][..], &["shipment"], &["pickup"], &["shipment", "pickup"], &["payment", "shipment"]] {
         let m = h.invoicing_merchant(issue_on).await;
         for payment in ["unpaid", "paid"] {
             for delivery in ["pending", "shipped", "received"] {
                 for logistics in ["tcat", "custom"] {
                     let id = oid("c");
-                    let r = h
-                        .order_event(&m, &oid("ev"), &order(&id, payment, delivery, logistics))
-                        .await;
+                    let r = h.order_event(&m, &oid("ev"), &order(&id, payment, delivery, logistics)).await;
                     assert_eq!(r.status, 202, "{:?}", r.body);
-                    assert_eq!(
-                        status(&r),
-                        expected(issue_on, payment, delivery, logistics),
-                        "{issue_on:?} {payment} {delivery} {logistics}"
-                    );
+                    assert_eq!(status(&r), expected(issue_on, payment, delivery, logistics), "{issue_on:?} {payment} {delivery} {logistics}");
                     if status(&r) == "not_issuable" {
-                        assert_eq!(
-                            r.body["invoice"]["reason"],
-                            "custom_logistics_never_received"
-                        );
+                        assert_eq!(r.body["invoice"]["reason"], "custom_logistics_never_received");
                     }
                 }
             }
@@ -162,17 +104,8 @@ async fn every_trigger_and_status_combination() {
         let mut cancelled = order(&oid("x"), "paid", "shipped", "tcat");
         cancelled["cancelled"] = json!(true);
         let r = h.order_event(&m, &oid("ev"), &cancelled).await;
-        assert_eq!(
-            (status(&r), r.body["invoice"]["reason"].as_str()),
-            ("not_issuable", Some("order_cancelled"))
-        );
-        let r = h
-            .order_event(
-                &m,
-                &oid("ev"),
-                &order(&oid("x"), "refunded", "pending", "tcat"),
-            )
-            .await;
+        assert_eq!((status(&r), r.body["invoice"]["reason"].as_str()), ("not_issuable", Some("order_cancelled")));
+        let r = h.order_event(&m, &oid("ev"), &order(&oid("x"), "refunded", "pending", "tcat")).await;
         assert_eq!(status(&r), "not_issuable");
     }
 }
@@ -181,25 +114,15 @@ async fn every_trigger_and_status_combination() {
 async fn settings_and_plan_disable_issuing() {
     let h = start().await;
     let no_settings = merchant();
-    let r = h
-        .order_event(&no_settings, "e", &order("o1", "paid", "shipped", "tcat"))
-        .await;
-    assert_eq!(
-        (status(&r), r.body["invoice"]["reason"].as_str()),
-        ("disabled", Some("invoicing_disabled"))
-    );
+    let r = h.order_event(&no_settings, "e", &order("o1", "paid", "shipped", "tcat")).await;
+    assert_eq!((status(&r), r.body["invoice"]["reason"].as_str()), ("disabled", Some("invoicing_disabled")));
 
     let m = h.invoicing_merchant(&["shipment"]).await;
     let mut off = settings_body();
     off["show_at_checkout"] = json!(false);
     assert_eq!(h.save_settings(&m, &off).await.status, 200);
-    let r = h
-        .order_event(&m, "e1", &order("o2", "paid", "shipped", "tcat"))
-        .await;
-    assert_eq!(
-        (status(&r), r.body["invoice"]["reason"].as_str()),
-        ("disabled", Some("not_shown_at_checkout"))
-    );
+    let r = h.order_event(&m, "e1", &order("o2", "paid", "shipped", "tcat")).await;
+    assert_eq!((status(&r), r.body["invoice"]["reason"].as_str()), ("disabled", Some("not_shown_at_checkout")));
     assert!(h.uploads("o2").await.is_empty());
 
     // Past the plan's expiry: disabled with plan_expired.
@@ -207,12 +130,7 @@ async fn settings_and_plan_disable_issuing() {
     h.set_now("2030-01-01T10:00:00+08:00");
     let body = json!({"event_id": "e2", "occurred_at": "2030-01-01T02:00:00Z", "merchant_id": m, "order": order("o3", "paid", "shipped", "tcat")});
     let r = h.c.post("/v1/webhooks/orders", &body).await;
-    assert_eq!(
-        (status(&r), r.body["invoice"]["reason"].as_str()),
-        ("disabled", Some("plan_expired")),
-        "{:?}",
-        r.body
-    );
+    assert_eq!((status(&r), r.body["invoice"]["reason"].as_str()), ("disabled", Some("plan_expired")), "{:?}", r.body);
 }
 
 #[tokio::test]
@@ -221,23 +139,10 @@ async fn out_of_order_and_repeated_webhooks_merge_forward() {
     let m = h.invoicing_merchant(&["pickup"]).await;
     let id = oid("o");
     // "received" arrives first, then the late "shipped" and "paid": the order stays received.
-    let r = h
-        .order_event(&m, "r", &order(&id, "paid", "received", "ecpay_cvs"))
-        .await;
+    let r = h.order_event(&m, "r", &order(&id, "paid", "received", "ecpay_cvs")).await;
     assert_eq!(status(&r), "uploaded");
-    for (event, delivery) in [
-        ("s", "shipped"),
-        ("p", "pending"),
-        ("r", "received"),
-        ("s", "shipped"),
-    ] {
-        assert_eq!(
-            status(
-                &h.order_event(&m, event, &order(&id, "paid", delivery, "ecpay_cvs"))
-                    .await
-            ),
-            "uploaded"
-        );
+    for (event, delivery) in [("s", "shipped"), ("p", "pending"), ("r", "received"), ("s", "shipped")] {
+        assert_eq!(status(&h.order_event(&m, event, &order(&id, "paid", delivery, "ecpay_cvs")).await), "uploaded");
     }
     let view = h.invoice(&m, &id).await.body;
     assert_eq!(view["trigger"], "pickup");
@@ -245,34 +150,11 @@ async fn out_of_order_and_repeated_webhooks_merge_forward() {
 
     // Waiting: shipped then a late pending keep it shipped; received issues once.
     let other = oid("o");
-    assert_eq!(
-        status(
-            &h.order_event(&m, "a", &order(&other, "paid", "shipped", "tcat"))
-                .await
-        ),
-        "waiting"
-    );
-    assert_eq!(
-        status(
-            &h.order_event(&m, "b", &order(&other, "unpaid", "pending", "tcat"))
-                .await
-        ),
-        "waiting"
-    );
-    let r = h
-        .order_event(&m, "a", &order(&other, "paid", "shipped", "tcat"))
-        .await;
-    assert_eq!(
-        r.status, 200,
-        "a repeated event_id answers 200 and changes nothing"
-    );
-    assert_eq!(
-        status(
-            &h.order_event(&m, "c", &order(&other, "paid", "received", "tcat"))
-                .await
-        ),
-        "uploaded"
-    );
+    assert_eq!(status(&h.order_event(&m, "a", &order(&other, "paid", "shipped", "tcat")).await), "waiting");
+    assert_eq!(status(&h.order_event(&m, "b", &order(&other, "unpaid", "pending", "tcat")).await), "waiting");
+    let r = h.order_event(&m, "a", &order(&other, "paid", "shipped", "tcat")).await;
+    assert_eq!(r.status, 200, "a repeated event_id answers 200 and changes nothing");
+    assert_eq!(status(&h.order_event(&m, "c", &order(&other, "paid", "received", "tcat")).await), "uploaded");
 }
 
 #[tokio::test]
@@ -283,13 +165,7 @@ async fn fifty_concurrent_deliveries_make_one_invoice() {
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..50 {
         let (c, m, id) = (h.c.clone(), m.clone(), id.clone());
-        let (event, delivery) = [
-            ("paid", "pending"),
-            ("shipped", "shipped"),
-            ("received", "received"),
-            ("again", "shipped"),
-            ("late", "pending"),
-        ][i % 5];
+        let (event, delivery) = [("paid", "pending"), ("shipped", "shipped"), ("received", "received"), ("again", "shipped"), ("late", "pending")][i % 5];
         tasks.spawn(async move {
             let body = json!({"event_id": format!("{id}-{event}"), "occurred_at": chrono::Utc::now().to_rfc3339(), "merchant_id": m,
                               "order": order(&id, "paid", delivery, "tcat")});
@@ -304,17 +180,9 @@ async fn fifty_concurrent_deliveries_make_one_invoice() {
     assert_eq!(uploads.len(), 1, "{uploads:?}");
     assert_eq!(uploads[0]["received_count"], 1);
     let view = h.invoice(&m, &id).await.body;
-    assert_eq!(
-        (view["status"].as_str(), view["trigger"].as_str()),
-        (Some("uploaded"), Some("payment"))
-    );
-    let requested: Vec<_> = h
-        .stack
-        .publisher
-        .published()
-        .into_iter()
-        .filter(|e| e.detail_type == "InvoiceRequested" && e.detail["order_id"] == id.as_str())
-        .collect();
+    assert_eq!((view["status"].as_str(), view["trigger"].as_str()), (Some("uploaded"), Some("payment")));
+    let requested: Vec<_> =
+        h.stack.publisher.published().into_iter().filter(|e| e.detail_type == "InvoiceRequested" && e.detail["order_id"] == id.as_str()).collect();
     assert_eq!(requested.len(), 1, "one InvoiceRequested");
 }
 
@@ -323,14 +191,7 @@ async fn concurrent_orders_get_distinct_consecutive_numbers_and_ranges_refill() 
     let h = start().await;
     let m = h.invoicing_merchant(&["shipment"]).await;
     // Wixtar lets this UBN have two books of 50 this period.
-    assert_eq!(
-        h.c.admin_post(
-            &format!("{}/_sim/ranges", h.stack.wixtar.url()),
-            &json!({"ubn": "04595257", "books": 2})
-        )
-        .await,
-        204
-    );
+    assert_eq!(h.c.admin_post(&format!("{}/_sim/ranges", h.stack.wixtar.url()), &json!({"ubn": "04595257", "books": 2})).await, 204);
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..100 {
         let (c, m) = (h.c.clone(), m.clone());
@@ -344,60 +205,24 @@ async fn concurrent_orders_get_distinct_consecutive_numbers_and_ranges_refill() 
     let mut numbers = BTreeSet::new();
     while let Some(done) = tasks.join_next().await {
         let (id, r) = done.unwrap();
-        assert_eq!(
-            (r.status, status(&r)),
-            (202, "uploaded"),
-            "{id}: {:?}",
-            r.body
-        );
-        numbers.insert(
-            h.invoice(&m, &id).await.body["number"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        assert_eq!((r.status, status(&r)), (202, "uploaded"), "{id}: {:?}", r.body);
+        numbers.insert(h.invoice(&m, &id).await.body["number"].as_str().unwrap().to_owned());
     }
     assert_eq!(numbers.len(), 100, "100 distinct numbers");
     let tracks: BTreeSet<&str> = numbers.iter().map(|n| &n[..2]).collect();
     assert_eq!(tracks.len(), 1);
     let seqs: Vec<u32> = numbers.iter().map(|n| sequence(n)).collect();
-    assert_eq!(
-        seqs,
-        (seqs[0]..seqs[0] + 100).collect::<Vec<_>>(),
-        "consecutive"
-    );
+    assert_eq!(seqs, (seqs[0]..seqs[0] + 100).collect::<Vec<_>>(), "consecutive");
 
     // The 101st: no numbers left → no_invoice_numbers and the merchant is told.
-    let r = h
-        .order_event(&m, "ev-101", &order("bulk-101", "paid", "shipped", "tcat"))
-        .await;
+    let r = h.order_event(&m, "ev-101", &order("bulk-101", "paid", "shipped", "tcat")).await;
     assert_eq!(status(&r), "no_invoice_numbers", "{:?}", r.body);
-    assert!(
-        h.events(&m, "MerchantNotification")
-            .iter()
-            .any(|e| e["template"] == "no_invoice_numbers")
-    );
+    assert!(h.events(&m, "MerchantNotification").iter().any(|e| e["template"] == "no_invoice_numbers"));
     // The merchant adds 字軌 at Wixtar; the next event for the order issues it.
-    assert_eq!(
-        h.c.admin_post(
-            &format!("{}/_sim/ranges", h.stack.wixtar.url()),
-            &json!({"ubn": "04595257", "books": 3})
-        )
-        .await,
-        204
-    );
-    let r = h
-        .order_event(&m, "ev-102", &order("bulk-101", "paid", "received", "tcat"))
-        .await;
+    assert_eq!(h.c.admin_post(&format!("{}/_sim/ranges", h.stack.wixtar.url()), &json!({"ubn": "04595257", "books": 3})).await, 204);
+    let r = h.order_event(&m, "ev-102", &order("bulk-101", "paid", "received", "tcat")).await;
     assert_eq!(status(&r), "uploaded", "{:?}", r.body);
-    assert_eq!(
-        sequence(
-            h.invoice(&m, "bulk-101").await.body["number"]
-                .as_str()
-                .unwrap()
-        ),
-        seqs[0] + 100
-    );
+    assert_eq!(sequence(h.invoice(&m, "bulk-101").await.body["number"].as_str().unwrap()), seqs[0] + 100);
 }
 
 fn with_buyer(id: &str, buyer: Value) -> Value {
@@ -410,40 +235,19 @@ fn with_buyer(id: &str, buyer: Value) -> Value {
 async fn b2c_and_b2b_amounts() {
     let h = start().await;
     let m = h.invoicing_merchant(&["shipment"]).await;
-    h.order_event(&m, "b2c", &order("b2c", "paid", "shipped", "tcat"))
-        .await;
+    h.order_event(&m, "b2c", &order("b2c", "paid", "shipped", "tcat")).await;
     let b2c = h.invoice(&m, "b2c").await.body;
-    assert_eq!(
-        (
-            b2c["sales_amount"].as_u64(),
-            b2c["tax_amount"].as_u64(),
-            b2c["buyer_identifier"].as_str()
-        ),
-        (Some(1050), Some(0), Some("0000000000"))
-    );
+    assert_eq!((b2c["sales_amount"].as_u64(), b2c["tax_amount"].as_u64(), b2c["buyer_identifier"].as_str()), (Some(1050), Some(0), Some("0000000000")));
     assert_eq!(b2c["print"], true, "no carrier, no donation: a paper proof");
 
     let r = h.order_event(&m, "b2b", &with_buyer("b2b", json!({"name": "王經理", "email": "a@b.tw", "ubn": "22099131", "company_name": "台灣積體電路"}))).await;
     assert_eq!(status(&r), "uploaded", "{:?}", r.body);
     let b2b = h.invoice(&m, "b2b").await.body;
     // 1050 / 1.05 = 1000 sales, 50 tax.
-    assert_eq!(
-        (
-            b2b["sales_amount"].as_u64(),
-            b2b["tax_amount"].as_u64(),
-            b2b["total"].as_u64()
-        ),
-        (Some(1000), Some(50), Some(1050))
-    );
-    assert_eq!(
-        (b2b["buyer_identifier"].as_str(), b2b["buyer_name"].as_str()),
-        (Some("22099131"), Some("台灣積體電路"))
-    );
+    assert_eq!((b2b["sales_amount"].as_u64(), b2b["tax_amount"].as_u64(), b2b["total"].as_u64()), (Some(1000), Some(50), Some(1050)));
+    assert_eq!((b2b["buyer_identifier"].as_str(), b2b["buyer_name"].as_str()), (Some("22099131"), Some("台灣積體電路")));
     let qr = b2b["qr_left"].as_str().unwrap();
-    assert_eq!(
-        (&qr[21..29], &qr[37..45]),
-        (&format!("{:08x}", 1000)[..], "22099131")
-    );
+    assert_eq!((&qr[21..29], &qr[37..45]), (&format!("{:08x}", 1000)[..], "22099131"));
     assert_eq!(h.uploads("b2b").await[0]["buyer_ubn"], "22099131");
 }
 
@@ -452,61 +256,23 @@ async fn carrier_and_donation_rules_are_checked_before_a_number_is_taken() {
     let h = start().await;
     let m = h.invoicing_merchant(&["shipment"]).await;
     let cases = [
-        (
-            json!({"name": "a", "carrier": {"type": "mobile", "id": "ABC1234"}}),
-            "invalid_carrier",
-            "order.buyer.carrier.id",
-        ),
-        (
-            json!({"name": "a", "carrier": {"type": "mobile", "id": "/abc1234"}}),
-            "invalid_carrier",
-            "order.buyer.carrier.id",
-        ),
-        (
-            json!({"name": "a", "carrier": {"type": "certificate", "id": "AB123"}}),
-            "invalid_carrier",
-            "order.buyer.carrier.id",
-        ),
-        (
-            json!({"name": "a", "love_code": "12"}),
-            "invalid_love_code",
-            "order.buyer.love_code",
-        ),
-        (
-            json!({"name": "a", "ubn": "22099131", "company_name": "台積", "love_code": "168"}),
-            "donation_with_ubn",
-            "order.buyer.love_code",
-        ),
+        (json!({"name": "a", "carrier": {"type": "mobile", "id": "ABC1234"}}), "invalid_carrier", "order.buyer.carrier.id"),
+        (json!({"name": "a", "carrier": {"type": "mobile", "id": "/abc1234"}}), "invalid_carrier", "order.buyer.carrier.id"),
+        (json!({"name": "a", "carrier": {"type": "certificate", "id": "AB123"}}), "invalid_carrier", "order.buyer.carrier.id"),
+        (json!({"name": "a", "love_code": "12"}), "invalid_love_code", "order.buyer.love_code"),
+        (json!({"name": "a", "ubn": "22099131", "company_name": "台積", "love_code": "168"}), "donation_with_ubn", "order.buyer.love_code"),
         (
             json!({"name": "a", "ubn": "22099131", "company_name": "台積", "carrier": {"type": "mobile", "id": "/ABC1234"}}),
             "carrier_with_ubn",
             "order.buyer.carrier",
         ),
-        (
-            json!({"name": "a", "ubn": "22099132", "company_name": "台積"}),
-            "invalid_ubn",
-            "order.buyer.ubn",
-        ),
-        (
-            json!({"name": "a", "ubn": "22099131"}),
-            "missing_field",
-            "order.buyer.company_name",
-        ),
+        (json!({"name": "a", "ubn": "22099132", "company_name": "台積"}), "invalid_ubn", "order.buyer.ubn"),
+        (json!({"name": "a", "ubn": "22099131"}), "missing_field", "order.buyer.company_name"),
     ];
     for (i, (buyer, reason, field)) in cases.into_iter().enumerate() {
-        let r = h
-            .order_event(
-                &m,
-                &format!("bad-{i}"),
-                &with_buyer(&format!("bad-{i}"), buyer.clone()),
-            )
-            .await;
+        let r = h.order_event(&m, &format!("bad-{i}"), &with_buyer(&format!("bad-{i}"), buyer.clone())).await;
         assert_eq!(
-            (
-                status(&r),
-                r.body["invoice"]["reason"].as_str(),
-                r.body["invoice"]["field"].as_str()
-            ),
+            (status(&r), r.body["invoice"]["reason"].as_str(), r.body["invoice"]["field"].as_str()),
             ("not_issuable", Some(reason), Some(field)),
             "{buyer}"
         );
@@ -514,61 +280,22 @@ async fn carrier_and_donation_rules_are_checked_before_a_number_is_taken() {
     let mut wrong_total = order("bad-total", "paid", "shipped", "tcat");
     wrong_total["total"] = json!(1051);
     let r = h.order_event(&m, "bad-total", &wrong_total).await;
-    assert_eq!(
-        (status(&r), r.body["invoice"]["reason"].as_str()),
-        ("not_issuable", Some("total_mismatch"))
-    );
+    assert_eq!((status(&r), r.body["invoice"]["reason"].as_str()), ("not_issuable", Some("total_mismatch")));
 
     // Valid carrier and donation invoices: no print; and no number was used by the bad ones.
-    let r = h
-        .order_event(
-            &m,
-            "mobile",
-            &with_buyer(
-                "mobile",
-                json!({"name": "a", "carrier": {"type": "mobile", "id": "/AB+.-12"}}),
-            ),
-        )
-        .await;
+    let r = h.order_event(&m, "mobile", &with_buyer("mobile", json!({"name": "a", "carrier": {"type": "mobile", "id": "/AB+.-12"}}))).await;
     assert_eq!(status(&r), "uploaded", "{:?}", r.body);
     let mobile = h.invoice(&m, "mobile").await.body;
     assert_eq!(
-        (
-            mobile["print"].as_bool(),
-            mobile["carrier"]["type"].as_str(),
-            mobile["carrier"]["id"].as_str()
-        ),
+        (mobile["print"].as_bool(), mobile["carrier"]["type"].as_str(), mobile["carrier"]["id"].as_str()),
         (Some(false), Some("3J0002"), Some("/AB+.-12"))
     );
-    assert_eq!(
-        sequence(mobile["number"].as_str().unwrap()) % 50,
-        0,
-        "the first number of the book: nothing was skipped"
-    );
-    h.order_event(
-        &m,
-        "cert",
-        &with_buyer(
-            "cert",
-            json!({"name": "a", "carrier": {"type": "certificate", "id": "AB12345678901234"}}),
-        ),
-    )
-    .await;
-    assert_eq!(
-        h.invoice(&m, "cert").await.body["carrier"]["type"],
-        "CQ0001"
-    );
-    h.order_event(
-        &m,
-        "love",
-        &with_buyer("love", json!({"name": "a", "love_code": "8585"})),
-    )
-    .await;
+    assert_eq!(sequence(mobile["number"].as_str().unwrap()) % 50, 0, "the first number of the book: nothing was skipped");
+    h.order_event(&m, "cert", &with_buyer("cert", json!({"name": "a", "carrier": {"type": "certificate", "id": "AB12345678901234"}}))).await;
+    assert_eq!(h.invoice(&m, "cert").await.body["carrier"]["type"], "CQ0001");
+    h.order_event(&m, "love", &with_buyer("love", json!({"name": "a", "love_code": "8585"}))).await;
     let love = h.invoice(&m, "love").await.body;
-    assert_eq!(
-        (love["love_code"].as_str(), love["print"].as_bool()),
-        (Some("8585"), Some(false))
-    );
+    assert_eq!((love["love_code"].as_str(), love["print"].as_bool()), (Some("8585"), Some(false)));
 }
 
 #[tokio::test]
@@ -578,77 +305,37 @@ async fn provider_errors_and_timeouts_recover_without_duplicates() {
     let wixtar = &h.stack.wixtar;
     // Two errors: the upload fails, then the look-up that follows an ambiguous failure fails;
     // the second attempt's upload goes through.
-    h.order_event(&m, "warm", &order("warm", "paid", "shipped", "tcat"))
-        .await; // ranges fetched
+    h.order_event(&m, "warm", &order("warm", "paid", "shipped", "tcat")).await; // ranges fetched
     h.fault(wixtar, "error", 2).await;
-    let r = h
-        .order_event(&m, "e1", &order("errors", "paid", "shipped", "tcat"))
-        .await;
+    let r = h.order_event(&m, "e1", &order("errors", "paid", "shipped", "tcat")).await;
     assert_eq!(status(&r), "uploaded", "{:?}", r.body);
     assert_eq!(h.invoice(&m, "errors").await.body["upload"]["attempts"], 2);
     assert_eq!(h.uploads("errors").await.len(), 1);
     // Stored, then the answer lost: the retry asks first and does not send it again.
     h.fault(wixtar, "error_after", 1).await;
-    let r = h
-        .order_event(&m, "e2", &order("ambiguous", "paid", "shipped", "tcat"))
-        .await;
+    let r = h.order_event(&m, "e2", &order("ambiguous", "paid", "shipped", "tcat")).await;
     assert_eq!(status(&r), "uploaded");
     let uploads = h.uploads("ambiguous").await;
-    assert_eq!(
-        (uploads.len(), uploads[0]["received_count"].as_u64()),
-        (1, Some(1)),
-        "{uploads:?}"
-    );
+    assert_eq!((uploads.len(), uploads[0]["received_count"].as_u64()), (1, Some(1)), "{uploads:?}");
     // A timeout (the client gives up at 8 s): asked, not found, sent again.
     h.fault(wixtar, "timeout", 1).await;
-    let r = h
-        .order_event(&m, "e3", &order("timeout", "paid", "shipped", "tcat"))
-        .await;
+    let r = h.order_event(&m, "e3", &order("timeout", "paid", "shipped", "tcat")).await;
     assert_eq!(status(&r), "uploaded");
     assert_eq!(h.uploads("timeout").await.len(), 1);
     // Down for all 4 attempts (an upload, then a look-up and an upload each): upload_failed,
     // dead-lettered; a redrive finishes it.
     h.fault(wixtar, "error", 7).await;
-    let r = h
-        .order_event(&m, "e4", &order("down", "paid", "shipped", "tcat"))
-        .await;
+    let r = h.order_event(&m, "e4", &order("down", "paid", "shipped", "tcat")).await;
     assert_eq!(status(&r), "upload_failed", "{:?}", r.body);
     let view = h.invoice(&m, "down").await.body;
-    assert_eq!(
-        (
-            view["upload"]["status"].as_str(),
-            view["upload"]["attempts"].as_u64()
-        ),
-        (Some("failed"), Some(4))
-    );
-    assert!(
-        view["upload"]["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("500")
-    );
-    let letters =
-        h.c.admin_get(&format!("{}/_local/dead-letters", h.stack.url()))
-            .await;
+    assert_eq!((view["upload"]["status"].as_str(), view["upload"]["attempts"].as_u64()), (Some("failed"), Some(4)));
+    assert!(view["upload"]["last_error"].as_str().unwrap().contains("500"));
+    let letters = h.c.admin_get(&format!("{}/_local/dead-letters", h.stack.url())).await;
     assert_eq!(letters.as_array().unwrap().len(), 1);
-    let redrive =
-        h.c.http
-            .post(format!("{}/_local/dead-letters/redrive", h.stack.url()))
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap();
+    let redrive = h.c.http.post(format!("{}/_local/dead-letters/redrive", h.stack.url())).send().await.unwrap().json::<Value>().await.unwrap();
     assert_eq!(redrive["redriven"], 1);
     let view = h.invoice(&m, "down").await.body;
-    assert_eq!(
-        (view["status"].as_str(), view["number"].as_str()),
-        (
-            Some("uploaded"),
-            h.uploads("down").await[0]["number"].as_str()
-        )
-    );
+    assert_eq!((view["status"].as_str(), view["number"].as_str()), (Some("uploaded"), h.uploads("down").await[0]["number"].as_str()));
     assert_eq!(h.uploads("down").await.len(), 1);
 }
 
@@ -659,19 +346,9 @@ async fn webhook_input_errors() {
     let good = json!({"event_id": "e", "occurred_at": "2026-11-24T10:00:00+08:00", "merchant_id": m, "order": order("o", "paid", "shipped", "tcat")});
     let cases: Vec<(&str, Value, u16, &str)> = vec![
         ("/event_id", json!(""), 422, "missing_field"),
-        (
-            "/occurred_at",
-            json!("yesterday"),
-            422,
-            "invalid_occurred_at",
-        ),
+        ("/occurred_at", json!("yesterday"), 422, "invalid_occurred_at"),
         ("/merchant_id", json!("bad id"), 422, "invalid_merchant_id"),
-        (
-            "/order/payment_status",
-            json!("maybe"),
-            422,
-            "invalid_order",
-        ),
+        ("/order/payment_status", json!("maybe"), 422, "invalid_order"),
         ("/order/currency", json!("USD"), 422, "unsupported_currency"),
         ("/order/total", json!("1050"), 400, "malformed_json"),
     ];
@@ -679,20 +356,10 @@ async fn webhook_input_errors() {
         let mut body = good.clone();
         *body.pointer_mut(pointer).unwrap() = value;
         let r = h.c.post("/v1/webhooks/orders", &body).await;
-        assert_eq!(
-            (r.status, r.error_code()),
-            (code, Some(error)),
-            "{pointer}: {:?}",
-            r.body
-        );
+        assert_eq!((r.status, r.error_code()), (code, Some(error)), "{pointer}: {:?}", r.body);
     }
     let bytes = serde_json::to_vec(&good).unwrap();
-    assert_eq!(
-        h.c.raw(reqwest::Method::POST, "/v1/webhooks/orders", bytes, &[])
-            .await
-            .status,
-        401
-    );
+    assert_eq!(h.c.raw(reqwest::Method::POST, "/v1/webhooks/orders", bytes, &[]).await.status, 401);
     assert!(h.items().await.is_empty(), "refused webhooks wrote nothing");
     let r = h.invoice(&m, "nope").await;
     assert_eq!((r.status, r.error_code()), (404, Some("order_not_found")));

@@ -5,71 +5,30 @@ use e2e_tests::{Harness, checkout, merchant, start};
 use serde_json::{Value, json};
 
 fn bonus(plans: &Value) -> Vec<(u64, u64, u64)> {
-    plans
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["months"].as_u64().unwrap(),
-                p["bonus_months"].as_u64().unwrap(),
-                p["price"].as_u64().unwrap(),
-            )
-        })
-        .collect()
+    plans.as_array().unwrap().iter().map(|p| (p["months"].as_u64().unwrap(), p["bonus_months"].as_u64().unwrap(), p["price"].as_u64().unwrap())).collect()
 }
 
 #[tokio::test]
 async fn verify_checks_the_ubn_and_offers_first_purchase_bonus() {
     let h = start().await;
     let m = merchant();
-    let r =
-        h.c.post(
-            &format!("/v1/merchants/{m}/plan/verify"),
-            &json!({"ubn": "04595257"}),
-        )
-        .await;
+    let r = h.c.post(&format!("/v1/merchants/{m}/plan/verify"), &json!({"ubn": "04595257"})).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["ubn"], "04595257");
     assert_eq!(r.body["first_purchase"], true);
-    assert_eq!(
-        bonus(&r.body["plans"]),
-        vec![(3, 1, 1800), (6, 1, 3300), (12, 2, 6000), (24, 2, 10800)]
-    );
+    assert_eq!(bonus(&r.body["plans"]), vec![(3, 1, 1800), (6, 1, 3300), (12, 2, 6000), (24, 2, 10800)]);
 
     // 7th digit 7: valid through the sum + 1 rule.
-    let r =
-        h.c.post(
-            &format!("/v1/merchants/{m}/plan/verify"),
-            &json!({"ubn": "12345675"}),
-        )
-        .await;
+    let r = h.c.post(&format!("/v1/merchants/{m}/plan/verify"), &json!({"ubn": "12345675"})).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
 
     for bad in ["12345678", "1234567", "abcdefgh", "04595258", ""] {
-        let r =
-            h.c.post(
-                &format!("/v1/merchants/{m}/plan/verify"),
-                &json!({"ubn": bad}),
-            )
-            .await;
-        assert_eq!(
-            (r.status, r.error_code()),
-            (422, Some("invalid_ubn")),
-            "{bad}: {:?}",
-            r.body
-        );
+        let r = h.c.post(&format!("/v1/merchants/{m}/plan/verify"), &json!({"ubn": bad})).await;
+        assert_eq!((r.status, r.error_code()), (422, Some("invalid_ubn")), "{bad}: {:?}", r.body);
     }
-    let r =
-        h.c.post(&format!("/v1/merchants/{m}/plan/verify"), &json!({}))
-            .await;
+    let r = h.c.post(&format!("/v1/merchants/{m}/plan/verify"), &json!({})).await;
     assert_eq!((r.status, r.error_code()), (422, Some("missing_field")));
-    let r =
-        h.c.post(
-            &format!("/v1/merchants/{m}/plan/verify"),
-            &json!({"ubn": 4595257}),
-        )
-        .await;
+    let r = h.c.post(&format!("/v1/merchants/{m}/plan/verify"), &json!({"ubn": 4595257})).await;
     assert_eq!((r.status, r.error_code()), (400, Some("malformed_json")));
 }
 
@@ -79,33 +38,14 @@ async fn after_a_paid_order_there_is_no_bonus() {
     let m = merchant();
     // An unpaid order does not use up the first-purchase bonus.
     let pending = h.checkout(&m, &checkout(6, "atm", false)).await;
-    assert_eq!(
-        (
-            pending.body["kind"].as_str(),
-            pending.body["bonus_months"].as_u64()
-        ),
-        (Some("purchase"), Some(1))
-    );
-    let r =
-        h.c.post(
-            &format!("/v1/merchants/{m}/plan/verify"),
-            &json!({"ubn": "04595257"}),
-        )
-        .await;
+    assert_eq!((pending.body["kind"].as_str(), pending.body["bonus_months"].as_u64()), (Some("purchase"), Some(1)));
+    let r = h.c.post(&format!("/v1/merchants/{m}/plan/verify"), &json!({"ubn": "04595257"})).await;
     assert_eq!(r.body["first_purchase"], true);
 
     h.buy(&m, 3, "2026-03-01T12:00:00+08:00").await;
-    let r =
-        h.c.post(
-            &format!("/v1/merchants/{m}/plan/verify"),
-            &json!({"ubn": "04595257"}),
-        )
-        .await;
+    let r = h.c.post(&format!("/v1/merchants/{m}/plan/verify"), &json!({"ubn": "04595257"})).await;
     assert_eq!(r.body["first_purchase"], false);
-    assert_eq!(
-        bonus(&r.body["plans"]),
-        vec![(3, 0, 1800), (6, 0, 3300), (12, 0, 6000), (24, 0, 10800)]
-    );
+    assert_eq!(bonus(&r.body["plans"]), vec![(3, 0, 1800), (6, 0, 3300), (12, 0, 6000), (24, 0, 10800)]);
 
     let renewal = h.checkout(&m, &checkout(12, "atm", false)).await;
     assert_eq!(renewal.status, 201);
@@ -114,12 +54,7 @@ async fn after_a_paid_order_there_is_no_bonus() {
     assert_eq!(renewal.body["amount"], 6000);
 
     // The pending order opened as a first purchase is paid later: it is a renewal now, no bonus.
-    let paid = h
-        .pay(
-            pending.body["order_id"].as_str().unwrap(),
-            "2026-03-02T12:00:00+08:00",
-        )
-        .await;
+    let paid = h.pay(pending.body["order_id"].as_str().unwrap(), "2026-03-02T12:00:00+08:00").await;
     assert_eq!(paid.body["kind"], "renewal");
     // 2026-03-01 + 4 months − 1 day = 2026-06-30; + 6 months from 2026-07-01 = 2026-12-31.
     assert_eq!(paid.body["expires_on"], "2026-12-31");
@@ -129,23 +64,14 @@ async fn after_a_paid_order_there_is_no_bonus() {
 async fn each_bonus_rule_sets_the_first_period() {
     let h = start().await;
     // (months, expected expiry) for a first purchase paid 2026-03-15 Taipei time.
-    for (months, expires_on) in [
-        (3, "2026-07-14"),
-        (6, "2026-10-14"),
-        (12, "2027-05-14"),
-        (24, "2028-05-14"),
-    ] {
+    for (months, expires_on) in [(3, "2026-07-14"), (6, "2026-10-14"), (12, "2027-05-14"), (24, "2028-05-14")] {
         let m = merchant();
         let order = h.checkout(&m, &checkout(months, "atm", false)).await;
         assert_eq!(order.status, 201);
         let expected_bonus = if months >= 12 { 2 } else { 1 };
         assert_eq!(order.body["bonus_months"], expected_bonus);
         assert_eq!(order.body["kind"], "purchase");
-        h.pay(
-            order.body["order_id"].as_str().unwrap(),
-            "2026-03-15T09:00:00+08:00",
-        )
-        .await;
+        h.pay(order.body["order_id"].as_str().unwrap(), "2026-03-15T09:00:00+08:00").await;
         let view = h.view(&m).await;
         assert_eq!(view["starts_on"], "2026-03-15");
         assert_eq!(view["expires_on"], expires_on, "{months} months");
@@ -158,16 +84,7 @@ async fn checkout_answers_with_the_payment_to_make() {
     let m = merchant();
     let atm = h.checkout(&m, &checkout(24, "atm", false)).await;
     assert_eq!(atm.status, 201, "{:?}", atm.body);
-    for field in [
-        "order_id",
-        "kind",
-        "months",
-        "bonus_months",
-        "amount",
-        "currency",
-        "status",
-        "payment",
-    ] {
+    for field in ["order_id", "kind", "months", "bonus_months", "amount", "currency", "status", "payment"] {
         assert!(atm.body.get(field).is_some(), "{field}");
     }
     assert_eq!(atm.body["status"], "pending_payment");
@@ -175,34 +92,17 @@ async fn checkout_answers_with_the_payment_to_make() {
     assert_eq!(atm.body["amount"], 10800);
     assert_eq!(atm.body["payment"]["method"], "atm");
     assert_eq!(atm.body["payment"]["bank_code"], "822");
-    assert_eq!(
-        atm.body["payment"]["virtual_account"]
-            .as_str()
-            .unwrap()
-            .len(),
-        16
-    );
+    assert_eq!(atm.body["payment"]["virtual_account"].as_str().unwrap().len(), 16);
     assert!(atm.body["payment"]["expires_at"].is_string());
 
     let card = h.checkout(&m, &checkout(3, "card", true)).await;
     assert_eq!(card.status, 201);
-    assert!(
-        card.body["payment"]["payment_url"]
-            .as_str()
-            .unwrap()
-            .starts_with("https://")
-    );
+    assert!(card.body["payment"]["payment_url"].as_str().unwrap().starts_with("https://"));
 
     let view = h.view(&m).await;
     assert_eq!(view["status"], "none");
     assert_eq!(view["orders"].as_array().unwrap().len(), 2);
-    assert!(
-        view["orders"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|o| o["status"] == "pending_payment")
-    );
+    assert!(view["orders"].as_array().unwrap().iter().all(|o| o["status"] == "pending_payment"));
 }
 
 #[tokio::test]
@@ -215,17 +115,9 @@ async fn every_validation_error_has_its_code_and_writes_nothing() {
         ("/months", json!(36), "invalid_plan"),
         ("/ubn", json!("12345678"), "invalid_ubn"),
         ("/company/ubn", json!("04595258"), "invalid_ubn"),
-        (
-            "/payment_method",
-            json!("bitcoin"),
-            "invalid_payment_method",
-        ),
+        ("/payment_method", json!("bitcoin"), "invalid_payment_method"),
         ("/contact/email", json!("ming.example.com"), "invalid_email"),
-        (
-            "/company/invoice_email",
-            json!("ap@localhost"),
-            "invalid_email",
-        ),
+        ("/company/invoice_email", json!("ap@localhost"), "invalid_email"),
         ("/contact/phone", json!("call me"), "invalid_phone"),
         ("/contact/name", json!(""), "missing_field"),
         ("/company/address", json!("   "), "missing_field"),
@@ -235,39 +127,22 @@ async fn every_validation_error_has_its_code_and_writes_nothing() {
         let mut body = checkout(12, "atm", false);
         *body.pointer_mut(pointer).unwrap() = value;
         let r = h.checkout(&m, &body).await;
-        assert_eq!(
-            (r.status, r.error_code()),
-            (422, Some(code)),
-            "{pointer}: {:?}",
-            r.body
-        );
-        assert_eq!(
-            r.body["error"]["field"],
-            pointer.trim_start_matches('/').replace('/', ".")
-        );
+        assert_eq!((r.status, r.error_code()), (422, Some(code)), "{pointer}: {:?}", r.body);
+        assert_eq!(r.body["error"]["field"], pointer.trim_start_matches('/').replace('/', "."));
         assert!(r.body["error"]["message"].as_str().unwrap().len() > 5);
     }
     let mut atm_auto = checkout(12, "atm", true);
     atm_auto["auto_renew"] = json!(true);
     let r = h.checkout(&m, &atm_auto).await;
-    assert_eq!(
-        (r.status, r.error_code()),
-        (422, Some("auto_renew_requires_card"))
-    );
+    assert_eq!((r.status, r.error_code()), (422, Some("auto_renew_requires_card")));
     let mut missing = checkout(12, "atm", false);
     missing.as_object_mut().unwrap().remove("contact");
-    assert_eq!(
-        h.checkout(&m, &missing).await.error_code(),
-        Some("missing_field")
-    );
+    assert_eq!(h.checkout(&m, &missing).await.error_code(), Some("missing_field"));
     let mut wrong_type = checkout(12, "atm", false);
     wrong_type["months"] = json!("12");
     assert_eq!(h.checkout(&m, &wrong_type).await.status, 400);
 
-    assert!(
-        h.items().await.is_empty(),
-        "a rejected checkout wrote to the table"
-    );
+    assert!(h.items().await.is_empty(), "a rejected checkout wrote to the table");
     assert_eq!(h.view(&m).await["orders"], json!([]));
 }
 
@@ -373,19 +248,11 @@ async fn repeated_and_concurrent_callbacks_extend_once() {
         assert_eq!(h.c.notify(&body).await.status, 200);
     }
     // A late "failed" does not undo the payment.
-    let failed =
-        h.c.notify(&json!({"order_id": id, "status": "failed"}))
-            .await;
-    assert_eq!(
-        (failed.status, failed.body["status"].as_str()),
-        (200, Some("paid"))
-    );
+    let failed = h.c.notify(&json!({"order_id": id, "status": "failed"})).await;
+    assert_eq!((failed.status, failed.body["status"].as_str()), (200, Some("paid")));
 
     let view = h.view(&m).await;
-    assert_eq!(
-        view["expires_on"], "2026-09-09",
-        "6 + 1 months from 2026-02-10, once"
-    );
+    assert_eq!(view["expires_on"], "2026-09-09", "6 + 1 months from 2026-02-10, once");
     let handed = h.wixtar_onboarding(&m).await;
     assert_eq!(handed.len(), 1);
     assert_eq!(handed[0]["received_count"], 1, "the hand-off was sent once");
@@ -400,22 +267,12 @@ async fn concurrent_payments_of_different_orders_all_count() {
     h.buy(&m, 3, "2026-01-01T10:00:00+08:00").await; // to 2026-04-30
     let mut ids = Vec::new();
     for _ in 0..5 {
-        ids.push(
-            h.checkout(&m, &checkout(3, "atm", false)).await.body["order_id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        ids.push(h.checkout(&m, &checkout(3, "atm", false)).await.body["order_id"].as_str().unwrap().to_owned());
     }
     let mut tasks = tokio::task::JoinSet::new();
     for id in ids {
         let c = h.c.clone();
-        tasks.spawn(async move {
-            c.notify(
-                &json!({"order_id": id, "status": "paid", "paid_at": "2026-02-01T10:00:00+08:00"}),
-            )
-            .await
-        });
+        tasks.spawn(async move { c.notify(&json!({"order_id": id, "status": "paid", "paid_at": "2026-02-01T10:00:00+08:00"})).await });
     }
     while let Some(r) = tasks.join_next().await {
         assert_eq!(r.unwrap().status, 200);
@@ -430,40 +287,19 @@ async fn failed_and_unknown_payments() {
     let m = merchant();
     let order = h.checkout(&m, &checkout(3, "atm", false)).await;
     let id = order.body["order_id"].as_str().unwrap();
-    let r =
-        h.c.notify(&json!({"order_id": id, "status": "failed"}))
-            .await;
+    let r = h.c.notify(&json!({"order_id": id, "status": "failed"})).await;
     assert_eq!((r.status, r.body["status"].as_str()), (200, Some("failed")));
     let view = h.view(&m).await;
     assert_eq!(view["status"], "none");
     assert_eq!(view["orders"][0]["status"], "failed");
 
-    let r =
-        h.c.notify(
-            &json!({"order_id": "po_nope", "status": "paid", "paid_at": "2026-01-01T00:00:00Z"}),
-        )
-        .await;
+    let r = h.c.notify(&json!({"order_id": "po_nope", "status": "paid", "paid_at": "2026-01-01T00:00:00Z"})).await;
     assert_eq!((r.status, r.error_code()), (404, Some("order_not_found")));
-    let r =
-        h.c.notify(&json!({"order_id": id, "status": "refunded"}))
-            .await;
-    assert_eq!(
-        (r.status, r.error_code()),
-        (422, Some("invalid_payment_status"))
-    );
-    for absurd in [
-        "yesterday",
-        "9999-12-31T23:59:59-10:00",
-        "0000-01-01T00:00:00+01:00",
-    ] {
-        let r =
-            h.c.notify(&json!({"order_id": id, "status": "paid", "paid_at": absurd}))
-                .await;
-        assert_eq!(
-            (r.status, r.error_code()),
-            (422, Some("invalid_paid_at")),
-            "{absurd}"
-        );
+    let r = h.c.notify(&json!({"order_id": id, "status": "refunded"})).await;
+    assert_eq!((r.status, r.error_code()), (422, Some("invalid_payment_status")));
+    for absurd in ["yesterday", "9999-12-31T23:59:59-10:00", "0000-01-01T00:00:00+01:00"] {
+        let r = h.c.notify(&json!({"order_id": id, "status": "paid", "paid_at": absurd})).await;
+        assert_eq!((r.status, r.error_code()), (422, Some("invalid_paid_at")), "{absurd}");
     }
     // A late successful transfer after a failure still counts.
     let r = h.pay(id, "2026-01-05T10:00:00+08:00").await;
@@ -476,20 +312,16 @@ async fn card_checkout_with_auto_renew_binds_the_card() {
     let m = merchant();
     let order = h.checkout(&m, &checkout(6, "card", true)).await;
     let id = order.body["order_id"].as_str().unwrap();
-    let r = h
-        .c
-        .notify(&json!({"order_id": id, "status": "paid", "paid_at": "2026-06-01T10:00:00+08:00", "card_token": "tok_secret_4242", "card_last4": "4242"}))
-        .await;
+    let r =
+        h.c.notify(&json!({"order_id": id, "status": "paid", "paid_at": "2026-06-01T10:00:00+08:00", "card_token": "tok_secret_4242", "card_last4": "4242"}))
+            .await;
     assert_eq!(r.status, 200);
     assert!(!r.body.to_string().contains("tok_secret"));
     let view = h.view(&m).await;
     assert_eq!(view["auto_renew"]["enabled"], true);
     assert_eq!(view["auto_renew"]["months"], 6);
     assert_eq!(view["card"], json!({"last4": "4242"}));
-    assert!(
-        !view.to_string().contains("tok_secret"),
-        "card token leaked into the plan view"
-    );
+    assert!(!view.to_string().contains("tok_secret"), "card token leaked into the plan view");
 }
 
 #[tokio::test]
@@ -507,41 +339,23 @@ async fn provider_outages_are_retried_without_duplicates() {
     let h: Harness = start().await;
     let m = merchant();
     // Payment gateway down: 503, nothing written.
-    h.c.admin_post(
-        &format!("{}/_sim/faults", h.stack.payment.url()),
-        &json!({"mode": "error", "count": 1}),
-    )
-    .await;
+    h.c.admin_post(&format!("{}/_sim/faults", h.stack.payment.url()), &json!({"mode": "error", "count": 1})).await;
     let r = h.checkout(&m, &checkout(3, "atm", false)).await;
-    assert_eq!(
-        (r.status, r.error_code()),
-        (503, Some("payment_gateway_unavailable"))
-    );
+    assert_eq!((r.status, r.error_code()), (503, Some("payment_gateway_unavailable")));
     assert!(h.items().await.is_empty());
 
     // Wixtar down at payment: the payment is recorded, the callback answers 503 so the
     // gateway retries, and the retry finishes the hand-off once.
     let order = h.checkout(&m, &checkout(3, "atm", false)).await;
     let id = order.body["order_id"].as_str().unwrap();
-    h.c.admin_post(
-        &format!("{}/_sim/faults", h.stack.wixtar.url()),
-        &json!({"mode": "error", "count": 1}),
-    )
-    .await;
+    h.c.admin_post(&format!("{}/_sim/faults", h.stack.wixtar.url()), &json!({"mode": "error", "count": 1})).await;
     let r = h.pay(id, "2026-02-01T10:00:00+08:00").await;
-    assert_eq!(
-        (r.status, r.error_code()),
-        (503, Some("provider_unavailable"))
-    );
+    assert_eq!((r.status, r.error_code()), (503, Some("provider_unavailable")));
     assert_eq!(h.view(&m).await["expires_on"], "2026-05-31");
     assert!(h.wixtar_onboarding(&m).await.is_empty());
     let r = h.pay(id, "2026-02-01T10:00:00+08:00").await;
     assert_eq!(r.status, 200);
-    assert_eq!(
-        h.view(&m).await["expires_on"],
-        "2026-05-31",
-        "still extended once"
-    );
+    assert_eq!(h.view(&m).await["expires_on"], "2026-05-31", "still extended once");
     assert_eq!(h.wixtar_onboarding(&m).await.len(), 1);
     assert_eq!(h.events(&m, "MerchantNotification").len(), 1);
 }

@@ -46,14 +46,7 @@ async fn cancelled_on_the_last_second_of_the_window_is_voided() {
     let h = start().await;
     let m = invoiced(&h, "void-1", None).await;
     h.set_now("2027-01-13T23:59:59+08:00");
-    let r = event(
-        &h,
-        &m,
-        "cancel",
-        &cancelled("void-1"),
-        "2027-01-13T23:59:59+08:00",
-    )
-    .await;
+    let r = event(&h, &m, "cancel", &cancelled("void-1"), "2027-01-13T23:59:59+08:00").await;
     assert_eq!(r["invoice"]["status"], "void", "{r}");
     let view = h.invoice(&m, "void-1").await.body;
     assert!(view["voided_at"].is_string());
@@ -61,14 +54,7 @@ async fn cancelled_on_the_last_second_of_the_window_is_voided() {
     assert_eq!(sim_record(&h, "void-1").await["void"], true);
     // A second cancellation (or a repeat) changes nothing.
     for id in ["cancel", "cancel-again"] {
-        let r = event(
-            &h,
-            &m,
-            id,
-            &cancelled("void-1"),
-            "2027-01-13T23:59:59+08:00",
-        )
-        .await;
+        let r = event(&h, &m, id, &cancelled("void-1"), "2027-01-13T23:59:59+08:00").await;
         assert_eq!(r["invoice"]["status"], "void");
     }
     assert_eq!(sim_record(&h, "void-1").await["allowances"], json!([]));
@@ -79,58 +65,20 @@ async fn cancelled_one_second_after_the_window_gets_an_allowance() {
     let h = start().await;
     let m = invoiced(&h, "late-1", None).await;
     h.set_now("2027-01-14T00:00:00+08:00");
-    let r = event(
-        &h,
-        &m,
-        "cancel",
-        &cancelled("late-1"),
-        "2027-01-14T00:00:00+08:00",
-    )
-    .await;
-    assert_eq!(
-        r["invoice"]["status"], "uploaded",
-        "the invoice stands; an allowance returns it: {r}"
-    );
+    let r = event(&h, &m, "cancel", &cancelled("late-1"), "2027-01-14T00:00:00+08:00").await;
+    assert_eq!(r["invoice"]["status"], "uploaded", "the invoice stands; an allowance returns it: {r}");
     let view = h.invoice(&m, "late-1").await.body;
     assert_eq!(view["voided_at"], Value::Null);
     let allowances = view["allowances"].as_array().unwrap();
     assert_eq!(allowances.len(), 1);
-    assert_eq!(
-        (
-            allowances[0]["amount"].as_u64(),
-            allowances[0]["status"].as_str()
-        ),
-        (Some(1050), Some("uploaded"))
-    );
-    assert_eq!(
-        allowances[0]["number"],
-        format!("{}-1", view["number"].as_str().unwrap())
-    );
+    assert_eq!((allowances[0]["amount"].as_u64(), allowances[0]["status"].as_str()), (Some(1050), Some("uploaded")));
+    assert_eq!(allowances[0]["number"], format!("{}-1", view["number"].as_str().unwrap()));
     assert_eq!(view["allowed_amount"], 1050);
     let record = sim_record(&h, "late-1").await;
-    assert_eq!(
-        (
-            record["void"].as_bool(),
-            record["allowances"][0]["total"].as_u64()
-        ),
-        (Some(false), Some(1050))
-    );
+    assert_eq!((record["void"].as_bool(), record["allowances"][0]["total"].as_u64()), (Some(false), Some(1050)));
     // Nothing more to return.
-    event(
-        &h,
-        &m,
-        "cancel-2",
-        &cancelled("late-1"),
-        "2027-01-15T00:00:00+08:00",
-    )
-    .await;
-    assert_eq!(
-        h.invoice(&m, "late-1").await.body["allowances"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    event(&h, &m, "cancel-2", &cancelled("late-1"), "2027-01-15T00:00:00+08:00").await;
+    assert_eq!(h.invoice(&m, "late-1").await.body["allowances"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -143,53 +91,19 @@ async fn partial_refunds_add_up_to_the_total_with_b2b_tax() {
         o["buyer"] = buyer.clone();
         o
     };
-    event(
-        &h,
-        &m,
-        "refund-300",
-        &with_buyer(300),
-        "2026-12-06T10:00:00+08:00",
-    )
-    .await;
-    event(
-        &h,
-        &m,
-        "refund-300",
-        &with_buyer(300),
-        "2026-12-06T10:00:00+08:00",
-    )
-    .await; // repeat
-    event(
-        &h,
-        &m,
-        "refund-1050",
-        &with_buyer(1050),
-        "2026-12-07T10:00:00+08:00",
-    )
-    .await;
+    event(&h, &m, "refund-300", &with_buyer(300), "2026-12-06T10:00:00+08:00").await;
+    event(&h, &m, "refund-300", &with_buyer(300), "2026-12-06T10:00:00+08:00").await; // repeat
+    event(&h, &m, "refund-1050", &with_buyer(1050), "2026-12-07T10:00:00+08:00").await;
     // A refund above the total is refused by validation; the invoice is untouched by it.
     let view = h.invoice(&m, "part-1").await.body;
     let amounts: Vec<(u64, u64, u64)> = view["allowances"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| {
-            (
-                a["amount"].as_u64().unwrap(),
-                a["sales_amount"].as_u64().unwrap(),
-                a["tax_amount"].as_u64().unwrap(),
-            )
-        })
+        .map(|a| (a["amount"].as_u64().unwrap(), a["sales_amount"].as_u64().unwrap(), a["tax_amount"].as_u64().unwrap()))
         .collect();
-    assert_eq!(
-        amounts,
-        [(300, 286, 14), (750, 714, 36)],
-        "300 then the remaining 750, tax split for B2B"
-    );
-    assert_eq!(
-        view["allowed_amount"], 1050,
-        "partial refunds sum to the total, never beyond"
-    );
+    assert_eq!(amounts, [(300, 286, 14), (750, 714, 36)], "300 then the remaining 750, tax split for B2B");
+    assert_eq!(view["allowed_amount"], 1050, "partial refunds sum to the total, never beyond");
     let record = sim_record(&h, "part-1").await;
     assert_eq!(record["allowances"].as_array().unwrap().len(), 2);
 }
@@ -198,21 +112,8 @@ async fn partial_refunds_add_up_to_the_total_with_b2b_tax() {
 async fn allowances_are_voided_before_the_invoice() {
     let h = start().await;
     let m = invoiced(&h, "both-1", None).await;
-    event(
-        &h,
-        &m,
-        "refund",
-        &refunded("both-1", 200),
-        "2026-12-06T10:00:00+08:00",
-    )
-    .await;
-    assert_eq!(
-        h.invoice(&m, "both-1").await.body["allowances"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    event(&h, &m, "refund", &refunded("both-1", 200), "2026-12-06T10:00:00+08:00").await;
+    assert_eq!(h.invoice(&m, "both-1").await.body["allowances"].as_array().unwrap().len(), 1);
     // Then the whole order is cancelled inside the window: allowance voided, then the invoice.
     let mut all = refunded("both-1", 200);
     all["cancelled"] = json!(true);
@@ -221,13 +122,7 @@ async fn allowances_are_voided_before_the_invoice() {
     let view = h.invoice(&m, "both-1").await.body;
     assert_eq!(view["allowances"][0]["status"], "void");
     let record = sim_record(&h, "both-1").await;
-    assert_eq!(
-        (
-            record["void"].as_bool(),
-            record["allowances"][0]["voided"].as_bool()
-        ),
-        (Some(true), Some(true))
-    );
+    assert_eq!((record["void"].as_bool(), record["allowances"][0]["voided"].as_bool()), (Some(true), Some(true)));
 }
 
 #[tokio::test]
@@ -245,26 +140,13 @@ async fn unused_numbers_are_reported_once_after_the_period() {
     let h = start().await;
     let m = invoiced(&h, "close-1", None).await;
     for id in ["close-2", "close-3"] {
-        event(
-            &h,
-            &m,
-            id,
-            &order(id, "paid", "shipped", "tcat"),
-            "2026-12-05T11:00:00+08:00",
-        )
-        .await;
+        event(&h, &m, id, &order(id, "paid", "shipped", "tcat"), "2026-12-05T11:00:00+08:00").await;
     }
     let fire = |time: &'static str| {
         let c = h.c.clone();
         async move {
             let body = serde_json::to_vec(&json!({"time": time})).unwrap();
-            c.raw(
-                reqwest::Method::POST,
-                "/_local/schedules/period-close",
-                body,
-                &[("content-type", "application/json".into())],
-            )
-            .await
+            c.raw(reqwest::Method::POST, "/_local/schedules/period-close", body, &[("content-type", "application/json".into())]).await
         }
     };
     // A number handed out just before a crash (no invoice, no record of why).
@@ -273,55 +155,19 @@ async fn unused_numbers_are_reported_once_after_the_period() {
     assert_eq!(store.take_block(&ranges[0], 1).await.unwrap(), Some((3, 1)));
     // During the period nothing is reported.
     let r = fire("2026-12-20T01:00:00+08:00").await;
-    assert_eq!(
-        (r.status, r.body["reported"].as_u64()),
-        (200, Some(0)),
-        "{:?}",
-        r.body
-    );
+    assert_eq!((r.status, r.body["reported"].as_u64()), (200, Some(0)), "{:?}", r.body);
     // The first run after it: once; then repeats and later catch-up runs find it done.
     let r = fire("2027-01-01T01:00:00+08:00").await;
-    assert_eq!(
-        (
-            r.body["reported"].as_u64(),
-            r.body["unused_numbers"].as_u64()
-        ),
-        (Some(1), Some(47)),
-        "{:?}",
-        r.body
-    );
-    for time in [
-        "2027-01-01T01:00:00+08:00",
-        "2027-01-02T01:00:00+08:00",
-        "2027-03-05T01:00:00+08:00",
-    ] {
+    assert_eq!((r.body["reported"].as_u64(), r.body["unused_numbers"].as_u64()), (Some(1), Some(47)), "{:?}", r.body);
+    for time in ["2027-01-01T01:00:00+08:00", "2027-01-02T01:00:00+08:00", "2027-03-05T01:00:00+08:00"] {
         let r = fire(time).await;
-        assert_eq!(
-            (
-                r.body["reported"].as_u64(),
-                r.body["already_reported"].as_u64()
-            ),
-            (Some(0), Some(1)),
-            "{time}: {:?}",
-            r.body
-        );
+        assert_eq!((r.body["reported"].as_u64(), r.body["already_reported"].as_u64()), (Some(0), Some(1)), "{time}: {:?}", r.body);
     }
-    let reports =
-        h.c.admin_get(&format!("{}/_sim/unused-reports", h.stack.wixtar.url()))
-            .await;
+    let reports = h.c.admin_get(&format!("{}/_sim/unused-reports", h.stack.wixtar.url())).await;
     let reports = reports.as_array().unwrap();
     assert_eq!(reports.len(), 1);
-    assert_eq!(
-        (
-            reports[0]["period"].as_str(),
-            reports[0]["received_count"].as_u64()
-        ),
-        (Some("11512"), Some(1))
-    );
-    let track = h.invoice(&m, "close-1").await.body["number"]
-        .as_str()
-        .unwrap()[..2]
-        .to_owned();
+    assert_eq!((reports[0]["period"].as_str(), reports[0]["received_count"].as_u64()), (Some("11512"), Some(1)));
+    let track = h.invoice(&m, "close-1").await.body["number"].as_str().unwrap()[..2].to_owned();
     assert_eq!(
         reports[0]["unused"],
         json!([{"track": track, "first": "00000004", "last": "00000049"}, {"track": track, "first": "00000003", "last": "00000003"}]),

@@ -43,13 +43,8 @@ impl ApiRequest {
 
     /// Decodes the body as JSON into `T`: syntax errors and wrong types are a 400.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        serde_json::from_slice(&self.body).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                format!("request body is not valid JSON of the expected shape: {e}"),
-            )
-        })
+        serde_json::from_slice(&self.body)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("request body is not valid JSON of the expected shape: {e}")))
     }
 }
 
@@ -62,10 +57,7 @@ pub struct ApiResponse {
 
 impl ApiResponse {
     pub fn json(status: StatusCode, body: &impl Serialize) -> Self {
-        Self {
-            status,
-            body: serde_json::to_string(body).expect("response bodies serialize"),
-        }
+        Self { status, body: serde_json::to_string(body).expect("response bodies serialize") }
     }
 
     pub fn ok(body: &impl Serialize) -> Self {
@@ -84,12 +76,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            field: None,
-        }
+        Self { status, code, message: message.into(), field: None }
     }
 
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
@@ -111,26 +98,15 @@ impl ApiError {
     }
 
     pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "unexpected error; it has been logged",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "unexpected error; it has been logged")
     }
 
     pub fn route_not_found(req: &ApiRequest) -> Self {
-        Self::not_found(
-            "route_not_found",
-            format!("no route for {} {}", req.method, req.path),
-        )
+        Self::not_found("route_not_found", format!("no route for {} {}", req.method, req.path))
     }
 
     pub fn method_not_allowed(req: &ApiRequest) -> Self {
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            format!("{} is not allowed on {}", req.method, req.path),
-        )
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{} is not allowed on {}", req.method, req.path))
     }
 
     pub fn into_response(self) -> ApiResponse {
@@ -144,12 +120,7 @@ impl ApiError {
 
 impl From<RuleViolation> for ApiError {
     fn from(v: RuleViolation) -> Self {
-        Self {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            code: v.code,
-            message: v.message,
-            field: v.field,
-        }
+        Self { status: StatusCode::UNPROCESSABLE_ENTITY, code: v.code, message: v.message, field: v.field }
     }
 }
 
@@ -159,10 +130,7 @@ pub fn check_body_size(req: &ApiRequest) -> Result<(), ApiError> {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!(
-                "request body is {} bytes; the limit is {MAX_BODY_BYTES}",
-                req.body.len()
-            ),
+            format!("request body is {} bytes; the limit is {MAX_BODY_BYTES}", req.body.len()),
         ));
     }
     Ok(())
@@ -179,10 +147,7 @@ pub mod lambda {
     use lambda_http::{Body, Request, RequestExt, Response};
 
     pub fn to_api_request(req: Request) -> ApiRequest {
-        let request_id = req
-            .lambda_context_ref()
-            .map(|c| c.request_id.clone())
-            .unwrap_or_default();
+        let request_id = req.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
         let (parts, body) = req.into_parts();
         let body = match body {
             Body::Empty => Bytes::new(),
@@ -190,22 +155,13 @@ pub mod lambda {
             Body::Binary(b) => Bytes::from(b),
             _ => Bytes::new(),
         };
-        ApiRequest {
-            method: parts.method,
-            path: parts.uri.path().to_owned(),
-            headers: parts.headers,
-            body,
-            request_id,
-        }
+        ApiRequest { method: parts.method, path: parts.uri.path().to_owned(), headers: parts.headers, body, request_id }
     }
 
     pub fn from_api_response(resp: ApiResponse) -> Response<Body> {
         Response::builder()
             .status(resp.status)
-            .header(
-                http::header::CONTENT_TYPE,
-                "application/json; charset=utf-8",
-            )
+            .header(http::header::CONTENT_TYPE, "application/json; charset=utf-8")
             .body(Body::Text(resp.body))
             .expect("status and header are valid")
     }
@@ -219,9 +175,7 @@ pub trait HttpHandler: Send + Sync + 'static {
 }
 
 /// Runs an [`HttpHandler`] in the Lambda runtime (API Gateway HTTP API payload 2.0).
-pub async fn run_lambda<H: HttpHandler>(
-    handler: std::sync::Arc<H>,
-) -> Result<(), lambda_http::Error> {
+pub async fn run_lambda<H: HttpHandler>(handler: std::sync::Arc<H>) -> Result<(), lambda_http::Error> {
     lambda_http::run(lambda_http::service_fn(move |req| {
         let handler = handler.clone();
         async move {
@@ -238,8 +192,7 @@ pub fn idempotency_key(req: &ApiRequest) -> Result<Option<String>, ApiError> {
         return Ok(None);
     };
     let key = raw.to_str().ok().map(str::trim).unwrap_or_default();
-    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
-    {
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
         return Err(ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code: "invalid_idempotency_key",
@@ -252,11 +205,7 @@ pub fn idempotency_key(req: &ApiRequest) -> Result<Option<String>, ApiError> {
 
 /// A merchant id from the path: 1–64 of `A-Z a-z 0-9 _ -`.
 pub fn merchant_id(raw: &str) -> Result<String, ApiError> {
-    let ok = !raw.is_empty()
-        && raw.len() <= 64
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let ok = !raw.is_empty() && raw.len() <= 64 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if ok {
         Ok(raw.to_owned())
     } else {
@@ -280,8 +229,7 @@ pub fn record_merchant(raw: &str) -> Result<String, ApiError> {
 /// (401). Nothing has been read or written when it refuses.
 pub fn authenticate(req: &ApiRequest, secret: &Secret, now: DateTime<Utc>) -> Result<(), ApiError> {
     check_body_size(req)?;
-    signature::verify(secret, req.header(signature::HEADER), &req.body, now)
-        .map_err(|e| ApiError::unauthorized(e.code(), e.to_string()))
+    signature::verify(secret, req.header(signature::HEADER), &req.body, now).map_err(|e| ApiError::unauthorized(e.code(), e.to_string()))
 }
 
 /// Runs one request inside a span carrying request_id, method, path, and the merchant_id and
@@ -302,11 +250,7 @@ where
     async {
         let started = std::time::Instant::now();
         let response = handle.await.unwrap_or_else(ApiError::into_response);
-        tracing::info!(
-            status = response.status.as_u16(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "handled"
-        );
+        tracing::info!(status = response.status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "handled");
         response
     }
     .instrument(span)

@@ -11,13 +11,8 @@ use crate::secret::Secret;
 pub async fn sdk_config() -> SdkConfig {
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
     crate::upstream::install_crypto_provider();
-    let https = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(https)
-        .load()
-        .await
+    let https = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+    aws_config::defaults(BehaviorVersion::latest()).http_client(https).load().await
 }
 
 /// Renders an SDK error with its whole source chain, for logs (never for responses).
@@ -26,26 +21,13 @@ pub fn describe<E: std::error::Error>(err: &E) -> String {
 }
 
 /// Reads a secret's string value once (cold start); the id is a name or an ARN.
-pub async fn read_secret(
-    client: &aws_sdk_secretsmanager::Client,
-    secret_id: &str,
-) -> Result<Secret, String> {
-    let out = client
-        .get_secret_value()
-        .secret_id(secret_id)
-        .send()
-        .await
-        .map_err(|e| format!("cannot read secret {secret_id}: {}", describe(&e)))?;
-    out.secret_string()
-        .map(Secret::new)
-        .ok_or_else(|| format!("secret {secret_id} has no string value"))
+pub async fn read_secret(client: &aws_sdk_secretsmanager::Client, secret_id: &str) -> Result<Secret, String> {
+    let out = client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| format!("cannot read secret {secret_id}: {}", describe(&e)))?;
+    out.secret_string().map(Secret::new).ok_or_else(|| format!("secret {secret_id} has no string value"))
 }
 
 /// Reads several secrets at once (cold start), in the order of `ids`.
-pub async fn read_secrets<const N: usize>(
-    sdk: &SdkConfig,
-    ids: [&str; N],
-) -> Result<[Secret; N], String> {
+pub async fn read_secrets<const N: usize>(sdk: &SdkConfig, ids: [&str; N]) -> Result<[Secret; N], String> {
     let client = aws_sdk_secretsmanager::Client::new(sdk);
     let mut tasks = tokio::task::JoinSet::new();
     for (i, id) in ids.into_iter().enumerate() {

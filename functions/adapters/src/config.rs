@@ -45,8 +45,7 @@ impl WixtarContact {
     /// `WIXTAR_CONTACT` as JSON, or the published defaults.
     pub fn from_env() -> Result<Self, ConfigError> {
         match std::env::var("WIXTAR_CONTACT") {
-            Ok(json) if !json.trim().is_empty() => serde_json::from_str(&json)
-                .map_err(|e| ConfigError(format!("WIXTAR_CONTACT is not valid: {e}"))),
+            Ok(json) if !json.trim().is_empty() => serde_json::from_str(&json).map_err(|e| ConfigError(format!("WIXTAR_CONTACT is not valid: {e}"))),
             _ => Ok(Self::default()),
         }
     }

@@ -52,28 +52,20 @@ impl MasterKeys {
     /// "k2": "<material>"}` (what Secrets Manager's GenerateSecretString writes, and what an
     /// operator extends to rotate). Each key is HKDF-SHA256 of its material.
     pub fn from_secret(secret: &Secret) -> Result<Self, CryptoError> {
-        let mut set: BTreeMap<String, String> = serde_json::from_str(secret.expose())
-            .map_err(|_| CryptoError::BadKeySet("not a JSON object of strings".into()))?;
-        let current = set
-            .remove("current")
-            .ok_or_else(|| CryptoError::BadKeySet("no \"current\" key id".into()))?;
+        let mut set: BTreeMap<String, String> =
+            serde_json::from_str(secret.expose()).map_err(|_| CryptoError::BadKeySet("not a JSON object of strings".into()))?;
+        let current = set.remove("current").ok_or_else(|| CryptoError::BadKeySet("no \"current\" key id".into()))?;
         let mut keys = BTreeMap::new();
         for (id, material) in set {
             if material.chars().count() < MIN_MATERIAL_CHARS {
-                return Err(CryptoError::BadKeySet(format!(
-                    "key {id} is shorter than {MIN_MATERIAL_CHARS} characters"
-                )));
+                return Err(CryptoError::BadKeySet(format!("key {id} is shorter than {MIN_MATERIAL_CHARS} characters")));
             }
             let mut key = [0u8; 32];
-            hkdf::Hkdf::<sha2::Sha256>::new(None, material.as_bytes())
-                .expand(KDF_INFO, &mut key)
-                .expect("32 bytes is a valid HKDF-SHA256 output length");
+            hkdf::Hkdf::<sha2::Sha256>::new(None, material.as_bytes()).expand(KDF_INFO, &mut key).expect("32 bytes is a valid HKDF-SHA256 output length");
             keys.insert(id, Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key)));
         }
         if !keys.contains_key(&current) {
-            return Err(CryptoError::BadKeySet(format!(
-                "current key {current} is not in the set"
-            )));
+            return Err(CryptoError::BadKeySet(format!("current key {current} is not in the set")));
         }
         Ok(Self { current, keys })
     }
@@ -92,52 +84,21 @@ impl MasterKeys {
         let nonce: [u8; 12] = rand::random();
         let cipher = &self.keys[&self.current];
         let ciphertext = cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext.as_bytes(),
-                    aad: &aad(merchant_id, field),
-                },
-            )
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext.as_bytes(), aad: &aad(merchant_id, field) })
             .expect("AES-GCM encryption of a short value cannot fail");
-        Sealed {
-            key_id: self.current.clone(),
-            nonce: B64.encode(nonce),
-            ciphertext: B64.encode(ciphertext),
-        }
+        Sealed { key_id: self.current.clone(), nonce: B64.encode(nonce), ciphertext: B64.encode(ciphertext) }
     }
 
-    pub fn open(
-        &self,
-        merchant_id: &str,
-        field: &str,
-        sealed: &Sealed,
-    ) -> Result<Secret, CryptoError> {
-        let cipher = self
-            .keys
-            .get(&sealed.key_id)
-            .ok_or_else(|| CryptoError::UnknownKey(sealed.key_id.clone()))?;
-        let nonce = B64
-            .decode(&sealed.nonce)
-            .map_err(|_| CryptoError::Undecryptable)?;
-        let ciphertext = B64
-            .decode(&sealed.ciphertext)
-            .map_err(|_| CryptoError::Undecryptable)?;
+    pub fn open(&self, merchant_id: &str, field: &str, sealed: &Sealed) -> Result<Secret, CryptoError> {
+        let cipher = self.keys.get(&sealed.key_id).ok_or_else(|| CryptoError::UnknownKey(sealed.key_id.clone()))?;
+        let nonce = B64.decode(&sealed.nonce).map_err(|_| CryptoError::Undecryptable)?;
+        let ciphertext = B64.decode(&sealed.ciphertext).map_err(|_| CryptoError::Undecryptable)?;
         if nonce.len() != 12 {
             return Err(CryptoError::Undecryptable);
         }
-        let plain = cipher
-            .decrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: &ciphertext,
-                    aad: &aad(merchant_id, field),
-                },
-            )
-            .map_err(|_| CryptoError::Undecryptable)?;
-        String::from_utf8(plain)
-            .map(Secret::new)
-            .map_err(|_| CryptoError::Undecryptable)
+        let plain =
+            cipher.decrypt(Nonce::from_slice(&nonce), Payload { msg: &ciphertext, aad: &aad(merchant_id, field) }).map_err(|_| CryptoError::Undecryptable)?;
+        String::from_utf8(plain).map(Secret::new).map_err(|_| CryptoError::Undecryptable)
     }
 }
 
@@ -164,46 +125,27 @@ mod tests {
     fn another_merchant_or_field_cannot_open_it() {
         let k = keys(&MasterKeys::generate_json("k1"));
         let sealed = k.seal("m1", "aes_key", "0123456789abcdef0123456789abcdef");
-        assert_eq!(
-            k.open("m2", "aes_key", &sealed).unwrap_err(),
-            CryptoError::Undecryptable
-        );
-        assert_eq!(
-            k.open("m1", "rid", &sealed).unwrap_err(),
-            CryptoError::Undecryptable
-        );
+        assert_eq!(k.open("m2", "aes_key", &sealed).unwrap_err(), CryptoError::Undecryptable);
+        assert_eq!(k.open("m1", "rid", &sealed).unwrap_err(), CryptoError::Undecryptable);
         let mut tampered = sealed.clone();
         tampered.ciphertext.replace_range(0..2, "AA");
-        assert_eq!(
-            k.open("m1", "aes_key", &tampered).unwrap_err(),
-            CryptoError::Undecryptable
-        );
+        assert_eq!(k.open("m1", "aes_key", &tampered).unwrap_err(), CryptoError::Undecryptable);
     }
 
     #[test]
     fn rotation_keeps_old_items_readable_and_writes_with_the_new_key() {
         let v1 = keys(r#"{"current":"k1","k1":"first-key-material-0123456789abcdef"}"#);
         let old = v1.seal("m1", "rid", "old");
-        let v2 = keys(
-            r#"{"current":"k2","k1":"first-key-material-0123456789abcdef","k2":"second-key-material-0123456789abcdef"}"#,
-        );
+        let v2 = keys(r#"{"current":"k2","k1":"first-key-material-0123456789abcdef","k2":"second-key-material-0123456789abcdef"}"#);
         assert_eq!(v2.open("m1", "rid", &old).unwrap().expose(), "old");
         let new = v2.seal("m1", "rid", "new");
         assert_eq!(new.key_id, "k2");
-        assert_eq!(
-            v1.open("m1", "rid", &new).unwrap_err(),
-            CryptoError::UnknownKey("k2".into())
-        );
+        assert_eq!(v1.open("m1", "rid", &new).unwrap_err(), CryptoError::UnknownKey("k2".into()));
     }
 
     #[test]
     fn bad_key_sets_are_refused() {
-        for bad in [
-            r#"{"current":"k9"}"#,
-            r#"{"current":"k1","k1":"short"}"#,
-            r#"{"k1":"first-key-material-0123456789abcdef"}"#,
-            "not json",
-        ] {
+        for bad in [r#"{"current":"k9"}"#, r#"{"current":"k1","k1":"short"}"#, r#"{"k1":"first-key-material-0123456789abcdef"}"#, "not json"] {
             assert!(MasterKeys::from_secret(&Secret::new(bad)).is_err(), "{bad}");
         }
     }

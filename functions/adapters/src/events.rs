@@ -17,10 +17,7 @@ pub struct DomainEvent {
 
 impl DomainEvent {
     pub fn new(detail_type: &str, detail: serde_json::Value) -> Self {
-        Self {
-            detail_type: detail_type.to_owned(),
-            detail,
-        }
+        Self { detail_type: detail_type.to_owned(), detail }
     }
 }
 
@@ -43,10 +40,7 @@ pub struct EventBridgePublisher {
 
 impl EventBridgePublisher {
     pub fn new(client: aws_sdk_eventbridge::Client, bus_name: impl Into<String>) -> Self {
-        Self {
-            client,
-            bus_name: bus_name.into(),
-        }
+        Self { client, bus_name: bus_name.into() }
     }
 }
 
@@ -63,24 +57,10 @@ impl EventPublisher for EventBridgePublisher {
                     .detail(e.detail.to_string())
                     .build()
             });
-            let out = self
-                .client
-                .put_events()
-                .set_entries(Some(entries.collect()))
-                .send()
-                .await
-                .map_err(|e| PublishError(describe(&e)))?;
+            let out = self.client.put_events().set_entries(Some(entries.collect())).send().await.map_err(|e| PublishError(describe(&e)))?;
             if out.failed_entry_count() > 0 {
-                let reasons: Vec<String> = out
-                    .entries()
-                    .iter()
-                    .filter_map(|e| e.error_message().map(str::to_owned))
-                    .collect();
-                return Err(PublishError(format!(
-                    "{} entries failed: {}",
-                    out.failed_entry_count(),
-                    reasons.join("; ")
-                )));
+                let reasons: Vec<String> = out.entries().iter().filter_map(|e| e.error_message().map(str::to_owned)).collect();
+                return Err(PublishError(format!("{} entries failed: {}", out.failed_entry_count(), reasons.join("; "))));
             }
         }
         Ok(())
@@ -92,10 +72,7 @@ impl EventPublisher for EventBridgePublisher {
 pub trait EventHandler: Send + Sync + 'static {
     /// Handles one event; an error makes the delivery fail, so it is retried and finally
     /// dead-lettered (the handlers are idempotent, so a redrive is safe).
-    async fn handle(
-        &self,
-        event: &DomainEvent,
-    ) -> Result<serde_json::Value, crate::schedule::JobError>;
+    async fn handle(&self, event: &DomainEvent) -> Result<serde_json::Value, crate::schedule::JobError>;
 }
 
 /// The EventBridge envelope a rule delivers to a Lambda target.
@@ -107,24 +84,14 @@ struct Envelope {
 }
 
 /// Serves `handler` in the Lambda runtime, one EventBridge event per invocation.
-pub async fn run_lambda<H: EventHandler>(
-    handler: std::sync::Arc<H>,
-) -> Result<(), lambda_http::lambda_runtime::Error> {
+pub async fn run_lambda<H: EventHandler>(handler: std::sync::Arc<H>) -> Result<(), lambda_http::lambda_runtime::Error> {
     use lambda_http::lambda_runtime::{self, LambdaEvent};
-    lambda_runtime::run(lambda_runtime::service_fn(
-        move |event: LambdaEvent<Envelope>| {
-            let handler = handler.clone();
-            async move {
-                let domain = DomainEvent {
-                    detail_type: event.payload.detail_type,
-                    detail: event.payload.detail,
-                };
-                handler
-                    .handle(&domain)
-                    .await
-                    .map_err(lambda_runtime::Error::from)
-            }
-        },
-    ))
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<Envelope>| {
+        let handler = handler.clone();
+        async move {
+            let domain = DomainEvent { detail_type: event.payload.detail_type, detail: event.payload.detail };
+            handler.handle(&domain).await.map_err(lambda_runtime::Error::from)
+        }
+    }))
     .await
 }

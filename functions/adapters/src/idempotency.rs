@@ -22,10 +22,7 @@ const WAIT_FOR_FIRST: Duration = Duration::from_secs(4);
 #[derive(Debug)]
 pub enum Begin {
     /// Do the work, creating the resource with this id, and complete the record.
-    Proceed {
-        record_pk: String,
-        resource_id: String,
-    },
+    Proceed { record_pk: String, resource_id: String },
     /// Answer what the first request answered.
     Replay(ApiResponse),
 }
@@ -35,15 +32,8 @@ pub fn body_sha256(body: &[u8]) -> String {
 }
 
 fn replay(record: &IdempotencyItem) -> Option<ApiResponse> {
-    match (
-        record.state.as_str(),
-        record.status_code,
-        &record.response_body,
-    ) {
-        ("completed", Some(status), Some(body)) => Some(ApiResponse {
-            status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-            body: body.clone(),
-        }),
+    match (record.state.as_str(), record.status_code, &record.response_body) {
+        ("completed", Some(status), Some(body)) => Some(ApiResponse { status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body: body.clone() }),
         _ => None,
     }
 }
@@ -73,18 +63,12 @@ pub async fn begin(
     };
     let mut existing = match store.claim_idempotency(&record).await? {
         Claim::Claimed => {
-            return Ok(Begin::Proceed {
-                record_pk: record.pk,
-                resource_id: new_resource_id,
-            });
+            return Ok(Begin::Proceed { record_pk: record.pk, resource_id: new_resource_id });
         }
         Claim::Existing(existing) => existing,
     };
     if existing.request_sha256 != record.request_sha256 {
-        return Err(ApiError::conflict(
-            "idempotency_key_reused",
-            "this Idempotency-Key was used with a different request body",
-        ));
+        return Err(ApiError::conflict("idempotency_key_reused", "this Idempotency-Key was used with a different request body"));
     }
     let deadline = tokio::time::Instant::now() + WAIT_FOR_FIRST;
     loop {
@@ -92,32 +76,17 @@ pub async fn begin(
             return Ok(Begin::Replay(response));
         }
         if (now - existing.created_at).num_seconds() > STALE_AFTER_SECONDS {
-            return Ok(Begin::Proceed {
-                record_pk: existing.pk,
-                resource_id: existing.resource_id,
-            });
+            return Ok(Begin::Proceed { record_pk: existing.pk, resource_id: existing.resource_id });
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(ApiError::conflict(
-                "idempotency_key_in_progress",
-                "a request with this Idempotency-Key is still being processed; retry shortly",
-            ));
+            return Err(ApiError::conflict("idempotency_key_in_progress", "a request with this Idempotency-Key is still being processed; retry shortly"));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
         match store.idempotency(&existing.pk).await? {
             Some(r) => existing = r,
             // The first request failed and released the key: let this one take it.
             None => {
-                return Box::pin(begin(
-                    store,
-                    merchant_id,
-                    route,
-                    key,
-                    body,
-                    new_resource_id,
-                    now,
-                ))
-                .await;
+                return Box::pin(begin(store, merchant_id, route, key, body, new_resource_id, now)).await;
             }
         }
     }

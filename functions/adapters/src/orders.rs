@@ -14,10 +14,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-    Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use einvoice_domain::settings::IssueTrigger;
 use einvoice_domain::{InvoiceLine, OrderState};
@@ -72,10 +69,7 @@ pub enum InvoiceStatus {
 impl InvoiceStatus {
     /// The issuer's answer to an `InvoiceRequested`: the order's request flag is done.
     pub fn answers_request(self) -> bool {
-        matches!(
-            self,
-            Self::Issued | Self::NotIssuable | Self::NoInvoiceNumbers
-        )
+        matches!(self, Self::Issued | Self::NotIssuable | Self::NoInvoiceNumbers)
     }
 
     /// An invoice was claimed for the order: no decision is made for it any more.
@@ -334,20 +328,10 @@ fn attribute<T: Serialize>(value: &T) -> AttributeValue {
 
 /// The order's invoice status set to `status` and its version moved (so a webhook holding an
 /// older copy writes again on fresh data); `clear_reason` also drops `invoice_reason`.
-fn order_status_update(
-    table: &str,
-    merchant_id: &str,
-    order_id: &str,
-    status: InvoiceStatus,
-    reason: Reason,
-    condition: &str,
-) -> TransactWriteItem {
+fn order_status_update(table: &str, merchant_id: &str, order_id: &str, status: InvoiceStatus, reason: Reason, condition: &str) -> TransactWriteItem {
     let update = Update::builder()
         .table_name(table)
-        .set_key(Some(key(
-            order_keys::order(merchant_id, order_id),
-            order_keys::ORDER,
-        )))
+        .set_key(Some(key(order_keys::order(merchant_id, order_id), order_keys::ORDER)))
         .update_expression(status_expression(status, reason))
         .condition_expression(condition)
         .expression_attribute_values(":status", attribute(&status))
@@ -358,13 +342,7 @@ fn order_status_update(
 }
 
 /// An update of the invoice item itself.
-fn invoice_update(
-    table: &str,
-    invoice: &InvoiceItem,
-    expression: &str,
-    name: &str,
-    value: AttributeValue,
-) -> TransactWriteItem {
+fn invoice_update(table: &str, invoice: &InvoiceItem, expression: &str, name: &str, value: AttributeValue) -> TransactWriteItem {
     let update = Update::builder()
         .table_name(table)
         .set_key(Some(key(invoice.pk.clone(), invoice.sk.clone())))
@@ -376,33 +354,16 @@ fn invoice_update(
     TransactWriteItem::builder().update(update).build()
 }
 
-fn conditional_put(
-    table: &str,
-    item: HashMap<String, AttributeValue>,
-    condition: &str,
-    values: &[(&str, AttributeValue)],
-) -> TransactWriteItem {
-    let mut put = Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .condition_expression(condition);
+fn conditional_put(table: &str, item: HashMap<String, AttributeValue>, condition: &str, values: &[(&str, AttributeValue)]) -> TransactWriteItem {
+    let mut put = Put::builder().table_name(table).set_item(Some(item)).condition_expression(condition);
     for (name, value) in values {
         put = put.expression_attribute_values(*name, value.clone());
     }
-    TransactWriteItem::builder()
-        .put(put.build().expect("put is complete"))
-        .build()
+    TransactWriteItem::builder().put(put.build().expect("put is complete")).build()
 }
 
 fn versioned(version: u64) -> (&'static str, Vec<(&'static str, AttributeValue)>) {
-    if version <= 1 {
-        ("attribute_not_exists(pk)", vec![])
-    } else {
-        (
-            "version = :expected",
-            vec![(":expected", AttributeValue::N((version - 1).to_string()))],
-        )
-    }
+    if version <= 1 { ("attribute_not_exists(pk)", vec![]) } else { ("version = :expected", vec![(":expected", AttributeValue::N((version - 1).to_string()))]) }
 }
 
 /// What a status update does with `invoice_reason`.
@@ -435,68 +396,27 @@ fn status_expression(status: InvoiceStatus, reason: Reason) -> String {
 }
 
 impl Store {
-    pub async fn order(
-        &self,
-        merchant_id: &str,
-        order_id: &str,
-    ) -> Result<Option<OrderItem>, StoreError> {
-        self.get(order_keys::order(merchant_id, order_id), order_keys::ORDER)
-            .await
+    pub async fn order(&self, merchant_id: &str, order_id: &str) -> Result<Option<OrderItem>, StoreError> {
+        self.get(order_keys::order(merchant_id, order_id), order_keys::ORDER).await
     }
 
-    pub async fn invoice(
-        &self,
-        merchant_id: &str,
-        order_id: &str,
-    ) -> Result<Option<InvoiceItem>, StoreError> {
-        self.get(
-            order_keys::order(merchant_id, order_id),
-            order_keys::INVOICE,
-        )
-        .await
+    pub async fn invoice(&self, merchant_id: &str, order_id: &str) -> Result<Option<InvoiceItem>, StoreError> {
+        self.get(order_keys::order(merchant_id, order_id), order_keys::INVOICE).await
     }
 
     /// The order, the merchant's settings and plan: one `BatchGetItem`.
-    pub async fn webhook_context(
-        &self,
-        merchant_id: &str,
-        order_id: &str,
-    ) -> Result<WebhookContext, StoreError> {
+    pub async fn webhook_context(&self, merchant_id: &str, order_id: &str) -> Result<WebhookContext, StoreError> {
         let merchant = keys::merchant(merchant_id);
-        let keys = [
-            (order_keys::order(merchant_id, order_id), order_keys::ORDER),
-            (merchant.clone(), keys::SETTINGS),
-            (merchant, keys::PLAN),
-        ];
-        let [order, settings, plan]: [_; 3] = self
-            .get_many(&keys)
-            .await?
-            .try_into()
-            .expect("one answer per key");
-        Ok(WebhookContext {
-            order: order.map(from_item).transpose()?,
-            settings: settings.map(from_item).transpose()?,
-            plan: plan.map(from_item).transpose()?,
-        })
+        let keys = [(order_keys::order(merchant_id, order_id), order_keys::ORDER), (merchant.clone(), keys::SETTINGS), (merchant, keys::PLAN)];
+        let [order, settings, plan]: [_; 3] = self.get_many(&keys).await?.try_into().expect("one answer per key");
+        Ok(WebhookContext { order: order.map(from_item).transpose()?, settings: settings.map(from_item).transpose()?, plan: plan.map(from_item).transpose()? })
     }
 
     /// The order, its invoice and the merchant's settings: one `BatchGetItem`.
-    pub async fn issue_context(
-        &self,
-        merchant_id: &str,
-        order_id: &str,
-    ) -> Result<IssueContext, StoreError> {
+    pub async fn issue_context(&self, merchant_id: &str, order_id: &str) -> Result<IssueContext, StoreError> {
         let order = order_keys::order(merchant_id, order_id);
-        let keys = [
-            (order.clone(), order_keys::ORDER),
-            (order, order_keys::INVOICE),
-            (keys::merchant(merchant_id), keys::SETTINGS),
-        ];
-        let [order, invoice, settings]: [_; 3] = self
-            .get_many(&keys)
-            .await?
-            .try_into()
-            .expect("one answer per key");
+        let keys = [(order.clone(), order_keys::ORDER), (order, order_keys::INVOICE), (keys::merchant(merchant_id), keys::SETTINGS)];
+        let [order, invoice, settings]: [_; 3] = self.get_many(&keys).await?.try_into().expect("one answer per key");
         Ok(IssueContext {
             order: order.map(from_item).transpose()?,
             invoice: invoice.map(from_item).transpose()?,
@@ -509,23 +429,13 @@ impl Store {
     /// and its outbox flags and lease, so applying an event is one write.
     pub async fn save_order(&self, order: &OrderItem) -> Result<OrderWrite, StoreError> {
         let (condition, values) = versioned(order.version);
-        let mut put = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(to_item(order)))
-            .condition_expression(condition);
+        let mut put = self.client().put_item().table_name(self.table()).set_item(Some(to_item(order))).condition_expression(condition);
         for (name, value) in values {
             put = put.expression_attribute_values(name, value);
         }
         match put.send().await {
             Ok(_) => Ok(OrderWrite::Saved),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(OrderWrite::Stale)
-            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(OrderWrite::Stale),
             Err(e) => Err(dynamo(e)),
         }
     }
@@ -558,29 +468,17 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
             Err(e) => Err(dynamo(e)),
         }
     }
 
     /// The publish failed: the lease goes, the flags stay for the next delivery.
-    pub async fn release_outbox(
-        &self,
-        merchant_id: &str,
-        order_id: &str,
-    ) -> Result<(), StoreError> {
+    pub async fn release_outbox(&self, merchant_id: &str, order_id: &str) -> Result<(), StoreError> {
         self.client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(key(
-                order_keys::order(merchant_id, order_id),
-                order_keys::ORDER,
-            )))
+            .set_key(Some(key(order_keys::order(merchant_id, order_id), order_keys::ORDER)))
             .update_expression("REMOVE outbox_lease_until SET version = version + :one")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
@@ -592,20 +490,12 @@ impl Store {
 
     /// The return the order asked for is done (issuer side): `return_pending` goes, unless the
     /// order changed since `seen_version` (a newer cancel or refund, whose own event follows).
-    pub async fn finish_return(
-        &self,
-        merchant_id: &str,
-        order_id: &str,
-        seen_version: u64,
-    ) -> Result<(), StoreError> {
+    pub async fn finish_return(&self, merchant_id: &str, order_id: &str, seen_version: u64) -> Result<(), StoreError> {
         let result = self
             .client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(key(
-                order_keys::order(merchant_id, order_id),
-                order_keys::ORDER,
-            )))
+            .set_key(Some(key(order_keys::order(merchant_id, order_id), order_keys::ORDER)))
             .update_expression("REMOVE return_pending SET version = version + :one")
             .condition_expression("version = :seen")
             .expression_attribute_values(":seen", AttributeValue::N(seen_version.to_string()))
@@ -614,51 +504,31 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(()),
             Err(e) => Err(dynamo(e)),
         }
     }
 
     /// Sets the order's invoice status (issuer side), bumping its version so a webhook that
     /// read it before writes again on fresh data.
-    pub async fn set_invoice_status(
-        &self,
-        merchant_id: &str,
-        order_id: &str,
-        status: InvoiceStatus,
-        reason: Option<&str>,
-    ) -> Result<(), StoreError> {
+    pub async fn set_invoice_status(&self, merchant_id: &str, order_id: &str, status: InvoiceStatus, reason: Option<&str>) -> Result<(), StoreError> {
         let mut update = self
             .client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(key(
-                order_keys::order(merchant_id, order_id),
-                order_keys::ORDER,
-            )))
+            .set_key(Some(key(order_keys::order(merchant_id, order_id), order_keys::ORDER)))
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":status", attribute(&status))
             .expression_attribute_values(":one", AttributeValue::N("1".into()));
         update = match reason {
-            Some(r) => update
-                .update_expression(status_expression(status, Reason::Set))
-                .expression_attribute_values(":reason", s(r)),
+            Some(r) => update.update_expression(status_expression(status, Reason::Set)).expression_attribute_values(":reason", s(r)),
             None => update.update_expression(status_expression(status, Reason::Clear)),
         };
         update.send().await.map(|_| ()).map_err(dynamo)
     }
 
     /// The ranges known for a merchant and period, oldest first.
-    pub async fn ranges(
-        &self,
-        merchant_id: &str,
-        period: &str,
-    ) -> Result<Vec<RangeItem>, StoreError> {
+    pub async fn ranges(&self, merchant_id: &str, period: &str) -> Result<Vec<RangeItem>, StoreError> {
         let out = self
             .client()
             .query()
@@ -683,57 +553,26 @@ impl Store {
             merchant_id: range.merchant_id.clone(),
             period: range.period.clone(),
         };
-        self.client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(to_item(&listed)))
-            .send()
-            .await
-            .map_err(dynamo)?;
+        self.client().put_item().table_name(self.table()).set_item(Some(to_item(&listed))).send().await.map_err(dynamo)?;
         self.put_if_absent(range).await
     }
 
     /// Which of `numbers` carry an invoice of `seller_ubn` (their number guard exists).
-    pub async fn numbers_in_use(
-        &self,
-        seller_ubn: &str,
-        numbers: &[String],
-    ) -> Result<std::collections::HashSet<String>, StoreError> {
+    pub async fn numbers_in_use(&self, seller_ubn: &str, numbers: &[String]) -> Result<std::collections::HashSet<String>, StoreError> {
         use aws_sdk_dynamodb::types::KeysAndAttributes;
         let mut used = std::collections::HashSet::new();
         for chunk in numbers.chunks(100) {
-            let mut keys: Vec<HashMap<String, AttributeValue>> = chunk
-                .iter()
-                .map(|n| key(order_keys::invoice_number(seller_ubn, n), order_keys::REF))
-                .collect();
+            let mut keys: Vec<HashMap<String, AttributeValue>> =
+                chunk.iter().map(|n| key(order_keys::invoice_number(seller_ubn, n), order_keys::REF)).collect();
             while !keys.is_empty() {
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .expect("keys are set");
-                let out = self
-                    .client()
-                    .batch_get_item()
-                    .request_items(self.table(), request)
-                    .send()
-                    .await
-                    .map_err(dynamo)?;
-                for item in out
-                    .responses()
-                    .and_then(|r| r.get(self.table()))
-                    .into_iter()
-                    .flatten()
-                {
+                let request = KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().expect("keys are set");
+                let out = self.client().batch_get_item().request_items(self.table(), request).send().await.map_err(dynamo)?;
+                for item in out.responses().and_then(|r| r.get(self.table())).into_iter().flatten() {
                     if let Some(pk) = item.get("pk").and_then(|v| v.as_s().ok()) {
                         used.insert(pk.rsplit('#').next().unwrap_or_default().to_owned());
                     }
                 }
-                keys = out
-                    .unprocessed_keys()
-                    .and_then(|u| u.get(self.table()))
-                    .map(|k| k.keys().to_vec())
-                    .unwrap_or_default();
+                keys = out.unprocessed_keys().and_then(|u| u.get(self.table())).map(|k| k.keys().to_vec()).unwrap_or_default();
             }
         }
         Ok(used)
@@ -759,11 +598,7 @@ impl Store {
     }
 
     /// Everything about a merchant's numbers of one period, in one query.
-    pub async fn period_numbers(
-        &self,
-        merchant_id: &str,
-        period: &str,
-    ) -> Result<PeriodNumbers, StoreError> {
+    pub async fn period_numbers(&self, merchant_id: &str, period: &str) -> Result<PeriodNumbers, StoreError> {
         let out = self
             .client()
             .query()
@@ -776,15 +611,9 @@ impl Store {
             .map_err(dynamo)?;
         let mut numbers = PeriodNumbers::default();
         for item in out.items() {
-            match item
-                .get("entity")
-                .and_then(|e| e.as_s().ok())
-                .map(String::as_str)
-            {
+            match item.get("entity").and_then(|e| e.as_s().ok()).map(String::as_str) {
                 Some("number_range") => numbers.ranges.push(from_item(item.clone())?),
-                Some("skipped_number") => numbers
-                    .skipped
-                    .push(from_item::<SkippedNumberItem>(item.clone())?.number),
+                Some("skipped_number") => numbers.skipped.push(from_item::<SkippedNumberItem>(item.clone())?.number),
                 Some("period_close") => numbers.closed = Some(from_item(item.clone())?),
                 _ => {}
             }
@@ -800,19 +629,12 @@ impl Store {
     /// Leases up to `wanted` consecutive sequences of `range` with one atomic conditional
     /// update of its counter: `Some((first, count))`, `count < wanted` only when the range had
     /// fewer left (the rest is then taken with a second update); `None` when it is used up.
-    pub async fn take_block(
-        &self,
-        range: &RangeItem,
-        wanted: u32,
-    ) -> Result<Option<(u32, u32)>, StoreError> {
+    pub async fn take_block(&self, range: &RangeItem, wanted: u32) -> Result<Option<(u32, u32)>, StoreError> {
         let wanted = wanted.max(1);
         // The whole block fits while `next + wanted - 1 <= last`.
         let latest_start = i64::from(range.last) + 1 - i64::from(wanted);
-        let counter = |item: Option<&HashMap<String, AttributeValue>>| {
-            item.and_then(|a| a.get("next"))
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse::<u32>().ok())
-        };
+        let counter =
+            |item: Option<&HashMap<String, AttributeValue>>| item.and_then(|a| a.get("next")).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u32>().ok());
         // Each round that loses the tail to a concurrent taker starts over.
         for _ in 0..8 {
             let result = self
@@ -824,26 +646,21 @@ impl Store {
                 .condition_expression("#next <= :latest_start")
                 .expression_attribute_names("#next", "next")
                 .expression_attribute_values(":n", AttributeValue::N(wanted.to_string()))
-                .expression_attribute_values(
-                    ":latest_start",
-                    AttributeValue::N(latest_start.to_string()),
-                )
+                .expression_attribute_values(":latest_start", AttributeValue::N(latest_start.to_string()))
                 .return_values(ReturnValue::UpdatedOld)
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .send()
                 .await;
             let seen = match result {
-            Ok(out) => {
-                let first = counter(out.attributes()).ok_or_else(|| StoreError::Corrupt("range update returned no counter".into()))?;
-                return Ok(Some((first, wanted)));
-            }
-            Err(e) => match e.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)) => counter(c.item()),
-                _ => return Err(dynamo(e)),
-            },
-        };
+                Ok(out) => {
+                    let first = counter(out.attributes()).ok_or_else(|| StoreError::Corrupt("range update returned no counter".into()))?;
+                    return Ok(Some((first, wanted)));
+                }
+                Err(e) => match e.as_service_error() {
+                    Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)) => counter(c.item()),
+                    _ => return Err(dynamo(e)),
+                },
+            };
             // Fewer than `wanted` left: take what is left, if the counter did not move meanwhile.
             let Some(seen) = seen.filter(|n| *n <= range.last) else {
                 return Ok(None);
@@ -857,26 +674,18 @@ impl Store {
                 .condition_expression("#next = :seen")
                 .expression_attribute_names("#next", "next")
                 .expression_attribute_values(":seen", AttributeValue::N(seen.to_string()))
-                .expression_attribute_values(
-                    ":end",
-                    AttributeValue::N((range.last + 1).to_string()),
-                )
+                .expression_attribute_values(":end", AttributeValue::N((range.last + 1).to_string()))
                 .send()
                 .await;
             match rest {
                 Ok(_) => return Ok(Some((seen, range.last + 1 - seen))),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                {
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
                     continue;
                 }
                 Err(e) => return Err(dynamo(e)),
             }
         }
-        Err(StoreError::Dynamo(
-            "number range contended: no block after 8 rounds".into(),
-        ))
+        Err(StoreError::Dynamo("number range contended: no block after 8 rounds".into()))
     }
 
     /// Records the invoice, its number guard and the order's `issued` status, all or nothing.
@@ -890,98 +699,45 @@ impl Store {
             order_id: invoice.order_id.clone(),
         };
         let items = vec![
-            conditional_put(
-                self.table(),
-                to_item(invoice),
-                "attribute_not_exists(pk)",
-                &[],
-            ),
-            conditional_put(
-                self.table(),
-                to_item(&guard),
-                "attribute_not_exists(pk)",
-                &[],
-            ),
-            order_status_update(
-                self.table(),
-                &invoice.merchant_id,
-                &invoice.order_id,
-                InvoiceStatus::Issued,
-                Reason::Clear,
-                ORDER_EXISTS,
-            ),
+            conditional_put(self.table(), to_item(invoice), "attribute_not_exists(pk)", &[]),
+            conditional_put(self.table(), to_item(&guard), "attribute_not_exists(pk)", &[]),
+            order_status_update(self.table(), &invoice.merchant_id, &invoice.order_id, InvoiceStatus::Issued, Reason::Clear, ORDER_EXISTS),
         ];
-        self.client()
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
-                match e.as_service_error() {
-                    // The invoice or the number exists: a second invoice, never to be written.
-                    Some(E::TransactionCanceledException(c))
-                        if c.cancellation_reasons()
-                            .iter()
-                            .take(2)
-                            .any(|r| r.code() == Some("ConditionalCheckFailed")) =>
-                    {
-                        StoreError::Conflict
-                    }
-                    _ => dynamo(e),
+        self.client().transact_write_items().set_transact_items(Some(items)).send().await.map(|_| ()).map_err(|e| {
+            use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+            match e.as_service_error() {
+                // The invoice or the number exists: a second invoice, never to be written.
+                Some(E::TransactionCanceledException(c)) if c.cancellation_reasons().iter().take(2).any(|r| r.code() == Some("ConditionalCheckFailed")) => {
+                    StoreError::Conflict
                 }
-            })
+                _ => dynamo(e),
+            }
+        })
     }
 
     /// Appends an allowance, expecting `known` allowances (so concurrent processors cannot
     /// both add one); `Conflict` otherwise.
-    pub async fn add_allowance(
-        &self,
-        invoice: &InvoiceItem,
-        known: usize,
-        allowance: &AllowanceItem,
-    ) -> Result<(), StoreError> {
+    pub async fn add_allowance(&self, invoice: &InvoiceItem, known: usize, allowance: &AllowanceItem) -> Result<(), StoreError> {
         let list = attribute(&[allowance]);
         let result = self
             .client()
             .update_item()
             .table_name(self.table())
             .set_key(Some(key(invoice.pk.clone(), invoice.sk.clone())))
-            .update_expression(
-                "SET allowances = list_append(if_not_exists(allowances, :empty), :new)",
-            )
-            .condition_expression(if known == 0 {
-                "attribute_not_exists(allowances)"
-            } else {
-                "size(allowances) = :n"
-            })
+            .update_expression("SET allowances = list_append(if_not_exists(allowances, :empty), :new)")
+            .condition_expression(if known == 0 { "attribute_not_exists(allowances)" } else { "size(allowances) = :n" })
             .expression_attribute_values(":empty", AttributeValue::L(vec![]))
             .expression_attribute_values(":new", list);
-        let result = if known == 0 {
-            result
-        } else {
-            result.expression_attribute_values(":n", AttributeValue::N(known.to_string()))
-        };
+        let result = if known == 0 { result } else { result.expression_attribute_values(":n", AttributeValue::N(known.to_string())) };
         match result.send().await {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::Conflict)
-            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Err(StoreError::Conflict),
             Err(e) => Err(dynamo(e)),
         }
     }
 
     /// Sets allowance `index`'s status (`uploaded`, `void`).
-    pub async fn set_allowance_status(
-        &self,
-        invoice: &InvoiceItem,
-        index: usize,
-        status: &str,
-    ) -> Result<(), StoreError> {
+    pub async fn set_allowance_status(&self, invoice: &InvoiceItem, index: usize, status: &str) -> Result<(), StoreError> {
         self.client()
             .update_item()
             .table_name(self.table())
@@ -996,28 +752,11 @@ impl Store {
     }
 
     /// Records the void of an invoice and the order's `void` status.
-    pub async fn record_void(
-        &self,
-        invoice: &InvoiceItem,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    pub async fn record_void(&self, invoice: &InvoiceItem, at: DateTime<Utc>) -> Result<(), StoreError> {
         let stamp = s(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
         self.transact(vec![
-            invoice_update(
-                self.table(),
-                invoice,
-                "SET voided_at = if_not_exists(voided_at, :at)",
-                ":at",
-                stamp,
-            ),
-            order_status_update(
-                self.table(),
-                &invoice.merchant_id,
-                &invoice.order_id,
-                InvoiceStatus::Void,
-                Reason::Keep,
-                ORDER_EXISTS,
-            ),
+            invoice_update(self.table(), invoice, "SET voided_at = if_not_exists(voided_at, :at)", ":at", stamp),
+            order_status_update(self.table(), &invoice.merchant_id, &invoice.order_id, InvoiceStatus::Void, Reason::Keep, ORDER_EXISTS),
         ])
         .await
     }
@@ -1041,49 +780,20 @@ impl Store {
             reason: reason.into(),
             at,
         };
-        self.client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(to_item(&item)))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(dynamo)
+        self.client().put_item().table_name(self.table()).set_item(Some(to_item(&item))).send().await.map(|_| ()).map_err(dynamo)
     }
 
     /// Writes the invoice's upload state and mirrors it in the order's invoice status; `true`
     /// when the order has a return (cancel, refund) waiting for this invoice, which the same
     /// write finds out (no extra read on the happy path).
-    pub async fn record_upload(
-        &self,
-        invoice: &InvoiceItem,
-        order_status: InvoiceStatus,
-    ) -> Result<bool, StoreError> {
+    pub async fn record_upload(&self, invoice: &InvoiceItem, order_status: InvoiceStatus) -> Result<bool, StoreError> {
         let write = |order_condition: &str| {
             vec![
-                invoice_update(
-                    self.table(),
-                    invoice,
-                    "SET upload = :upload",
-                    ":upload",
-                    attribute(&invoice.upload),
-                ),
-                order_status_update(
-                    self.table(),
-                    &invoice.merchant_id,
-                    &invoice.order_id,
-                    order_status,
-                    Reason::Keep,
-                    order_condition,
-                ),
+                invoice_update(self.table(), invoice, "SET upload = :upload", ":upload", attribute(&invoice.upload)),
+                order_status_update(self.table(), &invoice.merchant_id, &invoice.order_id, order_status, Reason::Keep, order_condition),
             ]
         };
-        let result = self
-            .client()
-            .transact_write_items()
-            .set_transact_items(Some(write(NO_RETURN_PENDING)))
-            .send()
-            .await;
+        let result = self.client().transact_write_items().set_transact_items(Some(write(NO_RETURN_PENDING))).send().await;
         let Err(e) = result else { return Ok(false) };
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
         let return_pending = matches!(e.as_service_error(), Some(E::TransactionCanceledException(c))

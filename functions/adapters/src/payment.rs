@@ -24,14 +24,8 @@ pub struct PaymentRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case")]
 pub enum PaymentInstructions {
-    Atm {
-        bank_code: String,
-        virtual_account: String,
-        expires_at: DateTime<Utc>,
-    },
-    Card {
-        payment_url: String,
-    },
+    Atm { bank_code: String, virtual_account: String, expires_at: DateTime<Utc> },
+    Card { payment_url: String },
 }
 
 /// A charge of a bound card (auto-renew). `idempotency_key` makes the gateway answer a repeat
@@ -47,11 +41,7 @@ pub struct ChargeRequest {
 
 impl std::fmt::Debug for ChargeRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChargeRequest")
-            .field("card_token", &"***")
-            .field("amount", &self.amount)
-            .field("idempotency_key", &self.idempotency_key)
-            .finish()
+        f.debug_struct("ChargeRequest").field("card_token", &"***").field("amount", &self.amount).field("idempotency_key", &self.idempotency_key).finish()
     }
 }
 
@@ -74,10 +64,7 @@ pub struct ChargeReceipt {
 
 #[async_trait]
 pub trait PaymentGateway: Send + Sync {
-    async fn create_payment(
-        &self,
-        req: &PaymentRequest,
-    ) -> Result<PaymentInstructions, UpstreamError>;
+    async fn create_payment(&self, req: &PaymentRequest) -> Result<PaymentInstructions, UpstreamError>;
 
     async fn charge(&self, req: &ChargeRequest) -> Result<ChargeReceipt, UpstreamError>;
 }
@@ -90,10 +77,7 @@ pub struct HttpPaymentGateway {
 
 impl HttpPaymentGateway {
     pub fn new(base_url: impl Into<String>) -> Self {
-        Self {
-            base_url: base_url.into().trim_end_matches('/').to_owned(),
-            http: http_client(),
-        }
+        Self { base_url: base_url.into().trim_end_matches('/').to_owned(), http: http_client() }
     }
 }
 
@@ -104,20 +88,13 @@ struct CreatePaymentAnswer {
 
 #[async_trait]
 impl PaymentGateway for HttpPaymentGateway {
-    async fn create_payment(
-        &self,
-        req: &PaymentRequest,
-    ) -> Result<PaymentInstructions, UpstreamError> {
-        let answer: CreatePaymentAnswer =
-            post_json(&self.http, &format!("{}/v1/payments", self.base_url), req).await?;
+    async fn create_payment(&self, req: &PaymentRequest) -> Result<PaymentInstructions, UpstreamError> {
+        let answer: CreatePaymentAnswer = post_json(&self.http, &format!("{}/v1/payments", self.base_url), req).await?;
         if !matches!(
             (&answer.instructions, req.method),
-            (PaymentInstructions::Atm { .. }, PaymentMethod::Atm)
-                | (PaymentInstructions::Card { .. }, PaymentMethod::Card)
+            (PaymentInstructions::Atm { .. }, PaymentMethod::Atm) | (PaymentInstructions::Card { .. }, PaymentMethod::Card)
         ) {
-            return Err(UpstreamError::Unavailable(
-                "gateway answered with another payment method".into(),
-            ));
+            return Err(UpstreamError::Unavailable("gateway answered with another payment method".into()));
         }
         Ok(answer.instructions)
     }

@@ -15,11 +15,7 @@ use crate::wixtar::{PosIdentity, WixtarClient};
 pub trait InvoiceProvider: Send + Sync {
     /// Asks the provider whether it accepts the settings' credentials (連線檢查), on `today`
     /// (Asia/Taipei). `Rejected` means it does not; `Unavailable` that it could not be asked.
-    async fn check_credentials(
-        &self,
-        settings: &InvoiceSettings,
-        today: NaiveDate,
-    ) -> Result<(), UpstreamError>;
+    async fn check_credentials(&self, settings: &InvoiceSettings, today: NaiveDate) -> Result<(), UpstreamError>;
 }
 
 /// Wixtar checks a POS by answering its number-range query for the current period.
@@ -27,16 +23,9 @@ pub struct WixtarProvider(pub Arc<dyn WixtarClient>);
 
 #[async_trait]
 impl InvoiceProvider for WixtarProvider {
-    async fn check_credentials(
-        &self,
-        settings: &InvoiceSettings,
-        today: NaiveDate,
-    ) -> Result<(), UpstreamError> {
+    async fn check_credentials(&self, settings: &InvoiceSettings, today: NaiveDate) -> Result<(), UpstreamError> {
         let period = InvoicePeriod::containing(today).to_string();
-        self.0
-            .number_ranges(&PosIdentity::from(&settings.credentials), &period)
-            .await
-            .map(|_| ())
+        self.0.number_ranges(&PosIdentity::from(&settings.credentials), &period).await.map(|_| ())
     }
 }
 

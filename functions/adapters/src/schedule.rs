@@ -42,23 +42,14 @@ pub trait ScheduledJob: Send + Sync + 'static {
 
 /// Runs `job` for one event inside a span with the job's name and the event id, logging the
 /// summary.
-pub async fn run_logged<J: ScheduledJob + ?Sized>(
-    job: &J,
-    event: &ScheduledEvent,
-    request_id: &str,
-) -> Result<serde_json::Value, JobError> {
+pub async fn run_logged<J: ScheduledJob + ?Sized>(job: &J, event: &ScheduledEvent, request_id: &str) -> Result<serde_json::Value, JobError> {
     let span = tracing::info_span!("job", job = job.name(), request_id, event_id = event.id.as_deref().unwrap_or_default(), time = %event.time);
     async {
         let result = job.run(event.time).await;
         match &result {
             Ok(summary) => {
                 // The counts alarms are built on, as numbers (the summary is also kept whole).
-                let count = |name: &str| {
-                    summary
-                        .get(name)
-                        .and_then(serde_json::Value::as_u64)
-                        .unwrap_or(0)
-                };
+                let count = |name: &str| summary.get(name).and_then(serde_json::Value::as_u64).unwrap_or(0);
                 tracing::info!(
                     summary = %summary,
                     failed = count("failed"),
@@ -80,15 +71,9 @@ pub async fn run_logged<J: ScheduledJob + ?Sized>(
 
 /// Serves `job` in the Lambda runtime, one scheduled event per invocation.
 pub async fn run_lambda<J: ScheduledJob>(job: Arc<J>) -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::run(lambda_runtime::service_fn(
-        move |event: LambdaEvent<ScheduledEvent>| {
-            let job = job.clone();
-            async move {
-                run_logged(job.as_ref(), &event.payload, &event.context.request_id)
-                    .await
-                    .map_err(lambda_runtime::Error::from)
-            }
-        },
-    ))
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<ScheduledEvent>| {
+        let job = job.clone();
+        async move { run_logged(job.as_ref(), &event.payload, &event.context.request_id).await.map_err(lambda_runtime::Error::from) }
+    }))
     .await
 }

@@ -64,14 +64,7 @@ pub enum SettingsError {
 
 impl SettingsItem {
     /// Seals `settings` for `merchant_id` under the current master key.
-    pub fn seal(
-        merchant_id: &str,
-        settings: &InvoiceSettings,
-        keys: &MasterKeys,
-        check: CredentialCheck,
-        version: u64,
-        now: DateTime<Utc>,
-    ) -> Self {
+    pub fn seal(merchant_id: &str, settings: &InvoiceSettings, keys: &MasterKeys, check: CredentialCheck, version: u64, now: DateTime<Utc>) -> Self {
         let c = &settings.credentials;
         Self {
             pk: keys::merchant(merchant_id),
@@ -81,12 +74,7 @@ impl SettingsItem {
             enabled: settings.enabled,
             provider: settings.provider,
             show_at_checkout: settings.show_at_checkout,
-            issue_on: settings
-                .issue_on
-                .names()
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
+            issue_on: settings.issue_on.names().into_iter().map(str::to_owned).collect(),
             ubn: c.ubn.to_string(),
             store_code: c.store_code.clone(),
             pos_code: c.pos_code.clone(),
@@ -133,26 +121,16 @@ impl Store {
     /// Writes settings whose `version` is one more than the version read (`version` 1: none
     /// was stored). `Conflict` when someone saved in between.
     pub async fn put_settings(&self, item: &SettingsItem) -> Result<(), StoreError> {
-        let mut put = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(to_item(item)));
+        let mut put = self.client().put_item().table_name(self.table()).set_item(Some(to_item(item)));
         put = if item.version <= 1 {
             put.condition_expression("attribute_not_exists(pk)")
         } else {
-            put.condition_expression("version = :expected")
-                .expression_attribute_values(
-                    ":expected",
-                    AttributeValue::N((item.version - 1).to_string()),
-                )
+            put.condition_expression("version = :expected").expression_attribute_values(":expected", AttributeValue::N((item.version - 1).to_string()))
         };
         match put.send().await {
             Ok(_) => Ok(()),
             Err(e) => match e.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(_)) => {
-                    Err(StoreError::Conflict)
-                }
+                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(_)) => Err(StoreError::Conflict),
                 _ => Err(dynamo(e)),
             },
         }
@@ -177,23 +155,13 @@ mod tests {
     #[test]
     fn sealed_items_hold_no_plaintext_and_open_back() {
         let keys = MasterKeys::from_secret(&Secret::new(MasterKeys::generate_json("k1"))).unwrap();
-        let item = SettingsItem::seal(
-            "m1",
-            &settings(),
-            &keys,
-            CredentialCheck::Accepted,
-            1,
-            Utc::now(),
-        );
+        let item = SettingsItem::seal("m1", &settings(), &keys, CredentialCheck::Accepted, 1, Utc::now());
         let stored = serde_json::to_string(&item).unwrap();
         assert!(!stored.contains("RID-Secret") && !stored.contains("0123456789abcdef"));
         assert_eq!(item.issue_on, ["payment", "shipment"]);
         assert_eq!(item.open(&keys).unwrap(), settings());
         let mut moved = item.clone();
         moved.merchant_id = "m2".into();
-        assert_eq!(
-            moved.open(&keys).unwrap_err(),
-            SettingsError::Crypto(CryptoError::Undecryptable)
-        );
+        assert_eq!(moved.open(&keys).unwrap_err(), SettingsError::Crypto(CryptoError::Undecryptable));
     }
 }

@@ -37,8 +37,7 @@ impl SignatureError {
 }
 
 fn mac(secret: &Secret, t: i64, body: &[u8]) -> HmacSha256 {
-    let mut mac = HmacSha256::new_from_slice(secret.expose().as_bytes())
-        .expect("HMAC takes keys of any length");
+    let mut mac = HmacSha256::new_from_slice(secret.expose().as_bytes()).expect("HMAC takes keys of any length");
     mac.update(t.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
@@ -47,32 +46,19 @@ fn mac(secret: &Secret, t: i64, body: &[u8]) -> HmacSha256 {
 
 /// The header value a sender puts on `body` at time `t`.
 pub fn sign(secret: &Secret, t: i64, body: &[u8]) -> String {
-    format!(
-        "t={t},v1={}",
-        hex::encode(mac(secret, t, body).finalize().into_bytes())
-    )
+    format!("t={t},v1={}", hex::encode(mac(secret, t, body).finalize().into_bytes()))
 }
 
 /// Checks a header against the raw body, in constant time. Several `v1=` entries are allowed
 /// (a sender rotating its secret signs with both); one match is enough.
-pub fn verify(
-    secret: &Secret,
-    header: Option<&str>,
-    body: &[u8],
-    now: DateTime<Utc>,
-) -> Result<(), SignatureError> {
-    let header = header
-        .map(str::trim)
-        .filter(|h| !h.is_empty())
-        .ok_or(SignatureError::Missing)?;
+pub fn verify(secret: &Secret, header: Option<&str>, body: &[u8], now: DateTime<Utc>) -> Result<(), SignatureError> {
+    let header = header.map(str::trim).filter(|h| !h.is_empty()).ok_or(SignatureError::Missing)?;
     let mut t = None;
     let mut candidates = Vec::new();
     for part in header.split(',') {
         match part.trim().split_once('=') {
             Some(("t", v)) => t = Some(v.parse::<i64>().map_err(|_| SignatureError::Malformed)?),
-            Some(("v1", v)) => {
-                candidates.push(hex::decode(v).map_err(|_| SignatureError::Malformed)?)
-            }
+            Some(("v1", v)) => candidates.push(hex::decode(v).map_err(|_| SignatureError::Malformed)?),
             Some(_) => {}
             None => return Err(SignatureError::Malformed),
         }
@@ -85,14 +71,7 @@ pub fn verify(
         return Err(SignatureError::Expired);
     }
     let expected = mac(secret, t, body);
-    if candidates
-        .iter()
-        .any(|c| expected.clone().verify_slice(c).is_ok())
-    {
-        Ok(())
-    } else {
-        Err(SignatureError::Mismatch)
-    }
+    if candidates.iter().any(|c| expected.clone().verify_slice(c).is_ok()) { Ok(()) } else { Err(SignatureError::Mismatch) }
 }
 
 #[cfg(test)]
@@ -106,15 +85,8 @@ mod tests {
     #[test]
     fn known_answer() {
         // printf '1790000000.{"a":1}' | openssl dgst -sha256 -hmac local-signing-secret
-        let header = sign(
-            &Secret::new("local-signing-secret"),
-            1_790_000_000,
-            br#"{"a":1}"#,
-        );
-        assert_eq!(
-            header,
-            "t=1790000000,v1=f346b806c964e845ae098f84c005d598c6166694dceef1311691734c14c0e92e"
-        );
+        let header = sign(&Secret::new("local-signing-secret"), 1_790_000_000, br#"{"a":1}"#);
+        assert_eq!(header, "t=1790000000,v1=f346b806c964e845ae098f84c005d598c6166694dceef1311691734c14c0e92e");
     }
 
     #[test]
@@ -130,44 +102,17 @@ mod tests {
     fn refuses_each_kind_of_bad_signature() {
         let s = Secret::new("k");
         let good = sign(&s, now().timestamp(), b"body");
-        assert_eq!(
-            verify(&s, None, b"body", now()),
-            Err(SignatureError::Missing)
-        );
-        assert_eq!(
-            verify(&s, Some(""), b"body", now()),
-            Err(SignatureError::Missing)
-        );
-        assert_eq!(
-            verify(&s, Some("garbage"), b"body", now()),
-            Err(SignatureError::Malformed)
-        );
-        assert_eq!(
-            verify(&s, Some("t=1"), b"body", now()),
-            Err(SignatureError::Malformed)
-        );
-        assert_eq!(
-            verify(&s, Some("t=x,v1=00"), b"body", now()),
-            Err(SignatureError::Malformed)
-        );
-        assert_eq!(
-            verify(&s, Some(&good), b"bodY", now()),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            verify(&Secret::new("other"), Some(&good), b"body", now()),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(verify(&s, None, b"body", now()), Err(SignatureError::Missing));
+        assert_eq!(verify(&s, Some(""), b"body", now()), Err(SignatureError::Missing));
+        assert_eq!(verify(&s, Some("garbage"), b"body", now()), Err(SignatureError::Malformed));
+        assert_eq!(verify(&s, Some("t=1"), b"body", now()), Err(SignatureError::Malformed));
+        assert_eq!(verify(&s, Some("t=x,v1=00"), b"body", now()), Err(SignatureError::Malformed));
+        assert_eq!(verify(&s, Some(&good), b"bodY", now()), Err(SignatureError::Mismatch));
+        assert_eq!(verify(&Secret::new("other"), Some(&good), b"body", now()), Err(SignatureError::Mismatch));
         let old = sign(&s, now().timestamp() - 301, b"body");
-        assert_eq!(
-            verify(&s, Some(&old), b"body", now()),
-            Err(SignatureError::Expired)
-        );
+        assert_eq!(verify(&s, Some(&old), b"body", now()), Err(SignatureError::Expired));
         let future = sign(&s, now().timestamp() + 301, b"body");
-        assert_eq!(
-            verify(&s, Some(&future), b"body", now()),
-            Err(SignatureError::Expired)
-        );
+        assert_eq!(verify(&s, Some(&future), b"body", now()), Err(SignatureError::Expired));
     }
 
     #[test]

@@ -16,9 +16,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -61,9 +59,7 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-pub(crate) fn dynamo<E: std::error::Error + 'static>(
-    e: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
-) -> StoreError {
+pub(crate) fn dynamo<E: std::error::Error + 'static>(e: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> StoreError {
     StoreError::Dynamo(describe(&e))
 }
 
@@ -102,10 +98,7 @@ pub struct PlanItem {
 impl PlanItem {
     /// The usage period (使用期限), once a payment set one.
     pub fn period(&self) -> Option<UsagePeriod> {
-        Some(UsagePeriod {
-            starts_on: self.starts_on?,
-            expires_on: self.expires_on?,
-        })
+        Some(UsagePeriod { starts_on: self.starts_on?, expires_on: self.expires_on? })
     }
 
     pub fn empty(merchant_id: &str, now: DateTime<Utc>) -> Self {
@@ -193,13 +186,7 @@ pub struct NoticeItem {
 }
 
 impl NoticeItem {
-    pub fn new(
-        merchant_id: &str,
-        code: &str,
-        message: String,
-        details: serde_json::Value,
-        at: DateTime<Utc>,
-    ) -> Self {
+    pub fn new(merchant_id: &str, code: &str, message: String, details: serde_json::Value, at: DateTime<Utc>) -> Self {
         let created_at = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         Self {
             pk: keys::merchant(merchant_id),
@@ -264,9 +251,7 @@ pub(crate) fn to_item<T: Serialize>(value: &T) -> HashMap<String, AttributeValue
     serde_dynamo::to_item(value).expect("our items serialize to DynamoDB maps")
 }
 
-pub(crate) fn from_item<T: DeserializeOwned>(
-    item: HashMap<String, AttributeValue>,
-) -> Result<T, StoreError> {
+pub(crate) fn from_item<T: DeserializeOwned>(item: HashMap<String, AttributeValue>) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
@@ -280,21 +265,12 @@ pub(crate) fn key(pk: String, sk: impl Into<String>) -> HashMap<String, Attribut
 
 /// A transaction that cancelled because a condition failed is a [`StoreError::Conflict`].
 fn transaction_error(
-    e: SdkError<
-        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
-        aws_sdk_dynamodb::config::http::HttpResponse,
-    >,
+    e: SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
 ) -> StoreError {
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
     if let Some(E::TransactionCanceledException(c)) = e.as_service_error() {
-        let conditional = c
-            .cancellation_reasons()
-            .iter()
-            .any(|r| r.code() == Some("ConditionalCheckFailed"));
-        let conflicting = c
-            .cancellation_reasons()
-            .iter()
-            .any(|r| r.code() == Some("TransactionConflict"));
+        let conditional = c.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"));
+        let conflicting = c.cancellation_reasons().iter().any(|r| r.code() == Some("TransactionConflict"));
         if conditional || conflicting {
             return StoreError::Conflict;
         }
@@ -304,14 +280,7 @@ fn transaction_error(
 
 fn put(item: HashMap<String, AttributeValue>, table: &str, condition: &str) -> TransactWriteItem {
     TransactWriteItem::builder()
-        .put(
-            Put::builder()
-                .table_name(table)
-                .set_item(Some(item))
-                .condition_expression(condition)
-                .build()
-                .expect("put is complete"),
-        )
+        .put(Put::builder().table_name(table).set_item(Some(item)).condition_expression(condition).build().expect("put is complete"))
         .build()
 }
 
@@ -324,10 +293,7 @@ pub struct Store {
 
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 
     pub fn table(&self) -> &str {
@@ -338,84 +304,36 @@ impl Store {
         &self.client
     }
 
-    pub(crate) async fn get<T: DeserializeOwned>(
-        &self,
-        pk: String,
-        sk: &str,
-    ) -> Result<Option<T>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(dynamo)?;
+    pub(crate) async fn get<T: DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, StoreError> {
+        let out = self.client.get_item().table_name(&self.table).set_key(Some(key(pk, sk))).consistent_read(true).send().await.map_err(dynamo)?;
         out.item.map(from_item).transpose()
     }
 
     /// Reads up to 100 items in one `BatchGetItem` (strongly consistent; keys DynamoDB left
     /// unprocessed are asked for again), each in the position of its key. One round trip
     /// where separate `GetItem`s would be several.
-    pub(crate) async fn get_many(
-        &self,
-        keys: &[(String, &str)],
-    ) -> Result<Vec<Option<HashMap<String, AttributeValue>>>, StoreError> {
+    pub(crate) async fn get_many(&self, keys: &[(String, &str)]) -> Result<Vec<Option<HashMap<String, AttributeValue>>>, StoreError> {
         use aws_sdk_dynamodb::types::KeysAndAttributes;
         let mut found: HashMap<(String, String), HashMap<String, AttributeValue>> = HashMap::new();
-        let mut ask: Vec<HashMap<String, AttributeValue>> =
-            keys.iter().map(|(pk, sk)| key(pk.clone(), *sk)).collect();
+        let mut ask: Vec<HashMap<String, AttributeValue>> = keys.iter().map(|(pk, sk)| key(pk.clone(), *sk)).collect();
         while !ask.is_empty() {
-            let request = KeysAndAttributes::builder()
-                .set_keys(Some(ask))
-                .consistent_read(true)
-                .build()
-                .expect("keys are set");
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(dynamo)?;
-            for item in out
-                .responses()
-                .and_then(|r| r.get(&self.table))
-                .into_iter()
-                .flatten()
-            {
-                let text = |name: &str| {
-                    item.get(name)
-                        .and_then(|v| v.as_s().ok())
-                        .cloned()
-                        .unwrap_or_default()
-                };
+            let request = KeysAndAttributes::builder().set_keys(Some(ask)).consistent_read(true).build().expect("keys are set");
+            let out = self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(dynamo)?;
+            for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+                let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
                 found.insert((text("pk"), text("sk")), item.clone());
             }
-            ask = out
-                .unprocessed_keys()
-                .and_then(|u| u.get(&self.table))
-                .map(|k| k.keys().to_vec())
-                .unwrap_or_default();
+            ask = out.unprocessed_keys().and_then(|u| u.get(&self.table)).map(|k| k.keys().to_vec()).unwrap_or_default();
         }
-        Ok(keys
-            .iter()
-            .map(|(pk, sk)| found.remove(&(pk.clone(), (*sk).to_owned())))
-            .collect())
+        Ok(keys.iter().map(|(pk, sk)| found.remove(&(pk.clone(), (*sk).to_owned()))).collect())
     }
 
     pub async fn plan(&self, merchant_id: &str) -> Result<Option<PlanItem>, StoreError> {
         self.get(keys::merchant(merchant_id), keys::PLAN).await
     }
 
-    pub async fn plan_order(
-        &self,
-        merchant_id: &str,
-        order_id: &str,
-    ) -> Result<Option<PlanOrderItem>, StoreError> {
-        self.get(keys::merchant(merchant_id), &keys::plan_order(order_id))
-            .await
+    pub async fn plan_order(&self, merchant_id: &str, order_id: &str) -> Result<Option<PlanOrderItem>, StoreError> {
+        self.get(keys::merchant(merchant_id), &keys::plan_order(order_id)).await
     }
 
     /// Which merchant a plan order belongs to (the payment callback knows only the order id).
@@ -440,11 +358,7 @@ impl Store {
             .send();
         while let Some(item) = pages.next().await {
             let item = item.map_err(dynamo)?;
-            match item
-                .get("entity")
-                .and_then(|v| v.as_s().ok())
-                .map(String::as_str)
-            {
+            match item.get("entity").and_then(|v| v.as_s().ok()).map(String::as_str) {
                 Some("plan") => items.plan = Some(from_item(item)?),
                 Some("invoice_settings") => items.settings = Some(from_item(item)?),
                 Some("plan_order") => items.orders.push(from_item(item)?),
@@ -469,12 +383,10 @@ impl Store {
         match result {
             Ok(_) => Ok(Claim::Claimed),
             Err(e) => match e.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
-                    match c.item.clone() {
-                        Some(old) => Ok(Claim::Existing(from_item(old)?)),
-                        None => self.idempotency(&record.pk).await?.map(Claim::Existing).ok_or(StoreError::Conflict),
-                    }
-                }
+                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => match c.item.clone() {
+                    Some(old) => Ok(Claim::Existing(from_item(old)?)),
+                    None => self.idempotency(&record.pk).await?.map(Claim::Existing).ok_or(StoreError::Conflict),
+                },
                 _ => Err(dynamo(e)),
             },
         }
@@ -505,21 +417,14 @@ impl Store {
 
     /// Creates a plan order and its order-id pointer, and completes the idempotency record
     /// with the response, all or nothing.
-    pub async fn create_plan_order(
-        &self,
-        order: &PlanOrderItem,
-        completes: Option<(&str, u16, &str)>,
-    ) -> Result<(), StoreError> {
+    pub async fn create_plan_order(&self, order: &PlanOrderItem, completes: Option<(&str, u16, &str)>) -> Result<(), StoreError> {
         let reference = OrderRefItem {
             pk: keys::plan_order(&order.order_id),
             sk: keys::REF.into(),
             entity: "plan_order_ref".into(),
             merchant_id: order.merchant_id.clone(),
         };
-        let mut items = vec![
-            put(to_item(order), &self.table, "attribute_not_exists(pk)"),
-            put(to_item(&reference), &self.table, "attribute_not_exists(pk)"),
-        ];
+        let mut items = vec![put(to_item(order), &self.table, "attribute_not_exists(pk)"), put(to_item(&reference), &self.table, "attribute_not_exists(pk)")];
         if let Some((pk, status, body)) = completes {
             items.push(
                 TransactWriteItem::builder()
@@ -547,12 +452,7 @@ impl Store {
     /// Applies a payment in one transaction: the order becomes paid (only from
     /// `pending_payment` or `failed`), the plan is replaced (only if nobody changed it since
     /// `plan.version - 1` was read), and a notice is added. `Conflict` when either condition fails.
-    pub async fn apply_payment(
-        &self,
-        paid_order: &PlanOrderItem,
-        plan: &PlanItem,
-        notice: Option<&NoticeItem>,
-    ) -> Result<(), StoreError> {
+    pub async fn apply_payment(&self, paid_order: &PlanOrderItem, plan: &PlanItem, notice: Option<&NoticeItem>) -> Result<(), StoreError> {
         let order_put = TransactWriteItem::builder()
             .put(
                 Put::builder()
@@ -567,10 +467,7 @@ impl Store {
             )
             .build();
         let plan_put = self.plan_put(plan);
-        let mut items = vec![
-            order_put,
-            TransactWriteItem::builder().put(plan_put).build(),
-        ];
+        let mut items = vec![order_put, TransactWriteItem::builder().put(plan_put).build()];
         if let Some(n) = notice {
             items.push(put(to_item(n), &self.table, "attribute_not_exists(pk)"));
         }
@@ -579,33 +476,15 @@ impl Store {
 
     /// Runs a transaction; a failed condition (or a conflicting transaction) is `Conflict`.
     pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(transaction_error)
+        self.client.transact_write_items().set_transact_items(Some(items)).send().await.map(|_| ()).map_err(transaction_error)
     }
 
     /// Puts `item` unless an item with its key exists; `false` if one did.
     pub(crate) async fn put_if_absent<T: Serialize>(&self, item: &T) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(item)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
+        let result = self.client.put_item().table_name(&self.table).set_item(Some(to_item(item))).condition_expression("attribute_not_exists(pk)").send().await;
         match result {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
             Err(e) => Err(dynamo(e)),
         }
     }
@@ -613,33 +492,19 @@ impl Store {
     /// A whole-plan Put that holds only if nobody wrote the plan since it was read at
     /// `plan.version - 1` (version 1: no plan existed).
     fn plan_put(&self, plan: &PlanItem) -> Put {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(to_item(plan)));
+        let put = Put::builder().table_name(&self.table).set_item(Some(to_item(plan)));
         let put = if plan.version <= 1 {
             put.condition_expression("attribute_not_exists(pk)")
         } else {
-            put.condition_expression("version = :expected")
-                .expression_attribute_values(
-                    ":expected",
-                    AttributeValue::N((plan.version - 1).to_string()),
-                )
+            put.condition_expression("version = :expected").expression_attribute_values(":expected", AttributeValue::N((plan.version - 1).to_string()))
         };
         put.build().expect("put is complete")
     }
 
     /// Writes the plan (auto-renew settings, card, renewal bookkeeping), with a notice for the
     /// plan view if given; `Conflict` when the plan changed since it was read.
-    pub async fn put_plan(
-        &self,
-        plan: &PlanItem,
-        notice: Option<&NoticeItem>,
-    ) -> Result<(), StoreError> {
-        let mut items = vec![
-            TransactWriteItem::builder()
-                .put(self.plan_put(plan))
-                .build(),
-        ];
+    pub async fn put_plan(&self, plan: &PlanItem, notice: Option<&NoticeItem>) -> Result<(), StoreError> {
+        let mut items = vec![TransactWriteItem::builder().put(self.plan_put(plan)).build()];
         if let Some(n) = notice {
             items.push(put(to_item(n), &self.table, "attribute_not_exists(pk)"));
         }
@@ -648,11 +513,7 @@ impl Store {
 
     /// Records a renewal the job charged: a new paid order (its id derived from the charge's
     /// idempotency key, so it is recorded once) and the extended plan, together.
-    pub async fn record_renewal(
-        &self,
-        order: &PlanOrderItem,
-        plan: &PlanItem,
-    ) -> Result<(), StoreError> {
+    pub async fn record_renewal(&self, order: &PlanOrderItem, plan: &PlanItem) -> Result<(), StoreError> {
         let reference = OrderRefItem {
             pk: keys::plan_order(&order.order_id),
             sk: keys::REF.into(),
@@ -662,20 +523,14 @@ impl Store {
         let items = vec![
             put(to_item(order), &self.table, "attribute_not_exists(pk)"),
             put(to_item(&reference), &self.table, "attribute_not_exists(pk)"),
-            TransactWriteItem::builder()
-                .put(self.plan_put(plan))
-                .build(),
+            TransactWriteItem::builder().put(self.plan_put(plan)).build(),
         ];
         self.transact(items).await
     }
 
     /// Plans whose `expires_on` is one of the days `from..=to`, through the `by-expiry` index
     /// (one query per day), and how many index items were read doing so.
-    pub async fn plans_expiring(
-        &self,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<ExpiringPlans, StoreError> {
+    pub async fn plans_expiring(&self, from: NaiveDate, to: NaiveDate) -> Result<ExpiringPlans, StoreError> {
         let mut found = ExpiringPlans::default();
         for day in from.iter_days().take_while(|d| *d <= to) {
             let mut start = None;
@@ -706,29 +561,18 @@ impl Store {
     }
 
     /// `pending_payment` → `failed`; false when the order was no longer pending.
-    pub async fn fail_plan_order(
-        &self,
-        merchant_id: &str,
-        order_id: &str,
-        at: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    pub async fn fail_plan_order(&self, merchant_id: &str, order_id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(
-                keys::merchant(merchant_id),
-                keys::plan_order(order_id),
-            )))
+            .set_key(Some(key(keys::merchant(merchant_id), keys::plan_order(order_id))))
             .update_expression("SET #status = :failed, failed_at = :at")
             .condition_expression("#status = :pending")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":failed", s("failed"))
             .expression_attribute_values(":pending", s("pending_payment"))
-            .expression_attribute_values(
-                ":at",
-                s(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-            )
+            .expression_attribute_values(":at", s(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
             .send()
             .await;
         match result {
@@ -743,22 +587,13 @@ impl Store {
     /// Takes the lease on a paid order's outstanding side effects until `until`, so that of
     /// many concurrent callbacks exactly one performs them. False when nothing is pending or
     /// another request holds an unexpired lease.
-    pub async fn lease_order_effects(
-        &self,
-        merchant_id: &str,
-        order_id: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    pub async fn lease_order_effects(&self, merchant_id: &str, order_id: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, StoreError> {
         let stamp = |t: DateTime<Utc>| s(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(
-                keys::merchant(merchant_id),
-                keys::plan_order(order_id),
-            )))
+            .set_key(Some(key(keys::merchant(merchant_id), keys::plan_order(order_id))))
             .update_expression("SET effects_lease_until = :until")
             .condition_expression(
                 "(pending_onboarding = :t OR pending_notification = :t) \
@@ -780,13 +615,7 @@ impl Store {
 
     /// Marks outbox flags of a plan order done (`pending_onboarding`, `pending_notification`);
     /// with `release`, also gives up the effects lease.
-    pub async fn clear_order_flags(
-        &self,
-        merchant_id: &str,
-        order_id: &str,
-        flags: &[&str],
-        release: bool,
-    ) -> Result<(), StoreError> {
+    pub async fn clear_order_flags(&self, merchant_id: &str, order_id: &str, flags: &[&str], release: bool) -> Result<(), StoreError> {
         let mut names: Vec<String> = (0..flags.len()).map(|i| format!("#f{i}")).collect();
         if release {
             names.push("effects_lease_until".into());
@@ -798,10 +627,7 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(
-                keys::merchant(merchant_id),
-                keys::plan_order(order_id),
-            )))
+            .set_key(Some(key(keys::merchant(merchant_id), keys::plan_order(order_id))))
             .update_expression(format!("REMOVE {}", names.join(", ")));
         for (i, flag) in flags.iter().enumerate() {
             req = req.expression_attribute_names(format!("#f{i}"), *flag);
@@ -814,9 +640,6 @@ impl From<StoreError> for crate::api::ApiError {
     /// Logs the cause (inside the request's span) and answers a retryable 503.
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "storage call failed");
-        crate::api::ApiError::unavailable(
-            "storage_unavailable",
-            "state storage is unavailable; retry later",
-        )
+        crate::api::ApiError::unavailable("storage_unavailable", "state storage is unavailable; retry later")
     }
 }

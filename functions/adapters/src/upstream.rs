@@ -35,39 +35,17 @@ pub fn http_client() -> reqwest::Client {
 }
 
 /// POSTs `body` as JSON and decodes a 2xx JSON answer.
-pub async fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(
-    client: &reqwest::Client,
-    url: &str,
-    body: &B,
-) -> Result<T, UpstreamError> {
-    let resp = client
-        .post(url)
-        .json(body)
-        .send()
-        .await
-        .map_err(|e| UpstreamError::Unavailable(transport(&e)))?;
+pub async fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(client: &reqwest::Client, url: &str, body: &B) -> Result<T, UpstreamError> {
+    let resp = client.post(url).json(body).send().await.map_err(|e| UpstreamError::Unavailable(transport(&e)))?;
     let status = resp.status();
     if status.is_success() {
-        return resp.json().await.map_err(|e| {
-            UpstreamError::Unavailable(format!("unreadable answer: {}", transport(&e)))
-        });
+        return resp.json().await.map_err(|e| UpstreamError::Unavailable(format!("unreadable answer: {}", transport(&e))));
     }
-    let message = resp
-        .text()
-        .await
-        .unwrap_or_default()
-        .chars()
-        .take(300)
-        .collect::<String>();
+    let message = resp.text().await.unwrap_or_default().chars().take(300).collect::<String>();
     if status.is_server_error() || status.as_u16() == 429 {
-        Err(UpstreamError::Unavailable(format!(
-            "HTTP {status}: {message}"
-        )))
+        Err(UpstreamError::Unavailable(format!("HTTP {status}: {message}")))
     } else {
-        Err(UpstreamError::Rejected {
-            status: status.as_u16(),
-            message,
-        })
+        Err(UpstreamError::Rejected { status: status.as_u16(), message })
     }
 }
 

@@ -41,11 +41,7 @@ pub struct PosIdentity {
 
 impl std::fmt::Debug for PosIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PosIdentity")
-            .field("ubn", &self.ubn)
-            .field("pos_code", &self.pos_code)
-            .field("rid", &"***")
-            .finish()
+        f.debug_struct("PosIdentity").field("ubn", &self.ubn).field("pos_code", &self.pos_code).field("rid", &"***").finish()
     }
 }
 
@@ -195,77 +191,38 @@ struct AllowanceRequest<'a> {
 
 #[async_trait]
 pub trait WixtarClient: Send + Sync {
-    async fn hand_off_contact(
-        &self,
-        req: &OnboardingRequest,
-    ) -> Result<OnboardingReceipt, UpstreamError>;
+    async fn hand_off_contact(&self, req: &OnboardingRequest) -> Result<OnboardingReceipt, UpstreamError>;
 
     /// The ranges assigned to this POS for `period` (read-only). A 401/403 means Wixtar does not
     /// know these credentials.
-    async fn number_ranges(
-        &self,
-        pos: &PosIdentity,
-        period: &str,
-    ) -> Result<Vec<WireRange>, UpstreamError>;
+    async fn number_ranges(&self, pos: &PosIdentity, period: &str) -> Result<Vec<WireRange>, UpstreamError>;
 
     /// Asks Wixtar for a new book of 50 numbers for `period` (字軌配號). Repeats with the same
     /// `request_id` answer the same range. `Ok(None)`: Wixtar has no range left to give
     /// (`409 no_ranges_available`): the merchant must add 字軌 in Wixtar.
-    async fn allocate_range(
-        &self,
-        pos: &PosIdentity,
-        period: &str,
-        request_id: &str,
-    ) -> Result<Option<WireRange>, UpstreamError>;
+    async fn allocate_range(&self, pos: &PosIdentity, period: &str, request_id: &str) -> Result<Option<WireRange>, UpstreamError>;
 
     /// Uploads an issued invoice (開立上傳). Safe to repeat with the same content; the same
     /// number with other content is `Rejected { 409 }` (`number_conflict`).
-    async fn upload_invoice(
-        &self,
-        pos: &PosIdentity,
-        invoice: &InvoiceUpload,
-    ) -> Result<UploadReceipt, UpstreamError>;
+    async fn upload_invoice(&self, pos: &PosIdentity, invoice: &InvoiceUpload) -> Result<UploadReceipt, UpstreamError>;
 
     /// Whether this POS's UBN uploaded invoice `number` (`Ok(None)`: Wixtar answered
     /// `404 not_found`). Asked after an ambiguous upload failure, before sending it again.
-    async fn find_invoice(
-        &self,
-        pos: &PosIdentity,
-        number: &str,
-    ) -> Result<Option<UploadReceipt>, UpstreamError>;
+    async fn find_invoice(&self, pos: &PosIdentity, number: &str) -> Result<Option<UploadReceipt>, UpstreamError>;
 
     /// 作廢: voids uploaded invoice `number`; repeats answer the same. `Rejected { 409 }`
     /// (`allowances_exist`) while it has active allowances.
-    async fn void_invoice(
-        &self,
-        pos: &PosIdentity,
-        number: &str,
-        reason: &str,
-    ) -> Result<UploadReceipt, UpstreamError>;
+    async fn void_invoice(&self, pos: &PosIdentity, number: &str, reason: &str) -> Result<UploadReceipt, UpstreamError>;
 
     /// 折讓: records an allowance; repeats with the same number answer the same.
-    async fn upload_allowance(
-        &self,
-        pos: &PosIdentity,
-        allowance: &AllowanceUpload,
-    ) -> Result<UploadReceipt, UpstreamError>;
+    async fn upload_allowance(&self, pos: &PosIdentity, allowance: &AllowanceUpload) -> Result<UploadReceipt, UpstreamError>;
 
     /// 作廢折讓: voids allowance `number`; repeats answer the same.
-    async fn void_allowance(
-        &self,
-        pos: &PosIdentity,
-        number: &str,
-        reason: &str,
-    ) -> Result<UploadReceipt, UpstreamError>;
+    async fn void_allowance(&self, pos: &PosIdentity, number: &str, reason: &str) -> Result<UploadReceipt, UpstreamError>;
 
     /// 空白字軌: the unused numbers of a closed period. One report per UBN and period; a
     /// repeat replaces it with the same content.
-    async fn report_unused(
-        &self,
-        pos: &PosIdentity,
-        period: &str,
-        unused: &[UnusedSpan],
-    ) -> Result<(), UpstreamError>;
+    async fn report_unused(&self, pos: &PosIdentity, period: &str, unused: &[UnusedSpan]) -> Result<(), UpstreamError>;
 }
 
 /// Wixtar over HTTPS.
@@ -276,167 +233,61 @@ pub struct HttpWixtarClient {
 
 impl HttpWixtarClient {
     pub fn new(base_url: impl Into<String>) -> Self {
-        Self {
-            base_url: base_url.into().trim_end_matches('/').to_owned(),
-            http: http_client(),
-        }
+        Self { base_url: base_url.into().trim_end_matches('/').to_owned(), http: http_client() }
     }
 }
 
 /// `Ok(None)` for a `Rejected` with `status` whose body names `code`; other results unchanged.
-fn none_when<T>(
-    result: Result<T, UpstreamError>,
-    status: u16,
-    code: &str,
-) -> Result<Option<T>, UpstreamError> {
+fn none_when<T>(result: Result<T, UpstreamError>, status: u16, code: &str) -> Result<Option<T>, UpstreamError> {
     match result {
         Ok(v) => Ok(Some(v)),
-        Err(UpstreamError::Rejected { status: s, message })
-            if s == status && message.contains(code) =>
-        {
-            Ok(None)
-        }
+        Err(UpstreamError::Rejected { status: s, message }) if s == status && message.contains(code) => Ok(None),
         Err(e) => Err(e),
     }
 }
 
 #[async_trait]
 impl WixtarClient for HttpWixtarClient {
-    async fn hand_off_contact(
-        &self,
-        req: &OnboardingRequest,
-    ) -> Result<OnboardingReceipt, UpstreamError> {
-        post_json(
-            &self.http,
-            &format!("{}/api/v1/onboarding", self.base_url),
-            req,
-        )
-        .await
+    async fn hand_off_contact(&self, req: &OnboardingRequest) -> Result<OnboardingReceipt, UpstreamError> {
+        post_json(&self.http, &format!("{}/api/v1/onboarding", self.base_url), req).await
     }
 
-    async fn number_ranges(
-        &self,
-        pos: &PosIdentity,
-        period: &str,
-    ) -> Result<Vec<WireRange>, UpstreamError> {
+    async fn number_ranges(&self, pos: &PosIdentity, period: &str) -> Result<Vec<WireRange>, UpstreamError> {
         let url = format!("{}/api/v1/pos/number-ranges/query", self.base_url);
         let answer: RangeAnswer = post_json(&self.http, &url, &RangeQuery { pos, period }).await?;
         Ok(answer.ranges)
     }
 
-    async fn allocate_range(
-        &self,
-        pos: &PosIdentity,
-        period: &str,
-        request_id: &str,
-    ) -> Result<Option<WireRange>, UpstreamError> {
+    async fn allocate_range(&self, pos: &PosIdentity, period: &str, request_id: &str) -> Result<Option<WireRange>, UpstreamError> {
         let url = format!("{}/api/v1/pos/number-ranges/allocate", self.base_url);
-        let answer = post_json::<_, AllocateAnswer>(
-            &self.http,
-            &url,
-            &AllocateRequest {
-                pos,
-                period,
-                request_id,
-            },
-        )
-        .await;
+        let answer = post_json::<_, AllocateAnswer>(&self.http, &url, &AllocateRequest { pos, period, request_id }).await;
         none_when(answer.map(|a| a.range), 409, "no_ranges_available")
     }
 
-    async fn upload_invoice(
-        &self,
-        pos: &PosIdentity,
-        invoice: &InvoiceUpload,
-    ) -> Result<UploadReceipt, UpstreamError> {
-        post_json(
-            &self.http,
-            &format!("{}/api/v1/invoices", self.base_url),
-            &UploadRequest { pos, invoice },
-        )
-        .await
+    async fn upload_invoice(&self, pos: &PosIdentity, invoice: &InvoiceUpload) -> Result<UploadReceipt, UpstreamError> {
+        post_json(&self.http, &format!("{}/api/v1/invoices", self.base_url), &UploadRequest { pos, invoice }).await
     }
 
-    async fn find_invoice(
-        &self,
-        pos: &PosIdentity,
-        number: &str,
-    ) -> Result<Option<UploadReceipt>, UpstreamError> {
+    async fn find_invoice(&self, pos: &PosIdentity, number: &str) -> Result<Option<UploadReceipt>, UpstreamError> {
         let url = format!("{}/api/v1/invoices/query", self.base_url);
-        none_when(
-            post_json(&self.http, &url, &InvoiceQuery { pos, number }).await,
-            404,
-            "not_found",
-        )
+        none_when(post_json(&self.http, &url, &InvoiceQuery { pos, number }).await, 404, "not_found")
     }
 
-    async fn void_invoice(
-        &self,
-        pos: &PosIdentity,
-        number: &str,
-        reason: &str,
-    ) -> Result<UploadReceipt, UpstreamError> {
-        post_json(
-            &self.http,
-            &format!("{}/api/v1/invoices/void", self.base_url),
-            &VoidRequest {
-                pos,
-                number,
-                reason,
-            },
-        )
-        .await
+    async fn void_invoice(&self, pos: &PosIdentity, number: &str, reason: &str) -> Result<UploadReceipt, UpstreamError> {
+        post_json(&self.http, &format!("{}/api/v1/invoices/void", self.base_url), &VoidRequest { pos, number, reason }).await
     }
 
-    async fn upload_allowance(
-        &self,
-        pos: &PosIdentity,
-        allowance: &AllowanceUpload,
-    ) -> Result<UploadReceipt, UpstreamError> {
-        post_json(
-            &self.http,
-            &format!("{}/api/v1/allowances", self.base_url),
-            &AllowanceRequest { pos, allowance },
-        )
-        .await
+    async fn upload_allowance(&self, pos: &PosIdentity, allowance: &AllowanceUpload) -> Result<UploadReceipt, UpstreamError> {
+        post_json(&self.http, &format!("{}/api/v1/allowances", self.base_url), &AllowanceRequest { pos, allowance }).await
     }
 
-    async fn void_allowance(
-        &self,
-        pos: &PosIdentity,
-        number: &str,
-        reason: &str,
-    ) -> Result<UploadReceipt, UpstreamError> {
-        post_json(
-            &self.http,
-            &format!("{}/api/v1/allowances/void", self.base_url),
-            &VoidRequest {
-                pos,
-                number,
-                reason,
-            },
-        )
-        .await
+    async fn void_allowance(&self, pos: &PosIdentity, number: &str, reason: &str) -> Result<UploadReceipt, UpstreamError> {
+        post_json(&self.http, &format!("{}/api/v1/allowances/void", self.base_url), &VoidRequest { pos, number, reason }).await
     }
 
-    async fn report_unused(
-        &self,
-        pos: &PosIdentity,
-        period: &str,
-        unused: &[UnusedSpan],
-    ) -> Result<(), UpstreamError> {
+    async fn report_unused(&self, pos: &PosIdentity, period: &str, unused: &[UnusedSpan]) -> Result<(), UpstreamError> {
         let url = format!("{}/api/v1/pos/number-ranges/unused", self.base_url);
-        post_json::<_, serde_json::Value>(
-            &self.http,
-            &url,
-            &UnusedReport {
-                pos,
-                period,
-                unused,
-            },
-        )
-        .await
-        .map(|_| ())
+        post_json::<_, serde_json::Value>(&self.http, &url, &UnusedReport { pos, period, unused }).await.map(|_| ())
     }
 }
 
@@ -446,40 +297,15 @@ mod tests {
 
     #[test]
     fn none_when_maps_only_the_named_refusal() {
-        let rejected = |status, message: &str| {
-            Err::<u8, _>(UpstreamError::Rejected {
-                status,
-                message: message.into(),
-            })
-        };
+        let rejected = |status, message: &str| Err::<u8, _>(UpstreamError::Rejected { status, message: message.into() });
         assert_eq!(none_when(Ok(7), 409, "no_ranges_available"), Ok(Some(7)));
+        assert_eq!(none_when(rejected(409, r#"{"error":"no_ranges_available"}"#), 409, "no_ranges_available"), Ok(None));
         assert_eq!(
-            none_when(
-                rejected(409, r#"{"error":"no_ranges_available"}"#),
-                409,
-                "no_ranges_available"
-            ),
-            Ok(None)
+            none_when(rejected(409, r#"{"error":"request_id_conflict"}"#), 409, "no_ranges_available"),
+            Err(UpstreamError::Rejected { status: 409, message: r#"{"error":"request_id_conflict"}"#.into() })
         );
-        assert_eq!(
-            none_when(
-                rejected(409, r#"{"error":"request_id_conflict"}"#),
-                409,
-                "no_ranges_available"
-            ),
-            Err(UpstreamError::Rejected {
-                status: 409,
-                message: r#"{"error":"request_id_conflict"}"#.into()
-            })
-        );
-        assert!(matches!(
-            none_when(rejected(404, ""), 404, "not_found"),
-            Err(UpstreamError::Rejected { status: 404, .. })
-        ));
-        assert_eq!(
-            none_when(rejected(404, r#"{"error":"not_found"}"#), 404, "not_found"),
-            Ok(None)
-        );
+        assert!(matches!(none_when(rejected(404, ""), 404, "not_found"), Err(UpstreamError::Rejected { status: 404, .. })));
+        assert_eq!(none_when(rejected(404, r#"{"error":"not_found"}"#), 404, "not_found"), Ok(None));
         let down = Err::<u8, _>(UpstreamError::Unavailable("HTTP 500".into()));
         assert_eq!(none_when(down.clone(), 404, "not_found"), down.map(Some));
     }
@@ -503,12 +329,7 @@ mod tests {
             sales_amount: 105,
             tax_amount: 0,
             total: 105,
-            items: vec![UploadItem {
-                description: "茶".into(),
-                quantity: 1,
-                unit_price: 105,
-                amount: 105,
-            }],
+            items: vec![UploadItem { description: "茶".into(), quantity: 1, unit_price: 105, amount: 105 }],
         };
         let v = serde_json::to_value(&invoice).unwrap();
         assert_eq!(v["issued_at"], "2026-11-03T02:04:05Z");

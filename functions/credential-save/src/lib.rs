@@ -14,9 +14,7 @@ use einvoice_adapters::secret::Secret;
 use einvoice_adapters::settings::{CredentialCheck, SettingsError, SettingsItem};
 use einvoice_adapters::store::{PlanItem, Store, StoreError};
 use einvoice_adapters::upstream::UpstreamError;
-use einvoice_domain::settings::{
-    InvoiceSettings, InvoiceSettingsWire, SettingsWarning, mask_last4, settings_warnings,
-};
+use einvoice_domain::settings::{InvoiceSettings, InvoiceSettingsWire, SettingsWarning, mask_last4, settings_warnings};
 use einvoice_domain::{Clock, PlanStatus};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -60,10 +58,8 @@ const PROVIDER_UNREACHABLE: SettingsWarning = SettingsWarning {
     message: "Wixtar could not be reached to check these credentials; they were saved unchecked and are checked again when invoices are issued.",
 };
 
-const PLAN_NOT_PAID: SettingsWarning = SettingsWarning {
-    code: "plan_not_paid",
-    message: "No paid Wixtar plan yet: invoices are issued once a plan is paid (購買方案後才會開立發票).",
-};
+const PLAN_NOT_PAID: SettingsWarning =
+    SettingsWarning { code: "plan_not_paid", message: "No paid Wixtar plan yet: invoices are issued once a plan is paid (購買方案後才會開立發票)." };
 
 fn unreadable(e: SettingsError) -> ApiError {
     tracing::error!(error = %e, "stored credentials cannot be opened");
@@ -88,21 +84,14 @@ impl CredentialSave {
         }
         api::authenticate(req, &self.deps.platform_secret, self.deps.clock.now())?;
         let merchant = api::record_merchant(merchant)?;
-        if req.method == Method::PUT {
-            self.save(&merchant, req).await
-        } else {
-            self.read(&merchant).await
-        }
+        if req.method == Method::PUT { self.save(&merchant, req).await } else { self.read(&merchant).await }
     }
 
     /// `PUT`: validate, check with the provider, seal, save. Nothing is written on any error.
     async fn save(&self, merchant_id: &str, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let wire: InvoiceSettingsWire = req.json()?;
         let stored = self.deps.store.settings(merchant_id).await?;
-        let (previous, unreadable_error) = match stored
-            .as_ref()
-            .map(|item| item.open(&self.deps.master_keys))
-        {
+        let (previous, unreadable_error) = match stored.as_ref().map(|item| item.open(&self.deps.master_keys)) {
             Some(Ok(settings)) => (Some(settings), None),
             Some(Err(e)) => (None, Some(e)),
             None => (None, None),
@@ -118,14 +107,7 @@ impl CredentialSave {
         let now = self.deps.clock.now();
         let check = self.check_with_provider(&settings).await?;
         let version = stored.as_ref().map_or(1, |item| item.version + 1);
-        let item = SettingsItem::seal(
-            merchant_id,
-            &settings,
-            &self.deps.master_keys,
-            check,
-            version,
-            now,
-        );
+        let item = SettingsItem::seal(merchant_id, &settings, &self.deps.master_keys, check, version, now);
         match self.deps.store.put_settings(&item).await {
             Ok(()) => {}
             Err(StoreError::Conflict) => {
@@ -150,15 +132,9 @@ impl CredentialSave {
 
     /// Asks the provider about the credentials: a rejection refuses the save; an outage lets it
     /// through, marked unchecked.
-    async fn check_with_provider(
-        &self,
-        settings: &InvoiceSettings,
-    ) -> Result<CredentialCheck, ApiError> {
+    async fn check_with_provider(&self, settings: &InvoiceSettings) -> Result<CredentialCheck, ApiError> {
         let provider = self.deps.providers.get(settings.provider);
-        match provider
-            .check_credentials(settings, self.deps.clock.today_in_taipei())
-            .await
-        {
+        match provider.check_credentials(settings, self.deps.clock.today_in_taipei()).await {
             Ok(()) => Ok(CredentialCheck::Accepted),
             Err(UpstreamError::Rejected { status, .. }) if status == 401 || status == 403 => {
                 tracing::info!(status, "provider rejected the credentials");
@@ -194,12 +170,7 @@ impl CredentialSave {
         self.respond(merchant_id, &item, &settings).await
     }
 
-    async fn respond(
-        &self,
-        merchant_id: &str,
-        item: &SettingsItem,
-        settings: &InvoiceSettings,
-    ) -> Result<ApiResponse, ApiError> {
+    async fn respond(&self, merchant_id: &str, item: &SettingsItem, settings: &InvoiceSettings) -> Result<ApiResponse, ApiError> {
         let plan = self.deps.store.plan(merchant_id).await?;
         let period = plan.as_ref().and_then(PlanItem::period);
         let plan_status = PlanStatus::of(period.as_ref(), true, self.deps.clock.today_in_taipei());
@@ -210,24 +181,12 @@ impl CredentialSave {
         if plan_status == PlanStatus::None {
             warnings.push(PLAN_NOT_PAID);
         }
-        Ok(ApiResponse::ok(&settings_view(
-            merchant_id,
-            item,
-            settings,
-            plan_status,
-            &warnings,
-        )))
+        Ok(ApiResponse::ok(&settings_view(merchant_id, item, settings, plan_status, &warnings)))
     }
 }
 
 /// The response body: every credential shown, AES KEY and RID masked to their last 4.
-fn settings_view(
-    merchant_id: &str,
-    item: &SettingsItem,
-    settings: &InvoiceSettings,
-    plan_status: PlanStatus,
-    warnings: &[SettingsWarning],
-) -> Value {
+fn settings_view(merchant_id: &str, item: &SettingsItem, settings: &InvoiceSettings, plan_status: PlanStatus, warnings: &[SettingsWarning]) -> Value {
     let c = &settings.credentials;
     json!({
         "merchant_id": merchant_id,

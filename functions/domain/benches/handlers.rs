@@ -19,11 +19,7 @@ const TEST_KEY: &str = "2B7E151628AED2A6ABF7158809CF4F3C";
 
 /// A typical shop order: three lines, shipping fee, discount, a mobile-barcode carrier.
 fn order_json(payment: &str, delivery: &str, lines: usize) -> String {
-    let line = |i: usize| {
-        format!(
-            r#"{{"sku": "SKU-{i}", "name": "阿里山高山烏龍茶 150g 禮盒 #{i}", "quantity": 2, "unit_price": 450}}"#
-        )
-    };
+    let line = |i: usize| format!(r#"{{"sku": "SKU-{i}", "name": "阿里山高山烏龍茶 150g 禮盒 #{i}", "quantity": 2, "unit_price": 450}}"#);
     let body: Vec<String> = (0..lines).map(line).collect();
     let total = 900 * lines as i64 + 100 - 50;
     format!(
@@ -35,10 +31,7 @@ fn order_json(payment: &str, delivery: &str, lines: usize) -> String {
 }
 
 fn order(payment: &str, delivery: &str, lines: usize) -> Order {
-    serde_json::from_str::<OrderWire>(&order_json(payment, delivery, lines))
-        .unwrap()
-        .parse()
-        .unwrap()
+    serde_json::from_str::<OrderWire>(&order_json(payment, delivery, lines)).unwrap().parse().unwrap()
 }
 
 fn at(secs: i64) -> DateTime<Utc> {
@@ -47,18 +40,12 @@ fn at(secs: i64) -> DateTime<Utc> {
 
 /// The state order-webhook decides on after a "paid" then a "shipped" webhook.
 fn merged_state(lines: usize) -> OrderState {
-    OrderState::new(order("paid", "pending", lines), at(0))
-        .merge(order("unpaid", "shipped", lines), at(60))
+    OrderState::new(order("paid", "pending", lines), at(0)).merge(order("unpaid", "shipped", lines), at(60))
 }
 
 fn settings() -> IssueSettings {
     let on = vec!["shipment".to_owned(), "pickup".to_owned()];
-    IssueSettings {
-        enabled: true,
-        provider_is_wixtar: true,
-        show_at_checkout: true,
-        issue_on: IssueOn::parse(Some(&on)).unwrap(),
-    }
+    IssueSettings { enabled: true, provider_is_wixtar: true, show_at_checkout: true, issue_on: IssueOn::parse(Some(&on)).unwrap() }
 }
 
 fn bench_decision(c: &mut Criterion) {
@@ -66,30 +53,11 @@ fn bench_decision(c: &mut Criterion) {
     let state = merged_state(3);
     let settings = settings();
     // Sanity: the benchmarked path is the one that issues (full content check).
-    assert!(matches!(
-        decide(&state, &settings, PlanStatus::Active),
-        einvoice_domain::Decision::Issue { .. }
-    ));
+    assert!(matches!(decide(&state, &settings, PlanStatus::Active), einvoice_domain::Decision::Issue { .. }));
 
-    g.bench_function("decide/3_lines", |b| {
-        b.iter(|| {
-            decide(
-                black_box(&state),
-                black_box(&settings),
-                black_box(PlanStatus::Active),
-            )
-        })
-    });
+    g.bench_function("decide/3_lines", |b| b.iter(|| decide(black_box(&state), black_box(&settings), black_box(PlanStatus::Active))));
     let big = merged_state(20);
-    g.bench_function("decide/20_lines", |b| {
-        b.iter(|| {
-            decide(
-                black_box(&big),
-                black_box(&settings),
-                black_box(PlanStatus::Active),
-            )
-        })
-    });
+    g.bench_function("decide/20_lines", |b| b.iter(|| decide(black_box(&big), black_box(&settings), black_box(PlanStatus::Active))));
 
     // Merge the newer event into the stored state, then decide (what one webhook does in CPU).
     let newer = order("paid", "shipped", 3);
@@ -110,10 +78,7 @@ fn bench_decision(c: &mut Criterion) {
         b.iter_batched(
             || state.clone(),
             |s| {
-                let o = serde_json::from_str::<OrderWire>(black_box(&body))
-                    .unwrap()
-                    .parse()
-                    .unwrap();
+                let o = serde_json::from_str::<OrderWire>(black_box(&body)).unwrap().parse().unwrap();
                 let merged = s.merge(o, at(120));
                 decide(&merged, &settings, PlanStatus::Active)
             },
@@ -129,14 +94,7 @@ fn build_invoice(order: &Order, number: InvoiceNumber, key: &AesKey, seller: Ubn
     let buyer = order.buyer.parse().unwrap();
     let lines = invoice_lines(order).unwrap();
     let amounts = Amounts::for_buyer(order.total, &buyer, TaxType::Taxable);
-    let items: Vec<ProofItem> = lines
-        .iter()
-        .map(|l| ProofItem {
-            name: l.description.clone(),
-            quantity: l.quantity,
-            unit_price: l.unit_price,
-        })
-        .collect();
+    let items: Vec<ProofItem> = lines.iter().map(|l| ProofItem { name: l.description.clone(), quantity: l.quantity, unit_price: l.unit_price }).collect();
     let issued_on = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
     proof::build(&ProofInput {
         number,
@@ -162,18 +120,10 @@ fn bench_invoice(c: &mut Criterion) {
         let o = merged_state(lines).order;
         let p = build_invoice(&o, number, &key, seller);
         assert!(p.qr_left.len() >= 77 && p.qr_right.starts_with("**"));
-        g.bench_function(format!("build_invoice/{lines}_lines"), |b| {
-            b.iter(|| build_invoice(black_box(&o), black_box(number), &key, seller))
-        });
+        g.bench_function(format!("build_invoice/{lines}_lines"), |b| b.iter(|| build_invoice(black_box(&o), black_box(number), &key, seller)));
     }
     // proof::build alone (barcode + AES block + QR strings).
-    let items: Vec<ProofItem> = (0..5)
-        .map(|i| ProofItem {
-            name: format!("阿里山高山烏龍茶 #{i}"),
-            quantity: 2,
-            unit_price: 450,
-        })
-        .collect();
+    let items: Vec<ProofItem> = (0..5).map(|i| ProofItem { name: format!("阿里山高山烏龍茶 #{i}"), quantity: 2, unit_price: 450 }).collect();
     let issued_on = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
     let input = ProofInput {
         number,
@@ -187,9 +137,7 @@ fn bench_invoice(c: &mut Criterion) {
         items: &items,
         aes_key: &key,
     };
-    g.bench_function("proof_build/5_items", |b| {
-        b.iter(|| proof::build(black_box(&input)).unwrap())
-    });
+    g.bench_function("proof_build/5_items", |b| b.iter(|| proof::build(black_box(&input)).unwrap()));
     g.finish();
 }
 

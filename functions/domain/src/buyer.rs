@@ -60,9 +60,7 @@ impl CarrierKind {
             other => Err(RuleViolation::on_field(
                 "invalid_carrier",
                 CARRIER_TYPE_FIELD,
-                format!(
-                    "{CARRIER_TYPE_FIELD} must be mobile, certificate or member (got {other:?})"
-                ),
+                format!("{CARRIER_TYPE_FIELD} must be mobile, certificate or member (got {other:?})"),
             )),
         }
     }
@@ -89,22 +87,10 @@ impl CarrierKind {
         let b = id.as_bytes();
         match self {
             Self::Mobile => {
-                b.len() == 8
-                    && b[0] == b'/'
-                    && b[1..].iter().all(|c| {
-                        c.is_ascii_digit()
-                            || c.is_ascii_uppercase()
-                            || matches!(c, b'.' | b'+' | b'-')
-                    })
+                b.len() == 8 && b[0] == b'/' && b[1..].iter().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase() || matches!(c, b'.' | b'+' | b'-'))
             }
-            Self::Certificate => {
-                b.len() == 16
-                    && b[..2].iter().all(u8::is_ascii_uppercase)
-                    && b[2..].iter().all(u8::is_ascii_digit)
-            }
-            Self::Member => {
-                (1..=64).contains(&b.len()) && b.iter().all(|c| (b'!'..=b'~').contains(c))
-            }
+            Self::Certificate => b.len() == 16 && b[..2].iter().all(u8::is_ascii_uppercase) && b[2..].iter().all(u8::is_ascii_digit),
+            Self::Member => (1..=64).contains(&b.len()) && b.iter().all(|c| (b'!'..=b'~').contains(c)),
         }
     }
 }
@@ -120,10 +106,7 @@ impl Carrier {
     /// Checks the carrier number (載具號碼) against its kind; violations name `order.buyer.carrier.id`.
     pub fn parse(kind: CarrierKind, id: &str) -> Result<Self, RuleViolation> {
         check_carrier_id(kind, id)?;
-        Ok(Self {
-            kind,
-            id: id.to_owned(),
-        })
+        Ok(Self { kind, id: id.to_owned() })
     }
 
     pub fn kind(&self) -> CarrierKind {
@@ -146,16 +129,10 @@ fn check_carrier_id(kind: CarrierKind, id: &str) -> Result<(), RuleViolation> {
     }
     let shape = match kind {
         CarrierKind::Mobile => "a mobile barcode is / followed by 7 of 0-9 A-Z . + -",
-        CarrierKind::Certificate => {
-            "a citizen certificate carrier is 2 uppercase letters and 14 digits"
-        }
+        CarrierKind::Certificate => "a citizen certificate carrier is 2 uppercase letters and 14 digits",
         CarrierKind::Member => "a member carrier is 1-64 printable ASCII characters without spaces",
     };
-    Err(RuleViolation::on_field(
-        "invalid_carrier",
-        CARRIER_ID_FIELD,
-        format!("{CARRIER_ID_FIELD} is not valid: {shape}"),
-    ))
+    Err(RuleViolation::on_field("invalid_carrier", CARRIER_ID_FIELD, format!("{CARRIER_ID_FIELD} is not valid: {shape}")))
 }
 
 /// 愛心碼: the 3–7 digit code of the charity an invoice is donated to.
@@ -177,11 +154,7 @@ fn check_love_code(s: &str) -> Result<(), RuleViolation> {
     if (3..=7).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
-        Err(RuleViolation::on_field(
-            "invalid_love_code",
-            LOVE_CODE_FIELD,
-            format!("{LOVE_CODE_FIELD} must be 3 to 7 digits"),
-        ))
+        Err(RuleViolation::on_field("invalid_love_code", LOVE_CODE_FIELD, format!("{LOVE_CODE_FIELD} must be 3 to 7 digits")))
     }
 }
 
@@ -225,23 +198,13 @@ pub enum Buyer {
         love_code: Option<LoveCode>,
     },
     /// 公司 (三聯式): the buyer's 統一編號 and company name (買受人名稱).
-    B2b {
-        ubn: Ubn,
-        company_name: String,
-        email: Option<String>,
-    },
+    B2b { ubn: Ubn, company_name: String, email: Option<String> },
 }
 
 /// The buyer's shape, checked without copying anything (what `decide` needs).
 enum Checked<'a> {
-    B2c {
-        carrier: Option<(CarrierKind, &'a str)>,
-        love_code: Option<&'a str>,
-    },
-    B2b {
-        ubn: Ubn,
-        company_name: &'a str,
-    },
+    B2c { carrier: Option<(CarrierKind, &'a str)>, love_code: Option<&'a str> },
+    B2b { ubn: Ubn, company_name: &'a str },
 }
 
 fn present(value: &Option<String>) -> Option<&str> {
@@ -253,16 +216,8 @@ impl CarrierWire {
     fn check(&self) -> Result<Option<(CarrierKind, &str)>, RuleViolation> {
         match (present(&self.kind), present(&self.id)) {
             (None, None) => Ok(None),
-            (None, Some(_)) => Err(RuleViolation::on_field(
-                "missing_field",
-                CARRIER_TYPE_FIELD,
-                format!("{CARRIER_TYPE_FIELD} is required with a carrier id"),
-            )),
-            (Some(_), None) => Err(RuleViolation::on_field(
-                "missing_field",
-                CARRIER_ID_FIELD,
-                format!("{CARRIER_ID_FIELD} is required with a carrier type"),
-            )),
+            (None, Some(_)) => Err(RuleViolation::on_field("missing_field", CARRIER_TYPE_FIELD, format!("{CARRIER_TYPE_FIELD} is required with a carrier id"))),
+            (Some(_), None) => Err(RuleViolation::on_field("missing_field", CARRIER_ID_FIELD, format!("{CARRIER_ID_FIELD} is required with a carrier type"))),
             (Some(kind), Some(id)) => {
                 let kind = CarrierKind::parse(kind)?;
                 check_carrier_id(kind, id)?;
@@ -278,25 +233,13 @@ impl CarrierWire {
 
 fn check_company_name(value: &Option<String>) -> Result<&str, RuleViolation> {
     let Some(name) = present(value) else {
-        return Err(RuleViolation::on_field(
-            "missing_field",
-            COMPANY_NAME_FIELD,
-            format!("{COMPANY_NAME_FIELD} is required with a buyer UBN"),
-        ));
+        return Err(RuleViolation::on_field("missing_field", COMPANY_NAME_FIELD, format!("{COMPANY_NAME_FIELD} is required with a buyer UBN")));
     };
     if name.chars().count() > BUYER_NAME_MAX {
-        return Err(RuleViolation::on_field(
-            "field_too_long",
-            COMPANY_NAME_FIELD,
-            format!("{COMPANY_NAME_FIELD} is longer than {BUYER_NAME_MAX} characters"),
-        ));
+        return Err(RuleViolation::on_field("field_too_long", COMPANY_NAME_FIELD, format!("{COMPANY_NAME_FIELD} is longer than {BUYER_NAME_MAX} characters")));
     }
     if name.chars().any(char::is_control) {
-        return Err(RuleViolation::on_field(
-            "invalid_field",
-            COMPANY_NAME_FIELD,
-            format!("{COMPANY_NAME_FIELD} contains control characters"),
-        ));
+        return Err(RuleViolation::on_field("invalid_field", COMPANY_NAME_FIELD, format!("{COMPANY_NAME_FIELD} contains control characters")));
     }
     Ok(name)
 }
@@ -342,23 +285,11 @@ impl BuyerWire {
     pub fn parse(&self) -> Result<Buyer, RuleViolation> {
         let email = crate::checkout::email(&self.email, EMAIL_FIELD).ok();
         Ok(match self.check()? {
-            Checked::B2b { ubn, company_name } => Buyer::B2b {
-                ubn,
-                company_name: company_name.to_owned(),
-                email,
-            },
+            Checked::B2b { ubn, company_name } => Buyer::B2b { ubn, company_name: company_name.to_owned(), email },
             Checked::B2c { carrier, love_code } => Buyer::B2c {
-                name: present(&self.name)
-                    .unwrap_or_default()
-                    .chars()
-                    .filter(|c| !c.is_control())
-                    .take(BUYER_NAME_MAX)
-                    .collect(),
+                name: present(&self.name).unwrap_or_default().chars().filter(|c| !c.is_control()).take(BUYER_NAME_MAX).collect(),
                 email,
-                carrier: carrier.map(|(kind, id)| Carrier {
-                    kind,
-                    id: id.to_owned(),
-                }),
+                carrier: carrier.map(|(kind, id)| Carrier { kind, id: id.to_owned() }),
                 love_code: love_code.map(|c| LoveCode(c.to_owned())),
             },
         })
@@ -375,9 +306,7 @@ impl Buyer {
     pub fn print_required(&self) -> bool {
         match self {
             Self::B2b { .. } => true,
-            Self::B2c {
-                carrier, love_code, ..
-            } => carrier.is_none() && love_code.is_none(),
+            Self::B2c { carrier, love_code, .. } => carrier.is_none() && love_code.is_none(),
         }
     }
 
@@ -457,28 +386,19 @@ mod tests {
 
     #[test]
     fn b2c_without_carrier_or_donation_is_printed() {
-        let b = wire(serde_json::json!({"name": "  王小明\u{7}  ", "email": "ming@example.com"}))
-            .parse()
-            .unwrap();
+        let b = wire(serde_json::json!({"name": "  王小明\u{7}  ", "email": "ming@example.com"})).parse().unwrap();
         assert!(b.print_required() && !b.is_b2b() && !b.is_donation());
-        assert_eq!(
-            (b.name(), b.email(), b.carrier_type_code()),
-            ("王小明", Some("ming@example.com"), None)
-        );
+        assert_eq!((b.name(), b.email(), b.carrier_type_code()), ("王小明", Some("ming@example.com"), None));
         assert_eq!(b.buyer_identifier(), "0000000000");
         assert_eq!(b.ubn(), None);
     }
 
     #[test]
     fn each_carrier_kind_has_its_type_code_and_is_not_printed() {
-        for (kind, id, code) in [
-            ("mobile", "/AB+-.12", "3J0002"),
-            ("certificate", "AB12345678901234", "CQ0001"),
-            ("member", "member#42@shop", MEMBER_CARRIER_TYPE),
-        ] {
-            let b = wire(serde_json::json!({"name": "x", "carrier": {"type": kind, "id": id}}))
-                .parse()
-                .unwrap();
+        for (kind, id, code) in
+            [("mobile", "/AB+-.12", "3J0002"), ("certificate", "AB12345678901234", "CQ0001"), ("member", "member#42@shop", MEMBER_CARRIER_TYPE)]
+        {
+            let b = wire(serde_json::json!({"name": "x", "carrier": {"type": kind, "id": id}})).parse().unwrap();
             assert_eq!(b.carrier_type_code(), Some(code), "{kind}");
             assert_eq!(b.carrier().unwrap().id(), id);
             assert_eq!(b.carrier().unwrap().kind().as_str(), kind);
@@ -503,47 +423,26 @@ mod tests {
         ];
         for (kind, id) in bad_ids {
             let got = err(serde_json::json!({"carrier": {"type": kind, "id": id}}));
-            assert_eq!(
-                got,
-                violation("invalid_carrier", "order.buyer.carrier.id"),
-                "{kind} {id}"
-            );
+            assert_eq!(got, violation("invalid_carrier", "order.buyer.carrier.id"), "{kind} {id}");
         }
-        assert_eq!(
-            err(serde_json::json!({"carrier": {"type": "easycard", "id": "1"}})),
-            violation("invalid_carrier", "order.buyer.carrier.type")
-        );
-        assert_eq!(
-            err(serde_json::json!({"carrier": {"type": "mobile"}})),
-            violation("missing_field", "order.buyer.carrier.id")
-        );
-        assert_eq!(
-            err(serde_json::json!({"carrier": {"id": "/ABC1234"}})),
-            violation("missing_field", "order.buyer.carrier.type")
-        );
+        assert_eq!(err(serde_json::json!({"carrier": {"type": "easycard", "id": "1"}})), violation("invalid_carrier", "order.buyer.carrier.type"));
+        assert_eq!(err(serde_json::json!({"carrier": {"type": "mobile"}})), violation("missing_field", "order.buyer.carrier.id"));
+        assert_eq!(err(serde_json::json!({"carrier": {"id": "/ABC1234"}})), violation("missing_field", "order.buyer.carrier.type"));
         // An empty carrier object is no carrier.
-        let b = wire(serde_json::json!({"carrier": {"type": "", "id": " "}}))
-            .parse()
-            .unwrap();
+        let b = wire(serde_json::json!({"carrier": {"type": "", "id": " "}})).parse().unwrap();
         assert!(b.carrier().is_none() && b.print_required());
     }
 
     #[test]
     fn donation_is_not_printed_and_may_keep_a_carrier() {
-        let b = wire(serde_json::json!({"love_code": "168"}))
-            .parse()
-            .unwrap();
+        let b = wire(serde_json::json!({"love_code": "168"})).parse().unwrap();
         assert!(b.is_donation() && !b.print_required());
         assert_eq!(b.love_code().unwrap().as_str(), "168");
         let b = wire(serde_json::json!({"love_code": "8585", "carrier": {"type": "mobile", "id": "/ABC1234"}})).parse().unwrap();
         assert!(b.is_donation() && !b.print_required());
         assert_eq!(b.carrier_type_code(), Some("3J0002"));
         for bad in ["12", "12345678", "12a", "１２３"] {
-            assert_eq!(
-                err(serde_json::json!({"love_code": bad})),
-                violation("invalid_love_code", "order.buyer.love_code"),
-                "{bad}"
-            );
+            assert_eq!(err(serde_json::json!({"love_code": bad})), violation("invalid_love_code", "order.buyer.love_code"), "{bad}");
         }
     }
 
@@ -551,15 +450,7 @@ mod tests {
     fn b2b_rules() {
         let b = wire(serde_json::json!({"name": "王小明", "ubn": "04595257", "company_name": "小明商行", "email": "bad"})).parse().unwrap();
         assert!(b.is_b2b() && b.print_required() && !b.is_donation());
-        assert_eq!(
-            (
-                b.buyer_identifier(),
-                b.name(),
-                b.email(),
-                b.carrier_type_code()
-            ),
-            ("04595257".into(), "小明商行", None, None)
-        );
+        assert_eq!((b.buyer_identifier(), b.name(), b.email(), b.carrier_type_code()), ("04595257".into(), "小明商行", None, None));
         assert_eq!(b.ubn().unwrap().to_string(), "04595257");
 
         let base = serde_json::json!({"ubn": "04595257", "company_name": "小明商行"});
@@ -568,50 +459,21 @@ mod tests {
             w[k] = v;
             w
         };
-        assert_eq!(
-            err(with("ubn", "04595258".into())),
-            violation("invalid_ubn", "order.buyer.ubn")
-        );
-        assert_eq!(
-            err(with("love_code", "168".into())),
-            violation("donation_with_ubn", "order.buyer.love_code")
-        );
-        assert_eq!(
-            err(with(
-                "carrier",
-                serde_json::json!({"type": "mobile", "id": "/ABC1234"})
-            )),
-            violation("carrier_with_ubn", "order.buyer.carrier")
-        );
+        assert_eq!(err(with("ubn", "04595258".into())), violation("invalid_ubn", "order.buyer.ubn"));
+        assert_eq!(err(with("love_code", "168".into())), violation("donation_with_ubn", "order.buyer.love_code"));
+        assert_eq!(err(with("carrier", serde_json::json!({"type": "mobile", "id": "/ABC1234"}))), violation("carrier_with_ubn", "order.buyer.carrier"));
         // With a UBN even a malformed carrier is reported as the combination that is not allowed.
-        assert_eq!(
-            err(with(
-                "carrier",
-                serde_json::json!({"type": "mobile", "id": "x"})
-            )),
-            violation("carrier_with_ubn", "order.buyer.carrier")
-        );
-        assert_eq!(
-            err(with("company_name", " ".into())),
-            violation("missing_field", "order.buyer.company_name")
-        );
-        assert_eq!(
-            err(with("company_name", "公".repeat(61).into())),
-            violation("field_too_long", "order.buyer.company_name")
-        );
-        assert_eq!(
-            err(with("company_name", "a\nb".into())),
-            violation("invalid_field", "order.buyer.company_name")
-        );
+        assert_eq!(err(with("carrier", serde_json::json!({"type": "mobile", "id": "x"}))), violation("carrier_with_ubn", "order.buyer.carrier"));
+        assert_eq!(err(with("company_name", " ".into())), violation("missing_field", "order.buyer.company_name"));
+        assert_eq!(err(with("company_name", "公".repeat(61).into())), violation("field_too_long", "order.buyer.company_name"));
+        assert_eq!(err(with("company_name", "a\nb".into())), violation("invalid_field", "order.buyer.company_name"));
         // A blank UBN is no UBN.
         assert!(!wire(with("ubn", "".into())).parse().unwrap().is_b2b());
     }
 
     #[test]
     fn long_b2c_names_are_cut() {
-        let b = wire(serde_json::json!({"name": "名".repeat(80)}))
-            .parse()
-            .unwrap();
+        let b = wire(serde_json::json!({"name": "名".repeat(80)})).parse().unwrap();
         assert_eq!(b.name().chars().count(), BUYER_NAME_MAX);
     }
 

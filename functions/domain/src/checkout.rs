@@ -19,11 +19,9 @@ impl PaymentMethod {
         match s {
             "atm" => Ok(Self::Atm),
             "card" => Ok(Self::Card),
-            other => Err(RuleViolation::on_field(
-                "invalid_payment_method",
-                "payment_method",
-                format!("payment_method must be \"atm\" or \"card\" (got {other:?})"),
-            )),
+            other => {
+                Err(RuleViolation::on_field("invalid_payment_method", "payment_method", format!("payment_method must be \"atm\" or \"card\" (got {other:?})")))
+            }
         }
     }
 
@@ -93,11 +91,7 @@ pub struct CompanyWire {
 fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, RuleViolation> {
     match value.as_deref().map(str::trim) {
         Some(v) if !v.is_empty() => Ok(v),
-        _ => Err(RuleViolation::on_field(
-            "missing_field",
-            field,
-            format!("{field} is required"),
-        )),
+        _ => Err(RuleViolation::on_field("missing_field", field, format!("{field} is required"))),
     }
 }
 
@@ -105,18 +99,10 @@ fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, RuleV
 pub fn text(value: &Option<String>, field: &str, max: usize) -> Result<String, RuleViolation> {
     let v = required(value, field)?;
     if v.chars().count() > max {
-        return Err(RuleViolation::on_field(
-            "field_too_long",
-            field,
-            format!("{field} is longer than {max} characters"),
-        ));
+        return Err(RuleViolation::on_field("field_too_long", field, format!("{field} is longer than {max} characters")));
     }
     if v.chars().any(char::is_control) {
-        return Err(RuleViolation::on_field(
-            "invalid_field",
-            field,
-            format!("{field} contains control characters"),
-        ));
+        return Err(RuleViolation::on_field("invalid_field", field, format!("{field} contains control characters")));
     }
     Ok(v.to_owned())
 }
@@ -124,26 +110,13 @@ pub fn text(value: &Option<String>, field: &str, max: usize) -> Result<String, R
 /// An e-mail address: one `@`, a non-empty local part, a dotted domain, no spaces, ≤ 254 chars.
 pub fn email(value: &Option<String>, field: &str) -> Result<String, RuleViolation> {
     let v = required(value, field)?;
-    let bad = || {
-        RuleViolation::on_field(
-            "invalid_email",
-            field,
-            format!("{field} is not an e-mail address"),
-        )
-    };
+    let bad = || RuleViolation::on_field("invalid_email", field, format!("{field} is not an e-mail address"));
     if v.len() > 254 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad());
     }
     let (local, domain) = v.split_once('@').ok_or_else(bad)?;
-    let labels_ok = domain
-        .split('.')
-        .all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'));
-    if local.is_empty()
-        || local.len() > 64
-        || domain.contains('@')
-        || !domain.contains('.')
-        || !labels_ok
-    {
+    let labels_ok = domain.split('.').all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'));
+    if local.is_empty() || local.len() > 64 || domain.contains('@') || !domain.contains('.') || !labels_ok {
         return Err(bad());
     }
     Ok(v.to_owned())
@@ -153,13 +126,7 @@ pub fn email(value: &Option<String>, field: &str) -> Result<String, RuleViolatio
 /// `#` extension (e.g. `02-2711-9528 #240`, `0912-345-678`, `+886 912 345 678`); 8–15 digits.
 pub fn phone(value: &Option<String>, field: &str) -> Result<String, RuleViolation> {
     let v = required(value, field)?;
-    let bad = || {
-        RuleViolation::on_field(
-            "invalid_phone",
-            field,
-            format!("{field} is not a phone number"),
-        )
-    };
+    let bad = || RuleViolation::on_field("invalid_phone", field, format!("{field} is not a phone number"));
     let (main, ext) = match v.split_once('#') {
         Some((main, ext)) => (main, Some(ext.trim())),
         None => (v, None),
@@ -170,9 +137,7 @@ pub fn phone(value: &Option<String>, field: &str) -> Result<String, RuleViolatio
         }
     }
     let main = main.trim();
-    let allowed = |(i, c): (usize, char)| {
-        c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')') || (c == '+' && i == 0)
-    };
+    let allowed = |(i, c): (usize, char)| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')') || (c == '+' && i == 0);
     if !main.chars().enumerate().all(allowed) {
         return Err(bad());
     }
@@ -190,15 +155,10 @@ impl CheckoutWire {
         let months = match self.months {
             Some(m) => PlanMonths::new(m)?,
             None => {
-                return Err(RuleViolation::on_field(
-                    "missing_field",
-                    "months",
-                    "months is required",
-                ));
+                return Err(RuleViolation::on_field("missing_field", "months", "months is required"));
             }
         };
-        let payment_method =
-            PaymentMethod::parse(required(&self.payment_method, "payment_method")?)?;
+        let payment_method = PaymentMethod::parse(required(&self.payment_method, "payment_method")?)?;
         let auto_renew = self.auto_renew.unwrap_or(false);
         if auto_renew && payment_method != PaymentMethod::Card {
             return Err(RuleViolation::on_field(
@@ -208,11 +168,7 @@ impl CheckoutWire {
             ));
         }
         let c = self.contact.unwrap_or_default();
-        let contact = Contact {
-            name: text(&c.name, "contact.name", 50)?,
-            email: email(&c.email, "contact.email")?,
-            phone: phone(&c.phone, "contact.phone")?,
-        };
+        let contact = Contact { name: text(&c.name, "contact.name", 50)?, email: email(&c.email, "contact.email")?, phone: phone(&c.phone, "contact.phone")? };
         let co = self.company.unwrap_or_default();
         let company = Company {
             name: text(&co.name, "company.name", 100)?,
@@ -220,14 +176,7 @@ impl CheckoutWire {
             address: text(&co.address, "company.address", 200)?,
             invoice_email: email(&co.invoice_email, "company.invoice_email")?,
         };
-        Ok(CheckoutRequest {
-            ubn,
-            months,
-            payment_method,
-            auto_renew,
-            contact,
-            company,
-        })
+        Ok(CheckoutRequest { ubn, months, payment_method, auto_renew, contact, company })
     }
 }
 
@@ -275,21 +224,14 @@ mod tests {
             ("/company/name", "x".repeat(101).into(), "field_too_long"),
             ("/company/ubn", "04595258".into(), "invalid_ubn"),
             ("/company/address", "".into(), "missing_field"),
-            (
-                "/company/invoice_email",
-                "ap@@example.com".into(),
-                "invalid_email",
-            ),
+            ("/company/invoice_email", "ap@@example.com".into(), "invalid_email"),
         ];
         for (pointer, value, code) in cases {
             let mut v = valid();
             *v.pointer_mut(pointer).unwrap() = value;
             let (got, field) = code_and_field(v);
             assert_eq!(got, code, "{pointer}");
-            assert_eq!(
-                field.unwrap(),
-                pointer.trim_start_matches('/').replace('/', ".")
-            );
+            assert_eq!(field.unwrap(), pointer.trim_start_matches('/').replace('/', "."));
         }
     }
 
@@ -307,38 +249,19 @@ mod tests {
         for field in ["ubn", "months", "payment_method"] {
             let mut v = valid();
             v.as_object_mut().unwrap().remove(field);
-            assert_eq!(
-                code_and_field(v),
-                ("missing_field", Some(field.to_string()))
-            );
+            assert_eq!(code_and_field(v), ("missing_field", Some(field.to_string())));
         }
         let mut v = valid();
         v.as_object_mut().unwrap().remove("contact");
-        assert_eq!(
-            code_and_field(v),
-            ("missing_field", Some("contact.name".to_string()))
-        );
+        assert_eq!(code_and_field(v), ("missing_field", Some("contact.name".to_string())));
     }
 
     #[test]
     fn phone_shapes() {
-        for ok in [
-            "02-2711-9528 #240",
-            "0912345678",
-            "+886 912 345 678",
-            "(02) 2711-9528",
-            "02-27119528#1",
-        ] {
+        for ok in ["02-2711-9528 #240", "0912345678", "+886 912 345 678", "(02) 2711-9528", "02-27119528#1"] {
             assert!(phone(&Some(ok.into()), "p").is_ok(), "{ok}");
         }
-        for bad in [
-            "09-12+345678",
-            "0912345678#",
-            "0912345678#abc",
-            "1234567",
-            "1234567890123456",
-            "0912‐345678",
-        ] {
+        for bad in ["09-12+345678", "0912345678#", "0912345678#abc", "1234567", "1234567890123456", "0912‐345678"] {
             assert!(phone(&Some(bad.into()), "p").is_err(), "{bad}");
         }
     }

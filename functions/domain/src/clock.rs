@@ -40,10 +40,7 @@ impl FixedClock {
 
 impl Clock for FixedClock {
     fn now(&self) -> DateTime<Utc> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .unwrap_or_else(Utc::now)
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).unwrap_or_else(Utc::now)
     }
 }
 
@@ -63,33 +60,18 @@ mod tests {
 
     #[test]
     fn taipei_date_turns_at_16_utc() {
-        let before = DateTime::parse_from_rfc3339("2026-01-30T15:59:59Z")
-            .unwrap()
-            .to_utc();
-        let after = DateTime::parse_from_rfc3339("2026-01-30T16:00:00Z")
-            .unwrap()
-            .to_utc();
-        assert_eq!(
-            taipei_date(before),
-            NaiveDate::from_ymd_opt(2026, 1, 30).unwrap()
-        );
-        assert_eq!(
-            taipei_date(after),
-            NaiveDate::from_ymd_opt(2026, 1, 31).unwrap()
-        );
+        let before = DateTime::parse_from_rfc3339("2026-01-30T15:59:59Z").unwrap().to_utc();
+        let after = DateTime::parse_from_rfc3339("2026-01-30T16:00:00Z").unwrap().to_utc();
+        assert_eq!(taipei_date(before), NaiveDate::from_ymd_opt(2026, 1, 30).unwrap());
+        assert_eq!(taipei_date(after), NaiveDate::from_ymd_opt(2026, 1, 31).unwrap());
     }
 
     #[test]
     fn fixed_clock_can_be_moved_and_released() {
-        let t = DateTime::parse_from_rfc3339("2026-03-01T00:00:00+08:00")
-            .unwrap()
-            .to_utc();
+        let t = DateTime::parse_from_rfc3339("2026-03-01T00:00:00+08:00").unwrap().to_utc();
         let clock = FixedClock::at(t);
         assert_eq!(clock.now(), t);
-        assert_eq!(
-            clock.today_in_taipei(),
-            NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()
-        );
+        assert_eq!(clock.today_in_taipei(), NaiveDate::from_ymd_opt(2026, 3, 1).unwrap());
         clock.set(None);
         assert!(clock.now() > t);
     }

@@ -67,11 +67,7 @@ impl Track {
     pub fn parse(input: &str) -> Result<Self, RuleViolation> {
         match input.as_bytes() {
             &[a, b] if a.is_ascii_uppercase() && b.is_ascii_uppercase() => Ok(Self([a, b])),
-            _ => Err(RuleViolation::on_field(
-                "invalid_track",
-                "track",
-                "track must be exactly 2 uppercase letters A-Z",
-            )),
+            _ => Err(RuleViolation::on_field("invalid_track", "track", "track must be exactly 2 uppercase letters A-Z")),
         }
     }
 
@@ -88,15 +84,9 @@ pub struct InvoiceNumber([u8; 10]);
 impl InvoiceNumber {
     pub fn parse(input: &str) -> Result<Self, RuleViolation> {
         let bytes = input.as_bytes();
-        let valid = bytes.len() == 10
-            && bytes[..2].iter().all(u8::is_ascii_uppercase)
-            && bytes[2..].iter().all(u8::is_ascii_digit);
+        let valid = bytes.len() == 10 && bytes[..2].iter().all(u8::is_ascii_uppercase) && bytes[2..].iter().all(u8::is_ascii_digit);
         if !valid {
-            return Err(RuleViolation::on_field(
-                "invalid_invoice_number",
-                "invoice_number",
-                "invoice_number must be 2 uppercase letters followed by 8 digits",
-            ));
+            return Err(RuleViolation::on_field("invalid_invoice_number", "invoice_number", "invoice_number must be 2 uppercase letters followed by 8 digits"));
         }
         let mut out = [0u8; 10];
         out.copy_from_slice(bytes);
@@ -125,9 +115,7 @@ impl InvoiceNumber {
 
     /// The 8 digits as a number, e.g. `17690872`.
     pub fn sequence(&self) -> u32 {
-        self.0[2..]
-            .iter()
-            .fold(0, |n, d| n * 10 + u32::from(d - b'0'))
+        self.0[2..].iter().fold(0, |n, d| n * 10 + u32::from(d - b'0'))
     }
 
     pub fn as_str(&self) -> &str {
@@ -153,13 +141,7 @@ const MAX_ROC_YEAR: u16 = 999;
 impl InvoicePeriod {
     /// Parses `yyyMM`: 3-digit ROC year (≥ 001) + even month 02–12.
     pub fn parse(input: &str) -> Result<Self, RuleViolation> {
-        let bad = || {
-            RuleViolation::on_field(
-                "invalid_period",
-                "period",
-                "period must be a 3-digit ROC year and an even month 02-12, e.g. 11512",
-            )
-        };
+        let bad = || RuleViolation::on_field("invalid_period", "period", "period must be a 3-digit ROC year and an even month 02-12, e.g. 11512");
         let bytes = input.as_bytes();
         if bytes.len() != 5 || !bytes.iter().all(u8::is_ascii_digit) {
             return Err(bad());
@@ -169,10 +151,7 @@ impl InvoicePeriod {
         if roc_year == 0 || !(2..=12).contains(&end_month) || end_month % 2 != 0 {
             return Err(bad());
         }
-        Ok(Self {
-            roc_year,
-            end_month,
-        })
+        Ok(Self { roc_year, end_month })
     }
 
     /// The period a (Taipei) calendar date falls in: Jan–Feb → 02, Mar–Apr → 04, …
@@ -181,15 +160,9 @@ impl InvoicePeriod {
     /// If the date is outside ROC years 1–999 (1912–2910).
     pub fn containing(date: NaiveDate) -> Self {
         let roc_year = date.year() - ROC_OFFSET;
-        assert!(
-            (1..=i32::from(MAX_ROC_YEAR)).contains(&roc_year),
-            "{date} is outside the ROC years an invoice period can name"
-        );
+        assert!((1..=i32::from(MAX_ROC_YEAR)).contains(&roc_year), "{date} is outside the ROC years an invoice period can name");
         let month = date.month() as u8;
-        Self {
-            roc_year: roc_year as u16,
-            end_month: month + month % 2,
-        }
+        Self { roc_year: roc_year as u16, end_month: month + month % 2 }
     }
 
     pub fn roc_year(&self) -> u16 {
@@ -206,16 +179,12 @@ impl InvoicePeriod {
     }
 
     pub fn first_day(&self) -> NaiveDate {
-        NaiveDate::from_ymd_opt(self.gregorian_year(), self.end_month() - 1, 1)
-            .expect("valid period month")
+        NaiveDate::from_ymd_opt(self.gregorian_year(), self.end_month() - 1, 1).expect("valid period month")
     }
 
     pub fn last_day(&self) -> NaiveDate {
         let (y, m) = self.month_after();
-        NaiveDate::from_ymd_opt(y, m, 1)
-            .expect("valid month")
-            .pred_opt()
-            .expect("not the first date ever")
+        NaiveDate::from_ymd_opt(y, m, 1).expect("valid month").pred_opt().expect("not the first date ever")
     }
 
     /// Whether a (Taipei) calendar date falls inside this period.
@@ -225,30 +194,17 @@ impl InvoicePeriod {
 
     /// The (year, month) right after the period's last month: always an odd month.
     fn month_after(&self) -> (i32, u32) {
-        if self.end_month == 12 {
-            (self.gregorian_year() + 1, 1)
-        } else {
-            (self.gregorian_year(), self.end_month() + 1)
-        }
+        if self.end_month == 12 { (self.gregorian_year() + 1, 1) } else { (self.gregorian_year(), self.end_month() + 1) }
     }
 
     /// # Panics
     /// After period 99912.
     pub fn next(&self) -> Self {
         if self.end_month == 12 {
-            assert!(
-                self.roc_year < MAX_ROC_YEAR,
-                "no invoice period after 99912"
-            );
-            Self {
-                roc_year: self.roc_year + 1,
-                end_month: 2,
-            }
+            assert!(self.roc_year < MAX_ROC_YEAR, "no invoice period after 99912");
+            Self { roc_year: self.roc_year + 1, end_month: 2 }
         } else {
-            Self {
-                roc_year: self.roc_year,
-                end_month: self.end_month + 2,
-            }
+            Self { roc_year: self.roc_year, end_month: self.end_month + 2 }
         }
     }
 
@@ -257,15 +213,9 @@ impl InvoicePeriod {
     pub fn previous(&self) -> Self {
         if self.end_month == 2 {
             assert!(self.roc_year > 1, "no invoice period before 00102");
-            Self {
-                roc_year: self.roc_year - 1,
-                end_month: 12,
-            }
+            Self { roc_year: self.roc_year - 1, end_month: 12 }
         } else {
-            Self {
-                roc_year: self.roc_year,
-                end_month: self.end_month - 2,
-            }
+            Self { roc_year: self.roc_year, end_month: self.end_month - 2 }
         }
     }
 
@@ -292,11 +242,7 @@ impl fmt::Display for InvoicePeriod {
 /// 23:59:59 Asia/Taipei on `date`, as an instant.
 fn taipei_end_of_day(date: NaiveDate) -> DateTime<Utc> {
     let local = date.and_hms_opt(23, 59, 59).expect("23:59:59 exists");
-    taipei_offset()
-        .from_local_datetime(&local)
-        .single()
-        .expect("a fixed offset is unambiguous")
-        .to_utc()
+    taipei_offset().from_local_datetime(&local).single().expect("a fixed offset is unambiguous").to_utc()
 }
 
 /// 上傳期限 of a B2C invoice: the end of the second day after issue — issued on Taipei date D,
@@ -327,32 +273,14 @@ struct RawNumberRange {
 
 impl NumberRange {
     /// `first` and `last` are the 8-digit sequences, both included; `first ≤ last ≤ 99999999`.
-    pub fn new(
-        period: InvoicePeriod,
-        track: Track,
-        first: u32,
-        last: u32,
-    ) -> Result<Self, RuleViolation> {
+    pub fn new(period: InvoicePeriod, track: Track, first: u32, last: u32) -> Result<Self, RuleViolation> {
         if last >= SEQUENCE_SPACE {
-            return Err(RuleViolation::on_field(
-                "invalid_number_range",
-                "number_range",
-                "number range end must have at most 8 digits",
-            ));
+            return Err(RuleViolation::on_field("invalid_number_range", "number_range", "number range end must have at most 8 digits"));
         }
         if first > last {
-            return Err(RuleViolation::on_field(
-                "invalid_number_range",
-                "number_range",
-                "number range start must not be after its end",
-            ));
+            return Err(RuleViolation::on_field("invalid_number_range", "number_range", "number range start must not be after its end"));
         }
-        Ok(Self {
-            period,
-            track,
-            first,
-            last,
-        })
+        Ok(Self { period, track, first, last })
     }
 
     pub fn period(&self) -> InvoicePeriod {
@@ -387,8 +315,7 @@ impl NumberRange {
 
     /// Where `number` sits in the range, if it is in it.
     pub fn offset_of(&self, number: &InvoiceNumber) -> Option<u32> {
-        self.contains(number)
-            .then(|| number.sequence() - self.first)
+        self.contains(number).then(|| number.sequence() - self.first)
     }
 
     pub fn contains(&self, number: &InvoiceNumber) -> bool {
@@ -405,12 +332,7 @@ impl TryFrom<RawNumberRange> for NumberRange {
 
 impl From<NumberRange> for RawNumberRange {
     fn from(r: NumberRange) -> Self {
-        Self {
-            period: r.period,
-            track: r.track,
-            first: r.first,
-            last: r.last,
-        }
+        Self { period: r.period, track: r.track, first: r.first, last: r.last }
     }
 }
 
@@ -438,11 +360,7 @@ impl RandomCode {
                 out.copy_from_slice(bytes);
                 Ok(Self(out))
             }
-            _ => Err(RuleViolation::on_field(
-                "invalid_random_code",
-                "random_code",
-                "random_code must be exactly 4 digits",
-            )),
+            _ => Err(RuleViolation::on_field("invalid_random_code", "random_code", "random_code must be exactly 4 digits")),
         }
     }
 
@@ -462,11 +380,7 @@ impl AesKey {
     pub fn parse(input: &str) -> Result<Self, RuleViolation> {
         let mut key = [0u8; 16];
         if input.len() != 32 || hex::decode_to_slice(input, &mut key).is_err() {
-            return Err(RuleViolation::on_field(
-                "invalid_aes_key",
-                "aes_key",
-                "aes_key must be exactly 32 hex characters",
-            ));
+            return Err(RuleViolation::on_field("invalid_aes_key", "aes_key", "aes_key must be exactly 32 hex characters"));
         }
         Ok(Self(key))
     }
@@ -504,13 +418,7 @@ impl NumberBlock {
 
     /// `count` sequences from `first` of `track`, leased at `leased_at` (`count` ≥ 1).
     pub fn new(track: Track, first: u32, count: u32, leased_at: DateTime<Utc>) -> Self {
-        Self {
-            track,
-            next: first,
-            end: first + count.max(1),
-            size: count.max(1),
-            leased_at,
-        }
+        Self { track, next: first, end: first + count.max(1), size: count.max(1), leased_at }
     }
 
     /// The next number of the block, if any is left.
@@ -563,41 +471,17 @@ mod tests {
         assert_eq!(n.sequence(), 17_690_872);
         assert_eq!(n.to_string(), "UZ17690872");
         assert_eq!(InvoiceNumber::parse("AB00000000").unwrap().sequence(), 0);
-        assert_eq!(
-            InvoiceNumber::from_parts(Track::parse("AB").unwrap(), 49),
-            Some(InvoiceNumber::parse("AB00000049").unwrap())
-        );
-        assert_eq!(
-            InvoiceNumber::from_parts(Track::parse("AB").unwrap(), 100_000_000),
-            None
-        );
+        assert_eq!(InvoiceNumber::from_parts(Track::parse("AB").unwrap(), 49), Some(InvoiceNumber::parse("AB00000049").unwrap()));
+        assert_eq!(InvoiceNumber::from_parts(Track::parse("AB").unwrap(), 100_000_000), None);
     }
 
     #[test]
     fn invoice_number_rejects_bad_shapes() {
-        for bad in [
-            "uz17690872",
-            "UZ1769087",
-            "UZ176908721",
-            "U217690872",
-            "UZ-17690872",
-            "",
-            "UZ1769087a",
-            "ＵＺ17690872",
-            "UZ１7690872",
-        ] {
-            assert_eq!(
-                InvoiceNumber::parse(bad).unwrap_err().code,
-                "invalid_invoice_number",
-                "{bad}"
-            );
+        for bad in ["uz17690872", "UZ1769087", "UZ176908721", "U217690872", "UZ-17690872", "", "UZ1769087a", "ＵＺ17690872", "UZ１7690872"] {
+            assert_eq!(InvoiceNumber::parse(bad).unwrap_err().code, "invalid_invoice_number", "{bad}");
         }
         for bad in ["", "A", "ab", "A1", "ABC", "ＡＢ"] {
-            assert_eq!(
-                Track::parse(bad).unwrap_err().code,
-                "invalid_track",
-                "{bad}"
-            );
+            assert_eq!(Track::parse(bad).unwrap_err().code, "invalid_track", "{bad}");
         }
     }
 
@@ -605,10 +489,7 @@ mod tests {
     fn invoice_number_serde_is_a_string() {
         let n = InvoiceNumber::parse("UZ17690872").unwrap();
         assert_eq!(serde_json::to_string(&n).unwrap(), "\"UZ17690872\"");
-        assert_eq!(
-            serde_json::from_str::<InvoiceNumber>("\"UZ17690872\"").unwrap(),
-            n
-        );
+        assert_eq!(serde_json::from_str::<InvoiceNumber>("\"UZ17690872\"").unwrap(), n);
         assert!(serde_json::from_str::<InvoiceNumber>("\"UZ1769087\"").is_err());
     }
 
@@ -626,25 +507,14 @@ mod tests {
             ("2015-03-07", "10404"),
             ("1912-01-01", "00102"),
         ] {
-            assert_eq!(
-                InvoicePeriod::containing(d(date)).to_string(),
-                period,
-                "{date}"
-            );
+            assert_eq!(InvoicePeriod::containing(d(date)).to_string(), period, "{date}");
         }
     }
 
     #[test]
     fn period_parse_rejects_odd_and_out_of_range_months() {
-        for bad in [
-            "11501", "11513", "11500", "11511", "00002", "1151", "115122", "11a12", "", " 11512",
-            "-1112",
-        ] {
-            assert_eq!(
-                InvoicePeriod::parse(bad).unwrap_err().code,
-                "invalid_period",
-                "{bad}"
-            );
+        for bad in ["11501", "11513", "11500", "11511", "00002", "1151", "115122", "11a12", "", " 11512", "-1112"] {
+            assert_eq!(InvoicePeriod::parse(bad).unwrap_err().code, "invalid_period", "{bad}");
         }
         assert_eq!(p("09902").to_string(), "09902");
         assert_eq!(p("09902").roc_year(), 99);
@@ -670,10 +540,7 @@ mod tests {
     #[test]
     fn period_serde_is_a_string() {
         assert_eq!(serde_json::to_string(&p("11512")).unwrap(), "\"11512\"");
-        assert_eq!(
-            serde_json::from_str::<InvoicePeriod>("\"10404\"").unwrap(),
-            p("10404")
-        );
+        assert_eq!(serde_json::from_str::<InvoicePeriod>("\"10404\"").unwrap(), p("10404"));
         assert!(serde_json::from_str::<InvoicePeriod>("\"10403\"").is_err());
     }
 
@@ -693,24 +560,12 @@ mod tests {
     #[test]
     fn upload_deadline_is_end_of_day_two_days_after_the_taipei_issue_date() {
         // 2026-01-30 23:30 Taipei (15:30 UTC) → Feb 1 23:59:59 Taipei.
-        assert_eq!(
-            upload_deadline(t("2026-01-30T15:30:00Z")),
-            t("2026-02-01T23:59:59+08:00")
-        );
+        assert_eq!(upload_deadline(t("2026-01-30T15:30:00Z")), t("2026-02-01T23:59:59+08:00"));
         // 2026-01-30 16:00 UTC is already Jan 31 in Taipei → Feb 2.
-        assert_eq!(
-            upload_deadline(t("2026-01-30T16:00:00Z")),
-            t("2026-02-02T23:59:59+08:00")
-        );
+        assert_eq!(upload_deadline(t("2026-01-30T16:00:00Z")), t("2026-02-02T23:59:59+08:00"));
         // Across a year and a leap day.
-        assert_eq!(
-            upload_deadline(t("2026-12-30T10:00:00+08:00")),
-            t("2027-01-01T23:59:59+08:00")
-        );
-        assert_eq!(
-            upload_deadline(t("2028-02-28T00:00:00+08:00")),
-            t("2028-03-01T23:59:59+08:00")
-        );
+        assert_eq!(upload_deadline(t("2026-12-30T10:00:00+08:00")), t("2027-01-01T23:59:59+08:00"));
+        assert_eq!(upload_deadline(t("2028-02-28T00:00:00+08:00")), t("2028-03-01T23:59:59+08:00"));
     }
 
     #[test]
@@ -723,16 +578,10 @@ mod tests {
         assert_eq!(r.number_at(49).unwrap().to_string(), "UZ00000049");
         assert_eq!(r.number_at(50), None);
         assert!(r.contains(&InvoiceNumber::parse("UZ00000017").unwrap()));
-        assert_eq!(
-            r.offset_of(&InvoiceNumber::parse("UZ00000017").unwrap()),
-            Some(17)
-        );
+        assert_eq!(r.offset_of(&InvoiceNumber::parse("UZ00000017").unwrap()), Some(17));
         assert!(!r.contains(&InvoiceNumber::parse("UZ00000050").unwrap()));
         assert!(!r.contains(&InvoiceNumber::parse("UY00000017").unwrap()));
-        assert_eq!(
-            r.offset_of(&InvoiceNumber::parse("UY00000017").unwrap()),
-            None
-        );
+        assert_eq!(r.offset_of(&InvoiceNumber::parse("UY00000017").unwrap()), None);
     }
 
     #[test]
@@ -743,12 +592,7 @@ mod tests {
         assert_eq!(single.number_at(0).unwrap().to_string(), "ZZ99999999");
         assert_eq!(single.number_at(u32::MAX), None);
         for (first, last) in [(10, 9), (0, 100_000_000), (100_000_000, 100_000_001)] {
-            assert_eq!(
-                NumberRange::new(p("11502"), track, first, last)
-                    .unwrap_err()
-                    .code,
-                "invalid_number_range"
-            );
+            assert_eq!(NumberRange::new(p("11502"), track, first, last).unwrap_err().code, "invalid_number_range");
         }
         let whole = NumberRange::new(p("11502"), track, 0, 99_999_999).unwrap();
         assert_eq!(whole.len(), 100_000_000);
@@ -758,17 +602,9 @@ mod tests {
     fn number_range_serde_checks_on_the_way_in() {
         let r = NumberRange::new(p("11512"), Track::parse("UZ").unwrap(), 50, 99).unwrap();
         let json = serde_json::to_string(&r).unwrap();
-        assert_eq!(
-            json,
-            r#"{"period":"11512","track":"UZ","first":50,"last":99}"#
-        );
+        assert_eq!(json, r#"{"period":"11512","track":"UZ","first":50,"last":99}"#);
         assert_eq!(serde_json::from_str::<NumberRange>(&json).unwrap(), r);
-        assert!(
-            serde_json::from_str::<NumberRange>(
-                r#"{"period":"11512","track":"UZ","first":99,"last":50}"#
-            )
-            .is_err()
-        );
+        assert!(serde_json::from_str::<NumberRange>(r#"{"period":"11512","track":"UZ","first":99,"last":50}"#).is_err());
     }
 
     #[test]
@@ -777,33 +613,18 @@ mod tests {
         assert_eq!(RandomCode::from_u16(0).unwrap().to_string(), "0000");
         assert_eq!(RandomCode::from_u16(9999).unwrap().to_string(), "9999");
         assert_eq!(RandomCode::from_u16(10_000), None);
-        assert_eq!(
-            RandomCode::parse("0122").unwrap(),
-            RandomCode::from_u16(122).unwrap()
-        );
+        assert_eq!(RandomCode::parse("0122").unwrap(), RandomCode::from_u16(122).unwrap());
         for bad in ["122", "01223", "01a2", "    ", "", "０１２２"] {
-            assert_eq!(
-                RandomCode::parse(bad).unwrap_err().code,
-                "invalid_random_code",
-                "{bad}"
-            );
+            assert_eq!(RandomCode::parse(bad).unwrap_err().code, "invalid_random_code", "{bad}");
         }
-        assert_eq!(
-            serde_json::to_string(&RandomCode::from_u16(7).unwrap()).unwrap(),
-            "\"0007\""
-        );
+        assert_eq!(serde_json::to_string(&RandomCode::from_u16(7).unwrap()).unwrap(), "\"0007\"");
     }
 
     #[test]
     fn aes_key_parses_hex_and_hides_itself() {
         let key = AesKey::parse("2B7E151628AED2A6ABF7158809CF4F3C").unwrap();
         assert_eq!(key.bytes()[..3], [0x2b, 0x7e, 0x15]);
-        assert_eq!(
-            AesKey::parse("2b7e151628aed2a6abf7158809cf4f3c")
-                .unwrap()
-                .bytes(),
-            key.bytes()
-        );
+        assert_eq!(AesKey::parse("2b7e151628aed2a6abf7158809cf4f3c").unwrap().bytes(), key.bytes());
         assert_eq!(format!("{key:?}"), "AesKey(***)");
         for bad in [
             "",
@@ -864,9 +685,7 @@ mod tests {
     fn a_block_hands_out_its_numbers_once_in_order() {
         let t = Utc.with_ymd_and_hms(2026, 11, 24, 2, 0, 0).unwrap();
         let mut b = NumberBlock::new(Track::parse("AB").unwrap(), 12_345_678, 3, t);
-        let taken: Vec<String> = std::iter::from_fn(|| b.take())
-            .map(|n| n.to_string())
-            .collect();
+        let taken: Vec<String> = std::iter::from_fn(|| b.take()).map(|n| n.to_string()).collect();
         assert_eq!(taken, ["AB12345678", "AB12345679", "AB12345680"]);
         assert_eq!(b.remaining(), 0);
         assert_eq!(b.take(), None);
@@ -883,9 +702,6 @@ mod tests {
         assert_eq!(NumberBlock::next_size(Some(&block(1)), busy), 2);
         assert_eq!(NumberBlock::next_size(Some(&block(16)), busy), 32);
         assert_eq!(NumberBlock::next_size(Some(&block(64)), busy), 64);
-        assert_eq!(
-            NumberBlock::next_size(Some(&block(64)), t + NumberBlock::BUSY_WITHIN),
-            1
-        );
+        assert_eq!(NumberBlock::next_size(Some(&block(64)), t + NumberBlock::BUSY_WITHIN), 1);
     }
 }

@@ -21,21 +21,14 @@ pub mod ubn;
 pub use buyer::{Buyer, BuyerWire, Carrier, CarrierKind, LoveCode};
 pub use checkout::{CheckoutRequest, Company, Contact, PaymentMethod};
 pub use clock::{Clock, FixedClock, SystemClock, taipei_date};
-pub use invoice::{
-    AesKey, InvoiceNumber, InvoicePeriod, NumberBlock, NumberRange, RandomCode, Track,
-    upload_deadline,
-};
-pub use order::{
-    Decision, DeliveryStatus, DisabledReason, IssueSettings, Logistics, Order, OrderId, OrderState,
-    OrderWire, PaymentStatus, decide,
-};
+pub use invoice::{AesKey, InvoiceNumber, InvoicePeriod, NumberBlock, NumberRange, RandomCode, Track, upload_deadline};
+pub use order::{Decision, DeliveryStatus, DisabledReason, IssueSettings, Logistics, Order, OrderId, OrderState, OrderWire, PaymentStatus, decide};
 pub use period::{AutoRenewDates, UsagePeriod};
 pub use plan::{PlanCatalogue, PlanMonths, PlanOffer, PlanStatus};
 pub use proof::{Proof, ProofInput, ProofItem};
 pub use renewal::{
-    AutoRenew, AutoRenewRefusal, AutoRenewRequest, AutoRenewView, AutoRenewWire, ChargeApplied,
-    ChargeAttempts, ChargeDecision, ChargeEffect, ChargeOrder, ChargeOutcome, CutoffNotice,
-    RetryPolicy, SuspendReason,
+    AutoRenew, AutoRenewRefusal, AutoRenewRequest, AutoRenewView, AutoRenewWire, ChargeApplied, ChargeAttempts, ChargeDecision, ChargeEffect, ChargeOrder,
+    ChargeOutcome, CutoffNotice, RetryPolicy, SuspendReason,
 };
 pub use rule::RuleViolation;
 pub use sale::{Amounts, InvoiceLine, TaxType, invoice_lines, invoice_total};

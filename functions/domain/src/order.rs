@@ -34,27 +34,12 @@ trait WireEnum: Copy + 'static {
 
 fn parse_enum<T: WireEnum>(value: Option<&str>, field: &str) -> Result<T, RuleViolation> {
     let Some(value) = value else {
-        return Err(RuleViolation::on_field(
-            "missing_field",
-            field,
-            format!("{field} is required"),
-        ));
+        return Err(RuleViolation::on_field("missing_field", field, format!("{field} is required")));
     };
-    T::ALL
-        .iter()
-        .copied()
-        .find(|v| v.as_str() == value)
-        .ok_or_else(|| {
-            let allowed: Vec<&str> = T::ALL.iter().map(|v| v.as_str()).collect();
-            RuleViolation::on_field(
-                "invalid_order",
-                field,
-                format!(
-                    "{field} must be one of {} (got {value:?})",
-                    allowed.join(", ")
-                ),
-            )
-        })
+    T::ALL.iter().copied().find(|v| v.as_str() == value).ok_or_else(|| {
+        let allowed: Vec<&str> = T::ALL.iter().map(|v| v.as_str()).collect();
+        RuleViolation::on_field("invalid_order", field, format!("{field} must be one of {} (got {value:?})", allowed.join(", ")))
+    })
 }
 
 /// 付款狀態, in lifecycle order.
@@ -125,14 +110,7 @@ pub enum Logistics {
 }
 
 impl WireEnum for Logistics {
-    const ALL: &'static [Self] = &[
-        Self::Tcat,
-        Self::Ecan,
-        Self::Sf,
-        Self::EcpayCvs,
-        Self::Ezship,
-        Self::Custom,
-    ];
+    const ALL: &'static [Self] = &[Self::Tcat, Self::Ecan, Self::Sf, Self::EcpayCvs, Self::Ezship, Self::Custom];
     fn as_str(self) -> &'static str {
         match self {
             Self::Tcat => "tcat",
@@ -175,17 +153,8 @@ pub struct OrderId(String);
 
 impl OrderId {
     pub fn parse(s: &str) -> Result<Self, RuleViolation> {
-        if s.is_empty()
-            || s.len() > 64
-            || !s
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return Err(RuleViolation::on_field(
-                "invalid_order",
-                "order.id",
-                "order.id must be 1 to 64 of A-Z a-z 0-9 _ -",
-            ));
+        if s.is_empty() || s.len() > 64 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            return Err(RuleViolation::on_field("invalid_order", "order.id", "order.id must be 1 to 64 of A-Z a-z 0-9 _ -"));
         }
         Ok(Self(s.to_owned()))
     }
@@ -295,19 +264,9 @@ pub struct OrderLineWire {
 /// `default` is used when the field is absent; `None` makes it required.
 fn amount(value: Option<i64>, field: &str, default: Option<u32>) -> Result<u32, RuleViolation> {
     match value {
-        None => default.ok_or_else(|| {
-            RuleViolation::on_field("missing_field", field, format!("{field} is required"))
-        }),
-        Some(v) => u32::try_from(v).map_err(|_| {
-            RuleViolation::on_field(
-                "invalid_amount",
-                field,
-                format!(
-                    "{field} must be a whole TWD amount from 0 to {} (got {v})",
-                    u32::MAX
-                ),
-            )
-        }),
+        None => default.ok_or_else(|| RuleViolation::on_field("missing_field", field, format!("{field} is required"))),
+        Some(v) => u32::try_from(v)
+            .map_err(|_| RuleViolation::on_field("invalid_amount", field, format!("{field} must be a whole TWD amount from 0 to {} (got {v})", u32::MAX))),
     }
 }
 
@@ -317,40 +276,19 @@ impl OrderLineWire {
         let name = match self.name.as_deref().map(str::trim) {
             Some(n) if !n.is_empty() => n.to_owned(),
             _ => {
-                return Err(RuleViolation::on_field(
-                    "missing_field",
-                    f("name"),
-                    format!("{} is required", f("name")),
-                ));
+                return Err(RuleViolation::on_field("missing_field", f("name"), format!("{} is required", f("name"))));
             }
         };
         let quantity = match self.quantity {
             None => {
-                return Err(RuleViolation::on_field(
-                    "missing_field",
-                    f("quantity"),
-                    format!("{} is required", f("quantity")),
-                ));
+                return Err(RuleViolation::on_field("missing_field", f("quantity"), format!("{} is required", f("quantity"))));
             }
             Some(q) => u32::try_from(q).ok().filter(|&q| q >= 1).ok_or_else(|| {
-                RuleViolation::on_field(
-                    "invalid_order",
-                    f("quantity"),
-                    format!(
-                        "{} must be a whole number from 1 to {} (got {q})",
-                        f("quantity"),
-                        u32::MAX
-                    ),
-                )
+                RuleViolation::on_field("invalid_order", f("quantity"), format!("{} must be a whole number from 1 to {} (got {q})", f("quantity"), u32::MAX))
             })?,
         };
         let unit_price = amount(self.unit_price, &f("unit_price"), None)?;
-        Ok(OrderLine {
-            sku: self.sku,
-            name,
-            quantity,
-            unit_price,
-        })
+        Ok(OrderLine { sku: self.sku, name, quantity, unit_price })
     }
 }
 
@@ -362,29 +300,19 @@ impl OrderWire {
         let id = match self.id.as_deref() {
             Some(id) => OrderId::parse(id)?,
             None => {
-                return Err(RuleViolation::on_field(
-                    "missing_field",
-                    "order.id",
-                    "order.id is required",
-                ));
+                return Err(RuleViolation::on_field("missing_field", "order.id", "order.id is required"));
             }
         };
         match self.currency.as_deref() {
             Some(CURRENCY) => {}
             None => {
-                return Err(RuleViolation::on_field(
-                    "missing_field",
-                    "order.currency",
-                    "order.currency is required",
-                ));
+                return Err(RuleViolation::on_field("missing_field", "order.currency", "order.currency is required"));
             }
             Some(other) => {
                 return Err(RuleViolation::on_field(
                     "unsupported_currency",
                     "order.currency",
-                    format!(
-                        "order.currency must be TWD: invoices are issued in New Taiwan dollars (got {other:?})"
-                    ),
+                    format!("order.currency must be TWD: invoices are issued in New Taiwan dollars (got {other:?})"),
                 ));
             }
         }
@@ -392,48 +320,20 @@ impl OrderWire {
         let delivery_status = parse_enum(self.delivery_status.as_deref(), "order.delivery_status")?;
         let cancelled = self.cancelled.unwrap_or(false);
         let logistics = parse_enum(self.logistics.as_deref(), "order.logistics")?;
-        let lines = self.lines.ok_or_else(|| {
-            RuleViolation::on_field("missing_field", "order.lines", "order.lines is required")
-        })?;
+        let lines = self.lines.ok_or_else(|| RuleViolation::on_field("missing_field", "order.lines", "order.lines is required"))?;
         if lines.is_empty() {
-            return Err(RuleViolation::on_field(
-                "invalid_order",
-                "order.lines",
-                "order.lines must have at least one line",
-            ));
+            return Err(RuleViolation::on_field("invalid_order", "order.lines", "order.lines must have at least one line"));
         }
-        let lines = lines
-            .into_iter()
-            .enumerate()
-            .map(|(i, l)| l.parse(i))
-            .collect::<Result<Vec<_>, _>>()?;
+        let lines = lines.into_iter().enumerate().map(|(i, l)| l.parse(i)).collect::<Result<Vec<_>, _>>()?;
         let shipping_fee = amount(self.shipping_fee, "order.shipping_fee", Some(0))?;
         let discount = amount(self.discount, "order.discount", Some(0))?;
         let total = amount(self.total, "order.total", None)?;
         let refunded_amount = amount(self.refunded_amount, "order.refunded_amount", Some(0))?;
         if refunded_amount > total {
-            return Err(RuleViolation::on_field(
-                "invalid_amount",
-                "order.refunded_amount",
-                "order.refunded_amount cannot exceed order.total",
-            ));
+            return Err(RuleViolation::on_field("invalid_amount", "order.refunded_amount", "order.refunded_amount cannot exceed order.total"));
         }
-        let buyer = self.buyer.ok_or_else(|| {
-            RuleViolation::on_field("missing_field", "order.buyer", "order.buyer is required")
-        })?;
-        Ok(Order {
-            id,
-            payment_status,
-            delivery_status,
-            cancelled,
-            logistics,
-            lines,
-            shipping_fee,
-            discount,
-            total,
-            refunded_amount,
-            buyer,
-        })
+        let buyer = self.buyer.ok_or_else(|| RuleViolation::on_field("missing_field", "order.buyer", "order.buyer is required"))?;
+        Ok(Order { id, payment_status, delivery_status, cancelled, logistics, lines, shipping_fee, discount, total, refunded_amount, buyer })
     }
 }
 
@@ -456,12 +356,7 @@ impl From<Order> for OrderWire {
             lines: Some(
                 o.lines
                     .into_iter()
-                    .map(|l| OrderLineWire {
-                        sku: l.sku,
-                        name: Some(l.name),
-                        quantity: Some(i64::from(l.quantity)),
-                        unit_price: Some(i64::from(l.unit_price)),
-                    })
+                    .map(|l| OrderLineWire { sku: l.sku, name: Some(l.name), quantity: Some(i64::from(l.quantity)), unit_price: Some(i64::from(l.unit_price)) })
                     .collect(),
             ),
             shipping_fee: Some(i64::from(o.shipping_fee)),
@@ -497,13 +392,8 @@ impl Order {
     pub fn trigger_holds(&self, trigger: IssueTrigger) -> bool {
         match trigger {
             IssueTrigger::Payment => self.payment_status == PaymentStatus::Paid,
-            IssueTrigger::Shipment => matches!(
-                self.delivery_status,
-                DeliveryStatus::Shipped | DeliveryStatus::Received
-            ),
-            IssueTrigger::Pickup => {
-                self.delivery_status == DeliveryStatus::Received && self.logistics.is_tracked()
-            }
+            IssueTrigger::Shipment => matches!(self.delivery_status, DeliveryStatus::Shipped | DeliveryStatus::Received),
+            IssueTrigger::Pickup => self.delivery_status == DeliveryStatus::Received && self.logistics.is_tracked(),
         }
     }
 
@@ -528,29 +418,19 @@ pub struct OrderState {
 
 impl OrderState {
     pub fn new(order: Order, occurred_at: DateTime<Utc>) -> Self {
-        Self {
-            order,
-            content_at: occurred_at,
-        }
+        Self { order, content_at: occurred_at }
     }
 
     /// Folds in another event of the same order (the caller keys states by order id).
     /// Statuses take the further of the two; content comes from the event that occurred
     /// later (on a tie, what is there stays). Repeats change nothing.
     pub fn merge(self, newer: Order, occurred_at: DateTime<Utc>) -> Self {
-        debug_assert_eq!(
-            self.order.id, newer.id,
-            "merging events of different orders"
-        );
+        debug_assert_eq!(self.order.id, newer.id, "merging events of different orders");
         let payment_status = self.order.payment_status.max(newer.payment_status);
         let delivery_status = self.order.delivery_status.max(newer.delivery_status);
         let cancelled = self.order.cancelled || newer.cancelled;
         let refunded_amount = self.order.refunded_amount.max(newer.refunded_amount);
-        let (mut order, content_at) = if occurred_at > self.content_at {
-            (newer, occurred_at)
-        } else {
-            (self.order, self.content_at)
-        };
+        let (mut order, content_at) = if occurred_at > self.content_at { (newer, occurred_at) } else { (self.order, self.content_at) };
         order.payment_status = payment_status;
         order.delivery_status = delivery_status;
         order.cancelled = cancelled;
@@ -613,10 +493,7 @@ pub enum Decision {
     /// the content violation (`invalid_carrier`, `invalid_love_code`, `invalid_ubn`,
     /// `donation_with_ubn`, `carrier_with_ubn`, `missing_field`, `field_too_long`,
     /// `invalid_field`, `total_mismatch`, `zero_total`), with the field at fault.
-    NotIssuable {
-        reason: &'static str,
-        field: Option<String>,
-    },
+    NotIssuable { reason: &'static str, field: Option<String> },
 }
 
 impl Decision {
@@ -642,9 +519,7 @@ impl IssueSettings {
             match plan {
                 PlanStatus::Active => None,
                 PlanStatus::Expired => Some(DisabledReason::PlanExpired),
-                PlanStatus::None | PlanStatus::AwaitingActivation => {
-                    Some(DisabledReason::PlanNotActive)
-                }
+                PlanStatus::None | PlanStatus::AwaitingActivation => Some(DisabledReason::PlanNotActive),
             }
         }
     }
@@ -666,34 +541,18 @@ pub fn decide(state: &OrderState, settings: &IssueSettings, plan: PlanStatus) ->
     }
     let order = &state.order;
     if let Some(field) = order.cancel_field() {
-        return Decision::NotIssuable {
-            reason: ORDER_CANCELLED,
-            field: Some(field.to_owned()),
-        };
+        return Decision::NotIssuable { reason: ORDER_CANCELLED, field: Some(field.to_owned()) };
     }
     let selected = settings.issue_on.triggers();
-    let lifecycle = [
-        IssueTrigger::Payment,
-        IssueTrigger::Shipment,
-        IssueTrigger::Pickup,
-    ];
-    if let Some(trigger) = lifecycle
-        .into_iter()
-        .find(|&t| selected.contains(&t) && order.trigger_holds(t))
-    {
+    let lifecycle = [IssueTrigger::Payment, IssueTrigger::Shipment, IssueTrigger::Pickup];
+    if let Some(trigger) = lifecycle.into_iter().find(|&t| selected.contains(&t) && order.trigger_holds(t)) {
         return match order.check_invoice_content() {
             Ok(()) => Decision::Issue { trigger },
-            Err(v) => Decision::NotIssuable {
-                reason: v.code,
-                field: v.field,
-            },
+            Err(v) => Decision::NotIssuable { reason: v.code, field: v.field },
         };
     }
     if selected == [IssueTrigger::Pickup] && !order.logistics.is_tracked() {
-        return Decision::NotIssuable {
-            reason: CUSTOM_LOGISTICS_NEVER_RECEIVED,
-            field: Some("order.logistics".to_owned()),
-        };
+        return Decision::NotIssuable { reason: CUSTOM_LOGISTICS_NEVER_RECEIVED, field: Some("order.logistics".to_owned()) };
     }
     Decision::Waiting
 }
@@ -729,42 +588,15 @@ mod tests {
 
     fn settings(on: &[&str]) -> IssueSettings {
         let on: Vec<String> = on.iter().map(|s| s.to_string()).collect();
-        IssueSettings {
-            enabled: true,
-            provider_is_wixtar: true,
-            show_at_checkout: true,
-            issue_on: IssueOn::parse(Some(&on)).unwrap(),
-        }
+        IssueSettings { enabled: true, provider_is_wixtar: true, show_at_checkout: true, issue_on: IssueOn::parse(Some(&on)).unwrap() }
     }
 
     #[test]
     fn parses_the_wire_order_and_round_trips() {
         let o = parse(valid()).unwrap();
         assert_eq!(o.id.as_str(), "SO-2026_0001");
-        assert_eq!(
-            (
-                o.payment_status,
-                o.delivery_status,
-                o.logistics,
-                o.cancelled
-            ),
-            (
-                PaymentStatus::Unpaid,
-                DeliveryStatus::Pending,
-                Logistics::Tcat,
-                false
-            )
-        );
-        assert_eq!(
-            (
-                o.lines[0].quantity,
-                o.lines[0].unit_price,
-                o.shipping_fee,
-                o.discount,
-                o.total
-            ),
-            (2, 450, 100, 50, 950)
-        );
+        assert_eq!((o.payment_status, o.delivery_status, o.logistics, o.cancelled), (PaymentStatus::Unpaid, DeliveryStatus::Pending, Logistics::Tcat, false));
+        assert_eq!((o.lines[0].quantity, o.lines[0].unit_price, o.shipping_fee, o.discount, o.total), (2, 450, 100, 50, 950));
         assert_eq!(serde_json::to_value(&o).unwrap(), valid());
         assert_eq!(serde_json::from_value::<Order>(valid()).unwrap(), o);
         let state = OrderState::new(o, at(0));
@@ -807,41 +639,22 @@ mod tests {
             *v.pointer_mut(pointer).unwrap() = value;
             let e = parse(v).unwrap_err();
             assert_eq!(e.code, code, "{pointer}");
-            assert_eq!(
-                e.field.unwrap(),
-                format!("order{}", pointer.replace('/', ".")),
-                "{pointer}"
-            );
+            assert_eq!(e.field.unwrap(), format!("order{}", pointer.replace('/', ".")), "{pointer}");
         }
     }
 
     #[test]
     fn missing_fields_are_named() {
-        for field in [
-            "id",
-            "currency",
-            "payment_status",
-            "delivery_status",
-            "logistics",
-            "lines",
-            "total",
-            "buyer",
-        ] {
+        for field in ["id", "currency", "payment_status", "delivery_status", "logistics", "lines", "total", "buyer"] {
             let mut v = valid();
             v.as_object_mut().unwrap().remove(field);
             let e = parse(v).unwrap_err();
-            assert_eq!(
-                (e.code, e.field),
-                ("missing_field", Some(format!("order.{field}")))
-            );
+            assert_eq!((e.code, e.field), ("missing_field", Some(format!("order.{field}"))));
         }
         for field in ["name", "quantity", "unit_price"] {
             let mut v = valid();
             v["lines"][0].as_object_mut().unwrap().remove(field);
-            assert_eq!(
-                parse(v).unwrap_err().field,
-                Some(format!("order.lines.0.{field}"))
-            );
+            assert_eq!(parse(v).unwrap_err().field, Some(format!("order.lines.0.{field}")));
         }
     }
 
@@ -870,25 +683,10 @@ mod tests {
         });
         // The older "shipped" arrives after "received": statuses stay, content stays.
         let s = OrderState::new(received.clone(), at(10)).merge(shipped.clone(), at(5));
-        assert_eq!(
-            (
-                s.order.payment_status,
-                s.order.delivery_status,
-                s.order.total
-            ),
-            (PaymentStatus::Paid, DeliveryStatus::Received, 950)
-        );
+        assert_eq!((s.order.payment_status, s.order.delivery_status, s.order.total), (PaymentStatus::Paid, DeliveryStatus::Received, 950));
         // A newer event with an older status: statuses stay, content moves.
         let s = OrderState::new(received, at(10)).merge(shipped, at(20));
-        assert_eq!(
-            (
-                s.order.payment_status,
-                s.order.delivery_status,
-                s.order.total,
-                s.content_at
-            ),
-            (PaymentStatus::Paid, DeliveryStatus::Received, 1, at(20))
-        );
+        assert_eq!((s.order.payment_status, s.order.delivery_status, s.order.total, s.content_at), (PaymentStatus::Paid, DeliveryStatus::Received, 1, at(20)));
         // Ties keep what is there.
         let a = order_with(|v| v["total"] = 1.into());
         let b = order_with(|v| v["total"] = 2.into());
@@ -907,56 +705,18 @@ mod tests {
         let state = OrderState::new(order_with(|v| v["cancelled"] = true.into()), at(0));
         let base = settings(&["shipment"]);
         let cases: Vec<(IssueSettings, PlanStatus, DisabledReason)> = vec![
-            (
-                IssueSettings {
-                    enabled: false,
-                    provider_is_wixtar: false,
-                    ..base.clone()
-                },
-                PlanStatus::Expired,
-                DisabledReason::InvoicingDisabled,
-            ),
-            (
-                IssueSettings {
-                    provider_is_wixtar: false,
-                    show_at_checkout: false,
-                    ..base.clone()
-                },
-                PlanStatus::Active,
-                DisabledReason::ProviderNotWixtar,
-            ),
-            (
-                IssueSettings {
-                    show_at_checkout: false,
-                    ..base.clone()
-                },
-                PlanStatus::None,
-                DisabledReason::NotShownAtCheckout,
-            ),
-            (
-                base.clone(),
-                PlanStatus::None,
-                DisabledReason::PlanNotActive,
-            ),
-            (
-                base.clone(),
-                PlanStatus::AwaitingActivation,
-                DisabledReason::PlanNotActive,
-            ),
-            (
-                base.clone(),
-                PlanStatus::Expired,
-                DisabledReason::PlanExpired,
-            ),
+            (IssueSettings { enabled: false, provider_is_wixtar: false, ..base.clone() }, PlanStatus::Expired, DisabledReason::InvoicingDisabled),
+            (IssueSettings { provider_is_wixtar: false, show_at_checkout: false, ..base.clone() }, PlanStatus::Active, DisabledReason::ProviderNotWixtar),
+            (IssueSettings { show_at_checkout: false, ..base.clone() }, PlanStatus::None, DisabledReason::NotShownAtCheckout),
+            (base.clone(), PlanStatus::None, DisabledReason::PlanNotActive),
+            (base.clone(), PlanStatus::AwaitingActivation, DisabledReason::PlanNotActive),
+            (base.clone(), PlanStatus::Expired, DisabledReason::PlanExpired),
         ];
         for (s, plan, reason) in cases {
             assert_eq!(decide(&state, &s, plan), Decision::Disabled { reason });
         }
         assert_eq!(DisabledReason::PlanExpired.as_str(), "plan_expired");
-        assert_eq!(
-            decide(&state, &base, PlanStatus::Expired).reason(),
-            Some("plan_expired")
-        );
+        assert_eq!(decide(&state, &base, PlanStatus::Expired).reason(), Some("plan_expired"));
     }
 
     #[test]
@@ -972,74 +732,31 @@ mod tests {
         };
         type Edit = fn(&mut serde_json::Value);
         let cases: Vec<(Edit, &str, &str)> = vec![
-            (
-                |v| v["buyer"]["carrier"]["id"] = "/abc".into(),
-                "invalid_carrier",
-                "order.buyer.carrier.id",
-            ),
-            (
-                |v| v["buyer"]["love_code"] = "1".into(),
-                "invalid_love_code",
-                "order.buyer.love_code",
-            ),
-            (
-                |v| v["buyer"]["ubn"] = "12345678".into(),
-                "invalid_ubn",
-                "order.buyer.ubn",
-            ),
-            (
-                |v| v["buyer"]["ubn"] = "04595257".into(),
-                "carrier_with_ubn",
-                "order.buyer.carrier",
-            ),
+            (|v| v["buyer"]["carrier"]["id"] = "/abc".into(), "invalid_carrier", "order.buyer.carrier.id"),
+            (|v| v["buyer"]["love_code"] = "1".into(), "invalid_love_code", "order.buyer.love_code"),
+            (|v| v["buyer"]["ubn"] = "12345678".into(), "invalid_ubn", "order.buyer.ubn"),
+            (|v| v["buyer"]["ubn"] = "04595257".into(), "carrier_with_ubn", "order.buyer.carrier"),
             (|v| v["total"] = 949.into(), "total_mismatch", "order.total"),
         ];
         for (edit, code, field) in cases {
             let d = decide(&shipped(edit), &settings(&["shipment"]), PlanStatus::Active);
-            assert_eq!(
-                d,
-                Decision::NotIssuable {
-                    reason: code,
-                    field: Some(field.into())
-                }
-            );
+            assert_eq!(d, Decision::NotIssuable { reason: code, field: Some(field.into()) });
         }
         // Not checked while waiting: the content may still be fixed by a later event.
         let waiting = OrderState::new(order_with(|v| v["total"] = 1.into()), at(0));
-        assert_eq!(
-            decide(&waiting, &settings(&["shipment"]), PlanStatus::Active),
-            Decision::Waiting
-        );
+        assert_eq!(decide(&waiting, &settings(&["shipment"]), PlanStatus::Active), Decision::Waiting);
     }
 
     #[test]
     fn cancellation_names_its_field() {
         for (pointer, value, field) in [
-            (
-                "/cancelled",
-                serde_json::Value::from(true),
-                "order.cancelled",
-            ),
+            ("/cancelled", serde_json::Value::from(true), "order.cancelled"),
             ("/payment_status", "refunded".into(), "order.payment_status"),
-            (
-                "/delivery_status",
-                "returned".into(),
-                "order.delivery_status",
-            ),
+            ("/delivery_status", "returned".into(), "order.delivery_status"),
         ] {
             let o = order_with(|v| *v.pointer_mut(pointer).unwrap() = value);
-            let d = decide(
-                &OrderState::new(o, at(0)),
-                &settings(&["payment"]),
-                PlanStatus::Active,
-            );
-            assert_eq!(
-                d,
-                Decision::NotIssuable {
-                    reason: "order_cancelled",
-                    field: Some(field.into())
-                }
-            );
+            let d = decide(&OrderState::new(o, at(0)), &settings(&["payment"]), PlanStatus::Active);
+            assert_eq!(d, Decision::NotIssuable { reason: "order_cancelled", field: Some(field.into()) });
         }
     }
 
@@ -1068,11 +785,7 @@ mod tests {
                                 v["logistics"] = logistics.into();
                             });
                             let expected = oracle(on, payment, delivery, cancelled, logistics);
-                            let got = decide(
-                                &OrderState::new(o, at(0)),
-                                &settings(on),
-                                PlanStatus::Active,
-                            );
+                            let got = decide(&OrderState::new(o, at(0)), &settings(on), PlanStatus::Active);
                             let got = match got {
                                 Decision::Issue { trigger } => {
                                     format!("issue:{}", trigger.as_str())
@@ -1085,10 +798,7 @@ mod tests {
                                     format!("disabled:{}", reason.as_str())
                                 }
                             };
-                            assert_eq!(
-                                got, expected,
-                                "{on:?} {payment} {delivery} cancelled={cancelled} {logistics}"
-                            );
+                            assert_eq!(got, expected, "{on:?} {payment} {delivery} cancelled={cancelled} {logistics}");
                             checked += 1;
                         }
                     }
@@ -1098,13 +808,7 @@ mod tests {
         assert_eq!(checked, 7 * 3 * 4 * 2 * 6);
     }
 
-    fn oracle(
-        on: &[&str],
-        payment: &str,
-        delivery: &str,
-        cancelled: bool,
-        logistics: &str,
-    ) -> String {
+    fn oracle(on: &[&str], payment: &str, delivery: &str, cancelled: bool, logistics: &str) -> String {
         if cancelled || payment == "refunded" || delivery == "returned" {
             return "not_issuable:order_cancelled".to_owned();
         }
@@ -1126,13 +830,7 @@ mod tests {
     type Event = (PaymentStatus, DeliveryStatus, bool, i64, u32);
 
     fn event() -> impl Strategy<Value = Event> {
-        (
-            proptest::sample::select(PaymentStatus::ALL),
-            proptest::sample::select(DeliveryStatus::ALL),
-            any::<bool>(),
-            0i64..20,
-            1u32..1000,
-        )
+        (proptest::sample::select(PaymentStatus::ALL), proptest::sample::select(DeliveryStatus::ALL), any::<bool>(), 0i64..20, 1u32..1000)
     }
 
     fn fold(events: &[Event]) -> OrderState {
@@ -1142,10 +840,7 @@ mod tests {
             o
         };
         let (first, rest) = events.split_first().unwrap();
-        rest.iter()
-            .fold(OrderState::new(order(first), at(first.3)), |s, e| {
-                s.merge(order(e), at(e.3))
-            })
+        rest.iter().fold(OrderState::new(order(first), at(first.3)), |s, e| s.merge(order(e), at(e.3)))
     }
 
     proptest! {

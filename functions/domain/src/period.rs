@@ -18,19 +18,14 @@ pub struct UsagePeriod {
 /// The last day `months` calendar months from `start` covers: start + months (day clamped to
 /// the month's length) − 1 day.
 pub fn last_day_covered(start: NaiveDate, months: u32) -> NaiveDate {
-    let end = start
-        .checked_add_months(Months::new(months))
-        .expect("plan dates are far from chrono's limits");
+    let end = start.checked_add_months(Months::new(months)).expect("plan dates are far from chrono's limits");
     end - Days::new(1)
 }
 
 impl UsagePeriod {
     /// The first period bought: from the payment date for `total_months` (plan + bonus).
     pub fn first(paid_on: NaiveDate, total_months: u32) -> Self {
-        Self {
-            starts_on: paid_on,
-            expires_on: last_day_covered(paid_on, total_months),
-        }
+        Self { starts_on: paid_on, expires_on: last_day_covered(paid_on, total_months) }
     }
 
     /// Whether `today` is inside the period (expiry day included).
@@ -50,10 +45,7 @@ impl UsagePeriod {
             return Self::first(paid_on, months);
         }
         let next_start = self.expires_on + Days::new(1);
-        Self {
-            starts_on: self.starts_on,
-            expires_on: last_day_covered(next_start, months),
-        }
+        Self { starts_on: self.starts_on, expires_on: last_day_covered(next_start, months) }
     }
 
     /// The auto-renew dates that belong to this period's expiry.
@@ -71,10 +63,7 @@ pub struct AutoRenewDates {
 
 impl AutoRenewDates {
     pub fn for_expiry(expires_on: NaiveDate) -> Self {
-        Self {
-            cancel_deadline: expires_on - Days::new(CANCEL_DAYS_BEFORE_EXPIRY),
-            charge_on: expires_on - Days::new(CHARGE_DAYS_BEFORE_EXPIRY),
-        }
+        Self { cancel_deadline: expires_on - Days::new(CANCEL_DAYS_BEFORE_EXPIRY), charge_on: expires_on - Days::new(CHARGE_DAYS_BEFORE_EXPIRY) }
     }
 
     /// Cancelling is accepted up to and including the deadline day.
@@ -113,25 +102,13 @@ mod tests {
     #[test]
     fn month_end_is_clamped_before_subtracting_a_day() {
         // Jan 31 + 1 month = Feb 28 (clamped), − 1 day.
-        assert_eq!(
-            UsagePeriod::first(d("2026-01-31"), 1).expires_on,
-            d("2026-02-27")
-        );
+        assert_eq!(UsagePeriod::first(d("2026-01-31"), 1).expires_on, d("2026-02-27"));
         // Jan 31 + 4 months (3 + 1 bonus) = May 31, − 1 day.
-        assert_eq!(
-            UsagePeriod::first(d("2026-01-31"), 4).expires_on,
-            d("2026-05-30")
-        );
+        assert_eq!(UsagePeriod::first(d("2026-01-31"), 4).expires_on, d("2026-05-30"));
         // Leap year: Jan 31 2028 + 1 month = Feb 29.
-        assert_eq!(
-            UsagePeriod::first(d("2028-01-31"), 1).expires_on,
-            d("2028-02-28")
-        );
+        assert_eq!(UsagePeriod::first(d("2028-01-31"), 1).expires_on, d("2028-02-28"));
         // Aug 31 + 6 months = Feb 28 2027 (clamped).
-        assert_eq!(
-            UsagePeriod::first(d("2026-08-31"), 6).expires_on,
-            d("2027-02-27")
-        );
+        assert_eq!(UsagePeriod::first(d("2026-08-31"), 6).expires_on, d("2027-02-27"));
     }
 
     #[test]
@@ -149,13 +126,7 @@ mod tests {
     fn renewal_after_expiry_starts_on_the_payment_date() {
         let p = UsagePeriod::first(d("2026-01-01"), 3); // to 2026-03-31
         let r = p.extend(d("2026-04-01"), 6);
-        assert_eq!(
-            r,
-            UsagePeriod {
-                starts_on: d("2026-04-01"),
-                expires_on: d("2026-09-30")
-            }
-        );
+        assert_eq!(r, UsagePeriod { starts_on: d("2026-04-01"), expires_on: d("2026-09-30") });
     }
 
     #[test]

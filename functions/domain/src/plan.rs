@@ -21,13 +21,7 @@ impl PlanMonths {
         Self::ALL
             .into_iter()
             .find(|p| u32::from(p.0) == months)
-            .ok_or_else(|| {
-                RuleViolation::on_field(
-                    "invalid_plan",
-                    "months",
-                    format!("months must be one of 3, 6, 12, 24 (got {months})"),
-                )
-            })
+            .ok_or_else(|| RuleViolation::on_field("invalid_plan", "months", format!("months must be one of 3, 6, 12, 24 (got {months})")))
     }
 
     pub fn get(self) -> u32 {
@@ -73,18 +67,13 @@ impl PlanCatalogue {
     /// Parses `{"3": 1800, "6": 3300, "12": 6000, "24": 10800}`: every plan length priced,
     /// nothing else, every price a positive whole number of TWD.
     pub fn from_json(json: &str) -> Result<Self, String> {
-        let raw: BTreeMap<String, u64> = serde_json::from_str(json)
-            .map_err(|e| format!("plan catalogue is not a JSON object of prices: {e}"))?;
+        let raw: BTreeMap<String, u64> = serde_json::from_str(json).map_err(|e| format!("plan catalogue is not a JSON object of prices: {e}"))?;
         let mut prices = BTreeMap::new();
         for (months, price) in raw {
-            let months: u32 = months
-                .parse()
-                .map_err(|_| format!("plan catalogue key {months:?} is not a number"))?;
+            let months: u32 = months.parse().map_err(|_| format!("plan catalogue key {months:?} is not a number"))?;
             let plan = PlanMonths::new(months).map_err(|e| e.message)?;
             if price == 0 {
-                return Err(format!(
-                    "plan catalogue price for {months} months must be positive"
-                ));
+                return Err(format!("plan catalogue price for {months} months must be positive"));
             }
             prices.insert(plan, price);
         }
@@ -106,18 +95,11 @@ impl PlanCatalogue {
 
     /// What the merchant is offered, with the bonus that applies to it.
     pub fn offers(&self, first_purchase: bool) -> Vec<PlanOffer> {
-        PlanMonths::ALL
-            .into_iter()
-            .map(|plan| self.offer(plan, first_purchase))
-            .collect()
+        PlanMonths::ALL.into_iter().map(|plan| self.offer(plan, first_purchase)).collect()
     }
 
     pub fn offer(&self, plan: PlanMonths, first_purchase: bool) -> PlanOffer {
-        PlanOffer {
-            months: plan,
-            bonus_months: plan.bonus_months(first_purchase),
-            price: self.price(plan),
-        }
+        PlanOffer { months: plan, bonus_months: plan.bonus_months(first_purchase), price: self.price(plan) }
     }
 }
 
@@ -181,53 +163,22 @@ mod tests {
     #[test]
     fn bonus_rules() {
         let bonus = |m, first| PlanMonths::new(m).unwrap().bonus_months(first);
-        assert_eq!(
-            [
-                bonus(3, true),
-                bonus(6, true),
-                bonus(12, true),
-                bonus(24, true)
-            ],
-            [1, 1, 2, 2]
-        );
-        assert_eq!(
-            [
-                bonus(3, false),
-                bonus(6, false),
-                bonus(12, false),
-                bonus(24, false)
-            ],
-            [0, 0, 0, 0]
-        );
+        assert_eq!([bonus(3, true), bonus(6, true), bonus(12, true), bonus(24, true)], [1, 1, 2, 2]);
+        assert_eq!([bonus(3, false), bonus(6, false), bonus(12, false), bonus(24, false)], [0, 0, 0, 0]);
     }
 
     #[test]
     fn offers_follow_the_catalogue() {
         let offers = catalogue().offers(true);
-        let summary: Vec<_> = offers
-            .iter()
-            .map(|o| (o.months.get(), o.bonus_months, o.price))
-            .collect();
-        assert_eq!(
-            summary,
-            vec![(3, 1, 1800), (6, 1, 3300), (12, 2, 6000), (24, 2, 10800)]
-        );
+        let summary: Vec<_> = offers.iter().map(|o| (o.months.get(), o.bonus_months, o.price)).collect();
+        assert_eq!(summary, vec![(3, 1, 1800), (6, 1, 3300), (12, 2, 6000), (24, 2, 10800)]);
         assert_eq!(offers[3].total_months(), 26);
-        assert!(
-            catalogue()
-                .offers(false)
-                .iter()
-                .all(|o| o.bonus_months == 0)
-        );
+        assert!(catalogue().offers(false).iter().all(|o| o.bonus_months == 0));
     }
 
     #[test]
     fn catalogue_must_be_complete_and_sane() {
-        assert!(
-            PlanCatalogue::from_json(r#"{"3":1,"6":1,"12":1}"#)
-                .unwrap_err()
-                .contains("24")
-        );
+        assert!(PlanCatalogue::from_json(r#"{"3":1,"6":1,"12":1}"#).unwrap_err().contains("24"));
         assert!(PlanCatalogue::from_json(r#"{"3":1,"6":1,"12":1,"24":0}"#).is_err());
         assert!(PlanCatalogue::from_json(r#"{"3":1,"6":1,"12":1,"24":1,"5":1}"#).is_err());
         assert!(PlanCatalogue::from_json(r#"{"3":-1}"#).is_err());
@@ -238,25 +189,10 @@ mod tests {
     fn status_follows_period_credentials_and_today() {
         let p = UsagePeriod::first("2026-01-01".parse().unwrap(), 3);
         let on = |s: &str| s.parse::<NaiveDate>().unwrap();
-        assert_eq!(
-            PlanStatus::of(None, false, on("2026-01-01")),
-            PlanStatus::None
-        );
-        assert_eq!(
-            PlanStatus::of(Some(&p), false, on("2026-03-31")),
-            PlanStatus::AwaitingActivation
-        );
-        assert_eq!(
-            PlanStatus::of(Some(&p), true, on("2026-03-31")),
-            PlanStatus::Active
-        );
-        assert_eq!(
-            PlanStatus::of(Some(&p), true, on("2026-04-01")),
-            PlanStatus::Expired
-        );
-        assert_eq!(
-            PlanStatus::of(Some(&p), false, on("2026-04-01")),
-            PlanStatus::Expired
-        );
+        assert_eq!(PlanStatus::of(None, false, on("2026-01-01")), PlanStatus::None);
+        assert_eq!(PlanStatus::of(Some(&p), false, on("2026-03-31")), PlanStatus::AwaitingActivation);
+        assert_eq!(PlanStatus::of(Some(&p), true, on("2026-03-31")), PlanStatus::Active);
+        assert_eq!(PlanStatus::of(Some(&p), true, on("2026-04-01")), PlanStatus::Expired);
+        assert_eq!(PlanStatus::of(Some(&p), false, on("2026-04-01")), PlanStatus::Expired);
     }
 }

@@ -29,9 +29,7 @@ use crate::rule::RuleViolation;
 use crate::ubn::Ubn;
 
 /// The fixed IV of the MOF reference encrypter, Base64 `Dt8lyToo17X/XkXaQvihuA==`.
-const QR_IV: [u8; 16] = [
-    0x0e, 0xdf, 0x25, 0xc9, 0x3a, 0x28, 0xd7, 0xb5, 0xff, 0x5e, 0x45, 0xda, 0x42, 0xf8, 0xa1, 0xb8,
-];
+const QR_IV: [u8; 16] = [0x0e, 0xdf, 0x25, 0xc9, 0x3a, 0x28, 0xd7, 0xb5, 0xff, 0x5e, 0x45, 0xda, 0x42, 0xf8, 0xa1, 0xb8];
 
 /// 營業人自行使用區 when unused: ten `*`.
 const MERCHANT_AREA_UNUSED: &str = "**********";
@@ -106,29 +104,18 @@ pub fn barcode(period: InvoicePeriod, number: &InvoiceNumber, random_code: &Rand
 
 /// 加密驗證資訊 (24 characters): Base64 of AES-128-CBC(number + random code), with the merchant's
 /// key, the MOF fixed IV and PKCS#7 padding (14 bytes pad to one block).
-pub fn verification_block(
-    number: &InvoiceNumber,
-    random_code: &RandomCode,
-    key: &AesKey,
-) -> String {
+pub fn verification_block(number: &InvoiceNumber, random_code: &RandomCode, key: &AesKey) -> String {
     let mut block = [0u8; 16];
     let plain = format!("{number}{random_code}");
     block[..plain.len()].copy_from_slice(plain.as_bytes());
     let cipher = cbc::Encryptor::<aes::Aes128>::new(key.bytes().into(), &QR_IV.into());
-    let sealed = cipher
-        .encrypt_padded_mut::<Pkcs7>(&mut block, plain.len())
-        .expect("14 bytes pad into one block");
+    let sealed = cipher.encrypt_padded_mut::<Pkcs7>(&mut block, plain.len()).expect("14 bytes pad into one block");
     BASE64.encode(sealed)
 }
 
 /// 發票開立日期: ROC year (3) + month (2) + day (2), e.g. 2013-05-23 → `1020523`.
 fn roc_date(date: NaiveDate) -> String {
-    format!(
-        "{:03}{:02}{:02}",
-        date.year() - 1911,
-        date.month(),
-        date.day()
-    )
+    format!("{:03}{:02}{:02}", date.year() - 1911, date.month(), date.day())
 }
 
 /// An item as `name:quantity:unit_price`, with `:` in the name replaced by the full-width `：`
@@ -163,30 +150,16 @@ fn build_with_limit(input: &ProofInput, limit: usize) -> Result<Proof, RuleViola
         return Err(RuleViolation::on_field(
             "invoice_period_mismatch",
             "issued_on",
-            format!(
-                "issued_on {} is outside the invoice number's period {}",
-                input.issued_on, input.period
-            ),
+            format!("issued_on {} is outside the invoice number's period {}", input.issued_on, input.period),
         ));
     }
-    for (field, amount) in [
-        ("untaxed_amount", input.untaxed_amount),
-        ("total", input.total),
-    ] {
+    for (field, amount) in [("untaxed_amount", input.untaxed_amount), ("total", input.total)] {
         if amount > u64::from(u32::MAX) {
-            return Err(RuleViolation::on_field(
-                "amount_out_of_range",
-                field,
-                format!("{field} does not fit 8 hex digits"),
-            ));
+            return Err(RuleViolation::on_field("amount_out_of_range", field, format!("{field} does not fit 8 hex digits")));
         }
     }
     if input.untaxed_amount > input.total {
-        return Err(RuleViolation::on_field(
-            "untaxed_exceeds_total",
-            "untaxed_amount",
-            "untaxed_amount must not exceed total",
-        ));
+        return Err(RuleViolation::on_field("untaxed_exceeds_total", "untaxed_amount", "untaxed_amount must not exceed total"));
     }
 
     let header = format!(
@@ -196,9 +169,7 @@ fn build_with_limit(input: &ProofInput, limit: usize) -> Result<Proof, RuleViola
         random = input.random_code,
         untaxed = input.untaxed_amount,
         total = input.total,
-        buyer = input
-            .buyer_ubn
-            .map_or_else(|| "00000000".to_owned(), |u| u.to_string()),
+        buyer = input.buyer_ubn.map_or_else(|| "00000000".to_owned(), |u| u.to_string()),
         seller = input.seller_ubn,
         block = verification_block(&input.number, &input.random_code, input.aes_key),
     );
@@ -222,12 +193,7 @@ fn build_with_limit(input: &ProofInput, limit: usize) -> Result<Proof, RuleViola
     }
     let qr_right = format!("{RIGHT_START}{}", fields[in_left..recorded].join(":"));
 
-    Ok(Proof {
-        barcode: barcode(input.period, &input.number, &input.random_code),
-        qr_left,
-        qr_right,
-        items_in_codes: recorded,
-    })
+    Ok(Proof { barcode: barcode(input.period, &input.number, &input.random_code), qr_left, qr_right, items_in_codes: recorded })
 }
 
 /// How many items go in the left code (0 or 1: the first item, as in the MOF example) and how
@@ -236,15 +202,7 @@ fn build_with_limit(input: &ProofInput, limit: usize) -> Result<Proof, RuleViola
 fn place_items(fields: &[String], limit: usize) -> (usize, usize) {
     // Length of the left code before items, counting the "recorded" count at its widest.
     let digits = decimal_digits(fields.len());
-    let left_base = QR_HEADER_LEN
-        + 1
-        + MERCHANT_AREA_UNUSED.len()
-        + 1
-        + digits
-        + 1
-        + digits
-        + 1
-        + ENCODING_UTF8.len();
+    let left_base = QR_HEADER_LEN + 1 + MERCHANT_AREA_UNUSED.len() + 1 + digits + 1 + digits + 1 + ENCODING_UTF8.len();
     let more_follow = fields.len() > 1;
     let in_left = match fields.first() {
         // `:` + field, and the trailing `:` if the right code may continue.
@@ -282,11 +240,7 @@ mod tests {
     }
 
     fn item(name: &str, quantity: u32, unit_price: i64) -> ProofItem {
-        ProofItem {
-            name: name.to_owned(),
-            quantity,
-            unit_price,
-        }
+        ProofItem { name: name.to_owned(), quantity, unit_price }
     }
 
     /// The MOF 第貳章 四 example: AB11223344, 2013-05-23, random 9999, 324 / 340. Its seller
@@ -308,20 +262,12 @@ mod tests {
     }
 
     fn mof_items() -> Vec<ProofItem> {
-        vec![
-            item("乾電池", 1, 105),
-            item("口罩", 1, 210),
-            item("牛奶", 1, 25),
-        ]
+        vec![item("乾電池", 1, 105), item("口罩", 1, 210), item("牛奶", 1, 25)]
     }
 
     #[test]
     fn barcode_reproduces_the_mof_example() {
-        let b = barcode(
-            InvoicePeriod::parse("10404").unwrap(),
-            &InvoiceNumber::parse("UZ17690872").unwrap(),
-            &RandomCode::from_u16(122).unwrap(),
-        );
+        let b = barcode(InvoicePeriod::parse("10404").unwrap(), &InvoiceNumber::parse("UZ17690872").unwrap(), &RandomCode::from_u16(122).unwrap());
         assert_eq!(b, "10404UZ176908720122");
         assert_eq!(b.len(), 19);
     }
@@ -335,25 +281,13 @@ mod tests {
         //   printf 'UZ176908720122' | openssl enc -aes-128-cbc -K 00112233445566778899AABBCCDDEEFF -iv $IV | base64
         let n = InvoiceNumber::parse("UZ17690872").unwrap();
         let r = RandomCode::parse("0122").unwrap();
-        assert_eq!(
-            verification_block(&n, &r, &key()),
-            "LumMvtfMXDEFTm8NZnKjwA=="
-        );
+        assert_eq!(verification_block(&n, &r, &key()), "LumMvtfMXDEFTm8NZnKjwA==");
         let n2 = InvoiceNumber::parse("AB11223344").unwrap();
         let r2 = RandomCode::parse("9999").unwrap();
-        assert_eq!(
-            verification_block(&n2, &r2, &key()),
-            "u06JqKOOS3Hm74LCp3IFRA=="
-        );
+        assert_eq!(verification_block(&n2, &r2, &key()), "u06JqKOOS3Hm74LCp3IFRA==");
         let other = AesKey::parse("00112233445566778899aabbccddeeff").unwrap();
-        assert_eq!(
-            verification_block(&n, &r, &other),
-            "KhROv/nz6JPIitoUZ2GU5w=="
-        );
-        assert_eq!(
-            QR_IV.to_vec(),
-            BASE64.decode("Dt8lyToo17X/XkXaQvihuA==").unwrap()
-        );
+        assert_eq!(verification_block(&n, &r, &other), "KhROv/nz6JPIitoUZ2GU5w==");
+        assert_eq!(QR_IV.to_vec(), BASE64.decode("Dt8lyToo17X/XkXaQvihuA==").unwrap());
     }
 
     #[test]
@@ -386,10 +320,7 @@ mod tests {
         assert_eq!(&l[45..53], "04595252"); // 賣方 (the MOF example's 01234567 is no valid UBN)
         assert_eq!(&l[53..77], "u06JqKOOS3Hm74LCp3IFRA=="); // block under the test key
         // The rest is the MOF UTF-8 example byte for byte.
-        assert_eq!(
-            &l[..45],
-            &"AB112233441020523999900000144000001540000000001234567"[..45]
-        );
+        assert_eq!(&l[..45], &"AB112233441020523999900000144000001540000000001234567"[..45]);
         assert_eq!(&l[77..], ":**********:3:3:1:乾電池:1:105:");
         assert_eq!(proof.qr_right, "**口罩:1:210:牛奶:1:25");
         assert_eq!(proof.barcode, "10206AB112233449999");
@@ -433,19 +364,11 @@ mod tests {
     fn hex_amounts_are_lowercase() {
         let items = mof_items();
         let key = key();
-        let input = ProofInput {
-            untaxed_amount: 3000,
-            total: 3150,
-            ..mof_example(&items, &key)
-        };
+        let input = ProofInput { untaxed_amount: 3000, total: 3150, ..mof_example(&items, &key) };
         let proof = build(&input).unwrap();
         assert_eq!(&proof.qr_left[21..29], "00000bb8");
         assert_eq!(&proof.qr_left[29..37], "00000c4e");
-        let max = ProofInput {
-            untaxed_amount: 0xffff_ffff,
-            total: 0xffff_ffff,
-            ..mof_example(&items, &key)
-        };
+        let max = ProofInput { untaxed_amount: 0xffff_ffff, total: 0xffff_ffff, ..mof_example(&items, &key) };
         assert_eq!(&build(&max).unwrap().qr_left[21..37], "ffffffffffffffff");
     }
 
@@ -453,32 +376,13 @@ mod tests {
     fn rejects_inconsistent_input() {
         let items = mof_items();
         let key = key();
-        let wrong_period = ProofInput {
-            period: InvoicePeriod::parse("10204").unwrap(),
-            ..mof_example(&items, &key)
-        };
-        assert_eq!(
-            build(&wrong_period).unwrap_err().code,
-            "invoice_period_mismatch"
-        );
-        let huge = ProofInput {
-            total: 1 << 32,
-            untaxed_amount: 1,
-            ..mof_example(&items, &key)
-        };
+        let wrong_period = ProofInput { period: InvoicePeriod::parse("10204").unwrap(), ..mof_example(&items, &key) };
+        assert_eq!(build(&wrong_period).unwrap_err().code, "invoice_period_mismatch");
+        let huge = ProofInput { total: 1 << 32, untaxed_amount: 1, ..mof_example(&items, &key) };
         let err = build(&huge).unwrap_err();
-        assert_eq!(
-            (err.code, err.field.as_deref()),
-            ("amount_out_of_range", Some("total"))
-        );
-        let upside_down = ProofInput {
-            untaxed_amount: 341,
-            ..mof_example(&items, &key)
-        };
-        assert_eq!(
-            build(&upside_down).unwrap_err().code,
-            "untaxed_exceeds_total"
-        );
+        assert_eq!((err.code, err.field.as_deref()), ("amount_out_of_range", Some("total")));
+        let upside_down = ProofInput { untaxed_amount: 341, ..mof_example(&items, &key) };
+        assert_eq!(build(&upside_down).unwrap_err().code, "untaxed_exceeds_total");
     }
 
     #[test]
@@ -504,9 +408,7 @@ mod tests {
         let key = key();
         // 12 items of 14 bytes ("商品01:1:100" = 6 + 2 + 6): the right code (2 + 11×14 + 10 = 166)
         // takes items 2–12; a 13th would need 181 bytes, more than a 170-byte budget.
-        let items: Vec<ProofItem> = (1..=13)
-            .map(|i| item(&format!("商品{i:02}"), 1, 100))
-            .collect();
+        let items: Vec<ProofItem> = (1..=13).map(|i| item(&format!("商品{i:02}"), 1, 100)).collect();
         let proof = build_with_limit(&mof_example(&items, &key), 170).unwrap();
         assert_eq!(&proof.qr_left[77..], ":**********:12:13:1:商品01:1:100:");
         assert!(proof.qr_right.starts_with("**商品02:1:100:商品03:1:100:"));
@@ -515,17 +417,11 @@ mod tests {
         assert_eq!(proof.items_in_codes, 12);
 
         // With the default budget, a long list is cut where the right code fills up.
-        let many: Vec<ProofItem> = (1..=40)
-            .map(|i| item(&format!("商品{i:02}"), 1, 100))
-            .collect();
+        let many: Vec<ProofItem> = (1..=40).map(|i| item(&format!("商品{i:02}"), 1, 100)).collect();
         let proof = build(&mof_example(&many, &key)).unwrap();
         assert!(proof.qr_right.len() <= QR_MAX_BYTES && proof.qr_left.len() <= QR_MAX_BYTES);
         assert_eq!(proof.items_in_codes, 1 + (QR_MAX_BYTES - 2 + 1) / 15);
-        assert!(
-            proof
-                .qr_left
-                .contains(&format!(":{}:40:1:", proof.items_in_codes))
-        );
+        assert!(proof.qr_left.contains(&format!(":{}:40:1:", proof.items_in_codes)));
     }
 
     #[test]
@@ -555,19 +451,13 @@ mod tests {
     fn header_shape_ok(h: &str) -> bool {
         let b = h.as_bytes();
         let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-        let lower_hex = |r: std::ops::Range<usize>| {
-            b[r].iter()
-                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
-        };
+        let lower_hex = |r: std::ops::Range<usize>| b[r].iter().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c));
         b.len() == QR_HEADER_LEN
             && b[0..2].iter().all(u8::is_ascii_uppercase)
             && digits(2..21)
             && lower_hex(21..37)
             && digits(37..53)
-            && BASE64
-                .decode(&h[53..77])
-                .map(|v| v.len() == 16)
-                .unwrap_or(false)
+            && BASE64.decode(&h[53..77]).map(|v| v.len() == 16).unwrap_or(false)
     }
 
     proptest! {

@@ -20,9 +20,7 @@ use std::ops::RangeInclusive;
 use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use crate::period::{
-    AutoRenewDates, CANCEL_DAYS_BEFORE_EXPIRY, CHARGE_DAYS_BEFORE_EXPIRY, last_day_covered,
-};
+use crate::period::{AutoRenewDates, CANCEL_DAYS_BEFORE_EXPIRY, CHARGE_DAYS_BEFORE_EXPIRY, last_day_covered};
 use crate::plan::PlanMonths;
 use crate::rule::RuleViolation;
 
@@ -124,12 +122,7 @@ impl AutoRenew {
 
     /// A paid card checkout with `auto_renew: true`: card bound, auto-renew on with its cycle.
     pub fn turned_on_by_checkout(self, months: PlanMonths, last4: impl Into<String>) -> Self {
-        Self {
-            enabled: true,
-            months: Some(months),
-            next: None,
-            ..self.bind_card(last4)
-        }
+        Self { enabled: true, months: Some(months), next: None, ..self.bind_card(last4) }
     }
 
     /// What [`ChargeDecision::Suspend`] asks the job to store.
@@ -141,10 +134,7 @@ impl AutoRenew {
     /// The coming renewal can no longer be cancelled: auto-renew is on and not suspended, and
     /// today is after the cancel deadline (T-15) but not after expiry.
     pub fn is_locked(&self, expires_on: NaiveDate, today: NaiveDate) -> bool {
-        self.enabled
-            && self.suspended.is_none()
-            && AutoRenewDates::for_expiry(expires_on).is_locked(today)
-            && today <= expires_on
+        self.enabled && self.suspended.is_none() && AutoRenewDates::for_expiry(expires_on).is_locked(today) && today <= expires_on
     }
 }
 
@@ -170,9 +160,7 @@ pub struct AutoRenewRequest {
 impl AutoRenewWire {
     /// `missing_field` (enabled) or `invalid_plan` (months), both 422.
     pub fn parse(self) -> Result<AutoRenewRequest, RuleViolation> {
-        let enabled = self.enabled.ok_or_else(|| {
-            RuleViolation::on_field("missing_field", "enabled", "enabled is required")
-        })?;
+        let enabled = self.enabled.ok_or_else(|| RuleViolation::on_field("missing_field", "enabled", "enabled is required"))?;
         let months = self.months.map(PlanMonths::new).transpose()?;
         Ok(AutoRenewRequest { enabled, months })
     }
@@ -208,11 +196,7 @@ pub struct AutoRenewRefusal {
 
 impl AutoRenewRefusal {
     fn conflict(code: &'static str, message: String) -> Self {
-        Self {
-            kind: RefusalKind::Conflict,
-            violation: RuleViolation::new(code, message),
-            available_from: None,
-        }
+        Self { kind: RefusalKind::Conflict, violation: RuleViolation::new(code, message), available_from: None }
     }
 
     pub fn code(&self) -> &'static str {
@@ -226,11 +210,7 @@ impl AutoRenewRefusal {
 
 impl From<RuleViolation> for AutoRenewRefusal {
     fn from(violation: RuleViolation) -> Self {
-        Self {
-            kind: RefusalKind::Rule,
-            violation,
-            available_from: None,
-        }
+        Self { kind: RefusalKind::Rule, violation, available_from: None }
     }
 }
 
@@ -281,35 +261,19 @@ pub fn change_auto_renew(
     let months = request
         .months
         .or_else(|| current.latest_months())
-        .ok_or_else(|| {
-            RuleViolation::on_field(
-                "missing_field",
-                "months",
-                "months is required to turn auto-renew on (no cycle chosen yet)",
-            )
-        })?;
+        .ok_or_else(|| RuleViolation::on_field("missing_field", "months", "months is required to turn auto-renew on (no cycle chosen yet)"))?;
     if !current.card_bound() {
-        return Err(RuleViolation::new(
-            "card_not_bound",
-            "auto-renew needs a bound credit card: bind one in the payment settings first",
-        )
-        .into());
+        return Err(RuleViolation::new("card_not_bound", "auto-renew needs a bound credit card: bind one in the payment settings first").into());
     }
     let Some(expires_on) = expires_on else {
-        return Err(AutoRenewRefusal::conflict(
-            "no_plan",
-            "there is no paid plan to renew yet: buy a plan first".into(),
-        ));
+        return Err(AutoRenewRefusal::conflict("no_plan", "there is no paid plan to renew yet: buy a plan first".into()));
     };
     let mut next = current.clone();
     next.enabled = true;
     next.suspended = None;
     let charge_on = AutoRenewDates::for_expiry(expires_on).charge_on;
     if current.enabled && current.months.is_some() && today >= charge_on {
-        next.next = (current.months != Some(months)).then_some(NextCycle {
-            months,
-            after_expiry: expires_on,
-        });
+        next.next = (current.months != Some(months)).then_some(NextCycle { months, after_expiry: expires_on });
     } else {
         next.months = Some(months);
         next.next = None;
@@ -320,19 +284,13 @@ pub fn change_auto_renew(
     if today > expires_on {
         return Err(AutoRenewRefusal::conflict(
             "plan_expired",
-            format!(
-                "the plan expired on {expires_on}: buy a renewal (續購) by card with auto_renew to turn auto-renew on again"
-            ),
+            format!("the plan expired on {expires_on}: buy a renewal (續購) by card with auto_renew to turn auto-renew on again"),
         ));
     }
     Ok(next)
 }
 
-fn turn_off(
-    current: AutoRenew,
-    expires_on: Option<NaiveDate>,
-    today: NaiveDate,
-) -> Result<AutoRenew, AutoRenewRefusal> {
+fn turn_off(current: AutoRenew, expires_on: Option<NaiveDate>, today: NaiveDate) -> Result<AutoRenew, AutoRenewRefusal> {
     if !current.enabled {
         return Ok(current);
     }
@@ -340,20 +298,11 @@ fn turn_off(
         return Err(cancel_deadline_passed(e, today));
     }
     let months = current.latest_months();
-    Ok(AutoRenew {
-        enabled: false,
-        months,
-        next: None,
-        suspended: None,
-        ..current
-    })
+    Ok(AutoRenew { enabled: false, months, next: None, suspended: None, ..current })
 }
 
 fn cancel_deadline_passed(expires_on: NaiveDate, today: NaiveDate) -> AutoRenewRefusal {
-    let AutoRenewDates {
-        cancel_deadline,
-        charge_on,
-    } = AutoRenewDates::for_expiry(expires_on);
+    let AutoRenewDates { cancel_deadline, charge_on } = AutoRenewDates::for_expiry(expires_on);
     let head = format!(
         "auto-renew can no longer be turned off for the renewal of the period ending {expires_on}: \
          the last day to cancel was {cancel_deadline}"
@@ -376,10 +325,7 @@ fn cancel_deadline_passed(expires_on: NaiveDate, today: NaiveDate) -> AutoRenewR
             after,
         )
     };
-    AutoRenewRefusal {
-        available_from: Some(from),
-        ..AutoRenewRefusal::conflict("cancel_deadline_passed", message)
-    }
+    AutoRenewRefusal { available_from: Some(from), ..AutoRenewRefusal::conflict("cancel_deadline_passed", message) }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -401,11 +347,7 @@ pub struct AutoRenewView {
     pub suspended: Option<SuspendReason>,
 }
 
-pub fn auto_renew_view(
-    state: &AutoRenew,
-    expires_on: Option<NaiveDate>,
-    today: NaiveDate,
-) -> AutoRenewView {
+pub fn auto_renew_view(state: &AutoRenew, expires_on: Option<NaiveDate>, today: NaiveDate) -> AutoRenewView {
     let s = match expires_on {
         Some(e) => state.settled(e),
         None => state.clone(),
@@ -435,9 +377,7 @@ pub const CUTOFF_LOOK_BACK_DAYS: u64 = CANCEL_DAYS_BEFORE_EXPIRY - 1;
 /// days back catch up missed runs (never before today: expired plans are not locked).
 pub fn cutoff_window(today: NaiveDate, look_back_days: u64) -> RangeInclusive<NaiveDate> {
     let newest = today + Days::new(CANCEL_DAYS_BEFORE_EXPIRY - 1);
-    let oldest = newest
-        .checked_sub_days(Days::new(look_back_days))
-        .map_or(today, |d| d.max(today));
+    let oldest = newest.checked_sub_days(Days::new(look_back_days)).map_or(today, |d| d.max(today));
     oldest..=newest
 }
 
@@ -457,12 +397,7 @@ pub struct CutoffNotice {
 /// renewal locked (cancel deadline < today ≤ expiry) and not yet notified for this expiry
 /// (`already_locked_for` = the `cycle` of the last notice sent). Catches up: any run from
 /// T-14 to the expiry day sends it once.
-pub fn cutoff_due(
-    state: &AutoRenew,
-    expires_on: NaiveDate,
-    today: NaiveDate,
-    already_locked_for: Option<NaiveDate>,
-) -> Option<CutoffNotice> {
+pub fn cutoff_due(state: &AutoRenew, expires_on: NaiveDate, today: NaiveDate, already_locked_for: Option<NaiveDate>) -> Option<CutoffNotice> {
     let s = state.settled(expires_on);
     if !s.is_locked(expires_on, today) || already_locked_for == Some(expires_on) {
         return None;
@@ -495,9 +430,7 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     /// T-7, T-4, T-1.
     fn default() -> Self {
-        Self {
-            retry_days_before_expiry: vec![7, 4, 1],
-        }
+        Self { retry_days_before_expiry: vec![7, 4, 1] }
     }
 }
 
@@ -506,10 +439,7 @@ impl RetryPolicy {
     pub fn new(days: impl IntoIterator<Item = u64>) -> Result<Self, String> {
         let mut days: Vec<u64> = days.into_iter().collect();
         if let Some(bad) = days.iter().find(|&&d| d >= CHARGE_DAYS_BEFORE_EXPIRY) {
-            return Err(format!(
-                "retry day {bad} is not after the charge day: retry days must be 0 to {} days before expiry",
-                CHARGE_DAYS_BEFORE_EXPIRY - 1
-            ));
+            return Err(format!("retry day {bad} is not after the charge day: retry days must be 0 to {} days before expiry", CHARGE_DAYS_BEFORE_EXPIRY - 1));
         }
         days.sort_unstable_by(|a, b| b.cmp(a));
         let before = days.len();
@@ -517,9 +447,7 @@ impl RetryPolicy {
         if days.len() != before {
             return Err("retry days must be distinct".into());
         }
-        Ok(Self {
-            retry_days_before_expiry: days,
-        })
+        Ok(Self { retry_days_before_expiry: days })
     }
 
     pub fn retry_days_before_expiry(&self) -> &[u64] {
@@ -529,28 +457,16 @@ impl RetryPolicy {
     /// The scheduled attempt days of a cycle, in order: charge_on, then each retry day.
     pub fn attempt_days(&self, expires_on: NaiveDate) -> Vec<NaiveDate> {
         let charge_on = AutoRenewDates::for_expiry(expires_on).charge_on;
-        std::iter::once(charge_on)
-            .chain(
-                self.retry_days_before_expiry
-                    .iter()
-                    .map(|&d| expires_on - Days::new(d)),
-            )
-            .collect()
+        std::iter::once(charge_on).chain(self.retry_days_before_expiry.iter().map(|&d| expires_on - Days::new(d))).collect()
     }
 
     /// The first scheduled day after a declined attempt, `None` when that decline is final
     /// (hard, or no scheduled day left after the day it was made).
-    pub fn next_attempt_day(
-        &self,
-        expires_on: NaiveDate,
-        declined: &ChargeAttempt,
-    ) -> Option<NaiveDate> {
+    pub fn next_attempt_day(&self, expires_on: NaiveDate, declined: &ChargeAttempt) -> Option<NaiveDate> {
         if declined.outcome == AttemptOutcome::DeclinedHard {
             return None;
         }
-        self.attempt_days(expires_on)
-            .into_iter()
-            .find(|&d| d > declined.on)
+        self.attempt_days(expires_on).into_iter().find(|&d| d > declined.on)
     }
 }
 
@@ -591,24 +507,15 @@ pub struct ChargeAttempts {
 impl ChargeAttempts {
     /// No attempt yet: what to pass when the plan item has none stored.
     pub fn for_cycle(expires_on: NaiveDate) -> Self {
-        Self {
-            cycle_expires_on: expires_on,
-            attempts: Vec::new(),
-        }
+        Self { cycle_expires_on: expires_on, attempts: Vec::new() }
     }
 
     pub fn pending(&self) -> Option<&ChargeAttempt> {
-        self.attempts
-            .iter()
-            .find(|a| a.outcome == AttemptOutcome::Pending)
+        self.attempts.iter().find(|a| a.outcome == AttemptOutcome::Pending)
     }
 
     fn of_cycle(&self, expires_on: NaiveDate) -> &[ChargeAttempt] {
-        if self.cycle_expires_on == expires_on {
-            &self.attempts
-        } else {
-            &[]
-        }
+        if self.cycle_expires_on == expires_on { &self.attempts } else { &[] }
     }
 }
 
@@ -718,22 +625,13 @@ pub fn charge_due(
     retry: &RetryPolicy,
 ) -> ChargeDecision {
     let order = |cycle, attempt, months, resumed| {
-        ChargeDecision::Charge(ChargeOrder {
-            cycle,
-            attempt,
-            months,
-            idempotency_key: renewal_charge_key(merchant_id, cycle, attempt),
-            resumed,
-        })
+        ChargeDecision::Charge(ChargeOrder { cycle, attempt, months, idempotency_key: renewal_charge_key(merchant_id, cycle, attempt), resumed })
     };
     if let Some(p) = attempts.pending() {
         return order(attempts.cycle_expires_on, p.attempt, p.months, true);
     }
     let history = attempts.of_cycle(expires_on);
-    if history
-        .iter()
-        .any(|a| a.outcome == AttemptOutcome::Succeeded)
-    {
+    if history.iter().any(|a| a.outcome == AttemptOutcome::Succeeded) {
         return ChargeDecision::AlreadyCharged { cycle: expires_on };
     }
     let charge_on = AutoRenewDates::for_expiry(expires_on).charge_on;
@@ -751,40 +649,23 @@ pub fn charge_due(
         return ChargeDecision::NotDue(NotDue::Suspended { suspended });
     }
     if !s.card_bound() {
-        return ChargeDecision::Suspend {
-            reason: SuspendReason::CardNotBound,
-        };
+        return ChargeDecision::Suspend { reason: SuspendReason::CardNotBound };
     }
     let Some(last) = history.iter().max_by_key(|a| a.attempt) else {
         return order(expires_on, 1, months, false);
     };
     match retry.next_attempt_day(expires_on, last) {
-        Some(day) if day > today => ChargeDecision::NotDue(NotDue::WaitingForRetry {
-            next_attempt_on: day,
-        }),
+        Some(day) if day > today => ChargeDecision::NotDue(NotDue::WaitingForRetry { next_attempt_on: day }),
         _ => order(expires_on, last.attempt + 1, months, false),
     }
 }
 
 /// The attempts to store (conditionally) before calling the gateway: the order's attempt as
 /// `pending`, started today. Unchanged when already recorded (a resumed attempt).
-pub fn start_charge(
-    attempts: &ChargeAttempts,
-    order: &ChargeOrder,
-    today: NaiveDate,
-) -> ChargeAttempts {
-    let mut a = if attempts.cycle_expires_on == order.cycle {
-        attempts.clone()
-    } else {
-        ChargeAttempts::for_cycle(order.cycle)
-    };
+pub fn start_charge(attempts: &ChargeAttempts, order: &ChargeOrder, today: NaiveDate) -> ChargeAttempts {
+    let mut a = if attempts.cycle_expires_on == order.cycle { attempts.clone() } else { ChargeAttempts::for_cycle(order.cycle) };
     if !a.attempts.iter().any(|x| x.attempt == order.attempt) {
-        a.attempts.push(ChargeAttempt {
-            attempt: order.attempt,
-            on: today,
-            months: order.months,
-            outcome: AttemptOutcome::Pending,
-        });
+        a.attempts.push(ChargeAttempt { attempt: order.attempt, on: today, months: order.months, outcome: AttemptOutcome::Pending });
     }
     a
 }
@@ -794,24 +675,11 @@ pub fn start_charge(
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ChargeEffect {
     /// 續約成功: the period now ends on `expires_on`.
-    Renewed {
-        cycle: NaiveDate,
-        attempt: u32,
-        months: PlanMonths,
-        expires_on: NaiveDate,
-    },
+    Renewed { cycle: NaiveDate, attempt: u32, months: PlanMonths, expires_on: NaiveDate },
     /// 扣款失敗: tried again on `next_attempt_on`.
-    Declined {
-        cycle: NaiveDate,
-        attempt: u32,
-        next_attempt_on: NaiveDate,
-    },
+    Declined { cycle: NaiveDate, attempt: u32, next_attempt_on: NaiveDate },
     /// 扣款失敗, auto-renew suspended: the plan runs to its expiry.
-    Suspended {
-        cycle: NaiveDate,
-        attempt: u32,
-        reason: SuspendReason,
-    },
+    Suspended { cycle: NaiveDate, attempt: u32, reason: SuspendReason },
 }
 
 /// The plan item after a charge outcome; write it conditionally (the version read).
@@ -844,19 +712,8 @@ pub fn apply_charge_outcome(
     retry: &RetryPolicy,
 ) -> ChargeApplied {
     let mut attempts = start_charge(attempts, order, today);
-    let unchanged = |attempts| ChargeApplied {
-        state: state.clone(),
-        expires_on,
-        attempts,
-        effect: None,
-    };
-    let Some(record) = attempts
-        .attempts
-        .iter_mut()
-        .find(|x| x.attempt == order.attempt)
-    else {
-        unreachable!("start_charge records the order's attempt")
-    };
+    let unchanged = |attempts| ChargeApplied { state: state.clone(), expires_on, attempts, effect: None };
+    let Some(record) = attempts.attempts.iter_mut().find(|x| x.attempt == order.attempt) else { unreachable!("start_charge records the order's attempt") };
     if record.outcome != AttemptOutcome::Pending {
         return unchanged(attempts);
     }
@@ -867,11 +724,7 @@ pub fn apply_charge_outcome(
         state: state.clone().suspend(reason),
         expires_on,
         attempts: attempts.clone(),
-        effect: Some(ChargeEffect::Suspended {
-            cycle,
-            attempt,
-            reason,
-        }),
+        effect: Some(ChargeEffect::Suspended { cycle, attempt, reason }),
     };
     match outcome {
         ChargeOutcome::Succeeded => {
@@ -879,12 +732,7 @@ pub fn apply_charge_outcome(
             ChargeApplied {
                 state: state.settled(renewed),
                 expires_on: renewed,
-                effect: Some(ChargeEffect::Renewed {
-                    cycle,
-                    attempt,
-                    months: record.months,
-                    expires_on: renewed,
-                }),
+                effect: Some(ChargeEffect::Renewed { cycle, attempt, months: record.months, expires_on: renewed }),
                 attempts,
             }
         }
@@ -892,16 +740,9 @@ pub fn apply_charge_outcome(
         ChargeOutcome::DeclinedHard => suspended(SuspendReason::DeclinedHard),
         ChargeOutcome::Declined => match retry.next_attempt_day(cycle, &record) {
             None => suspended(SuspendReason::Declined),
-            Some(next_attempt_on) => ChargeApplied {
-                state: state.clone(),
-                expires_on,
-                effect: Some(ChargeEffect::Declined {
-                    cycle,
-                    attempt,
-                    next_attempt_on,
-                }),
-                attempts,
-            },
+            Some(next_attempt_on) => {
+                ChargeApplied { state: state.clone(), expires_on, effect: Some(ChargeEffect::Declined { cycle, attempt, next_attempt_on }), attempts }
+            }
         },
     }
 }
@@ -926,19 +767,12 @@ mod tests {
     }
 
     fn req(enabled: bool, months: Option<u32>) -> AutoRenewRequest {
-        AutoRenewRequest {
-            enabled,
-            months: months.map(m),
-        }
+        AutoRenewRequest { enabled, months: months.map(m) }
     }
 
     const E: &str = "2026-12-31"; // cancel deadline 12-16, charge on 12-21
 
-    fn change(
-        state: &AutoRenew,
-        today: &str,
-        r: AutoRenewRequest,
-    ) -> Result<AutoRenew, AutoRenewRefusal> {
+    fn change(state: &AutoRenew, today: &str, r: AutoRenewRequest) -> Result<AutoRenew, AutoRenewRefusal> {
         change_auto_renew(state, Some(d(E)), d(today), &r)
     }
 
@@ -946,103 +780,54 @@ mod tests {
 
     #[test]
     fn wire_is_checked() {
-        let parse =
-            |v: serde_json::Value| serde_json::from_value::<AutoRenewWire>(v).unwrap().parse();
-        assert_eq!(
-            parse(serde_json::json!({"enabled": true, "months": 6})).unwrap(),
-            req(true, Some(6))
-        );
-        assert_eq!(
-            parse(serde_json::json!({"enabled": false})).unwrap(),
-            req(false, None)
-        );
-        assert_eq!(
-            parse(serde_json::json!({"enabled": true, "months": null})).unwrap(),
-            req(true, None)
-        );
+        let parse = |v: serde_json::Value| serde_json::from_value::<AutoRenewWire>(v).unwrap().parse();
+        assert_eq!(parse(serde_json::json!({"enabled": true, "months": 6})).unwrap(), req(true, Some(6)));
+        assert_eq!(parse(serde_json::json!({"enabled": false})).unwrap(), req(false, None));
+        assert_eq!(parse(serde_json::json!({"enabled": true, "months": null})).unwrap(), req(true, None));
         let e = parse(serde_json::json!({"months": 3})).unwrap_err();
-        assert_eq!(
-            (e.code, e.field.as_deref()),
-            ("missing_field", Some("enabled"))
-        );
+        assert_eq!((e.code, e.field.as_deref()), ("missing_field", Some("enabled")));
         let e = parse(serde_json::json!({"enabled": true, "months": 5})).unwrap_err();
-        assert_eq!(
-            (e.code, e.field.as_deref()),
-            ("invalid_plan", Some("months"))
-        );
+        assert_eq!((e.code, e.field.as_deref()), ("invalid_plan", Some("months")));
         assert_eq!(AutoRenewRefusal::from(e).http_status(), 422);
     }
 
     #[test]
     fn cancel_is_accepted_on_t15_and_refused_from_t14() {
         let off = change(&on(3), "2026-12-16", req(false, None)).unwrap();
-        assert_eq!(
-            off,
-            AutoRenew {
-                enabled: false,
-                ..on(3)
-            }
-        );
+        assert_eq!(off, AutoRenew { enabled: false, ..on(3) });
         let e = change(&on(3), "2026-12-17", req(false, None)).unwrap_err();
         assert_eq!((e.code(), e.http_status()), ("cancel_deadline_passed", 409));
         assert_eq!(e.available_from, Some(d("2026-12-21")));
-        assert!(
-            e.violation.message.contains("from 2026-12-21"),
-            "{}",
-            e.violation.message
-        );
+        assert!(e.violation.message.contains("from 2026-12-21"), "{}", e.violation.message);
         assert!(e.violation.message.contains("2026-12-16"));
         // On T-11 still the charge day; from the charge day the charge is "in progress".
-        assert_eq!(
-            change(&on(3), "2026-12-20", req(false, None))
-                .unwrap_err()
-                .available_from,
-            Some(d("2026-12-21"))
-        );
+        assert_eq!(change(&on(3), "2026-12-20", req(false, None)).unwrap_err().available_from, Some(d("2026-12-21")));
         let e = change(&on(3), "2026-12-21", req(false, None)).unwrap_err();
         assert_eq!(e.available_from, Some(d("2027-01-01")));
         assert!(e.violation.message.contains("from 2027-01-01"));
         let e = change(&on(3), "2026-12-31", req(false, None)).unwrap_err();
         assert_eq!(e.code(), "cancel_deadline_passed");
         // After expiry nothing is locked any more.
-        assert!(
-            !change(&on(3), "2027-01-01", req(false, None))
-                .unwrap()
-                .enabled
-        );
+        assert!(!change(&on(3), "2027-01-01", req(false, None)).unwrap().enabled);
     }
 
     #[test]
     fn once_renewed_the_deadline_moves_and_cancel_is_accepted_again() {
         let renewed = last_day_covered(d("2027-01-01"), 3); // 2027-03-31
-        let r =
-            change_auto_renew(&on(3), Some(renewed), d("2026-12-21"), &req(false, None)).unwrap();
+        let r = change_auto_renew(&on(3), Some(renewed), d("2026-12-21"), &req(false, None)).unwrap();
         assert!(!r.enabled);
     }
 
     #[test]
     fn turning_off_is_idempotent_and_lifts_a_suspension() {
-        let off = AutoRenew {
-            enabled: false,
-            ..on(6)
-        };
-        assert_eq!(
-            change(&off, "2026-12-30", req(false, Some(12))).unwrap(),
-            off
-        );
+        let off = AutoRenew { enabled: false, ..on(6) };
+        assert_eq!(change(&off, "2026-12-30", req(false, Some(12))).unwrap(), off);
         // Suspended: nothing is coming, so it can be turned off after the deadline.
         let s = on(6).suspend(SuspendReason::Declined);
         let r = change(&s, "2026-12-30", req(false, None)).unwrap();
-        assert_eq!(
-            (r.enabled, r.suspended, r.months),
-            (false, None, Some(m(6)))
-        );
+        assert_eq!((r.enabled, r.suspended, r.months), (false, None, Some(m(6))));
         // With no plan at all there is nothing to lock.
-        assert!(
-            !change_auto_renew(&on(3), None, d("2026-12-30"), &req(false, None))
-                .unwrap()
-                .enabled
-        );
+        assert!(!change_auto_renew(&on(3), None, d("2026-12-30"), &req(false, None)).unwrap().enabled);
     }
 
     #[test]
@@ -1052,26 +837,17 @@ mod tests {
         assert_eq!((e.code(), e.http_status()), ("card_not_bound", 422));
         let card = AutoRenew::default().bind_card("4242");
         let e = change(&card, "2026-11-01", req(true, None)).unwrap_err();
-        assert_eq!(
-            (e.code(), e.http_status(), e.violation.field.as_deref()),
-            ("missing_field", 422, Some("months"))
-        );
+        assert_eq!((e.code(), e.http_status(), e.violation.field.as_deref()), ("missing_field", 422, Some("months")));
         let e = change_auto_renew(&card, None, d("2026-11-01"), &req(true, Some(3))).unwrap_err();
         assert_eq!((e.code(), e.http_status()), ("no_plan", 409));
         let e = change(&card, "2027-01-01", req(true, Some(3))).unwrap_err();
         assert_eq!((e.code(), e.http_status()), ("plan_expired", 409));
         // A request that changes nothing is fine even then.
-        assert_eq!(
-            change(&on(3), "2027-01-01", req(true, Some(3))).unwrap(),
-            on(3)
-        );
+        assert_eq!(change(&on(3), "2027-01-01", req(true, Some(3))).unwrap(), on(3));
         let r = change(&card, "2026-11-01", req(true, Some(12))).unwrap();
         assert_eq!((r.enabled, r.months, r.next), (true, Some(m(12)), None));
         // Without months, the remembered cycle is kept.
-        let off = AutoRenew {
-            enabled: false,
-            ..on(6)
-        };
+        let off = AutoRenew { enabled: false, ..on(6) };
         assert_eq!(change(&off, "2026-11-01", req(true, None)).unwrap(), on(6));
     }
 
@@ -1080,21 +856,9 @@ mod tests {
         let r = change(&on(3), "2026-12-20", req(true, Some(12))).unwrap(); // T-11, after the deadline
         assert_eq!((r.months, r.next), (Some(m(12)), None));
         let r = change(&on(3), "2026-12-21", req(true, Some(12))).unwrap(); // T-10
-        assert_eq!(
-            (r.months, r.next),
-            (
-                Some(m(3)),
-                Some(NextCycle {
-                    months: m(12),
-                    after_expiry: d(E)
-                })
-            )
-        );
+        assert_eq!((r.months, r.next), (Some(m(3)), Some(NextCycle { months: m(12), after_expiry: d(E) })));
         let v = auto_renew_view(&r, Some(d(E)), d("2026-12-21"));
-        assert_eq!(
-            (v.months, v.next_months, v.locked),
-            (Some(m(3)), Some(m(12)), true)
-        );
+        assert_eq!((v.months, v.next_months, v.locked), (Some(m(3)), Some(m(12)), true));
         // Changing back to the coming cycle drops the queued change; `months: None` keeps it.
         assert_eq!(change(&r, "2026-12-22", req(true, None)).unwrap(), r);
         assert_eq!(change(&r, "2026-12-22", req(true, Some(3))).unwrap(), on(3));
@@ -1105,42 +869,21 @@ mod tests {
 
     #[test]
     fn turning_on_again_after_the_deadline_locks_and_charges_the_coming_renewal() {
-        let off = AutoRenew {
-            enabled: false,
-            ..on(3)
-        };
+        let off = AutoRenew { enabled: false, ..on(3) };
         let r = change(&off, "2026-12-23", req(true, Some(6))).unwrap(); // after T-10 even
         assert_eq!((r.enabled, r.months, r.next), (true, Some(m(6)), None));
         assert!(auto_renew_view(&r, Some(d(E)), d("2026-12-23")).locked);
-        let c = charge_due(
-            "s",
-            &r,
-            d(E),
-            d("2026-12-23"),
-            &ChargeAttempts::for_cycle(d(E)),
-            &RetryPolicy::default(),
-        );
-        assert!(
-            matches!(c, ChargeDecision::Charge(ChargeOrder { attempt: 1, months, .. }) if months == m(6))
-        );
+        let c = charge_due("s", &r, d(E), d("2026-12-23"), &ChargeAttempts::for_cycle(d(E)), &RetryPolicy::default());
+        assert!(matches!(c, ChargeDecision::Charge(ChargeOrder { attempt: 1, months, .. }) if months == m(6)));
     }
 
     #[test]
     fn queued_cycle_takes_over_once_the_expiry_moves() {
-        let s = AutoRenew {
-            next: Some(NextCycle {
-                months: m(24),
-                after_expiry: d(E),
-            }),
-            ..on(3)
-        };
+        let s = AutoRenew { next: Some(NextCycle { months: m(24), after_expiry: d(E) }), ..on(3) };
         assert_eq!(s.settled(d(E)), s);
         let later = d("2027-03-31"); // e.g. a manual 續購 while the charge was declined
         assert_eq!(s.settled(later), on(24));
-        assert_eq!(
-            auto_renew_view(&s, Some(later), d("2027-01-05")).months,
-            Some(m(24))
-        );
+        assert_eq!(auto_renew_view(&s, Some(later), d("2027-01-05")).months, Some(m(24)));
     }
 
     #[test]
@@ -1150,32 +893,12 @@ mod tests {
         assert!(v(&on(3), "2026-12-17").locked);
         assert!(v(&on(3), "2026-12-31").locked);
         assert!(!v(&on(3), "2027-01-01").locked);
-        assert!(
-            !v(
-                &AutoRenew {
-                    enabled: false,
-                    ..on(3)
-                },
-                "2026-12-20"
-            )
-            .locked
-        );
+        assert!(!v(&AutoRenew { enabled: false, ..on(3) }, "2026-12-20").locked);
         assert!(!v(&on(3).suspend(SuspendReason::DeclinedHard), "2026-12-20").locked);
         let full = v(&on(3), "2026-12-01");
-        assert_eq!(
-            (full.cancel_deadline, full.charge_on),
-            (Some(d("2026-12-16")), Some(d("2026-12-21")))
-        );
+        assert_eq!((full.cancel_deadline, full.charge_on), (Some(d("2026-12-16")), Some(d("2026-12-21"))));
         let none = auto_renew_view(&AutoRenew::default(), None, d("2026-12-01"));
-        assert_eq!(
-            (
-                none.enabled,
-                none.cancel_deadline,
-                none.charge_on,
-                none.locked
-            ),
-            (false, None, None, false)
-        );
+        assert_eq!((none.enabled, none.cancel_deadline, none.charge_on, none.locked), (false, None, None, false));
         let json = serde_json::to_value(&full).unwrap();
         assert_eq!(json["cancel_deadline"], "2026-12-16");
         assert_eq!(json["months"], 3);
@@ -1188,16 +911,7 @@ mod tests {
         let due = |s: &AutoRenew, today, sent| cutoff_due(s, d(E), d(today), sent);
         assert_eq!(due(&on(3), "2026-12-16", None), None);
         let n = due(&on(3), "2026-12-17", None).unwrap();
-        assert_eq!(
-            n,
-            CutoffNotice {
-                cycle: d(E),
-                locked_from: d("2026-12-17"),
-                charge_on: d("2026-12-21"),
-                months: m(3),
-                card_last4: "4242".into()
-            }
-        );
+        assert_eq!(n, CutoffNotice { cycle: d(E), locked_from: d("2026-12-17"), charge_on: d("2026-12-21"), months: m(3), card_last4: "4242".into() });
         // Catch-up: still due later, up to the expiry day; once sent, never again.
         assert_eq!(due(&on(3), "2026-12-21", None), Some(n.clone()));
         assert_eq!(due(&on(3), "2026-12-31", None), Some(n));
@@ -1205,41 +919,15 @@ mod tests {
         assert_eq!(due(&on(3), "2026-12-18", Some(d(E))), None);
         // A notice of an older cycle does not count.
         assert!(due(&on(3), "2026-12-18", Some(d("2026-09-30"))).is_some());
-        assert_eq!(
-            due(
-                &AutoRenew {
-                    enabled: false,
-                    ..on(3)
-                },
-                "2026-12-18",
-                None
-            ),
-            None
-        );
-        assert_eq!(
-            due(&on(3).suspend(SuspendReason::Declined), "2026-12-18", None),
-            None
-        );
-        assert_eq!(
-            due(
-                &AutoRenew {
-                    card_last4: None,
-                    ..on(3)
-                },
-                "2026-12-18",
-                None
-            ),
-            None
-        );
+        assert_eq!(due(&AutoRenew { enabled: false, ..on(3) }, "2026-12-18", None), None);
+        assert_eq!(due(&on(3).suspend(SuspendReason::Declined), "2026-12-18", None), None);
+        assert_eq!(due(&AutoRenew { card_last4: None, ..on(3) }, "2026-12-18", None), None);
     }
 
     #[test]
     fn cutoff_window_covers_todays_locks_and_the_missed_ones() {
         let today = d("2026-12-01");
-        assert_eq!(
-            cutoff_window(today, CUTOFF_LOOK_BACK_DAYS),
-            d("2026-12-01")..=d("2026-12-15")
-        );
+        assert_eq!(cutoff_window(today, CUTOFF_LOOK_BACK_DAYS), d("2026-12-01")..=d("2026-12-15"));
         assert_eq!(cutoff_window(today, 0), d("2026-12-15")..=d("2026-12-15"));
         assert_eq!(cutoff_window(today, 3), d("2026-12-12")..=d("2026-12-15"));
         assert_eq!(cutoff_window(today, 400), d("2026-12-01")..=d("2026-12-15"));
@@ -1252,20 +940,8 @@ mod tests {
 
     // --- renewal-charge -----------------------------------------------------------------------
 
-    fn due(
-        state: &AutoRenew,
-        expires: &str,
-        today: &str,
-        attempts: &ChargeAttempts,
-    ) -> ChargeDecision {
-        charge_due(
-            "shop-1",
-            state,
-            d(expires),
-            d(today),
-            attempts,
-            &RetryPolicy::default(),
-        )
+    fn due(state: &AutoRenew, expires: &str, today: &str, attempts: &ChargeAttempts) -> ChargeDecision {
+        charge_due("shop-1", state, d(expires), d(today), attempts, &RetryPolicy::default())
     }
 
     fn order(decision: ChargeDecision) -> ChargeOrder {
@@ -1276,366 +952,114 @@ mod tests {
     }
 
     /// Runs the job once for expiry `E`-like plans: start, gateway answer, apply.
-    fn run(
-        state: &AutoRenew,
-        expires: NaiveDate,
-        attempts: &ChargeAttempts,
-        today: &str,
-        outcome: ChargeOutcome,
-    ) -> ChargeApplied {
-        let o = order(charge_due(
-            "shop-1",
-            state,
-            expires,
-            d(today),
-            attempts,
-            &RetryPolicy::default(),
-        ));
+    fn run(state: &AutoRenew, expires: NaiveDate, attempts: &ChargeAttempts, today: &str, outcome: ChargeOutcome) -> ChargeApplied {
+        let o = order(charge_due("shop-1", state, expires, d(today), attempts, &RetryPolicy::default()));
         let started = start_charge(attempts, &o, d(today));
-        apply_charge_outcome(
-            state,
-            expires,
-            &started,
-            &o,
-            outcome,
-            d(today),
-            &RetryPolicy::default(),
-        )
+        apply_charge_outcome(state, expires, &started, &o, outcome, d(today), &RetryPolicy::default())
     }
 
     #[test]
     fn charged_on_t10_not_t11_and_caught_up_until_expiry() {
         let none = ChargeAttempts::for_cycle(d(E));
-        assert_eq!(
-            due(&on(3), E, "2026-12-20", &none),
-            ChargeDecision::NotDue(NotDue::BeforeChargeDay {
-                charge_on: d("2026-12-21")
-            })
-        );
+        assert_eq!(due(&on(3), E, "2026-12-20", &none), ChargeDecision::NotDue(NotDue::BeforeChargeDay { charge_on: d("2026-12-21") }));
         let o = order(due(&on(3), E, "2026-12-21", &none));
-        assert_eq!(
-            o,
-            ChargeOrder {
-                cycle: d(E),
-                attempt: 1,
-                months: m(3),
-                idempotency_key: "renew:shop-1:2026-12-31:1".into(),
-                resumed: false
-            }
-        );
+        assert_eq!(o, ChargeOrder { cycle: d(E), attempt: 1, months: m(3), idempotency_key: "renew:shop-1:2026-12-31:1".into(), resumed: false });
         assert_eq!(order(due(&on(3), E, "2026-12-31", &none)), o);
+        assert_eq!(due(&on(3), E, "2027-01-01", &none), ChargeDecision::NotDue(NotDue::Expired));
+        assert_eq!(due(&AutoRenew { enabled: false, ..on(3) }, E, "2026-12-21", &none), ChargeDecision::NotDue(NotDue::Disabled));
+        assert_eq!(due(&AutoRenew { card_last4: None, ..on(3) }, E, "2026-12-21", &none), ChargeDecision::Suspend { reason: SuspendReason::CardNotBound });
         assert_eq!(
-            due(&on(3), E, "2027-01-01", &none),
-            ChargeDecision::NotDue(NotDue::Expired)
-        );
-        assert_eq!(
-            due(
-                &AutoRenew {
-                    enabled: false,
-                    ..on(3)
-                },
-                E,
-                "2026-12-21",
-                &none
-            ),
-            ChargeDecision::NotDue(NotDue::Disabled)
-        );
-        assert_eq!(
-            due(
-                &AutoRenew {
-                    card_last4: None,
-                    ..on(3)
-                },
-                E,
-                "2026-12-21",
-                &none
-            ),
-            ChargeDecision::Suspend {
-                reason: SuspendReason::CardNotBound
-            }
-        );
-        assert_eq!(
-            due(
-                &on(3).suspend(SuspendReason::CardNotBound),
-                E,
-                "2026-12-21",
-                &none
-            ),
-            ChargeDecision::NotDue(NotDue::Suspended {
-                suspended: SuspendReason::CardNotBound
-            })
+            due(&on(3).suspend(SuspendReason::CardNotBound), E, "2026-12-21", &none),
+            ChargeDecision::NotDue(NotDue::Suspended { suspended: SuspendReason::CardNotBound })
         );
     }
 
     #[test]
     fn success_extends_from_the_day_after_expiry_and_promotes_the_queued_cycle() {
-        let s = AutoRenew {
-            next: Some(NextCycle {
-                months: m(12),
-                after_expiry: d(E),
-            }),
-            ..on(3)
-        };
-        let a = run(
-            &s,
-            d(E),
-            &ChargeAttempts::for_cycle(d(E)),
-            "2026-12-21",
-            ChargeOutcome::Succeeded,
-        );
+        let s = AutoRenew { next: Some(NextCycle { months: m(12), after_expiry: d(E) }), ..on(3) };
+        let a = run(&s, d(E), &ChargeAttempts::for_cycle(d(E)), "2026-12-21", ChargeOutcome::Succeeded);
         assert_eq!(a.expires_on, d("2027-03-31"));
         assert_eq!(a.state, on(12));
-        assert_eq!(
-            a.effect,
-            Some(ChargeEffect::Renewed {
-                cycle: d(E),
-                attempt: 1,
-                months: m(3),
-                expires_on: d("2027-03-31")
-            })
-        );
+        assert_eq!(a.effect, Some(ChargeEffect::Renewed { cycle: d(E), attempt: 1, months: m(3), expires_on: d("2027-03-31") }));
         // A re-run (stale read or not) finds the cycle paid; the new cycle is not due for months.
-        assert_eq!(
-            due(&s, E, "2026-12-22", &a.attempts),
-            ChargeDecision::AlreadyCharged { cycle: d(E) }
-        );
-        assert!(matches!(
-            due(&a.state, "2027-03-31", "2026-12-22", &a.attempts),
-            ChargeDecision::NotDue(NotDue::BeforeChargeDay { .. })
-        ));
+        assert_eq!(due(&s, E, "2026-12-22", &a.attempts), ChargeDecision::AlreadyCharged { cycle: d(E) });
+        assert!(matches!(due(&a.state, "2027-03-31", "2026-12-22", &a.attempts), ChargeDecision::NotDue(NotDue::BeforeChargeDay { .. })));
         // Applying the same answer again changes nothing.
         let o = order(due(&s, E, "2026-12-21", &ChargeAttempts::for_cycle(d(E))));
-        let again = apply_charge_outcome(
-            &s,
-            d(E),
-            &a.attempts,
-            &o,
-            ChargeOutcome::Succeeded,
-            d("2026-12-21"),
-            &RetryPolicy::default(),
-        );
-        assert_eq!(
-            (again.expires_on, again.effect, &again.attempts),
-            (d(E), None, &a.attempts)
-        );
+        let again = apply_charge_outcome(&s, d(E), &a.attempts, &o, ChargeOutcome::Succeeded, d("2026-12-21"), &RetryPolicy::default());
+        assert_eq!((again.expires_on, again.effect, &again.attempts), (d(E), None, &a.attempts));
     }
 
     #[test]
     fn month_end_and_leap_year_expiries() {
         // Expiring Jan 31: deadline Jan 16, charge Jan 21; 3 months from Feb 1 → Apr 30.
         let jan = "2027-01-31";
-        assert!(
-            change_auto_renew(&on(3), Some(d(jan)), d("2027-01-16"), &req(false, None)).is_ok()
-        );
-        assert!(
-            change_auto_renew(&on(3), Some(d(jan)), d("2027-01-17"), &req(false, None)).is_err()
-        );
-        assert!(matches!(
-            due(
-                &on(3),
-                jan,
-                "2027-01-20",
-                &ChargeAttempts::for_cycle(d(jan))
-            ),
-            ChargeDecision::NotDue(_)
-        ));
-        let a = run(
-            &on(3),
-            d(jan),
-            &ChargeAttempts::for_cycle(d(jan)),
-            "2027-01-21",
-            ChargeOutcome::Succeeded,
-        );
+        assert!(change_auto_renew(&on(3), Some(d(jan)), d("2027-01-16"), &req(false, None)).is_ok());
+        assert!(change_auto_renew(&on(3), Some(d(jan)), d("2027-01-17"), &req(false, None)).is_err());
+        assert!(matches!(due(&on(3), jan, "2027-01-20", &ChargeAttempts::for_cycle(d(jan))), ChargeDecision::NotDue(_)));
+        let a = run(&on(3), d(jan), &ChargeAttempts::for_cycle(d(jan)), "2027-01-21", ChargeOutcome::Succeeded);
         assert_eq!(a.expires_on, d("2027-04-30"));
         // Expiring Feb 29 2028: deadline Feb 14, charge Feb 19; 12 months from Mar 1 → Feb 28 2029.
         let leap = "2028-02-29";
         assert_eq!(cutoff_due(&on(12), d(leap), d("2028-02-14"), None), None);
-        assert_eq!(
-            cutoff_due(&on(12), d(leap), d("2028-02-15"), None)
-                .unwrap()
-                .charge_on,
-            d("2028-02-19")
-        );
-        assert!(matches!(
-            due(
-                &on(12),
-                leap,
-                "2028-02-18",
-                &ChargeAttempts::for_cycle(d(leap))
-            ),
-            ChargeDecision::NotDue(_)
-        ));
-        let a = run(
-            &on(12),
-            d(leap),
-            &ChargeAttempts::for_cycle(d(leap)),
-            "2028-02-19",
-            ChargeOutcome::Succeeded,
-        );
+        assert_eq!(cutoff_due(&on(12), d(leap), d("2028-02-15"), None).unwrap().charge_on, d("2028-02-19"));
+        assert!(matches!(due(&on(12), leap, "2028-02-18", &ChargeAttempts::for_cycle(d(leap))), ChargeDecision::NotDue(_)));
+        let a = run(&on(12), d(leap), &ChargeAttempts::for_cycle(d(leap)), "2028-02-19", ChargeOutcome::Succeeded);
         assert_eq!(a.expires_on, d("2029-02-28"));
         // Expiring Feb 28 2028: the renewal starts on Feb 29; 12 months → Feb 28 2029 (clamped) − 1.
-        let a = run(
-            &on(12),
-            d("2028-02-28"),
-            &ChargeAttempts::for_cycle(d("2028-02-28")),
-            "2028-02-18",
-            ChargeOutcome::Succeeded,
-        );
+        let a = run(&on(12), d("2028-02-28"), &ChargeAttempts::for_cycle(d("2028-02-28")), "2028-02-18", ChargeOutcome::Succeeded);
         assert_eq!(a.expires_on, d("2029-02-27"));
         // Expiring Mar 10 2028: the charge day is the leap day.
-        assert_eq!(
-            order(due(
-                &on(3),
-                "2028-03-10",
-                "2028-02-29",
-                &ChargeAttempts::for_cycle(d("2028-03-10"))
-            ))
-            .attempt,
-            1
-        );
+        assert_eq!(order(due(&on(3), "2028-03-10", "2028-02-29", &ChargeAttempts::for_cycle(d("2028-03-10")))).attempt, 1);
     }
 
     #[test]
     fn soft_declines_are_retried_on_t7_t4_t1_then_suspend() {
         let s = on(3);
-        let a = run(
-            &s,
-            d(E),
-            &ChargeAttempts::for_cycle(d(E)),
-            "2026-12-21",
-            ChargeOutcome::Declined,
-        );
-        assert_eq!(
-            a.effect,
-            Some(ChargeEffect::Declined {
-                cycle: d(E),
-                attempt: 1,
-                next_attempt_on: d("2026-12-24")
-            })
-        );
+        let a = run(&s, d(E), &ChargeAttempts::for_cycle(d(E)), "2026-12-21", ChargeOutcome::Declined);
+        assert_eq!(a.effect, Some(ChargeEffect::Declined { cycle: d(E), attempt: 1, next_attempt_on: d("2026-12-24") }));
         assert_eq!(a.state, s);
-        let wait = ChargeDecision::NotDue(NotDue::WaitingForRetry {
-            next_attempt_on: d("2026-12-24"),
-        });
+        let wait = ChargeDecision::NotDue(NotDue::WaitingForRetry { next_attempt_on: d("2026-12-24") });
         assert_eq!(due(&s, E, "2026-12-21", &a.attempts), wait);
         assert_eq!(due(&s, E, "2026-12-23", &a.attempts), wait);
         let a = run(&s, d(E), &a.attempts, "2026-12-24", ChargeOutcome::Declined);
         assert_eq!(a.attempts.attempts[1].attempt, 2);
-        assert_eq!(
-            a.effect,
-            Some(ChargeEffect::Declined {
-                cycle: d(E),
-                attempt: 2,
-                next_attempt_on: d("2026-12-27")
-            })
-        );
+        assert_eq!(a.effect, Some(ChargeEffect::Declined { cycle: d(E), attempt: 2, next_attempt_on: d("2026-12-27") }));
         let a = run(&s, d(E), &a.attempts, "2026-12-27", ChargeOutcome::Declined);
-        assert_eq!(
-            due(&s, E, "2026-12-29", &a.attempts),
-            ChargeDecision::NotDue(NotDue::WaitingForRetry {
-                next_attempt_on: d("2026-12-30")
-            })
-        );
+        assert_eq!(due(&s, E, "2026-12-29", &a.attempts), ChargeDecision::NotDue(NotDue::WaitingForRetry { next_attempt_on: d("2026-12-30") }));
         let a = run(&s, d(E), &a.attempts, "2026-12-30", ChargeOutcome::Declined);
-        assert_eq!(
-            a.effect,
-            Some(ChargeEffect::Suspended {
-                cycle: d(E),
-                attempt: 4,
-                reason: SuspendReason::Declined
-            })
-        );
+        assert_eq!(a.effect, Some(ChargeEffect::Suspended { cycle: d(E), attempt: 4, reason: SuspendReason::Declined }));
         assert_eq!(a.state.suspended, Some(SuspendReason::Declined));
         assert_eq!(a.expires_on, d(E));
-        assert_eq!(
-            due(&a.state, E, "2026-12-31", &a.attempts),
-            ChargeDecision::NotDue(NotDue::Suspended {
-                suspended: SuspendReason::Declined
-            })
-        );
+        assert_eq!(due(&a.state, E, "2026-12-31", &a.attempts), ChargeDecision::NotDue(NotDue::Suspended { suspended: SuspendReason::Declined }));
         // A new card lifts the suspension: one more attempt, up to expiry.
         let rebound = a.state.clone().bind_card("1881");
         let o = order(due(&rebound, E, "2026-12-31", &a.attempts));
-        assert_eq!(
-            (o.attempt, o.idempotency_key.as_str()),
-            (5, "renew:shop-1:2026-12-31:5")
-        );
-        assert_eq!(
-            due(&rebound, E, "2027-01-01", &a.attempts),
-            ChargeDecision::NotDue(NotDue::Expired)
-        );
+        assert_eq!((o.attempt, o.idempotency_key.as_str()), (5, "renew:shop-1:2026-12-31:5"));
+        assert_eq!(due(&rebound, E, "2027-01-01", &a.attempts), ChargeDecision::NotDue(NotDue::Expired));
     }
 
     #[test]
     fn a_missed_retry_day_is_caught_up_and_consumes_the_days_before_it() {
         let s = on(3);
-        let a = run(
-            &s,
-            d(E),
-            &ChargeAttempts::for_cycle(d(E)),
-            "2026-12-21",
-            ChargeOutcome::Declined,
-        );
+        let a = run(&s, d(E), &ChargeAttempts::for_cycle(d(E)), "2026-12-21", ChargeOutcome::Declined);
         // T-7 missed: attempt 2 on T-6 (caught up), next retry still T-4.
         let a = run(&s, d(E), &a.attempts, "2026-12-25", ChargeOutcome::Declined);
-        assert_eq!(
-            a.effect,
-            Some(ChargeEffect::Declined {
-                cycle: d(E),
-                attempt: 2,
-                next_attempt_on: d("2026-12-27")
-            })
-        );
+        assert_eq!(a.effect, Some(ChargeEffect::Declined { cycle: d(E), attempt: 2, next_attempt_on: d("2026-12-27") }));
         // T-4 and T-1 both missed: one attempt on the expiry day, which is the last.
         let a = run(&s, d(E), &a.attempts, "2026-12-31", ChargeOutcome::Declined);
-        assert_eq!(
-            a.effect,
-            Some(ChargeEffect::Suspended {
-                cycle: d(E),
-                attempt: 3,
-                reason: SuspendReason::Declined
-            })
-        );
+        assert_eq!(a.effect, Some(ChargeEffect::Suspended { cycle: d(E), attempt: 3, reason: SuspendReason::Declined }));
         // Only the first attempt made late (e.g. the job was down from T-10 to T-2): one retry left.
-        let a = run(
-            &s,
-            d(E),
-            &ChargeAttempts::for_cycle(d(E)),
-            "2026-12-29",
-            ChargeOutcome::Declined,
-        );
-        assert_eq!(
-            a.effect,
-            Some(ChargeEffect::Declined {
-                cycle: d(E),
-                attempt: 1,
-                next_attempt_on: d("2026-12-30")
-            })
-        );
+        let a = run(&s, d(E), &ChargeAttempts::for_cycle(d(E)), "2026-12-29", ChargeOutcome::Declined);
+        assert_eq!(a.effect, Some(ChargeEffect::Declined { cycle: d(E), attempt: 1, next_attempt_on: d("2026-12-30") }));
     }
 
     #[test]
     fn a_hard_decline_suspends_at_once() {
-        let a = run(
-            &on(3),
-            d(E),
-            &ChargeAttempts::for_cycle(d(E)),
-            "2026-12-21",
-            ChargeOutcome::DeclinedHard,
-        );
-        assert_eq!(
-            a.effect,
-            Some(ChargeEffect::Suspended {
-                cycle: d(E),
-                attempt: 1,
-                reason: SuspendReason::DeclinedHard
-            })
-        );
+        let a = run(&on(3), d(E), &ChargeAttempts::for_cycle(d(E)), "2026-12-21", ChargeOutcome::DeclinedHard);
+        assert_eq!(a.effect, Some(ChargeEffect::Suspended { cycle: d(E), attempt: 1, reason: SuspendReason::DeclinedHard }));
         assert_eq!(a.state.suspended, Some(SuspendReason::DeclinedHard));
-        assert!(matches!(
-            due(&a.state, E, "2026-12-24", &a.attempts),
-            ChargeDecision::NotDue(NotDue::Suspended { .. })
-        ));
+        assert!(matches!(due(&a.state, E, "2026-12-24", &a.attempts), ChargeDecision::NotDue(NotDue::Suspended { .. })));
     }
 
     #[test]
@@ -1651,31 +1075,14 @@ mod tests {
             (on(3), "2026-12-25"),
             (on(3), "2027-01-03"),
             (on(12), "2026-12-22"),
-            (
-                AutoRenew {
-                    card_last4: None,
-                    ..on(3)
-                },
-                "2026-12-22",
-            ),
+            (AutoRenew { card_last4: None, ..on(3) }, "2026-12-22"),
         ] {
             let o = order(due(&state, E, today, &started));
-            assert_eq!(
-                (o.idempotency_key.as_str(), o.months, o.resumed),
-                ("renew:shop-1:2026-12-31:1", m(3), true)
-            );
+            assert_eq!((o.idempotency_key.as_str(), o.months, o.resumed), ("renew:shop-1:2026-12-31:1", m(3), true));
         }
         // The answer learnt after expiry still renews contiguously.
         let resumed = order(due(&on(3), E, "2027-01-03", &started));
-        let a = apply_charge_outcome(
-            &on(3),
-            d(E),
-            &started,
-            &resumed,
-            ChargeOutcome::Succeeded,
-            d("2027-01-03"),
-            &RetryPolicy::default(),
-        );
+        let a = apply_charge_outcome(&on(3), d(E), &started, &resumed, ChargeOutcome::Succeeded, d("2027-01-03"), &RetryPolicy::default());
         assert_eq!(a.expires_on, d("2027-03-31"));
     }
 
@@ -1688,111 +1095,43 @@ mod tests {
         let moved = d("2027-03-31");
         let again = order(due(&on(3), "2027-03-31", "2026-12-22", &started));
         assert_eq!(again.idempotency_key, o.idempotency_key);
-        let declined = apply_charge_outcome(
-            &on(3),
-            moved,
-            &started,
-            &again,
-            ChargeOutcome::DeclinedHard,
-            d("2026-12-22"),
-            &RetryPolicy::default(),
-        );
-        assert_eq!(
-            (declined.state, declined.expires_on, declined.effect),
-            (on(3), moved, None)
-        );
-        let paid = apply_charge_outcome(
-            &on(3),
-            moved,
-            &started,
-            &again,
-            ChargeOutcome::Succeeded,
-            d("2026-12-22"),
-            &RetryPolicy::default(),
-        );
+        let declined = apply_charge_outcome(&on(3), moved, &started, &again, ChargeOutcome::DeclinedHard, d("2026-12-22"), &RetryPolicy::default());
+        assert_eq!((declined.state, declined.expires_on, declined.effect), (on(3), moved, None));
+        let paid = apply_charge_outcome(&on(3), moved, &started, &again, ChargeOutcome::Succeeded, d("2026-12-22"), &RetryPolicy::default());
         assert_eq!(paid.expires_on, d("2027-06-30"));
     }
 
     #[test]
     fn retry_policy_is_validated() {
-        assert_eq!(
-            RetryPolicy::default().retry_days_before_expiry(),
-            &[7, 4, 1]
-        );
+        assert_eq!(RetryPolicy::default().retry_days_before_expiry(), &[7, 4, 1]);
         assert_eq!(RetryPolicy::new([1, 7, 4]).unwrap(), RetryPolicy::default());
         assert!(RetryPolicy::new([10]).is_err());
         assert!(RetryPolicy::new([3, 3]).is_err());
-        assert_eq!(
-            RetryPolicy::new([]).unwrap().attempt_days(d(E)),
-            vec![d("2026-12-21")]
-        );
-        assert_eq!(
-            RetryPolicy::default().attempt_days(d(E)),
-            vec![
-                d("2026-12-21"),
-                d("2026-12-24"),
-                d("2026-12-27"),
-                d("2026-12-30")
-            ]
-        );
+        assert_eq!(RetryPolicy::new([]).unwrap().attempt_days(d(E)), vec![d("2026-12-21")]);
+        assert_eq!(RetryPolicy::default().attempt_days(d(E)), vec![d("2026-12-21"), d("2026-12-24"), d("2026-12-27"), d("2026-12-30")]);
         // No retry days: the first soft decline is final.
         let none = ChargeAttempts::for_cycle(d(E));
         let o = order(due(&on(3), E, "2026-12-21", &none));
-        let a = apply_charge_outcome(
-            &on(3),
-            d(E),
-            &none,
-            &o,
-            ChargeOutcome::Declined,
-            d("2026-12-21"),
-            &RetryPolicy::new([]).unwrap(),
-        );
+        let a = apply_charge_outcome(&on(3), d(E), &none, &o, ChargeOutcome::Declined, d("2026-12-21"), &RetryPolicy::new([]).unwrap());
         assert_eq!(a.state.suspended, Some(SuspendReason::Declined));
     }
 
     #[test]
     fn stored_state_is_plain_json() {
-        let s = AutoRenew {
-            next: Some(NextCycle {
-                months: m(12),
-                after_expiry: d(E),
-            }),
-            ..on(3)
-        };
+        let s = AutoRenew { next: Some(NextCycle { months: m(12), after_expiry: d(E) }), ..on(3) };
         let json = serde_json::to_value(&s).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({"enabled": true, "months": 3, "next": {"months": 12, "after_expiry": "2026-12-31"}, "card_last4": "4242"})
-        );
+        assert_eq!(json, serde_json::json!({"enabled": true, "months": 3, "next": {"months": 12, "after_expiry": "2026-12-31"}, "card_last4": "4242"}));
         assert_eq!(serde_json::from_value::<AutoRenew>(json).unwrap(), s);
-        assert_eq!(
-            serde_json::from_value::<AutoRenew>(serde_json::json!({"enabled": false})).unwrap(),
-            AutoRenew::default()
-        );
-        let a = start_charge(
-            &ChargeAttempts::for_cycle(d(E)),
-            &order(due(
-                &on(3),
-                E,
-                "2026-12-21",
-                &ChargeAttempts::for_cycle(d(E)),
-            )),
-            d("2026-12-21"),
-        );
+        assert_eq!(serde_json::from_value::<AutoRenew>(serde_json::json!({"enabled": false})).unwrap(), AutoRenew::default());
+        let a = start_charge(&ChargeAttempts::for_cycle(d(E)), &order(due(&on(3), E, "2026-12-21", &ChargeAttempts::for_cycle(d(E)))), d("2026-12-21"));
         let json = serde_json::to_value(&a).unwrap();
         assert_eq!(
             json,
             serde_json::json!({"cycle_expires_on": "2026-12-31", "attempts": [{"attempt": 1, "on": "2026-12-21", "months": 3, "outcome": "pending"}]})
         );
         assert_eq!(serde_json::from_value::<ChargeAttempts>(json).unwrap(), a);
-        assert!(
-            serde_json::from_value::<AutoRenew>(serde_json::json!({"enabled": true, "months": 5}))
-                .is_err()
-        );
-        assert_eq!(
-            ChargeOutcome::parse("declined_hard"),
-            Some(ChargeOutcome::DeclinedHard)
-        );
+        assert!(serde_json::from_value::<AutoRenew>(serde_json::json!({"enabled": true, "months": 5})).is_err());
+        assert_eq!(ChargeOutcome::parse("declined_hard"), Some(ChargeOutcome::DeclinedHard));
         assert_eq!(ChargeOutcome::parse("ok"), None);
     }
 
@@ -1811,11 +1150,7 @@ mod tests {
     enum Step {
         /// A job run on `E + day` reading the item fresh, or the snapshot the previous run
         /// read (an overlapping run); `crash` 0: none, 1: after start, 2: after the gateway.
-        Run {
-            day: i64,
-            overlapping: bool,
-            crash: u8,
-        },
+        Run { day: i64, overlapping: bool, crash: u8 },
         /// The merchant binds a card again (lifts a suspension).
         Rebind,
     }

@@ -31,11 +31,7 @@ pub struct InvoiceFacts<'a> {
 impl InvoiceFacts<'_> {
     /// What the active allowances returned so far.
     pub fn allowed(&self) -> u32 {
-        self.allowances
-            .iter()
-            .filter(|a| !a.voided)
-            .map(|a| a.amount)
-            .sum()
+        self.allowances.iter().filter(|a| !a.voided).map(|a| a.amount).sum()
     }
 }
 
@@ -63,20 +59,13 @@ pub enum ReturnStep {
 /// the 13th of the odd month after it) voids the invoice — after voiding its allowances, one
 /// at a time; after that, or for a partial refund, the part not yet returned becomes an
 /// allowance, never more than what is left on the invoice. Repeats decide `Nothing`.
-pub fn next_return_step(
-    invoice: InvoiceFacts<'_>,
-    refund: Refund,
-    invoice_number: &str,
-    now: DateTime<Utc>,
-) -> ReturnStep {
+pub fn next_return_step(invoice: InvoiceFacts<'_>, refund: Refund, invoice_number: &str, now: DateTime<Utc>) -> ReturnStep {
     if invoice.voided {
         return ReturnStep::Nothing;
     }
     if refund == Refund::Full && invoice.period.is_open_for_void(now) {
         return match invoice.allowances.iter().find(|a| !a.voided) {
-            Some(active) => ReturnStep::VoidAllowance {
-                number: active.number.clone(),
-            },
+            Some(active) => ReturnStep::VoidAllowance { number: active.number.clone() },
             None => ReturnStep::VoidInvoice,
         };
     }
@@ -88,10 +77,7 @@ pub fn next_return_step(
     if target <= allowed {
         return ReturnStep::Nothing;
     }
-    ReturnStep::Allowance {
-        number: format!("{invoice_number}-{}", invoice.allowances.len() + 1),
-        amount: target - allowed,
-    }
+    ReturnStep::Allowance { number: format!("{invoice_number}-{}", invoice.allowances.len() + 1), amount: target - allowed }
 }
 
 /// Sales and tax of an allowance: split like the invoice's totals (B2B taxable: untaxed part
@@ -118,89 +104,36 @@ mod tests {
     }
 
     fn facts(allowances: &[AllowanceRecord]) -> InvoiceFacts<'_> {
-        InvoiceFacts {
-            period: period(),
-            total: 1050,
-            voided: false,
-            allowances,
-        }
+        InvoiceFacts { period: period(), total: 1050, voided: false, allowances }
     }
 
     #[test]
     fn full_return_voids_until_the_13th_then_allows() {
         let open = at("2027-01-13T23:59:59+08:00");
         let closed = at("2027-01-14T00:00:00+08:00");
-        assert_eq!(
-            next_return_step(facts(&[]), Refund::Full, "UA00000001", open),
-            ReturnStep::VoidInvoice
-        );
-        assert_eq!(
-            next_return_step(facts(&[]), Refund::Full, "UA00000001", closed),
-            ReturnStep::Allowance {
-                number: "UA00000001-1".into(),
-                amount: 1050
-            }
-        );
+        assert_eq!(next_return_step(facts(&[]), Refund::Full, "UA00000001", open), ReturnStep::VoidInvoice);
+        assert_eq!(next_return_step(facts(&[]), Refund::Full, "UA00000001", closed), ReturnStep::Allowance { number: "UA00000001-1".into(), amount: 1050 });
     }
 
     #[test]
     fn partial_refunds_add_up_and_never_exceed_the_total() {
         let now = at("2026-12-01T10:00:00+08:00");
         let first = next_return_step(facts(&[]), Refund::Partial(300), "UA1", now);
-        assert_eq!(
-            first,
-            ReturnStep::Allowance {
-                number: "UA1-1".into(),
-                amount: 300
-            }
-        );
-        let done = [AllowanceRecord {
-            number: "UA1-1".into(),
-            amount: 300,
-            voided: false,
-        }];
-        assert_eq!(
-            next_return_step(facts(&done), Refund::Partial(300), "UA1", now),
-            ReturnStep::Nothing,
-            "a repeat"
-        );
-        assert_eq!(
-            next_return_step(facts(&done), Refund::Partial(9999), "UA1", now),
-            ReturnStep::Allowance {
-                number: "UA1-2".into(),
-                amount: 750
-            }
-        );
+        assert_eq!(first, ReturnStep::Allowance { number: "UA1-1".into(), amount: 300 });
+        let done = [AllowanceRecord { number: "UA1-1".into(), amount: 300, voided: false }];
+        assert_eq!(next_return_step(facts(&done), Refund::Partial(300), "UA1", now), ReturnStep::Nothing, "a repeat");
+        assert_eq!(next_return_step(facts(&done), Refund::Partial(9999), "UA1", now), ReturnStep::Allowance { number: "UA1-2".into(), amount: 750 });
     }
 
     #[test]
     fn allowances_are_voided_before_the_invoice() {
         let now = at("2026-12-01T10:00:00+08:00");
-        let mut allowances = vec![AllowanceRecord {
-            number: "UA1-1".into(),
-            amount: 300,
-            voided: false,
-        }];
-        assert_eq!(
-            next_return_step(facts(&allowances), Refund::Full, "UA1", now),
-            ReturnStep::VoidAllowance {
-                number: "UA1-1".into()
-            }
-        );
+        let mut allowances = vec![AllowanceRecord { number: "UA1-1".into(), amount: 300, voided: false }];
+        assert_eq!(next_return_step(facts(&allowances), Refund::Full, "UA1", now), ReturnStep::VoidAllowance { number: "UA1-1".into() });
         allowances[0].voided = true;
-        assert_eq!(
-            next_return_step(facts(&allowances), Refund::Full, "UA1", now),
-            ReturnStep::VoidInvoice
-        );
-        let voided = InvoiceFacts {
-            voided: true,
-            ..facts(&allowances)
-        };
-        assert_eq!(
-            next_return_step(voided, Refund::Full, "UA1", now),
-            ReturnStep::Nothing,
-            "a second void is harmless"
-        );
+        assert_eq!(next_return_step(facts(&allowances), Refund::Full, "UA1", now), ReturnStep::VoidInvoice);
+        let voided = InvoiceFacts { voided: true, ..facts(&allowances) };
+        assert_eq!(next_return_step(voided, Refund::Full, "UA1", now), ReturnStep::Nothing, "a second void is harmless");
     }
 
     #[test]

@@ -12,23 +12,11 @@ pub struct RuleViolation {
 
 impl RuleViolation {
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            field: None,
-            message: message.into(),
-        }
+        Self { code, field: None, message: message.into() }
     }
 
-    pub fn on_field(
-        code: &'static str,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            code,
-            field: Some(field.into()),
-            message: message.into(),
-        }
+    pub fn on_field(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { code, field: Some(field.into()), message: message.into() }
     }
 
     /// The same violation reported against another field name (e.g. `ubn` → `company.ubn`).

@@ -37,29 +37,17 @@ pub fn invoice_total(order: &Order) -> Result<u32, RuleViolation> {
         let amount = i64::try_from(u64::from(l.quantity) * u64::from(l.unit_price)).ok()?;
         sum.checked_add(amount)
     });
-    let sum = lines
-        .and_then(|s| s.checked_add(i64::from(order.shipping_fee)))
-        .and_then(|s| s.checked_sub(i64::from(order.discount)));
+    let sum = lines.and_then(|s| s.checked_add(i64::from(order.shipping_fee))).and_then(|s| s.checked_sub(i64::from(order.discount)));
     if sum != Some(i64::from(order.total)) {
-        let lines = lines.map_or_else(
-            || "more than the largest amount".to_owned(),
-            |s| s.to_string(),
-        );
+        let lines = lines.map_or_else(|| "more than the largest amount".to_owned(), |s| s.to_string());
         return Err(RuleViolation::on_field(
             "total_mismatch",
             "order.total",
-            format!(
-                "order.total {} is not lines {lines} + shipping_fee {} - discount {}",
-                order.total, order.shipping_fee, order.discount
-            ),
+            format!("order.total {} is not lines {lines} + shipping_fee {} - discount {}", order.total, order.shipping_fee, order.discount),
         ));
     }
     if order.total == 0 {
-        return Err(RuleViolation::on_field(
-            "zero_total",
-            "order.total",
-            "order.total is 0: an invoice of 0 cannot be issued",
-        ));
+        return Err(RuleViolation::on_field("zero_total", "order.total", "order.total is 0: an invoice of 0 cannot be issued"));
     }
     Ok(order.total)
 }
@@ -80,12 +68,7 @@ pub fn invoice_lines(order: &Order) -> Result<Vec<InvoiceLine>, RuleViolation> {
             amount: i64::from(l.quantity) * unit_price,
         });
     }
-    let single = |description: &str, amount: i64| InvoiceLine {
-        description: description.to_owned(),
-        quantity: 1,
-        unit_price: amount,
-        amount,
-    };
+    let single = |description: &str, amount: i64| InvoiceLine { description: description.to_owned(), quantity: 1, unit_price: amount, amount };
     if order.shipping_fee != 0 {
         lines.push(single(SHIPPING_DESCRIPTION, i64::from(order.shipping_fee)));
     }
@@ -118,11 +101,7 @@ impl TaxType {
             1 => Ok(Self::Taxable),
             2 => Ok(Self::ZeroRated),
             3 => Ok(Self::Exempt),
-            other => Err(RuleViolation::on_field(
-                "invalid_tax_type",
-                "tax_type",
-                format!("tax_type must be 1, 2 or 3 (got {other})"),
-            )),
+            other => Err(RuleViolation::on_field("invalid_tax_type", "tax_type", format!("tax_type must be 1, 2 or 3 (got {other})"))),
         }
     }
 
@@ -173,17 +152,8 @@ impl Amounts {
     /// B2C (`b2b` false): sales = total (tax-inclusive), tax 0. B2B taxable: sales =
     /// [`untaxed_amount`], tax = total − sales. B2B zero-rated or exempt: sales = total, tax 0.
     pub fn new(total: u32, b2b: bool, tax_type: TaxType) -> Self {
-        let sales_amount = if b2b && tax_type == TaxType::Taxable {
-            untaxed_amount(total)
-        } else {
-            total
-        };
-        Self {
-            sales_amount,
-            tax_amount: total - sales_amount,
-            total,
-            tax_type,
-        }
+        let sales_amount = if b2b && tax_type == TaxType::Taxable { untaxed_amount(total) } else { total };
+        Self { sales_amount, tax_amount: total - sales_amount, total, tax_type }
     }
 
     pub fn for_buyer(total: u32, buyer: &Buyer, tax_type: TaxType) -> Self {
@@ -207,16 +177,8 @@ mod tests {
         .unwrap()
         .parse()
         .unwrap();
-        o.lines = lines
-            .iter()
-            .enumerate()
-            .map(|(i, &(quantity, unit_price))| OrderLine {
-                sku: None,
-                name: format!("品項{i}"),
-                quantity,
-                unit_price,
-            })
-            .collect();
+        o.lines =
+            lines.iter().enumerate().map(|(i, &(quantity, unit_price))| OrderLine { sku: None, name: format!("品項{i}"), quantity, unit_price }).collect();
         (o.shipping_fee, o.discount, o.total) = (shipping_fee, discount, total);
         o
     }
@@ -225,49 +187,23 @@ mod tests {
     fn lines_shipping_and_discount_add_up() {
         let o = order(&[(2, 150), (1, 99)], 60, 50, 409);
         let lines = invoice_lines(&o).unwrap();
-        let shown: Vec<_> = lines
-            .iter()
-            .map(|l| (l.description.as_str(), l.quantity, l.unit_price, l.amount))
-            .collect();
-        assert_eq!(
-            shown,
-            [
-                ("品項0", 2, 150, 300),
-                ("品項1", 1, 99, 99),
-                ("運費", 1, 60, 60),
-                ("折扣", 1, -50, -50)
-            ]
-        );
+        let shown: Vec<_> = lines.iter().map(|l| (l.description.as_str(), l.quantity, l.unit_price, l.amount)).collect();
+        assert_eq!(shown, [("品項0", 2, 150, 300), ("品項1", 1, 99, 99), ("運費", 1, 60, 60), ("折扣", 1, -50, -50)]);
         assert_eq!(lines.iter().map(|l| l.amount).sum::<i64>(), 409);
         assert_eq!(invoice_total(&o), Ok(409));
         // No zero lines for shipping or discount.
-        assert_eq!(
-            invoice_lines(&order(&[(3, 10)], 0, 0, 30)).unwrap().len(),
-            1
-        );
+        assert_eq!(invoice_lines(&order(&[(3, 10)], 0, 0, 30)).unwrap().len(), 1);
     }
 
     #[test]
     fn mismatch_and_zero_total_are_refused() {
-        for o in [
-            order(&[(2, 150)], 0, 0, 299),
-            order(&[(1, 10)], 0, 20, 0),
-            order(&[(1, 10)], 5, 0, 10),
-        ] {
+        for o in [order(&[(2, 150)], 0, 0, 299), order(&[(1, 10)], 0, 20, 0), order(&[(1, 10)], 5, 0, 10)] {
             let e = invoice_lines(&o).unwrap_err();
-            assert_eq!(
-                (e.code, e.field.as_deref()),
-                ("total_mismatch", Some("order.total")),
-                "{}",
-                e.message
-            );
+            assert_eq!((e.code, e.field.as_deref()), ("total_mismatch", Some("order.total")), "{}", e.message);
         }
         for o in [order(&[(1, 0)], 0, 0, 0), order(&[(1, 100)], 0, 100, 0)] {
             let e = invoice_lines(&o).unwrap_err();
-            assert_eq!(
-                (e.code, e.field.as_deref()),
-                ("zero_total", Some("order.total"))
-            );
+            assert_eq!((e.code, e.field.as_deref()), ("zero_total", Some("order.total")));
         }
         // Free items are fine next to paid ones.
         assert!(invoice_lines(&order(&[(1, 0), (1, 5)], 0, 0, 5)).is_ok());
@@ -285,32 +221,13 @@ mod tests {
     fn long_descriptions_are_cut() {
         let mut o = order(&[(1, 10)], 0, 0, 10);
         o.lines[0].name = "品".repeat(300);
-        assert_eq!(
-            invoice_lines(&o).unwrap()[0].description.chars().count(),
-            DESCRIPTION_MAX
-        );
+        assert_eq!(invoice_lines(&o).unwrap()[0].description.chars().count(), DESCRIPTION_MAX);
     }
 
     #[test]
     fn b2c_and_b2b_amounts() {
-        assert_eq!(
-            Amounts::new(1050, false, TaxType::Taxable),
-            Amounts {
-                sales_amount: 1050,
-                tax_amount: 0,
-                total: 1050,
-                tax_type: TaxType::Taxable
-            }
-        );
-        assert_eq!(
-            Amounts::new(1050, true, TaxType::Taxable),
-            Amounts {
-                sales_amount: 1000,
-                tax_amount: 50,
-                total: 1050,
-                tax_type: TaxType::Taxable
-            }
-        );
+        assert_eq!(Amounts::new(1050, false, TaxType::Taxable), Amounts { sales_amount: 1050, tax_amount: 0, total: 1050, tax_type: TaxType::Taxable });
+        assert_eq!(Amounts::new(1050, true, TaxType::Taxable), Amounts { sales_amount: 1000, tax_amount: 50, total: 1050, tax_type: TaxType::Taxable });
         for t in [TaxType::ZeroRated, TaxType::Exempt] {
             let a = Amounts::new(1050, true, t);
             assert_eq!((a.sales_amount, a.tax_amount), (1050, 0));
@@ -345,18 +262,9 @@ mod tests {
     fn tax_type_codes() {
         assert_eq!(TaxType::default().code(), 1);
         assert_eq!(serde_json::to_value(TaxType::Exempt).unwrap(), 3);
-        assert_eq!(
-            serde_json::from_value::<TaxType>(2.into()).unwrap(),
-            TaxType::ZeroRated
-        );
+        assert_eq!(serde_json::from_value::<TaxType>(2.into()).unwrap(), TaxType::ZeroRated);
         assert_eq!(TaxType::from_code(4).unwrap_err().code, "invalid_tax_type");
-        assert_eq!(
-            (
-                TaxType::Taxable.rate_percent(),
-                TaxType::Exempt.rate_percent()
-            ),
-            (5, 0)
-        );
+        assert_eq!((TaxType::Taxable.rate_percent(), TaxType::Exempt.rate_percent()), (5, 0));
     }
 
     proptest! {

@@ -37,11 +37,9 @@ impl IssueTrigger {
             "payment" => Ok(Self::Payment),
             "shipment" => Ok(Self::Shipment),
             "pickup" => Ok(Self::Pickup),
-            other => Err(RuleViolation::on_field(
-                "invalid_issue_on",
-                "issue_on",
-                format!("issue_on entries must be payment, shipment or pickup (got {other:?})"),
-            )),
+            other => {
+                Err(RuleViolation::on_field("invalid_issue_on", "issue_on", format!("issue_on entries must be payment, shipment or pickup (got {other:?})")))
+            }
         }
     }
 }
@@ -56,18 +54,11 @@ impl IssueOn {
         let Some(values) = values else {
             return Ok(Self(vec![IssueTrigger::Shipment]));
         };
-        let mut triggers = values
-            .iter()
-            .map(|v| IssueTrigger::parse(v))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut triggers = values.iter().map(|v| IssueTrigger::parse(v)).collect::<Result<Vec<_>, _>>()?;
         triggers.sort();
         triggers.dedup();
         if triggers.is_empty() {
-            return Err(RuleViolation::on_field(
-                "invalid_issue_on",
-                "issue_on",
-                "issue_on needs at least one of payment, shipment, pickup",
-            ));
+            return Err(RuleViolation::on_field("invalid_issue_on", "issue_on", "issue_on needs at least one of payment, shipment, pickup"));
         }
         Ok(Self(triggers))
     }
@@ -117,36 +108,16 @@ pub fn settings_warnings(issue_on: &IssueOn, show_at_checkout: bool) -> Vec<Sett
     warnings
 }
 
-fn ascii_code(
-    value: &Option<String>,
-    field: &str,
-    max: usize,
-    extra: &[u8],
-) -> Result<String, RuleViolation> {
+fn ascii_code(value: &Option<String>, field: &str, max: usize, extra: &[u8]) -> Result<String, RuleViolation> {
     let v = value.as_deref().unwrap_or_default();
     if v.is_empty() {
-        return Err(RuleViolation::on_field(
-            "missing_field",
-            field,
-            format!("{field} is required"),
-        ));
+        return Err(RuleViolation::on_field("missing_field", field, format!("{field} is required")));
     }
     if v.len() > max {
-        return Err(RuleViolation::on_field(
-            "field_too_long",
-            field,
-            format!("{field} is longer than {max} characters"),
-        ));
+        return Err(RuleViolation::on_field("field_too_long", field, format!("{field} is longer than {max} characters")));
     }
-    if !v
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
-    {
-        return Err(RuleViolation::on_field(
-            "invalid_field",
-            field,
-            format!("{field} has characters Wixtar does not issue"),
-        ));
+    if !v.bytes().all(|b| b.is_ascii_alphanumeric() || extra.contains(&b)) {
+        return Err(RuleViolation::on_field("invalid_field", field, format!("{field} has characters Wixtar does not issue")));
     }
     Ok(v.to_owned())
 }
@@ -215,17 +186,7 @@ fn updated(given: Option<String>, stored: Option<&str>, secret: bool) -> Option<
 impl CredentialsWire {
     /// Whether every field is given (nothing would be taken from stored values).
     pub fn is_complete(&self) -> bool {
-        [
-            &self.ubn,
-            &self.store_code,
-            &self.pos_code,
-            &self.pid,
-            &self.rid,
-            &self.pname,
-            &self.aes_key,
-        ]
-        .iter()
-        .all(|f| f.is_some())
+        [&self.ubn, &self.store_code, &self.pos_code, &self.pid, &self.rid, &self.pname, &self.aes_key].iter().all(|f| f.is_some())
     }
 
     /// Checks each field; violations name `credentials.<field>`.
@@ -234,66 +195,23 @@ impl CredentialsWire {
     }
 
     /// Checks an update of `stored`: omitted fields keep their stored values (see [`updated`]).
-    pub fn parse_over(
-        self,
-        stored: Option<&WixtarCredentials>,
-    ) -> Result<WixtarCredentials, RuleViolation> {
+    pub fn parse_over(self, stored: Option<&WixtarCredentials>) -> Result<WixtarCredentials, RuleViolation> {
         let f = |name: &str| format!("credentials.{name}");
         let old = |pick: fn(&WixtarCredentials) -> String| stored.map(pick);
-        let keep = |given: Option<String>, pick: fn(&WixtarCredentials) -> String, secret: bool| {
-            updated(given, old(pick).as_deref(), secret)
-        };
+        let keep = |given: Option<String>, pick: fn(&WixtarCredentials) -> String, secret: bool| updated(given, old(pick).as_deref(), secret);
         let ubn = keep(self.ubn, |c| c.ubn.to_string(), false);
         let ubn = Ubn::parse(ubn.as_deref().unwrap_or_default()).map_err(|e| e.at(f("ubn")))?;
-        let store_code = ascii_code(
-            &keep(self.store_code, |c| c.store_code.clone(), false),
-            &f("store_code"),
-            20,
-            b"-_",
-        )?;
-        let pos_code = ascii_code(
-            &keep(self.pos_code, |c| c.pos_code.clone(), false),
-            &f("pos_code"),
-            20,
-            b"-_",
-        )?;
-        let pid = ascii_code(
-            &keep(self.pid, |c| c.pid.clone(), false),
-            &f("pid"),
-            40,
-            b"-_",
-        )?;
-        let printable: Vec<u8> = (b'!'..=b'~')
-            .filter(|b| !b.is_ascii_alphanumeric())
-            .collect();
-        let rid = ascii_code(
-            &keep(self.rid, |c| c.rid.clone(), true),
-            &f("rid"),
-            64,
-            &printable,
-        )?;
-        let pname = crate::checkout::text(
-            &keep(self.pname, |c| c.pname.clone(), false),
-            &f("pname"),
-            60,
-        )?;
+        let store_code = ascii_code(&keep(self.store_code, |c| c.store_code.clone(), false), &f("store_code"), 20, b"-_")?;
+        let pos_code = ascii_code(&keep(self.pos_code, |c| c.pos_code.clone(), false), &f("pos_code"), 20, b"-_")?;
+        let pid = ascii_code(&keep(self.pid, |c| c.pid.clone(), false), &f("pid"), 40, b"-_")?;
+        let printable: Vec<u8> = (b'!'..=b'~').filter(|b| !b.is_ascii_alphanumeric()).collect();
+        let rid = ascii_code(&keep(self.rid, |c| c.rid.clone(), true), &f("rid"), 64, &printable)?;
+        let pname = crate::checkout::text(&keep(self.pname, |c| c.pname.clone(), false), &f("pname"), 60)?;
         let aes_key = keep(self.aes_key, |c| c.aes_key.clone(), true).unwrap_or_default();
         if aes_key.len() != 32 || !aes_key.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(RuleViolation::on_field(
-                "invalid_aes_key",
-                f("aes_key"),
-                "credentials.aes_key must be exactly 32 hexadecimal characters",
-            ));
+            return Err(RuleViolation::on_field("invalid_aes_key", f("aes_key"), "credentials.aes_key must be exactly 32 hexadecimal characters"));
         }
-        Ok(WixtarCredentials {
-            ubn,
-            store_code,
-            pos_code,
-            pid,
-            rid,
-            pname,
-            aes_key,
-        })
+        Ok(WixtarCredentials { ubn, store_code, pos_code, pid, rid, pname, aes_key })
     }
 }
 
@@ -309,11 +227,7 @@ impl Provider {
     pub fn parse(s: &str) -> Result<Self, RuleViolation> {
         match s {
             "wixtar" => Ok(Self::Wixtar),
-            other => Err(RuleViolation::on_field(
-                "unsupported_provider",
-                "provider",
-                format!("provider must be \"wixtar\" (got {other:?})"),
-            )),
+            other => Err(RuleViolation::on_field("unsupported_provider", "provider", format!("provider must be \"wixtar\" (got {other:?})"))),
         }
     }
 
@@ -350,35 +264,18 @@ impl InvoiceSettingsWire {
     /// Checks a save over what is `stored` (None for the first save). `enabled` and `provider`
     /// are required; `show_at_checkout` defaults to off and `issue_on` to shipment; credential
     /// fields left out keep their stored values.
-    pub fn parse(
-        self,
-        stored: Option<&WixtarCredentials>,
-    ) -> Result<InvoiceSettings, RuleViolation> {
-        let enabled = self.enabled.ok_or_else(|| {
-            RuleViolation::on_field("missing_field", "enabled", "enabled is required")
-        })?;
-        let provider = Provider::parse(self.provider.as_deref().ok_or_else(|| {
-            RuleViolation::on_field("missing_field", "provider", "provider is required")
-        })?)?;
+    pub fn parse(self, stored: Option<&WixtarCredentials>) -> Result<InvoiceSettings, RuleViolation> {
+        let enabled = self.enabled.ok_or_else(|| RuleViolation::on_field("missing_field", "enabled", "enabled is required"))?;
+        let provider = Provider::parse(self.provider.as_deref().ok_or_else(|| RuleViolation::on_field("missing_field", "provider", "provider is required"))?)?;
         let issue_on = IssueOn::parse(self.issue_on.as_deref())?;
         let credentials = match (self.credentials, stored) {
             (Some(wire), stored) => wire.parse_over(stored)?,
             (None, Some(stored)) => stored.clone(),
             (None, None) => {
-                return Err(RuleViolation::on_field(
-                    "missing_field",
-                    "credentials",
-                    "credentials are required on the first save",
-                ));
+                return Err(RuleViolation::on_field("missing_field", "credentials", "credentials are required on the first save"));
             }
         };
-        Ok(InvoiceSettings {
-            enabled,
-            provider,
-            show_at_checkout: self.show_at_checkout.unwrap_or(false),
-            issue_on,
-            credentials,
-        })
+        Ok(InvoiceSettings { enabled, provider, show_at_checkout: self.show_at_checkout.unwrap_or(false), issue_on, credentials })
     }
 }
 
@@ -409,51 +306,15 @@ mod tests {
     fn each_field_is_checked() {
         type Edit = fn(&mut CredentialsWire);
         let cases: Vec<(Edit, &str, &str)> = vec![
-            (
-                |w| w.ubn = Some("12345678".into()),
-                "invalid_ubn",
-                "credentials.ubn",
-            ),
-            (
-                |w| w.store_code = None,
-                "missing_field",
-                "credentials.store_code",
-            ),
-            (
-                |w| w.store_code = Some("門市".into()),
-                "invalid_field",
-                "credentials.store_code",
-            ),
-            (
-                |w| w.pos_code = Some("P".repeat(21)),
-                "field_too_long",
-                "credentials.pos_code",
-            ),
-            (
-                |w| w.pid = Some("a b".into()),
-                "invalid_field",
-                "credentials.pid",
-            ),
-            (
-                |w| w.rid = Some("has space".into()),
-                "invalid_field",
-                "credentials.rid",
-            ),
-            (
-                |w| w.pname = Some("".into()),
-                "missing_field",
-                "credentials.pname",
-            ),
-            (
-                |w| w.aes_key = Some("0123".into()),
-                "invalid_aes_key",
-                "credentials.aes_key",
-            ),
-            (
-                |w| w.aes_key = Some("g123456789abcdef0123456789abcdef".into()),
-                "invalid_aes_key",
-                "credentials.aes_key",
-            ),
+            (|w| w.ubn = Some("12345678".into()), "invalid_ubn", "credentials.ubn"),
+            (|w| w.store_code = None, "missing_field", "credentials.store_code"),
+            (|w| w.store_code = Some("門市".into()), "invalid_field", "credentials.store_code"),
+            (|w| w.pos_code = Some("P".repeat(21)), "field_too_long", "credentials.pos_code"),
+            (|w| w.pid = Some("a b".into()), "invalid_field", "credentials.pid"),
+            (|w| w.rid = Some("has space".into()), "invalid_field", "credentials.rid"),
+            (|w| w.pname = Some("".into()), "missing_field", "credentials.pname"),
+            (|w| w.aes_key = Some("0123".into()), "invalid_aes_key", "credentials.aes_key"),
+            (|w| w.aes_key = Some("g123456789abcdef0123456789abcdef".into()), "invalid_aes_key", "credentials.aes_key"),
         ];
         for (edit, code, field) in cases {
             let mut w = wire();
@@ -466,80 +327,31 @@ mod tests {
     #[test]
     fn an_update_keeps_omitted_and_masked_fields() {
         let stored = wire().parse().unwrap();
-        let update = CredentialsWire {
-            store_code: Some("S002".into()),
-            rid: Some(mask_last4(&stored.rid)),
-            ..Default::default()
-        };
+        let update = CredentialsWire { store_code: Some("S002".into()), rid: Some(mask_last4(&stored.rid)), ..Default::default() };
         let c = update.parse_over(Some(&stored)).unwrap();
         assert_eq!(c.store_code, "S002");
-        assert_eq!(
-            (c.rid.as_str(), c.aes_key.as_str(), c.pid.as_str()),
-            (stored.rid.as_str(), stored.aes_key.as_str(), "PID-123456")
-        );
+        assert_eq!((c.rid.as_str(), c.aes_key.as_str(), c.pid.as_str()), (stored.rid.as_str(), stored.aes_key.as_str(), "PID-123456"));
         // A new secret replaces the old one; a bad one is refused even on update.
-        let c = CredentialsWire {
-            rid: Some("New-RID".into()),
-            ..Default::default()
-        }
-        .parse_over(Some(&stored))
-        .unwrap();
+        let c = CredentialsWire { rid: Some("New-RID".into()), ..Default::default() }.parse_over(Some(&stored)).unwrap();
         assert_eq!(c.rid, "New-RID");
-        let e = CredentialsWire {
-            aes_key: Some("xyz".into()),
-            ..Default::default()
-        }
-        .parse_over(Some(&stored))
-        .unwrap_err();
+        let e = CredentialsWire { aes_key: Some("xyz".into()), ..Default::default() }.parse_over(Some(&stored)).unwrap_err();
         assert_eq!(e.code, "invalid_aes_key");
         // Nothing stored: every field is required.
-        assert_eq!(
-            CredentialsWire::default()
-                .parse_over(None)
-                .unwrap_err()
-                .field
-                .as_deref(),
-            Some("credentials.ubn")
-        );
+        assert_eq!(CredentialsWire::default().parse_over(None).unwrap_err().field.as_deref(), Some("credentials.ubn"));
     }
 
     #[test]
     fn settings_need_enabled_provider_and_first_credentials() {
-        let parse = |v: serde_json::Value, stored: Option<&WixtarCredentials>| {
-            serde_json::from_value::<InvoiceSettingsWire>(v)
-                .unwrap()
-                .parse(stored)
-        };
+        let parse = |v: serde_json::Value, stored: Option<&WixtarCredentials>| serde_json::from_value::<InvoiceSettingsWire>(v).unwrap().parse(stored);
         let e = parse(serde_json::json!({"provider": "wixtar"}), None).unwrap_err();
-        assert_eq!(
-            (e.code, e.field.as_deref()),
-            ("missing_field", Some("enabled"))
-        );
-        let e = parse(
-            serde_json::json!({"enabled": true, "provider": "ecpay"}),
-            None,
-        )
-        .unwrap_err();
+        assert_eq!((e.code, e.field.as_deref()), ("missing_field", Some("enabled")));
+        let e = parse(serde_json::json!({"enabled": true, "provider": "ecpay"}), None).unwrap_err();
         assert_eq!(e.code, "unsupported_provider");
-        let e = parse(
-            serde_json::json!({"enabled": true, "provider": "wixtar"}),
-            None,
-        )
-        .unwrap_err();
-        assert_eq!(
-            (e.code, e.field.as_deref()),
-            ("missing_field", Some("credentials"))
-        );
+        let e = parse(serde_json::json!({"enabled": true, "provider": "wixtar"}), None).unwrap_err();
+        assert_eq!((e.code, e.field.as_deref()), ("missing_field", Some("credentials")));
         let stored = wire().parse().unwrap();
-        let s = parse(
-            serde_json::json!({"enabled": true, "provider": "wixtar"}),
-            Some(&stored),
-        )
-        .unwrap();
-        assert_eq!(
-            (s.show_at_checkout, s.issue_on.names()),
-            (false, vec!["shipment"])
-        );
+        let s = parse(serde_json::json!({"enabled": true, "provider": "wixtar"}), Some(&stored)).unwrap();
+        assert_eq!((s.show_at_checkout, s.issue_on.names()), (false, vec!["shipment"]));
         assert_eq!(s.credentials, stored);
     }
 
@@ -552,34 +364,18 @@ mod tests {
 
     #[test]
     fn issue_on_defaults_to_shipment_and_must_not_be_empty() {
-        assert_eq!(
-            IssueOn::parse(None).unwrap().triggers(),
-            [IssueTrigger::Shipment]
-        );
-        let both =
-            IssueOn::parse(Some(&["pickup".into(), "shipment".into(), "pickup".into()])).unwrap();
-        assert_eq!(
-            both.triggers(),
-            [IssueTrigger::Shipment, IssueTrigger::Pickup]
-        );
-        assert_eq!(
-            IssueOn::parse(Some(&[])).unwrap_err().code,
-            "invalid_issue_on"
-        );
-        assert_eq!(
-            IssueOn::parse(Some(&["delivery".into()])).unwrap_err().code,
-            "invalid_issue_on"
-        );
+        assert_eq!(IssueOn::parse(None).unwrap().triggers(), [IssueTrigger::Shipment]);
+        let both = IssueOn::parse(Some(&["pickup".into(), "shipment".into(), "pickup".into()])).unwrap();
+        assert_eq!(both.triggers(), [IssueTrigger::Shipment, IssueTrigger::Pickup]);
+        assert_eq!(IssueOn::parse(Some(&[])).unwrap_err().code, "invalid_issue_on");
+        assert_eq!(IssueOn::parse(Some(&["delivery".into()])).unwrap_err().code, "invalid_issue_on");
     }
 
     #[test]
     fn warnings() {
         let codes = |on: &[&str], show| {
             let on: Vec<String> = on.iter().map(|s| s.to_string()).collect();
-            settings_warnings(&IssueOn::parse(Some(&on)).unwrap(), show)
-                .iter()
-                .map(|w| w.code)
-                .collect::<Vec<_>>()
+            settings_warnings(&IssueOn::parse(Some(&on)).unwrap(), show).iter().map(|w| w.code).collect::<Vec<_>>()
         };
         assert!(codes(&["shipment"], true).is_empty());
         assert_eq!(codes(&["pickup"], true), ["pickup_without_shipment"]);

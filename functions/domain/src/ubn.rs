@@ -20,11 +20,7 @@ impl Ubn {
     pub fn parse(input: &str) -> Result<Self, RuleViolation> {
         let bytes = input.as_bytes();
         if bytes.len() != 8 || !bytes.iter().all(u8::is_ascii_digit) {
-            return Err(RuleViolation::on_field(
-                "invalid_ubn",
-                "ubn",
-                "ubn must be exactly 8 digits",
-            ));
+            return Err(RuleViolation::on_field("invalid_ubn", "ubn", "ubn must be exactly 8 digits"));
         }
         let mut digits = [0u8; 8];
         for (d, b) in digits.iter_mut().zip(bytes) {
@@ -39,15 +35,7 @@ impl Ubn {
             })
             .sum();
         let valid = sum % 5 == 0 || (digits[6] == 7 && (sum + 1) % 5 == 0);
-        if valid {
-            Ok(Self(digits))
-        } else {
-            Err(RuleViolation::on_field(
-                "invalid_ubn",
-                "ubn",
-                "ubn fails the 統一編號 checksum",
-            ))
-        }
+        if valid { Ok(Self(digits)) } else { Err(RuleViolation::on_field("invalid_ubn", "ubn", "ubn fails the 統一編號 checksum")) }
     }
 
     pub fn as_string(&self) -> String {
@@ -89,9 +77,7 @@ mod tests {
     #[test]
     fn accepts_published_valid_numbers() {
         // Examples from the MOF announcement and well-known companies.
-        for ok in [
-            "04595257", "10458575", "22099131", "12345675", "04595252", "00000000",
-        ] {
+        for ok in ["04595257", "10458575", "22099131", "12345675", "04595252", "00000000"] {
             assert!(Ubn::parse(ok).is_ok(), "{ok} should be valid");
         }
     }
@@ -108,16 +94,7 @@ mod tests {
 
     #[test]
     fn rejects_wrong_checksum_and_shape() {
-        for bad in [
-            "12345678",
-            "04595253",
-            "1234567",
-            "123456789",
-            "1234567a",
-            "",
-            " 4595257",
-            "０４５９５２５７",
-        ] {
+        for bad in ["12345678", "04595253", "1234567", "123456789", "1234567a", "", " 4595257", "０４５９５２５７"] {
             let err = Ubn::parse(bad).unwrap_err();
             assert_eq!(err.code, "invalid_ubn", "{bad}");
         }
@@ -135,10 +112,7 @@ mod tests {
             .zip([1, 2, 1, 2, 1, 2, 4, 1])
             .map(|(c, w)| {
                 let p = c.to_digit(10).unwrap() * w;
-                p.to_string()
-                    .chars()
-                    .map(|c| c.to_digit(10).unwrap())
-                    .sum::<u32>()
+                p.to_string().chars().map(|c| c.to_digit(10).unwrap()).sum::<u32>()
             })
             .sum()
     }

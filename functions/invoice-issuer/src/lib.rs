@@ -14,23 +14,16 @@ use chrono::{DateTime, Utc};
 use einvoice_adapters::config::{self, ConfigError};
 use einvoice_adapters::crypto::MasterKeys;
 use einvoice_adapters::events::{DomainEvent, EventHandler, EventPublisher};
-use einvoice_adapters::orders::{
-    AllowanceItem, InvoiceItem, InvoiceStatus, OrderItem, RangeItem, UploadState, order_keys,
-};
+use einvoice_adapters::orders::{AllowanceItem, InvoiceItem, InvoiceStatus, OrderItem, RangeItem, UploadState, order_keys};
 use einvoice_adapters::schedule::JobError;
 use einvoice_adapters::store::{Store, StoreError};
 use einvoice_adapters::upstream::UpstreamError;
-use einvoice_adapters::wixtar::{
-    AllowanceUpload, InvoiceUpload, PosIdentity, UploadItem, WixtarClient,
-};
+use einvoice_adapters::wixtar::{AllowanceUpload, InvoiceUpload, PosIdentity, UploadItem, WixtarClient};
 use einvoice_domain::proof::{self, ProofInput, ProofItem};
-use einvoice_domain::returns::{
-    AllowanceRecord, InvoiceFacts, Refund, ReturnStep, allowance_amounts, next_return_step,
-};
+use einvoice_domain::returns::{AllowanceRecord, InvoiceFacts, Refund, ReturnStep, allowance_amounts, next_return_step};
 use einvoice_domain::settings::InvoiceSettings;
 use einvoice_domain::{
-    AesKey, Amounts, Clock, InvoiceNumber, InvoicePeriod, NumberBlock, RandomCode, TaxType, Track,
-    invoice_lines, taipei_date, upload_deadline,
+    AesKey, Amounts, Clock, InvoiceNumber, InvoicePeriod, NumberBlock, RandomCode, TaxType, Track, invoice_lines, taipei_date, upload_deadline,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -47,11 +40,7 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let number = |name: &str, default: &str| {
-            config::optional(name, default)
-                .parse::<u64>()
-                .map_err(|_| ConfigError(format!("{name} is not a number")))
-        };
+        let number = |name: &str, default: &str| config::optional(name, default).parse::<u64>().map_err(|_| ConfigError(format!("{name} is not a number")));
         Ok(Self {
             table_name: config::required("TABLE_NAME")?,
             event_bus_name: config::required("EVENT_BUS_NAME")?,
@@ -75,9 +64,7 @@ pub struct UploadPolicy {
 impl UploadPolicy {
     /// The pause before attempt `n + 1` (n ≥ 1): a random time up to base × 2^(n−1).
     fn backoff(&self, n: u32) -> Duration {
-        let cap = self
-            .base_delay
-            .saturating_mul(1 << n.saturating_sub(1).min(10));
+        let cap = self.base_delay.saturating_mul(1 << n.saturating_sub(1).min(10));
         cap.mul_f64(rand::random::<f64>())
     }
 }
@@ -124,11 +111,7 @@ fn failed(e: impl std::fmt::Display) -> JobError {
 
 impl InvoiceIssuer {
     pub fn new(config: &Config, deps: Dependencies) -> Self {
-        Self {
-            deps,
-            upload: config.upload,
-            numbers: Default::default(),
-        }
+        Self { deps, upload: config.upload, numbers: Default::default() }
     }
 
     async fn issue(&self, merchant_id: &str, order_id: &str) -> Result<Value, JobError> {
@@ -144,10 +127,7 @@ impl InvoiceIssuer {
             // Redelivery: the number is taken; the upload (and a return) may be left.
             return self.finish(invoice, &order, &pos).await;
         }
-        if !matches!(
-            order.invoice_status,
-            InvoiceStatus::Issuing | InvoiceStatus::NoInvoiceNumbers
-        ) {
+        if !matches!(order.invoice_status, InvoiceStatus::Issuing | InvoiceStatus::NoInvoiceNumbers) {
             tracing::info!(status = ?order.invoice_status, "order not waiting for an invoice; nothing to do");
             return Ok(json!({"result": "not_requested"}));
         }
@@ -155,23 +135,11 @@ impl InvoiceIssuer {
         let aes_key = AesKey::parse(&settings.credentials.aes_key).map_err(failed)?;
 
         // Content rules are checked before any number is taken.
-        let content = order
-            .state
-            .order
-            .buyer
-            .parse()
-            .and_then(|buyer| Ok((buyer, invoice_lines(&order.state.order)?)));
+        let content = order.state.order.buyer.parse().and_then(|buyer| Ok((buyer, invoice_lines(&order.state.order)?)));
         let (buyer, lines) = match content {
             Ok(c) => c,
             Err(violation) => {
-                store
-                    .set_invoice_status(
-                        merchant_id,
-                        order_id,
-                        InvoiceStatus::NotIssuable,
-                        Some(violation.code),
-                    )
-                    .await?;
+                store.set_invoice_status(merchant_id, order_id, InvoiceStatus::NotIssuable, Some(violation.code)).await?;
                 return Ok(json!({"result": "not_issuable", "reason": violation.code}));
             }
         };
@@ -183,14 +151,7 @@ impl InvoiceIssuer {
         };
         let random_code = RandomCode::from_u16(rand::random_range(0..10_000)).expect("below 10000");
         let amounts = Amounts::for_buyer(order.state.order.total, &buyer, TaxType::Taxable);
-        let items: Vec<ProofItem> = lines
-            .iter()
-            .map(|l| ProofItem {
-                name: l.description.clone(),
-                quantity: l.quantity,
-                unit_price: l.unit_price,
-            })
-            .collect();
+        let items: Vec<ProofItem> = lines.iter().map(|l| ProofItem { name: l.description.clone(), quantity: l.quantity, unit_price: l.unit_price }).collect();
         let proof = proof::build(&ProofInput {
             number,
             period,
@@ -215,9 +176,7 @@ impl InvoiceIssuer {
             random_code: random_code.to_string(),
             period: period.to_string(),
             issued_at: now,
-            trigger: order
-                .invoice_trigger
-                .unwrap_or(einvoice_domain::settings::IssueTrigger::Shipment),
+            trigger: order.invoice_trigger.unwrap_or(einvoice_domain::settings::IssueTrigger::Shipment),
             seller_ubn: seller_ubn.to_string(),
             buyer_identifier: buyer.buyer_identifier(),
             buyer_name: buyer.name().to_owned(),
@@ -233,13 +192,7 @@ impl InvoiceIssuer {
             barcode: proof.barcode,
             qr_left: proof.qr_left,
             qr_right: proof.qr_right,
-            upload: UploadState {
-                status: "pending".into(),
-                attempts: 0,
-                last_error: None,
-                uploaded_at: None,
-                deadline: upload_deadline(now),
-            },
+            upload: UploadState { status: "pending".into(), attempts: 0, last_error: None, uploaded_at: None, deadline: upload_deadline(now) },
             allowances: Vec::new(),
             voided_at: None,
         };
@@ -262,14 +215,7 @@ impl InvoiceIssuer {
                 // Another delivery issued this order's invoice first: the number we took is
                 // recorded as unused, and that invoice is finished.
                 store
-                    .record_skipped_number(
-                        merchant_id,
-                        &invoice.period,
-                        &invoice.number,
-                        order_id,
-                        "order already invoiced by a concurrent delivery",
-                        now,
-                    )
+                    .record_skipped_number(merchant_id, &invoice.period, &invoice.number, order_id, "order already invoiced by a concurrent delivery", now)
                     .await?;
                 tracing::warn!(number = %invoice.number, "number unused: order invoiced concurrently");
                 match store.invoice(merchant_id, order_id).await? {
@@ -280,17 +226,7 @@ impl InvoiceIssuer {
             Err(e) => {
                 // The number will not be used: say why, for the period's unused-number report.
                 let reason = format!("invoice could not be recorded: {e}");
-                if let Err(record) = store
-                    .record_skipped_number(
-                        merchant_id,
-                        &invoice.period,
-                        &invoice.number,
-                        order_id,
-                        &reason,
-                        now,
-                    )
-                    .await
-                {
+                if let Err(record) = store.record_skipped_number(merchant_id, &invoice.period, &invoice.number, order_id, &reason, now).await {
                     tracing::error!(number = %invoice.number, error = %record, "unused number not recorded; period close finds it by its missing guard");
                 }
                 Err(e.into())
@@ -300,12 +236,7 @@ impl InvoiceIssuer {
 
     /// Uploads an issued invoice, then returns it if its order was cancelled or refunded: as read
     /// at the start, or meanwhile (the upload's write finds the order's return flag).
-    async fn finish(
-        &self,
-        invoice: InvoiceItem,
-        order: &OrderItem,
-        pos: &PosIdentity,
-    ) -> Result<Value, JobError> {
+    async fn finish(&self, invoice: InvoiceItem, order: &OrderItem, pos: &PosIdentity) -> Result<Value, JobError> {
         let (merchant_id, order_id) = (invoice.merchant_id.clone(), invoice.order_id.clone());
         let (uploaded, return_pending) = self.upload(invoice, pos).await?;
         if return_pending || order.return_pending || is_returned(order) {
@@ -318,18 +249,10 @@ impl InvoiceIssuer {
     /// else from a new block leased from a range's counter (its size grows while the merchant
     /// is busy, [`NumberBlock::next_size`]), fetching a new range from Wixtar when all are used
     /// up; `None` when Wixtar has none left.
-    async fn allocate(
-        &self,
-        merchant_id: &str,
-        period: &InvoicePeriod,
-        pos: &PosIdentity,
-        now: DateTime<Utc>,
-    ) -> Result<Option<InvoiceNumber>, JobError> {
+    async fn allocate(&self, merchant_id: &str, period: &InvoicePeriod, pos: &PosIdentity, now: DateTime<Utc>) -> Result<Option<InvoiceNumber>, JobError> {
         let period_s = period.to_string();
         let mut cache = self.numbers.lock().await;
-        let known = cache
-            .entry((merchant_id.to_owned(), period_s.clone()))
-            .or_default();
+        let known = cache.entry((merchant_id.to_owned(), period_s.clone())).or_default();
         if let Some(number) = known.block.as_mut().and_then(NumberBlock::take) {
             return Ok(Some(number));
         }
@@ -351,9 +274,7 @@ impl InvoiceIssuer {
                 range.next = first + count;
                 let track = Track::parse(&range.track).map_err(failed)?;
                 let mut block = NumberBlock::new(track, first, count, now);
-                let number = block
-                    .take()
-                    .ok_or_else(|| failed("sequence out of range"))?;
+                let number = block.take().ok_or_else(|| failed("sequence out of range"))?;
                 if count > 1 {
                     tracing::info!(track = %range.track, first, count, "number block leased");
                 }
@@ -363,17 +284,9 @@ impl InvoiceIssuer {
             }
             // Concurrent refills ask with the same request id and get the same range.
             let request_id = format!("{merchant_id}:{period_s}:{}", ranges.len() + 1);
-            let fetched = self
-                .deps
-                .wixtar
-                .allocate_range(pos, &period_s, &request_id)
-                .await
-                .map_err(failed)?;
+            let fetched = self.deps.wixtar.allocate_range(pos, &period_s, &request_id).await.map_err(failed)?;
             let Some(wire) = fetched else { return Ok(None) };
-            let parse = |s: &str| {
-                s.parse::<u32>()
-                    .map_err(|_| failed(format!("Wixtar range bound {s:?} is not 8 digits")))
-            };
+            let parse = |s: &str| s.parse::<u32>().map_err(|_| failed(format!("Wixtar range bound {s:?} is not 8 digits")));
             let (first, last) = (parse(&wire.first)?, parse(&wire.last)?);
             let range = RangeItem {
                 pk: order_keys::ranges(merchant_id, &period_s),
@@ -395,11 +308,7 @@ impl InvoiceIssuer {
         Err(failed("number ranges kept running out while refilling"))
     }
 
-    async fn out_of_numbers(
-        &self,
-        order: &OrderItem,
-        period: &InvoicePeriod,
-    ) -> Result<Value, JobError> {
+    async fn out_of_numbers(&self, order: &OrderItem, period: &InvoicePeriod) -> Result<Value, JobError> {
         let (m, o) = (&order.merchant_id, &order.order_id);
         let event = DomainEvent::new(
             "MerchantNotification",
@@ -408,15 +317,7 @@ impl InvoiceIssuer {
                    "message": "美麗科技字軌已用完：請至美麗科技加值中心新增字軌。No invoice numbers left: add number ranges (字軌) in Wixtar."}),
         );
         self.deps.events.publish(&[event]).await.map_err(failed)?;
-        self.deps
-            .store
-            .set_invoice_status(
-                m,
-                o,
-                InvoiceStatus::NoInvoiceNumbers,
-                Some("no_invoice_numbers"),
-            )
-            .await?;
+        self.deps.store.set_invoice_status(m, o, InvoiceStatus::NoInvoiceNumbers, Some("no_invoice_numbers")).await?;
         tracing::warn!(period = %period, "no invoice numbers left");
         Ok(json!({"result": "no_invoice_numbers"}))
     }
@@ -430,21 +331,12 @@ impl InvoiceIssuer {
         self.returns(merchant_id, order_id, &pos).await
     }
 
-    async fn returns(
-        &self,
-        merchant_id: &str,
-        order_id: &str,
-        pos: &PosIdentity,
-    ) -> Result<Value, JobError> {
+    async fn returns(&self, merchant_id: &str, order_id: &str, pos: &PosIdentity) -> Result<Value, JobError> {
         let store = &self.deps.store;
         let mut steps = Vec::new();
         // Each pass does one step; a return needs at most (allowances + 1) of them.
         for _ in 0..MAX_RETURN_STEPS {
-            let (Some(order), Some(invoice)) = tokio::try_join!(
-                store.order(merchant_id, order_id),
-                store.invoice(merchant_id, order_id)
-            )?
-            else {
+            let (Some(order), Some(invoice)) = tokio::try_join!(store.order(merchant_id, order_id), store.invoice(merchant_id, order_id))? else {
                 // Not issued yet: the issuer's own run finds the order's return flag when it
                 // records the upload, and returns it then.
                 return Ok(json!({"result": "no_invoice"}));
@@ -454,108 +346,48 @@ impl InvoiceIssuer {
                 self.upload(invoice.clone(), pos).await?;
                 continue;
             }
-            if let Some((index, pending)) = invoice
-                .allowances
-                .iter()
-                .enumerate()
-                .find(|(_, a)| a.status == "pending")
-            {
+            if let Some((index, pending)) = invoice.allowances.iter().enumerate().find(|(_, a)| a.status == "pending") {
                 // Recorded before a crash or a failed call: send it again (same number).
                 let body = allowance_body(&invoice, pending);
-                self.deps
-                    .wixtar
-                    .upload_allowance(pos, &body)
-                    .await
-                    .map_err(failed)?;
-                store
-                    .set_allowance_status(&invoice, index, "uploaded")
-                    .await?;
+                self.deps.wixtar.upload_allowance(pos, &body).await.map_err(failed)?;
+                store.set_allowance_status(&invoice, index, "uploaded").await?;
                 continue;
             }
-            let records: Vec<AllowanceRecord> = invoice
-                .allowances
-                .iter()
-                .map(|a| AllowanceRecord {
-                    number: a.number.clone(),
-                    amount: a.amount,
-                    voided: a.status == "void",
-                })
-                .collect();
+            let records: Vec<AllowanceRecord> =
+                invoice.allowances.iter().map(|a| AllowanceRecord { number: a.number.clone(), amount: a.amount, voided: a.status == "void" }).collect();
             let period: InvoicePeriod = invoice.period.parse().map_err(failed)?;
-            let facts = InvoiceFacts {
-                period,
-                total: invoice.total,
-                voided: invoice.voided_at.is_some(),
-                allowances: &records,
-            };
-            let refund = if order.state.order.is_cancelled() {
-                Refund::Full
-            } else {
-                Refund::Partial(order.state.order.refunded_amount)
-            };
+            let facts = InvoiceFacts { period, total: invoice.total, voided: invoice.voided_at.is_some(), allowances: &records };
+            let refund = if order.state.order.is_cancelled() { Refund::Full } else { Refund::Partial(order.state.order.refunded_amount) };
             let now = self.deps.clock.now();
             match next_return_step(facts, refund, &invoice.number, now) {
                 ReturnStep::Nothing => {
                     // Done: the order's return flag goes (unless a newer return came meanwhile).
-                    store
-                        .finish_return(merchant_id, order_id, order.version)
-                        .await?;
+                    store.finish_return(merchant_id, order_id, order.version).await?;
                     break;
                 }
                 ReturnStep::VoidAllowance { number } => {
-                    self.deps
-                        .wixtar
-                        .void_allowance(pos, &number, "order cancelled")
-                        .await
-                        .map_err(failed)?;
-                    let index = invoice
-                        .allowances
-                        .iter()
-                        .position(|a| a.number == number)
-                        .expect("decided from these allowances");
+                    self.deps.wixtar.void_allowance(pos, &number, "order cancelled").await.map_err(failed)?;
+                    let index = invoice.allowances.iter().position(|a| a.number == number).expect("decided from these allowances");
                     store.set_allowance_status(&invoice, index, "void").await?;
                     tracing::info!(allowance = %number, "allowance voided");
                     steps.push(json!({"void_allowance": number}));
                 }
                 ReturnStep::VoidInvoice => {
-                    self.deps
-                        .wixtar
-                        .void_invoice(pos, &invoice.number, "order cancelled")
-                        .await
-                        .map_err(failed)?;
+                    self.deps.wixtar.void_invoice(pos, &invoice.number, "order cancelled").await.map_err(failed)?;
                     store.record_void(&invoice, now).await?;
                     tracing::info!(number = %invoice.number, "invoice voided");
                     steps.push(json!({"void_invoice": invoice.number}));
                 }
                 ReturnStep::Allowance { number, amount } => {
-                    let (sales_amount, tax_amount) = allowance_amounts(
-                        amount,
-                        invoice.buyer_identifier != einvoice_domain::buyer::B2C_BUYER_IDENTIFIER,
-                    );
-                    let allowance = AllowanceItem {
-                        number: number.clone(),
-                        amount,
-                        sales_amount,
-                        tax_amount,
-                        issued_at: now,
-                        status: "pending".into(),
-                    };
-                    match store
-                        .add_allowance(&invoice, invoice.allowances.len(), &allowance)
-                        .await
-                    {
+                    let (sales_amount, tax_amount) = allowance_amounts(amount, invoice.buyer_identifier != einvoice_domain::buyer::B2C_BUYER_IDENTIFIER);
+                    let allowance = AllowanceItem { number: number.clone(), amount, sales_amount, tax_amount, issued_at: now, status: "pending".into() };
+                    match store.add_allowance(&invoice, invoice.allowances.len(), &allowance).await {
                         // Another processor added one meanwhile: decide again on fresh data.
                         Err(StoreError::Conflict) => continue,
                         other => other?,
                     }
-                    self.deps
-                        .wixtar
-                        .upload_allowance(pos, &allowance_body(&invoice, &allowance))
-                        .await
-                        .map_err(failed)?;
-                    store
-                        .set_allowance_status(&invoice, invoice.allowances.len(), "uploaded")
-                        .await?;
+                    self.deps.wixtar.upload_allowance(pos, &allowance_body(&invoice, &allowance)).await.map_err(failed)?;
+                    store.set_allowance_status(&invoice, invoice.allowances.len(), "uploaded").await?;
                     tracing::info!(allowance = %number, amount, "allowance issued");
                     steps.push(json!({"allowance": number, "amount": amount}));
                 }
@@ -565,54 +397,30 @@ impl InvoiceIssuer {
     }
 
     /// The merchant's settings, opened (AES KEY and RID in the clear).
-    fn open_settings(
-        &self,
-        settings: Option<einvoice_adapters::settings::SettingsItem>,
-    ) -> Result<InvoiceSettings, JobError> {
-        settings
-            .ok_or_else(|| failed("no invoice settings"))?
-            .open(&self.deps.master_keys)
-            .map_err(failed)
+    fn open_settings(&self, settings: Option<einvoice_adapters::settings::SettingsItem>) -> Result<InvoiceSettings, JobError> {
+        settings.ok_or_else(|| failed("no invoice settings"))?.open(&self.deps.master_keys).map_err(failed)
     }
 
     /// Uploads with bounded retries. After an ambiguous failure (timeout, 5xx) Wixtar is asked
     /// whether it has the number before the invoice is sent again.
     /// Also says whether the order has a return waiting (found by the same write).
-    async fn upload(
-        &self,
-        mut invoice: InvoiceItem,
-        pos: &PosIdentity,
-    ) -> Result<(Value, bool), JobError> {
+    async fn upload(&self, mut invoice: InvoiceItem, pos: &PosIdentity) -> Result<(Value, bool), JobError> {
         if invoice.upload.status == "uploaded" {
-            return Ok((
-                json!({"result": "uploaded", "number": invoice.number}),
-                false,
-            ));
+            return Ok((json!({"result": "uploaded", "number": invoice.number}), false));
         }
         let body = upload_body(&invoice);
         let mut ambiguous = false;
-        let mut outcome: Result<(), UpstreamError> =
-            Err(UpstreamError::Unavailable("not tried".into()));
+        let mut outcome: Result<(), UpstreamError> = Err(UpstreamError::Unavailable("not tried".into()));
         for n in 1..=self.upload.max_attempts {
             if n > 1 {
                 tokio::time::sleep(self.upload.backoff(n - 1)).await;
             }
             invoice.upload.attempts += 1;
-            if ambiguous
-                && matches!(
-                    self.deps.wixtar.find_invoice(pos, &invoice.number).await,
-                    Ok(Some(_))
-                )
-            {
+            if ambiguous && matches!(self.deps.wixtar.find_invoice(pos, &invoice.number).await, Ok(Some(_))) {
                 outcome = Ok(());
                 break;
             }
-            outcome = self
-                .deps
-                .wixtar
-                .upload_invoice(pos, &body)
-                .await
-                .map(|_| ());
+            outcome = self.deps.wixtar.upload_invoice(pos, &body).await.map(|_| ());
             match &outcome {
                 Ok(()) | Err(UpstreamError::Rejected { .. }) => break,
                 Err(UpstreamError::Unavailable(e)) => {
@@ -627,10 +435,7 @@ impl InvoiceIssuer {
                 invoice.upload.status = "uploaded".into();
                 invoice.upload.uploaded_at = Some(now);
                 invoice.upload.last_error = None;
-                (
-                    InvoiceStatus::Uploaded,
-                    Ok(json!({"result": "uploaded", "number": invoice.number})),
-                )
+                (InvoiceStatus::Uploaded, Ok(json!({"result": "uploaded", "number": invoice.number})))
             }
             Err(e) => {
                 invoice.upload.status = "failed".into();
@@ -639,10 +444,7 @@ impl InvoiceIssuer {
                     // Alarm-worthy: the legal upload deadline has passed (metric filter on this field).
                     tracing::error!(alarm = "upload_past_deadline", number = %invoice.number, deadline = %invoice.upload.deadline, "invoice not uploaded by its legal deadline");
                 }
-                (
-                    InvoiceStatus::UploadFailed,
-                    Err(failed(format!("upload of {} failed: {e}", invoice.number))),
-                )
+                (InvoiceStatus::UploadFailed, Err(failed(format!("upload of {} failed: {e}", invoice.number))))
             }
         };
         let return_pending = self.deps.store.record_upload(&invoice, status).await?;
@@ -677,12 +479,7 @@ fn allowance_body(invoice: &InvoiceItem, a: &AllowanceItem) -> AllowanceUpload {
         sales_amount: u64::from(a.sales_amount),
         tax_amount: u64::from(a.tax_amount),
         total: u64::from(a.amount),
-        items: vec![UploadItem {
-            description: "退貨折讓".into(),
-            quantity: 1,
-            unit_price: i64::from(a.amount),
-            amount: i64::from(a.amount),
-        }],
+        items: vec![UploadItem { description: "退貨折讓".into(), quantity: 1, unit_price: i64::from(a.amount), amount: i64::from(a.amount) }],
     }
 }
 
@@ -708,12 +505,7 @@ fn upload_body(invoice: &InvoiceItem) -> InvoiceUpload {
         items: invoice
             .lines
             .iter()
-            .map(|l| UploadItem {
-                description: l.description.clone(),
-                quantity: l.quantity,
-                unit_price: l.unit_price,
-                amount: l.amount,
-            })
+            .map(|l| UploadItem { description: l.description.clone(), quantity: l.quantity, unit_price: l.unit_price, amount: l.amount })
             .collect(),
     }
 }
@@ -721,8 +513,7 @@ fn upload_body(invoice: &InvoiceItem) -> InvoiceUpload {
 #[async_trait]
 impl EventHandler for InvoiceIssuer {
     async fn handle(&self, event: &DomainEvent) -> Result<Value, JobError> {
-        let requested: Requested = serde_json::from_value(event.detail.clone())
-            .map_err(|e| failed(format!("bad {}: {e}", event.detail_type)))?;
+        let requested: Requested = serde_json::from_value(event.detail.clone()).map_err(|e| failed(format!("bad {}: {e}", event.detail_type)))?;
         let span = tracing::info_span!("invoice", merchant_id = %requested.merchant_id, order_id = %requested.order_id);
         let (m, o) = (&requested.merchant_id, &requested.order_id);
         let work = async {

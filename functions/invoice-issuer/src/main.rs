@@ -19,10 +19,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let deps = Dependencies {
         store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name),
         wixtar: Arc::new(HttpWixtarClient::new(&config.wixtar_api_url)),
-        events: Arc::new(EventBridgePublisher::new(
-            aws_sdk_eventbridge::Client::new(&sdk),
-            &config.event_bus_name,
-        )),
+        events: Arc::new(EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&sdk), &config.event_bus_name)),
         master_keys: MasterKeys::from_secret(&master)?,
         clock: Arc::new(SystemClock),
     };

@@ -14,9 +14,7 @@ use chrono::{DateTime, Utc};
 use einvoice_adapters::api::{self, ApiError, ApiRequest, ApiResponse, HttpHandler};
 use einvoice_adapters::config::{self, ConfigError};
 use einvoice_adapters::events::{DomainEvent, EventPublisher};
-use einvoice_adapters::orders::{
-    InvoiceItem, InvoiceStatus, OrderItem, OrderWrite, OutboxFlag, WebhookContext, order_keys,
-};
+use einvoice_adapters::orders::{InvoiceItem, InvoiceStatus, OrderItem, OrderWrite, OutboxFlag, WebhookContext, order_keys};
 use einvoice_adapters::secret::Secret;
 use einvoice_adapters::settings::SettingsItem;
 use einvoice_adapters::store::{PlanItem, Store};
@@ -91,40 +89,17 @@ fn missing(field: &str) -> RuleViolation {
 
 impl WebhookWire {
     fn parse(self) -> Result<Webhook, ApiError> {
-        let event_id = self
-            .event_id
-            .filter(|e| !e.is_empty())
-            .ok_or_else(|| missing("event_id"))?;
+        let event_id = self.event_id.filter(|e| !e.is_empty()).ok_or_else(|| missing("event_id"))?;
         if event_id.len() > 128 || !event_id.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(RuleViolation::on_field(
-                "invalid_event_id",
-                "event_id",
-                "event_id must be 1 to 128 printable ASCII characters",
-            )
-            .into());
+            return Err(RuleViolation::on_field("invalid_event_id", "event_id", "event_id must be 1 to 128 printable ASCII characters").into());
         }
         let raw = self.occurred_at.ok_or_else(|| missing("occurred_at"))?;
         let occurred_at = DateTime::parse_from_rfc3339(&raw)
-            .map_err(|_| {
-                RuleViolation::on_field(
-                    "invalid_occurred_at",
-                    "occurred_at",
-                    "occurred_at must be an RFC 3339 time",
-                )
-            })?
+            .map_err(|_| RuleViolation::on_field("invalid_occurred_at", "occurred_at", "occurred_at must be an RFC 3339 time"))?
             .to_utc();
-        let merchant_id = api::merchant_id(
-            self.merchant_id
-                .as_deref()
-                .ok_or_else(|| missing("merchant_id"))?,
-        )?;
+        let merchant_id = api::merchant_id(self.merchant_id.as_deref().ok_or_else(|| missing("merchant_id"))?)?;
         let order = self.order.ok_or_else(|| missing("order"))?.parse()?;
-        Ok(Webhook {
-            event_id,
-            occurred_at,
-            merchant_id,
-            order,
-        })
+        Ok(Webhook { event_id, occurred_at, merchant_id, order })
     }
 }
 
@@ -141,8 +116,7 @@ fn issue_settings(settings: &SettingsItem) -> IssueSettings {
         enabled: settings.enabled,
         provider_is_wixtar: settings.provider == Provider::Wixtar,
         show_at_checkout: settings.show_at_checkout,
-        issue_on: IssueOn::parse(Some(&settings.issue_on))
-            .unwrap_or_else(|_| IssueOn::parse(None).expect("default")),
+        issue_on: IssueOn::parse(Some(&settings.issue_on)).unwrap_or_else(|_| IssueOn::parse(None).expect("default")),
     }
 }
 
@@ -160,10 +134,7 @@ fn invoice_summary(item: &OrderItem) -> Value {
 
 impl OrderWebhook {
     pub fn new(config: &Config, deps: Dependencies) -> Self {
-        Self {
-            deps,
-            read_back: config.read_back,
-        }
+        Self { deps, read_back: config.read_back }
     }
 
     async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
@@ -181,8 +152,7 @@ impl OrderWebhook {
             None => self.webhook(req).await,
             Some((m, o)) => {
                 let m = api::record_merchant(m)?;
-                let o = einvoice_domain::OrderId::parse(o)
-                    .map_err(|v| ApiError::from(v.at("order_id")))?;
+                let o = einvoice_domain::OrderId::parse(o).map_err(|v| ApiError::from(v.at("order_id")))?;
                 tracing::Span::current().record("order_id", o.as_str());
                 self.invoice_view(&m, o.as_str()).await
             }
@@ -197,44 +167,24 @@ impl OrderWebhook {
         let decision = match &context.settings {
             Some(s) => decide(state, &issue_settings(s), plan_status),
             // Nothing saved: invoices are off.
-            None => Decision::Disabled {
-                reason: einvoice_domain::DisabledReason::InvoicingDisabled,
-            },
+            None => Decision::Disabled { reason: einvoice_domain::DisabledReason::InvoicingDisabled },
         };
         match decision {
-            Decision::Issue { trigger } => InvoiceDecision {
-                status: InvoiceStatus::Issuing,
-                reason: None,
-                field: None,
-                trigger: Some(trigger),
-            },
-            Decision::Waiting => InvoiceDecision {
-                status: InvoiceStatus::Waiting,
-                reason: None,
-                field: None,
-                trigger: None,
-            },
-            Decision::Disabled { reason } => InvoiceDecision {
-                status: InvoiceStatus::Disabled,
-                reason: Some(reason.as_str().into()),
-                field: None,
-                trigger: None,
-            },
-            Decision::NotIssuable { reason, field } => InvoiceDecision {
-                status: InvoiceStatus::NotIssuable,
-                reason: Some(reason.into()),
-                field,
-                trigger: None,
-            },
+            Decision::Issue { trigger } => InvoiceDecision { status: InvoiceStatus::Issuing, reason: None, field: None, trigger: Some(trigger) },
+            Decision::Waiting => InvoiceDecision { status: InvoiceStatus::Waiting, reason: None, field: None, trigger: None },
+            Decision::Disabled { reason } => {
+                InvoiceDecision { status: InvoiceStatus::Disabled, reason: Some(reason.as_str().into()), field: None, trigger: None }
+            }
+            Decision::NotIssuable { reason, field } => {
+                InvoiceDecision { status: InvoiceStatus::NotIssuable, reason: Some(reason.into()), field, trigger: None }
+            }
         }
     }
 
     async fn webhook(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let hook = req.json::<WebhookWire>()?.parse()?;
         let (m, order_id) = (hook.merchant_id.clone(), hook.order.id.as_str().to_owned());
-        tracing::Span::current()
-            .record("merchant_id", m.as_str())
-            .record("order_id", order_id.as_str());
+        tracing::Span::current().record("merchant_id", m.as_str()).record("order_id", order_id.as_str());
         for _ in 0..MAX_ATTEMPTS {
             let now = self.deps.clock.now();
             let context = self.deps.store.webhook_context(&m, &order_id).await?;
@@ -244,25 +194,14 @@ impl OrderWebhook {
                 return self.redeliver(seen.clone(), now).await;
             }
             let state = match &existing {
-                Some(item) => item
-                    .state
-                    .clone()
-                    .merge(hook.order.clone(), hook.occurred_at),
+                Some(item) => item.state.clone().merge(hook.order.clone(), hook.occurred_at),
                 None => OrderState::new(hook.order.clone(), hook.occurred_at),
             };
             // An order stuck for want of numbers is asked for again by its next event (the
             // merchant may have added 字軌 at Wixtar meanwhile).
-            let claimed = existing.as_ref().is_some_and(|e| {
-                e.invoice_status.is_claimed() && e.invoice_status != InvoiceStatus::NoInvoiceNumbers
-            });
+            let claimed = existing.as_ref().is_some_and(|e| e.invoice_status.is_claimed() && e.invoice_status != InvoiceStatus::NoInvoiceNumbers);
             let mut item = match existing.clone() {
-                Some(e) => OrderItem {
-                    state,
-                    events_seen: e.events_seen + 1,
-                    version: e.version + 1,
-                    updated_at: now,
-                    ..e
-                },
+                Some(e) => OrderItem { state, events_seen: e.events_seen + 1, version: e.version + 1, updated_at: now, ..e },
                 None => OrderItem {
                     pk: order_keys::order(&m, &order_id),
                     sk: order_keys::ORDER.into(),
@@ -286,12 +225,7 @@ impl OrderWebhook {
             };
             item.remember(&hook.event_id);
             let mut newly = Vec::new();
-            if claimed
-                && returned(&item.state)
-                && existing
-                    .as_ref()
-                    .is_none_or(|e| e.state.order != item.state.order)
-            {
+            if claimed && returned(&item.state) && existing.as_ref().is_none_or(|e| e.state.order != item.state.order) {
                 // An invoiced order was cancelled or (partly) refunded: void or allowance.
                 item.return_pending = true;
                 newly.push(OutboxFlag::Return);
@@ -305,19 +239,10 @@ impl OrderWebhook {
                     }
                     item.request_pending = true;
                 }
-                (
-                    item.invoice_status,
-                    item.invoice_reason,
-                    item.invoice_field,
-                    item.invoice_trigger,
-                ) = (d.status, d.reason, d.field, d.trigger);
+                (item.invoice_status, item.invoice_reason, item.invoice_field, item.invoice_trigger) = (d.status, d.reason, d.field, d.trigger);
             }
             // This delivery publishes what it set, and takes over flags whose lease lapsed.
-            let publish = to_publish(
-                &item,
-                &newly,
-                existing.as_ref().is_none_or(|e| e.outbox_free(now)),
-            );
+            let publish = to_publish(&item, &newly, existing.as_ref().is_none_or(|e| e.outbox_free(now)));
             if !publish.is_empty() {
                 item.outbox_lease_until = Some(now + OUTBOX_LEASE);
             }
@@ -325,9 +250,7 @@ impl OrderWebhook {
                 OrderWrite::Saved => {
                     tracing::info!(event_id = %hook.event_id, invoice_status = ?item.invoice_status, "order event applied");
                     self.publish(&item, &publish).await?;
-                    return self
-                        .answer(item, !publish.is_empty(), StatusCode::ACCEPTED)
-                        .await;
+                    return self.answer(item, !publish.is_empty(), StatusCode::ACCEPTED).await;
                 }
                 OrderWrite::Stale => {
                     // Another delivery of this order won the write: back off a little, re-read.
@@ -336,33 +259,14 @@ impl OrderWebhook {
                 }
             }
         }
-        Err(ApiError::unavailable(
-            "order_contention",
-            "too many concurrent events for this order; retry",
-        ))
+        Err(ApiError::unavailable("order_contention", "too many concurrent events for this order; retry"))
     }
 
     /// A delivery of an event applied before: nothing changes, but an event whose publish failed
     /// or whose publisher died (its lease lapsed) is published now.
-    async fn redeliver(
-        &self,
-        item: OrderItem,
-        now: DateTime<Utc>,
-    ) -> Result<ApiResponse, ApiError> {
+    async fn redeliver(&self, item: OrderItem, now: DateTime<Utc>) -> Result<ApiResponse, ApiError> {
         let publish = to_publish(&item, &[], item.outbox_free(now));
-        if publish.is_empty()
-            || !self
-                .deps
-                .store
-                .take_outbox(
-                    &item.merchant_id,
-                    &item.order_id,
-                    item.version,
-                    now,
-                    now + OUTBOX_LEASE,
-                )
-                .await?
-        {
+        if publish.is_empty() || !self.deps.store.take_outbox(&item.merchant_id, &item.order_id, item.version, now, now + OUTBOX_LEASE).await? {
             return self.answer(item, false, StatusCode::OK).await;
         }
         self.publish(&item, &publish).await?;
@@ -379,56 +283,25 @@ impl OrderWebhook {
         let events: Vec<DomainEvent> = flags.iter().map(|flag| outbox_event(item, *flag)).collect();
         if let Err(e) = self.deps.events.publish(&events).await {
             tracing::warn!(error = %e, ?flags, "event not published; the webhook's retry will");
-            self.deps
-                .store
-                .release_outbox(&item.merchant_id, &item.order_id)
-                .await?;
-            return Err(ApiError::unavailable(
-                "events_unavailable",
-                "order recorded; invoice request pending, retry the webhook",
-            ));
+            self.deps.store.release_outbox(&item.merchant_id, &item.order_id).await?;
+            return Err(ApiError::unavailable("events_unavailable", "order recorded; invoice request pending, retry the webhook"));
         }
         Ok(())
     }
 
     /// The order's invoice state. Read again after a publish only where the event bus runs the
     /// issuer inline (the local stack, [`Config::read_back`]).
-    async fn answer(
-        &self,
-        item: OrderItem,
-        published: bool,
-        status: StatusCode,
-    ) -> Result<ApiResponse, ApiError> {
+    async fn answer(&self, item: OrderItem, published: bool, status: StatusCode) -> Result<ApiResponse, ApiError> {
         let current = match published && self.read_back {
-            true => self
-                .deps
-                .store
-                .order(&item.merchant_id, &item.order_id)
-                .await?
-                .unwrap_or(item),
+            true => self.deps.store.order(&item.merchant_id, &item.order_id).await?.unwrap_or(item),
             false => item,
         };
-        Ok(ApiResponse::json(
-            status,
-            &json!({"order_id": current.order_id, "invoice": invoice_summary(&current)}),
-        ))
+        Ok(ApiResponse::json(status, &json!({"order_id": current.order_id, "invoice": invoice_summary(&current)})))
     }
 
-    async fn invoice_view(
-        &self,
-        merchant_id: &str,
-        order_id: &str,
-    ) -> Result<ApiResponse, ApiError> {
-        let (order, invoice) = tokio::try_join!(
-            self.deps.store.order(merchant_id, order_id),
-            self.deps.store.invoice(merchant_id, order_id)
-        )?;
-        let order = order.ok_or_else(|| {
-            ApiError::not_found(
-                "order_not_found",
-                format!("no order {order_id} for this merchant"),
-            )
-        })?;
+    async fn invoice_view(&self, merchant_id: &str, order_id: &str) -> Result<ApiResponse, ApiError> {
+        let (order, invoice) = tokio::try_join!(self.deps.store.order(merchant_id, order_id), self.deps.store.invoice(merchant_id, order_id))?;
+        let order = order.ok_or_else(|| ApiError::not_found("order_not_found", format!("no order {order_id} for this merchant")))?;
         Ok(ApiResponse::ok(&invoice_view(&order, invoice.as_ref())))
     }
 }
@@ -436,10 +309,7 @@ impl OrderWebhook {
 /// The outbox flags a delivery publishes: those it set itself, and every pending one when no
 /// one holds the outbox (`free`: never leased, or the lease lapsed).
 fn to_publish(item: &OrderItem, newly: &[OutboxFlag], free: bool) -> Vec<OutboxFlag> {
-    [OutboxFlag::Request, OutboxFlag::Return]
-        .into_iter()
-        .filter(|f| item.pending(*f) && (free || newly.contains(f)))
-        .collect()
+    [OutboxFlag::Request, OutboxFlag::Return].into_iter().filter(|f| item.pending(*f) && (free || newly.contains(f))).collect()
 }
 
 /// The event an outbox flag stands for.

@@ -16,10 +16,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let [platform_secret] = aws::read_secrets(&sdk, [&config.platform_secret_id]).await?;
     let deps = Dependencies {
         store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name),
-        events: Arc::new(EventBridgePublisher::new(
-            aws_sdk_eventbridge::Client::new(&sdk),
-            &config.event_bus_name,
-        )),
+        events: Arc::new(EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&sdk), &config.event_bus_name)),
         clock: Arc::new(SystemClock),
         platform_secret,
     };

@@ -57,38 +57,22 @@ pub fn unused_spans(numbers: &PeriodNumbers, lost: &[String]) -> Vec<UnusedSpan>
         .ranges
         .iter()
         .filter(|r| r.next <= r.last)
-        .map(|r| UnusedSpan {
-            track: r.track.clone(),
-            first: format!("{:08}", r.next),
-            last: format!("{:08}", r.last),
-        })
+        .map(|r| UnusedSpan { track: r.track.clone(), first: format!("{:08}", r.next), last: format!("{:08}", r.last) })
         .collect();
     for number in numbers.skipped.iter().chain(lost) {
         let (track, seq) = number.split_at(2);
-        spans.push(UnusedSpan {
-            track: track.into(),
-            first: seq.into(),
-            last: seq.into(),
-        });
+        spans.push(UnusedSpan { track: track.into(), first: seq.into(), last: seq.into() });
     }
     spans
 }
 
 impl PeriodClose {
     pub fn new(config: &Config, deps: Dependencies) -> Self {
-        Self {
-            deps,
-            look_back_periods: config.look_back_periods.max(1),
-        }
+        Self { deps, look_back_periods: config.look_back_periods.max(1) }
     }
 
     /// Reports one merchant's period; `Ok(false)` when it was reported before.
-    async fn close(
-        &self,
-        merchant_id: &str,
-        period: &InvoicePeriod,
-        now: DateTime<Utc>,
-    ) -> Result<(bool, u32), JobError> {
+    async fn close(&self, merchant_id: &str, period: &InvoicePeriod, now: DateTime<Utc>) -> Result<(bool, u32), JobError> {
         let p = period.to_string();
         let numbers = self.deps.store.period_numbers(merchant_id, &p).await?;
         if numbers.closed.is_some() {
@@ -108,43 +92,24 @@ impl PeriodClose {
         let handed_out: Vec<String> = numbers
             .ranges
             .iter()
-            .flat_map(|r| {
-                (r.first..r.next.min(r.last + 1)).map(move |seq| format!("{}{seq:08}", r.track))
-            })
+            .flat_map(|r| (r.first..r.next.min(r.last + 1)).map(move |seq| format!("{}{seq:08}", r.track)))
             .filter(|n| !numbers.skipped.contains(n))
             .collect();
-        let in_use = self
-            .deps
-            .store
-            .numbers_in_use(&settings.credentials.ubn.to_string(), &handed_out)
-            .await?;
-        let lost: Vec<String> = handed_out
-            .into_iter()
-            .filter(|n| !in_use.contains(n))
-            .collect();
+        let in_use = self.deps.store.numbers_in_use(&settings.credentials.ubn.to_string(), &handed_out).await?;
+        let lost: Vec<String> = handed_out.into_iter().filter(|n| !in_use.contains(n)).collect();
         if !lost.is_empty() {
             tracing::warn!(merchant_id, period = %p, lost = lost.len(), "numbers handed out but never used (left in an issuer instance's leased block, or lost to a crash), reported as unused");
         }
         let spans = unused_spans(&numbers, &lost);
-        self.deps
-            .wixtar
-            .report_unused(&pos, &p, &spans)
-            .await
-            .map_err(|e| JobError(e.to_string()))?;
-        let count = spans
-            .iter()
-            .map(|s| s.last.parse::<u32>().unwrap_or(0) - s.first.parse::<u32>().unwrap_or(0) + 1)
-            .sum();
+        self.deps.wixtar.report_unused(&pos, &p, &spans).await.map_err(|e| JobError(e.to_string()))?;
+        let count = spans.iter().map(|s| s.last.parse::<u32>().unwrap_or(0) - s.first.parse::<u32>().unwrap_or(0) + 1).sum();
         let item = PeriodCloseItem {
             pk: order_keys::ranges(merchant_id, &p),
             sk: order_keys::CLOSED.into(),
             entity: "period_close".into(),
             merchant_id: merchant_id.into(),
             period: p,
-            unused: spans
-                .iter()
-                .map(|s| format!("{0}{1}-{0}{2}", s.track, s.first, s.last))
-                .collect(),
+            unused: spans.iter().map(|s| format!("{0}{1}-{0}{2}", s.track, s.first, s.last)).collect(),
             unused_count: count,
             reported_at: now,
         };
@@ -165,12 +130,7 @@ impl ScheduledJob for PeriodClose {
         for _ in 0..self.look_back_periods {
             period = period.previous();
             periods.push(period.to_string());
-            for merchant_id in self
-                .deps
-                .store
-                .period_merchants(&period.to_string())
-                .await?
-            {
+            for merchant_id in self.deps.store.period_merchants(&period.to_string()).await? {
                 match self.close(&merchant_id, &period, now).await {
                     Ok((true, count)) => {
                         tracing::info!(merchant_id, period = %period, unused = count, "unused numbers reported");
@@ -185,9 +145,7 @@ impl ScheduledJob for PeriodClose {
                 }
             }
         }
-        Ok(
-            json!({"job": self.name(), "periods": periods, "reported": reported, "already_reported": already,
-                  "failed": failed, "unused_numbers": unused}),
-        )
+        Ok(json!({"job": self.name(), "periods": periods, "reported": reported, "already_reported": already,
+                  "failed": failed, "unused_numbers": unused}))
     }
 }

@@ -34,29 +34,17 @@ struct CardWire {
 fn parse_card(wire: CardWire) -> Result<(String, String), RuleViolation> {
     let token = wire.card_token.unwrap_or_default();
     if token.is_empty() || token.len() > 128 || !token.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(RuleViolation::on_field(
-            "invalid_card_token",
-            "card_token",
-            "card_token must be 1 to 128 printable ASCII characters",
-        ));
+        return Err(RuleViolation::on_field("invalid_card_token", "card_token", "card_token must be 1 to 128 printable ASCII characters"));
     }
     let last4 = wire.last4.unwrap_or_default();
     if last4.len() != 4 || !last4.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(RuleViolation::on_field(
-            "invalid_card_last4",
-            "last4",
-            "last4 must be 4 digits",
-        ));
+        return Err(RuleViolation::on_field("invalid_card_last4", "last4", "last4 must be 4 digits"));
     }
     Ok((token, last4))
 }
 
 impl PlanCheckout {
-    pub(crate) async fn put_auto_renew(
-        &self,
-        merchant_id: &str,
-        req: &ApiRequest,
-    ) -> Result<ApiResponse, ApiError> {
+    pub(crate) async fn put_auto_renew(&self, merchant_id: &str, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let request = req.json::<AutoRenewWire>()?.parse()?;
         let today = self.clock.today_in_taipei();
         self.update_plan(merchant_id, |plan| {
@@ -67,20 +55,12 @@ impl PlanCheckout {
         .await
     }
 
-    pub(crate) async fn put_payment_card(
-        &self,
-        merchant_id: &str,
-        req: &ApiRequest,
-    ) -> Result<ApiResponse, ApiError> {
+    pub(crate) async fn put_payment_card(&self, merchant_id: &str, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let (token, last4) = parse_card(req.json()?)?;
         self.update_plan(merchant_id, |plan| {
             tracing::info!("payment card bound");
             let auto_renew: AutoRenew = plan.auto_renew.clone().bind_card(last4.clone());
-            Ok(PlanItem {
-                auto_renew,
-                card_token: Some(token.clone()),
-                ..plan
-            })
+            Ok(PlanItem { auto_renew, card_token: Some(token.clone()), ..plan })
         })
         .await
     }
@@ -93,11 +73,7 @@ impl PlanCheckout {
     {
         for _ in 0..MAX_ATTEMPTS {
             let now = self.clock.now();
-            let current = self
-                .store
-                .plan(merchant_id)
-                .await?
-                .unwrap_or_else(|| PlanItem::empty(merchant_id, now));
+            let current = self.store.plan(merchant_id).await?.unwrap_or_else(|| PlanItem::empty(merchant_id, now));
             let mut next = change(current.clone())?;
             if next == current {
                 return self.plan_view(merchant_id).await;
@@ -110,9 +86,6 @@ impl PlanCheckout {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(ApiError::unavailable(
-            "plan_contention",
-            "too many concurrent updates to this plan; retry",
-        ))
+        Err(ApiError::unavailable("plan_contention", "too many concurrent updates to this plan; retry"))
     }
 }

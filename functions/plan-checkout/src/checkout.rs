@@ -39,54 +39,28 @@ pub(crate) fn order_json(order: &PlanOrderItem) -> serde_json::Value {
 fn gateway_error(e: UpstreamError) -> ApiError {
     tracing::warn!(error = %e, "payment gateway call failed");
     match e {
-        UpstreamError::Unavailable(_) => ApiError::unavailable(
-            "payment_gateway_unavailable",
-            "the payment gateway is unavailable; retry later",
-        ),
-        UpstreamError::Rejected { .. } => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "payment_gateway_rejected",
-            "the payment gateway refused to open this payment",
-        ),
+        UpstreamError::Unavailable(_) => ApiError::unavailable("payment_gateway_unavailable", "the payment gateway is unavailable; retry later"),
+        UpstreamError::Rejected { .. } => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "payment_gateway_rejected", "the payment gateway refused to open this payment")
+        }
     }
 }
 
 impl PlanCheckout {
-    pub(crate) async fn checkout(
-        &self,
-        merchant_id: &str,
-        req: &ApiRequest,
-    ) -> Result<ApiResponse, ApiError> {
+    pub(crate) async fn checkout(&self, merchant_id: &str, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let checkout = req.json::<CheckoutWire>()?.parse()?;
         let now = self.clock.now();
 
         let (record_pk, order_id) = match api::idempotency_key(req)? {
-            Some(key) => {
-                match idempotency::begin(
-                    &self.store,
-                    merchant_id,
-                    ROUTE,
-                    &key,
-                    &req.body,
-                    new_order_id(),
-                    now,
-                )
-                .await?
-                {
-                    Begin::Replay(response) => return Ok(response),
-                    Begin::Proceed {
-                        record_pk,
-                        resource_id,
-                    } => (Some(record_pk), resource_id),
-                }
-            }
+            Some(key) => match idempotency::begin(&self.store, merchant_id, ROUTE, &key, &req.body, new_order_id(), now).await? {
+                Begin::Replay(response) => return Ok(response),
+                Begin::Proceed { record_pk, resource_id } => (Some(record_pk), resource_id),
+            },
             None => (None, new_order_id()),
         };
         tracing::Span::current().record("order_id", order_id.as_str());
 
-        let result = self
-            .open_order(merchant_id, &order_id, &checkout, now, record_pk.as_deref())
-            .await;
+        let result = self.open_order(merchant_id, &order_id, &checkout, now, record_pk.as_deref()).await;
         if let (Err(_), Some(pk)) = (&result, &record_pk) {
             // Nothing was created: free the key so the caller can retry with it.
             if let Err(e) = self.store.release_idempotency(pk).await {
@@ -124,12 +98,7 @@ impl PlanCheckout {
             entity: "plan_order".into(),
             order_id: order_id.to_owned(),
             merchant_id: merchant_id.to_owned(),
-            kind: if first_purchase {
-                "purchase"
-            } else {
-                "renewal"
-            }
-            .into(),
+            kind: if first_purchase { "purchase" } else { "renewal" }.into(),
             ubn: checkout.ubn.to_string(),
             months: offer.months.get(),
             bonus_months: offer.bonus_months,
@@ -159,25 +128,11 @@ impl PlanCheckout {
             }
             // A resumed request raced the first one: answer what was stored.
             Err(StoreError::Conflict) => match record_pk {
-                Some(pk) => match self
-                    .store
-                    .idempotency(pk)
-                    .await?
-                    .and_then(|r| r.response_body.zip(r.status_code))
-                {
-                    Some((body, status)) => Ok(ApiResponse {
-                        status: StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
-                        body,
-                    }),
-                    None => Err(ApiError::conflict(
-                        "idempotency_key_in_progress",
-                        "retry shortly",
-                    )),
+                Some(pk) => match self.store.idempotency(pk).await?.and_then(|r| r.response_body.zip(r.status_code)) {
+                    Some((body, status)) => Ok(ApiResponse { status: StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED), body }),
+                    None => Err(ApiError::conflict("idempotency_key_in_progress", "retry shortly")),
                 },
-                None => Err(ApiError::conflict(
-                    "order_exists",
-                    "an order with this id already exists",
-                )),
+                None => Err(ApiError::conflict("order_exists", "an order with this id already exists")),
             },
             Err(e) => Err(e.into()),
         }

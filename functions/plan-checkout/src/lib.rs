@@ -102,11 +102,7 @@ impl<'a> Route<'a> {
             // Err(true): the path exists with another method.
             _ => return Err(false),
         };
-        if *method == allowed {
-            Ok(route)
-        } else {
-            Err(true)
-        }
+        if *method == allowed { Ok(route) } else { Err(true) }
     }
 }
 
@@ -126,21 +122,12 @@ impl PlanCheckout {
 
     async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let segments = req.segments();
-        let route = Route::resolve(&req.method, &segments).map_err(|method_exists| {
-            if method_exists {
-                ApiError::method_not_allowed(req)
-            } else {
-                ApiError::route_not_found(req)
-            }
-        })?;
+        let route = Route::resolve(&req.method, &segments)
+            .map_err(|method_exists| if method_exists { ApiError::method_not_allowed(req) } else { ApiError::route_not_found(req) })?;
         if route == Route::Healthz {
             return Ok(api::healthz());
         }
-        let secret = if route == Route::PaymentNotify {
-            &self.secrets.payment
-        } else {
-            &self.secrets.platform
-        };
+        let secret = if route == Route::PaymentNotify { &self.secrets.payment } else { &self.secrets.platform };
         api::authenticate(req, secret, self.clock.now())?;
         match route {
             Route::Healthz => Ok(api::healthz()),

@@ -32,10 +32,7 @@ struct NotifyWire {
 }
 
 enum Outcome {
-    Paid {
-        paid_at: DateTime<Utc>,
-        card: Option<(String, String)>,
-    },
+    Paid { paid_at: DateTime<Utc>, card: Option<(String, String)> },
     Failed,
 }
 
@@ -47,37 +44,20 @@ impl NotifyWire {
     /// `now` bounds `paid_at`: a payment time more than [`PAID_AT_WINDOW_DAYS`] from it is a
     /// gateway error, not a date to start a plan on.
     fn parse(self, now: DateTime<Utc>) -> Result<(String, Outcome), RuleViolation> {
-        let order_id = self
-            .order_id
-            .filter(|o| !o.trim().is_empty())
-            .ok_or_else(|| missing("order_id"))?;
+        let order_id = self.order_id.filter(|o| !o.trim().is_empty()).ok_or_else(|| missing("order_id"))?;
         let outcome = match self.status.as_deref() {
             Some("paid") => {
                 let raw = self.paid_at.ok_or_else(|| missing("paid_at"))?;
                 let paid_at = DateTime::parse_from_rfc3339(&raw)
-                    .map_err(|_| {
-                        RuleViolation::on_field(
-                            "invalid_paid_at",
-                            "paid_at",
-                            "paid_at must be an RFC 3339 time",
-                        )
-                    })?
+                    .map_err(|_| RuleViolation::on_field("invalid_paid_at", "paid_at", "paid_at must be an RFC 3339 time"))?
                     .to_utc();
                 if (paid_at - now).num_days().abs() > PAID_AT_WINDOW_DAYS {
-                    return Err(RuleViolation::on_field(
-                        "invalid_paid_at",
-                        "paid_at",
-                        format!("paid_at must be within {PAID_AT_WINDOW_DAYS} days of now"),
-                    ));
+                    return Err(RuleViolation::on_field("invalid_paid_at", "paid_at", format!("paid_at must be within {PAID_AT_WINDOW_DAYS} days of now")));
                 }
                 let card = match (self.card_token, self.card_last4) {
                     (Some(token), Some(last4)) if !token.is_empty() => {
                         if last4.len() != 4 || !last4.bytes().all(|b| b.is_ascii_digit()) {
-                            return Err(RuleViolation::on_field(
-                                "invalid_card_last4",
-                                "card_last4",
-                                "card_last4 must be 4 digits",
-                            ));
+                            return Err(RuleViolation::on_field("invalid_card_last4", "card_last4", "card_last4 must be 4 digits"));
                         }
                         Some((token, last4))
                     }
@@ -87,11 +67,7 @@ impl NotifyWire {
             }
             Some("failed") => Outcome::Failed,
             Some(_) => {
-                return Err(RuleViolation::on_field(
-                    "invalid_payment_status",
-                    "status",
-                    "status must be \"paid\" or \"failed\"",
-                ));
+                return Err(RuleViolation::on_field("invalid_payment_status", "status", "status must be \"paid\" or \"failed\""));
             }
             None => return Err(missing("status")),
         };
@@ -103,30 +79,19 @@ impl PlanCheckout {
     pub(crate) async fn payment_notify(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let (order_id, outcome) = req.json::<NotifyWire>()?.parse(self.clock.now())?;
         tracing::Span::current().record("order_id", order_id.as_str());
-        let merchant_id = self
-            .store
-            .plan_order_merchant(&order_id)
-            .await?
-            .ok_or_else(|| {
-                ApiError::not_found("order_not_found", format!("no plan order {order_id}"))
-            })?;
+        let merchant_id =
+            self.store.plan_order_merchant(&order_id).await?.ok_or_else(|| ApiError::not_found("order_not_found", format!("no plan order {order_id}")))?;
         tracing::Span::current().record("merchant_id", merchant_id.as_str());
 
         let order = match outcome {
             Outcome::Failed => {
-                if self
-                    .store
-                    .fail_plan_order(&merchant_id, &order_id, self.clock.now())
-                    .await?
-                {
+                if self.store.fail_plan_order(&merchant_id, &order_id, self.clock.now()).await? {
                     tracing::info!("plan order payment failed");
                 }
                 self.load_order(&merchant_id, &order_id).await?
             }
             Outcome::Paid { paid_at, card } => {
-                let order = self
-                    .apply_payment(&merchant_id, &order_id, paid_at, card)
-                    .await?;
+                let order = self.apply_payment(&merchant_id, &order_id, paid_at, card).await?;
                 self.finish_side_effects(&order).await?;
                 order
             }
@@ -140,17 +105,8 @@ impl PlanCheckout {
         })))
     }
 
-    async fn load_order(
-        &self,
-        merchant_id: &str,
-        order_id: &str,
-    ) -> Result<PlanOrderItem, ApiError> {
-        self.store
-            .plan_order(merchant_id, order_id)
-            .await?
-            .ok_or_else(|| {
-                ApiError::not_found("order_not_found", format!("no plan order {order_id}"))
-            })
+    async fn load_order(&self, merchant_id: &str, order_id: &str) -> Result<PlanOrderItem, ApiError> {
+        self.store.plan_order(merchant_id, order_id).await?.ok_or_else(|| ApiError::not_found("order_not_found", format!("no plan order {order_id}")))
     }
 
     /// Marks the order paid and extends the plan, once. Returns the paid order.
@@ -168,18 +124,9 @@ impl PlanCheckout {
                 return Ok(order);
             }
             let now = self.clock.now();
-            let current = self
-                .store
-                .plan(merchant_id)
-                .await?
-                .unwrap_or_else(|| PlanItem::empty(merchant_id, now));
-            let (paid, plan, notice) =
-                self.paid_state(order, current, paid_at, card.clone(), now)?;
-            match self
-                .store
-                .apply_payment(&paid, &plan, notice.as_ref())
-                .await
-            {
+            let current = self.store.plan(merchant_id).await?.unwrap_or_else(|| PlanItem::empty(merchant_id, now));
+            let (paid, plan, notice) = self.paid_state(order, current, paid_at, card.clone(), now)?;
+            match self.store.apply_payment(&paid, &plan, notice.as_ref()).await {
                 Ok(()) => {
                     tracing::info!(kind = %paid.kind, expires_on = %plan.expires_on.map(|d| d.to_string()).unwrap_or_default(), "payment applied");
                     return Ok(paid);
@@ -188,10 +135,7 @@ impl PlanCheckout {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(ApiError::unavailable(
-            "payment_contention",
-            "too many concurrent updates to this plan; retry",
-        ))
+        Err(ApiError::unavailable("payment_contention", "too many concurrent updates to this plan; retry"))
     }
 
     /// The order, plan and notice after applying this payment (pure, given what was read).
@@ -209,11 +153,7 @@ impl PlanCheckout {
         let bonus = months.bonus_months(first);
         let paid_on = taipei_date(paid_at);
         let period = match (plan.starts_on, plan.expires_on) {
-            (Some(starts_on), Some(expires_on)) => UsagePeriod {
-                starts_on,
-                expires_on,
-            }
-            .extend(paid_on, months.get()),
+            (Some(starts_on), Some(expires_on)) => UsagePeriod { starts_on, expires_on }.extend(paid_on, months.get()),
             _ => UsagePeriod::first(paid_on, months.get() + bonus),
         };
 
@@ -244,10 +184,7 @@ impl PlanCheckout {
             NoticeItem::new(
                 &order.merchant_id,
                 "wixtar_onboarding",
-                format!(
-                    "付款完成，美麗科技專員將與您聯繫開通帳號。Payment received: {} will contact you to open your account ({}).",
-                    c.name, c.phone
-                ),
+                format!("付款完成，美麗科技專員將與您聯繫開通帳號。Payment received: {} will contact you to open your account ({}).", c.name, c.phone),
                 json!({"wixtar_contact": c, "order_id": order.order_id}),
                 now,
             )
@@ -265,27 +202,17 @@ impl PlanCheckout {
         }
         let now = self.clock.now();
         let (merchant_id, order_id) = (&order.merchant_id, &order.order_id);
-        if !self
-            .store
-            .lease_order_effects(merchant_id, order_id, now, now + EFFECTS_LEASE)
-            .await?
-        {
+        if !self.store.lease_order_effects(merchant_id, order_id, now, now + EFFECTS_LEASE).await? {
             tracing::info!("side effects done or in progress elsewhere");
             return Ok(());
         }
         let mut done = Vec::new();
         let outcome = self.perform_side_effects(order, &mut done).await;
-        self.store
-            .clear_order_flags(merchant_id, order_id, &done, true)
-            .await?;
+        self.store.clear_order_flags(merchant_id, order_id, &done, true).await?;
         outcome
     }
 
-    async fn perform_side_effects(
-        &self,
-        order: &PlanOrderItem,
-        done: &mut Vec<&'static str>,
-    ) -> Result<(), ApiError> {
+    async fn perform_side_effects(&self, order: &PlanOrderItem, done: &mut Vec<&'static str>) -> Result<(), ApiError> {
         if order.pending_onboarding {
             let request = OnboardingRequest {
                 request_id: order.order_id.clone(),
@@ -293,10 +220,8 @@ impl PlanCheckout {
                 ubn: order.ubn.clone(),
                 plan_months: order.months,
                 bonus_months: order.bonus_months,
-                contact: serde_json::from_value(order.contact.clone())
-                    .map_err(|_| ApiError::internal())?,
-                company: serde_json::from_value(order.company.clone())
-                    .map_err(|_| ApiError::internal())?,
+                contact: serde_json::from_value(order.contact.clone()).map_err(|_| ApiError::internal())?,
+                company: serde_json::from_value(order.company.clone()).map_err(|_| ApiError::internal())?,
             };
             let receipt = self.wixtar.hand_off_contact(&request).await.map_err(|e| {
                 tracing::warn!(error = %e, "Wixtar contact hand-off failed; the callback retry will redo it");
@@ -322,11 +247,7 @@ impl PlanCheckout {
         detail["starts_on"] = json!(order.period_starts_on);
         detail["expires_on"] = json!(order.period_expires_on);
         let purchased = DomainEvent::new("PlanPurchased", detail);
-        let template = if order.kind == "purchase" {
-            "wixtar_purchase_confirmation"
-        } else {
-            "wixtar_renewal_confirmation"
-        };
+        let template = if order.kind == "purchase" { "wixtar_purchase_confirmation" } else { "wixtar_renewal_confirmation" };
         let email = DomainEvent::new(
             "MerchantNotification",
             json!({

@@ -15,22 +15,12 @@ struct VerifyWire {
 impl PlanCheckout {
     /// Whether the merchant has ever paid for a plan (renewals get no bonus).
     pub(crate) async fn is_first_purchase(&self, merchant_id: &str) -> Result<bool, ApiError> {
-        Ok(self
-            .store
-            .plan(merchant_id)
-            .await?
-            .is_none_or(|p| p.paid_orders == 0))
+        Ok(self.store.plan(merchant_id).await?.is_none_or(|p| p.paid_orders == 0))
     }
 
-    pub(crate) async fn verify(
-        &self,
-        merchant_id: &str,
-        req: &ApiRequest,
-    ) -> Result<ApiResponse, ApiError> {
+    pub(crate) async fn verify(&self, merchant_id: &str, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let wire: VerifyWire = req.json()?;
-        let raw = wire
-            .ubn
-            .ok_or_else(|| RuleViolation::on_field("missing_field", "ubn", "ubn is required"))?;
+        let raw = wire.ubn.ok_or_else(|| RuleViolation::on_field("missing_field", "ubn", "ubn is required"))?;
         let ubn = Ubn::parse(&raw)?;
         let first_purchase = self.is_first_purchase(merchant_id).await?;
         Ok(ApiResponse::ok(&json!({

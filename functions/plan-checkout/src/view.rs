@@ -18,15 +18,9 @@ impl PlanCheckout {
         let period = plan.and_then(PlanItem::period);
         let status = PlanStatus::of(period.as_ref(), items.settings.is_some(), today);
         let auto_renew = plan.map(|p| p.auto_renew.clone()).unwrap_or_default();
-        let card = auto_renew
-            .card_last4
-            .as_ref()
-            .map(|last4| json!({"last4": last4}));
-        let notices: Vec<_> = items
-            .notices
-            .iter()
-            .map(|n| json!({"code": n.code, "message": n.message, "created_at": n.created_at, "details": n.details}))
-            .collect();
+        let card = auto_renew.card_last4.as_ref().map(|last4| json!({"last4": last4}));
+        let notices: Vec<_> =
+            items.notices.iter().map(|n| json!({"code": n.code, "message": n.message, "created_at": n.created_at, "details": n.details})).collect();
         Ok(ApiResponse::ok(&json!({
             "merchant_id": merchant_id,
             "status": status,

@@ -13,13 +13,8 @@ use einvoice_adapters::payment::{ChargeRequest, ChargeResult};
 use einvoice_adapters::schedule::{JobError, ScheduledJob};
 use einvoice_adapters::store::{NoticeItem, PlanItem, PlanOrderItem, StoreError, keys};
 use einvoice_adapters::upstream::UpstreamError;
-use einvoice_domain::renewal::{
-    ChargeDecision, ChargeOrder, ChargeOutcome, apply_charge_outcome, charge_due, charge_window,
-    start_charge,
-};
-use einvoice_domain::{
-    ChargeAttempts, ChargeEffect, PlanCatalogue, RetryPolicy, SuspendReason, taipei_date,
-};
+use einvoice_domain::renewal::{ChargeDecision, ChargeOrder, ChargeOutcome, apply_charge_outcome, charge_due, charge_window, start_charge};
+use einvoice_domain::{ChargeAttempts, ChargeEffect, PlanCatalogue, RetryPolicy, SuspendReason, taipei_date};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -44,14 +39,7 @@ enum Done {
 
 /// The plan order a successful renewal charge records. Its id is derived from the charge's
 /// idempotency key, so the same charge can never be recorded twice.
-fn renewal_order(
-    plan: &PlanItem,
-    order: &ChargeOrder,
-    amount: u64,
-    charge_id: &str,
-    expires_on: NaiveDate,
-    now: DateTime<Utc>,
-) -> PlanOrderItem {
+fn renewal_order(plan: &PlanItem, order: &ChargeOrder, amount: u64, charge_id: &str, expires_on: NaiveDate, now: DateTime<Utc>) -> PlanOrderItem {
     let digest = hex::encode(Sha256::digest(order.idempotency_key.as_bytes()));
     let order_id = format!("po_{}", &digest[..32]);
     PlanOrderItem {
@@ -86,41 +74,18 @@ fn renewal_order(
 
 impl RenewalCharge {
     pub fn new(config: &Config, deps: Dependencies) -> Self {
-        Self {
-            deps,
-            catalogue: config.plan_catalogue.clone(),
-            retry: config.retry.clone(),
-        }
+        Self { deps, catalogue: config.plan_catalogue.clone(), retry: config.retry.clone() }
     }
 
-    fn decide(
-        &self,
-        plan: &PlanItem,
-        today: NaiveDate,
-    ) -> Option<(ChargeDecision, ChargeAttempts)> {
+    fn decide(&self, plan: &PlanItem, today: NaiveDate) -> Option<(ChargeDecision, ChargeAttempts)> {
         let expires_on = plan.expires_on?;
-        let attempts = plan
-            .renewal_attempts
-            .clone()
-            .unwrap_or_else(|| ChargeAttempts::for_cycle(expires_on));
-        let decision = charge_due(
-            &plan.merchant_id,
-            &plan.auto_renew,
-            expires_on,
-            today,
-            &attempts,
-            &self.retry,
-        );
+        let attempts = plan.renewal_attempts.clone().unwrap_or_else(|| ChargeAttempts::for_cycle(expires_on));
+        let decision = charge_due(&plan.merchant_id, &plan.auto_renew, expires_on, today, &attempts, &self.retry);
         Some((decision, attempts))
     }
 
     /// Does what is due for one merchant, re-reading the plan after any version conflict.
-    async fn renew(
-        &self,
-        merchant_id: &str,
-        today: NaiveDate,
-        now: DateTime<Utc>,
-    ) -> Result<Done, JobError> {
+    async fn renew(&self, merchant_id: &str, today: NaiveDate, now: DateTime<Utc>) -> Result<Done, JobError> {
         for _ in 0..MAX_ATTEMPTS {
             let Some(plan) = self.deps.store.plan(merchant_id).await? else {
                 return Ok(Done::NothingToDo);
@@ -129,14 +94,10 @@ impl RenewalCharge {
                 return Ok(Done::NothingToDo);
             };
             let written = match decision {
-                ChargeDecision::Charge(order) => {
-                    self.charge(plan, attempts, &order, today, now).await?
-                }
+                ChargeDecision::Charge(order) => self.charge(plan, attempts, &order, today, now).await?,
                 ChargeDecision::Suspend { reason } => {
                     let cycle = plan.expires_on.unwrap_or(today);
-                    self.suspend(plan, reason, cycle, now)
-                        .await?
-                        .map(|_| Done::Suspended)
+                    self.suspend(plan, reason, cycle, now).await?.map(|_| Done::Suspended)
                 }
                 ChargeDecision::NotDue(_) | ChargeDecision::AlreadyCharged { .. } => {
                     return Ok(Done::NothingToDo);
@@ -161,22 +122,14 @@ impl RenewalCharge {
         let plan = if order.resumed {
             plan
         } else {
-            let pending = PlanItem {
-                renewal_attempts: Some(start_charge(&attempts, order, today)),
-                version: plan.version + 1,
-                updated_at: now,
-                ..plan
-            };
+            let pending = PlanItem { renewal_attempts: Some(start_charge(&attempts, order, today)), version: plan.version + 1, updated_at: now, ..plan };
             match self.deps.store.put_plan(&pending, None).await {
                 Ok(()) => pending,
                 Err(StoreError::Conflict) => return Ok(None),
                 Err(e) => return Err(e.into()),
             }
         };
-        let attempts = plan
-            .renewal_attempts
-            .clone()
-            .unwrap_or_else(|| start_charge(&attempts, order, today));
+        let attempts = plan.renewal_attempts.clone().unwrap_or_else(|| start_charge(&attempts, order, today));
         let amount = self.catalogue.price(order.months);
         let (outcome, charge_id) = match &plan.card_token {
             None => (ChargeOutcome::DeclinedHard, String::new()),
@@ -209,30 +162,15 @@ impl RenewalCharge {
                 }
             }
         };
-        let expires_on = plan
-            .expires_on
-            .expect("a charge is decided for a plan with an expiry");
-        let applied = apply_charge_outcome(
-            &plan.auto_renew,
-            expires_on,
-            &attempts,
-            order,
-            outcome,
-            today,
-            &self.retry,
-        );
+        let expires_on = plan.expires_on.expect("a charge is decided for a plan with an expiry");
+        let applied = apply_charge_outcome(&plan.auto_renew, expires_on, &attempts, order, outcome, today, &self.retry);
         let Some(effect) = applied.effect else {
             // Nothing to announce, but the attempt's outcome may still need recording (a
             // decline of a cycle a manual 續購 replaced): otherwise it would be re-sent forever.
             if Some(&applied.attempts) == plan.renewal_attempts.as_ref() {
                 return Ok(Some(Done::NothingToDo));
             }
-            let recorded = PlanItem {
-                renewal_attempts: Some(applied.attempts),
-                version: plan.version + 1,
-                updated_at: now,
-                ..plan
-            };
+            let recorded = PlanItem { renewal_attempts: Some(applied.attempts), version: plan.version + 1, updated_at: now, ..plan };
             return match self.deps.store.put_plan(&recorded, None).await {
                 Ok(()) => Ok(Some(Done::NothingToDo)),
                 Err(StoreError::Conflict) => Ok(None),
@@ -243,8 +181,7 @@ impl RenewalCharge {
             auto_renew: applied.state,
             expires_on: Some(applied.expires_on),
             renewal_attempts: Some(applied.attempts),
-            paid_orders: plan.paid_orders
-                + u32::from(matches!(effect, ChargeEffect::Renewed { .. })),
+            paid_orders: plan.paid_orders + u32::from(matches!(effect, ChargeEffect::Renewed { .. })),
             version: plan.version + 1,
             updated_at: now,
             ..plan.clone()
@@ -253,25 +190,12 @@ impl RenewalCharge {
         let result = match effect {
             ChargeEffect::Renewed { expires_on, .. } => {
                 let record = renewal_order(&plan, order, amount, &charge_id, expires_on, now);
-                self.deps
-                    .store
-                    .record_renewal(&record, &next)
-                    .await
-                    .map(|()| Done::Charged)
+                self.deps.store.record_renewal(&record, &next).await.map(|()| Done::Charged)
             }
-            ChargeEffect::Declined { .. } => self
-                .deps
-                .store
-                .put_plan(&next, None)
-                .await
-                .map(|()| Done::Declined),
+            ChargeEffect::Declined { .. } => self.deps.store.put_plan(&next, None).await.map(|()| Done::Declined),
             ChargeEffect::Suspended { reason, cycle, .. } => {
                 let notice = suspended_notice(&plan, reason, cycle, now);
-                self.deps
-                    .store
-                    .put_plan(&next, Some(&notice))
-                    .await
-                    .map(|()| Done::Suspended)
+                self.deps.store.put_plan(&next, Some(&notice)).await.map(|()| Done::Suspended)
             }
         };
         match result {
@@ -285,26 +209,11 @@ impl RenewalCharge {
     }
 
     /// Suspends auto-renew (no card when a charge was due), with a notice and an e-mail.
-    async fn suspend(
-        &self,
-        plan: PlanItem,
-        reason: SuspendReason,
-        cycle: NaiveDate,
-        now: DateTime<Utc>,
-    ) -> Result<Option<()>, JobError> {
+    async fn suspend(&self, plan: PlanItem, reason: SuspendReason, cycle: NaiveDate, now: DateTime<Utc>) -> Result<Option<()>, JobError> {
         let notice = suspended_notice(&plan, reason, cycle, now);
-        let effect = ChargeEffect::Suspended {
-            cycle,
-            attempt: 0,
-            reason,
-        };
+        let effect = ChargeEffect::Suspended { cycle, attempt: 0, reason };
         publish(&self.deps, &self.effect_events(&plan, &effect, 0)).await?;
-        let next = PlanItem {
-            auto_renew: plan.auto_renew.clone().suspend(reason),
-            version: plan.version + 1,
-            updated_at: now,
-            ..plan
-        };
+        let next = PlanItem { auto_renew: plan.auto_renew.clone().suspend(reason), version: plan.version + 1, updated_at: now, ..plan };
         match self.deps.store.put_plan(&next, Some(&notice)).await {
             Ok(()) => Ok(Some(())),
             Err(StoreError::Conflict) => Ok(None),
@@ -313,21 +222,11 @@ impl RenewalCharge {
     }
 
     /// The events announcing an outcome; ids are stable per merchant, cycle and attempt.
-    fn effect_events(
-        &self,
-        plan: &PlanItem,
-        effect: &ChargeEffect,
-        amount: u64,
-    ) -> Vec<DomainEvent> {
+    fn effect_events(&self, plan: &PlanItem, effect: &ChargeEffect, amount: u64) -> Vec<DomainEvent> {
         let m = &plan.merchant_id;
         let last4 = plan.auto_renew.card_last4.clone();
         match *effect {
-            ChargeEffect::Renewed {
-                cycle,
-                attempt,
-                months,
-                expires_on,
-            } => vec![
+            ChargeEffect::Renewed { cycle, attempt, months, expires_on } => vec![
                 DomainEvent::new(
                     "PlanRenewed",
                     json!({"event_id": format!("{m}:renewal:{cycle}:renewed"), "merchant_id": m, "cycle": cycle,
@@ -340,21 +239,13 @@ impl RenewalCharge {
                     json!({"months": months, "amount": amount, "currency": "TWD", "expires_on": expires_on, "card_last4": last4}),
                 ),
             ],
-            ChargeEffect::Declined {
-                cycle,
-                attempt,
-                next_attempt_on,
-            } => vec![notification(
+            ChargeEffect::Declined { cycle, attempt, next_attempt_on } => vec![notification(
                 plan,
                 format!("{m}:renewal:{cycle}:declined:{attempt}"),
                 "auto_renew_declined",
                 json!({"cycle": cycle, "attempt": attempt, "next_attempt_on": next_attempt_on, "card_last4": last4}),
             )],
-            ChargeEffect::Suspended {
-                cycle,
-                attempt,
-                reason,
-            } => vec![notification(
+            ChargeEffect::Suspended { cycle, attempt, reason } => vec![notification(
                 plan,
                 format!("{m}:renewal:{cycle}:suspended"),
                 "auto_renew_suspended",
@@ -364,12 +255,7 @@ impl RenewalCharge {
     }
 }
 
-fn suspended_notice(
-    plan: &PlanItem,
-    reason: SuspendReason,
-    cycle: NaiveDate,
-    now: DateTime<Utc>,
-) -> NoticeItem {
+fn suspended_notice(plan: &PlanItem, reason: SuspendReason, cycle: NaiveDate, now: DateTime<Utc>) -> NoticeItem {
     let why = match reason {
         SuspendReason::Declined => "信用卡扣款多次失敗 the card was declined on every attempt",
         SuspendReason::DeclinedHard => "信用卡已失效 the card is expired or blocked",
@@ -378,9 +264,7 @@ fn suspended_notice(
     NoticeItem::new(
         &plan.merchant_id,
         "auto_renew_suspended",
-        format!(
-            "自動續約已暫停（{why}）；方案將於 {cycle} 到期，請更新付款設定或手動續購。Auto-renew is suspended; the plan ends on {cycle}."
-        ),
+        format!("自動續約已暫停（{why}）；方案將於 {cycle} 到期，請更新付款設定或手動續購。Auto-renew is suspended; the plan ends on {cycle}."),
         json!({"reason": reason, "cycle": cycle}),
         now,
     )
@@ -399,20 +283,10 @@ impl ScheduledJob for RenewalCharge {
         let due = charge_window(today);
         let window = (*due.start() - chrono::Days::new(PENDING_LOOK_BACK_DAYS))..=*due.end();
         let mut summary = RunSummary::new(self.name(), today, &window);
-        let found = self
-            .deps
-            .store
-            .plans_expiring(*window.start(), *window.end())
-            .await?;
+        let found = self.deps.store.plans_expiring(*window.start(), *window.end()).await?;
         (summary.queries, summary.items_read) = (found.queries, found.items_read);
         for plan in &found.plans {
-            if !matches!(
-                self.decide(plan, today),
-                Some((
-                    ChargeDecision::Charge(_) | ChargeDecision::Suspend { .. },
-                    _
-                ))
-            ) {
+            if !matches!(self.decide(plan, today), Some((ChargeDecision::Charge(_) | ChargeDecision::Suspend { .. }, _))) {
                 summary.skipped += 1;
                 continue;
             }

@@ -23,20 +23,11 @@ enum Done {
 
 impl RenewalCutoff {
     pub fn new(config: &Config, deps: Dependencies) -> Self {
-        Self {
-            deps,
-            catalogue: config.plan_catalogue.clone(),
-            look_back_days: config.cutoff_look_back_days,
-        }
+        Self { deps, catalogue: config.plan_catalogue.clone(), look_back_days: config.cutoff_look_back_days }
     }
 
     /// Notifies one merchant once per locked renewal and records it on the plan.
-    async fn lock(
-        &self,
-        merchant_id: &str,
-        today: chrono::NaiveDate,
-        now: DateTime<Utc>,
-    ) -> Result<Done, JobError> {
+    async fn lock(&self, merchant_id: &str, today: chrono::NaiveDate, now: DateTime<Utc>) -> Result<Done, JobError> {
         for _ in 0..MAX_ATTEMPTS {
             // The index is eventually consistent: decide on a consistent read of the plan.
             let Some(plan) = self.deps.store.plan(merchant_id).await? else {
@@ -45,9 +36,7 @@ impl RenewalCutoff {
             let Some(expires_on) = plan.expires_on else {
                 return Ok(Done::NothingToDo);
             };
-            let Some(notice) =
-                cutoff_due(&plan.auto_renew, expires_on, today, plan.renewal_locked_for)
-            else {
+            let Some(notice) = cutoff_due(&plan.auto_renew, expires_on, today, plan.renewal_locked_for) else {
                 return Ok(Done::NothingToDo);
             };
             let amount = self.catalogue.price(notice.months);
@@ -59,12 +48,7 @@ impl RenewalCutoff {
                        "months": notice.months, "amount": amount, "currency": "TWD", "card_last4": notice.card_last4}),
             );
             publish(&self.deps, &[event]).await?;
-            let locked = PlanItem {
-                renewal_locked_for: Some(notice.cycle),
-                version: plan.version + 1,
-                updated_at: now,
-                ..plan
-            };
+            let locked = PlanItem { renewal_locked_for: Some(notice.cycle), version: plan.version + 1, updated_at: now, ..plan };
             match self.deps.store.put_plan(&locked, None).await {
                 Ok(()) => {
                     tracing::info!(merchant_id, cycle = %notice.cycle, charge_on = %notice.charge_on, amount, "renewal locked; merchant notified");
@@ -88,11 +72,7 @@ impl ScheduledJob for RenewalCutoff {
         let today = taipei_date(now);
         let window = cutoff_window(today, self.look_back_days);
         let mut summary = RunSummary::new(self.name(), today, &window);
-        let found = self
-            .deps
-            .store
-            .plans_expiring(*window.start(), *window.end())
-            .await?;
+        let found = self.deps.store.plans_expiring(*window.start(), *window.end()).await?;
         (summary.queries, summary.items_read) = (found.queries, found.items_read);
         for plan in &found.plans {
             let Some(expires_on) = plan.expires_on else {

@@ -43,11 +43,7 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let retry_days = config::optional("RENEWAL_RETRY_DAYS", "7,4,1")
             .split(',')
-            .map(|d| {
-                d.trim()
-                    .parse::<u64>()
-                    .map_err(|_| ConfigError(format!("RENEWAL_RETRY_DAYS: {d:?} is not a number")))
-            })
+            .map(|d| d.trim().parse::<u64>().map_err(|_| ConfigError(format!("RENEWAL_RETRY_DAYS: {d:?} is not a number"))))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             table_name: config::required("TABLE_NAME")?,
@@ -76,13 +72,8 @@ impl Dependencies {
         let sdk = einvoice_adapters::aws::sdk_config().await;
         Self {
             store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name),
-            gateway: Arc::new(einvoice_adapters::payment::HttpPaymentGateway::new(
-                &config.payment_gateway_url,
-            )),
-            events: Arc::new(einvoice_adapters::events::EventBridgePublisher::new(
-                aws_sdk_eventbridge::Client::new(&sdk),
-                &config.event_bus_name,
-            )),
+            gateway: Arc::new(einvoice_adapters::payment::HttpPaymentGateway::new(&config.payment_gateway_url)),
+            events: Arc::new(einvoice_adapters::events::EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&sdk), &config.event_bus_name)),
         }
     }
 }
@@ -112,17 +103,8 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    fn new(
-        job: &'static str,
-        today: chrono::NaiveDate,
-        window: &std::ops::RangeInclusive<chrono::NaiveDate>,
-    ) -> Self {
-        Self {
-            job,
-            today: today.to_string(),
-            window: [window.start().to_string(), window.end().to_string()],
-            ..Default::default()
-        }
+    fn new(job: &'static str, today: chrono::NaiveDate, window: &std::ops::RangeInclusive<chrono::NaiveDate>) -> Self {
+        Self { job, today: today.to_string(), window: [window.start().to_string(), window.end().to_string()], ..Default::default() }
     }
 
     fn json(&self) -> serde_json::Value {
@@ -132,12 +114,7 @@ impl RunSummary {
 
 /// A `MerchantNotification` (e-mail) event about the merchant's plan; `event_id` lets
 /// consumers drop repeats (a job re-run publishes the same id).
-fn notification(
-    plan: &PlanItem,
-    event_id: String,
-    template: &str,
-    mut detail: serde_json::Value,
-) -> DomainEvent {
+fn notification(plan: &PlanItem, event_id: String, template: &str, mut detail: serde_json::Value) -> DomainEvent {
     detail["event_id"] = event_id.into();
     detail["merchant_id"] = plan.merchant_id.clone().into();
     detail["channel"] = "email".into();
@@ -151,8 +128,5 @@ async fn publish(deps: &Dependencies, events: &[DomainEvent]) -> Result<(), JobE
     if events.is_empty() {
         return Ok(());
     }
-    deps.events
-        .publish(events)
-        .await
-        .map_err(|e| JobError(e.to_string()))
+    deps.events.publish(events).await.map_err(|e| JobError(e.to_string()))
 }

@@ -27,47 +27,22 @@ fn value_size(v: &Value) -> usize {
     match kind.as_str() {
         "S" => inner.as_str().map_or(0, str::len),
         "N" => number_size(inner.as_str().unwrap_or("0")),
-        "B" => base64::engine::general_purpose::STANDARD
-            .decode(inner.as_str().unwrap_or(""))
-            .map_or(0, |b| b.len()),
+        "B" => base64::engine::general_purpose::STANDARD.decode(inner.as_str().unwrap_or("")).map_or(0, |b| b.len()),
         "BOOL" | "NULL" => 1,
-        "SS" => inner.as_array().map_or(0, |a| {
-            a.iter().filter_map(Value::as_str).map(str::len).sum()
-        }),
-        "NS" => inner.as_array().map_or(0, |a| {
-            a.iter().filter_map(Value::as_str).map(number_size).sum()
-        }),
-        "BS" => inner.as_array().map_or(0, |a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(|b| {
-                    base64::engine::general_purpose::STANDARD
-                        .decode(b)
-                        .map_or(0, |b| b.len())
-                })
-                .sum()
-        }),
-        "L" => {
-            3 + inner
-                .as_array()
-                .map_or(0, |a| a.iter().map(|e| 1 + value_size(e)).sum())
-        }
-        "M" => {
-            3 + inner.as_object().map_or(0, |m| {
-                m.iter().map(|(k, e)| 1 + k.len() + value_size(e)).sum()
-            })
-        }
+        "SS" => inner.as_array().map_or(0, |a| a.iter().filter_map(Value::as_str).map(str::len).sum()),
+        "NS" => inner.as_array().map_or(0, |a| a.iter().filter_map(Value::as_str).map(number_size).sum()),
+        "BS" => inner
+            .as_array()
+            .map_or(0, |a| a.iter().filter_map(Value::as_str).map(|b| base64::engine::general_purpose::STANDARD.decode(b).map_or(0, |b| b.len())).sum()),
+        "L" => 3 + inner.as_array().map_or(0, |a| a.iter().map(|e| 1 + value_size(e)).sum()),
+        "M" => 3 + inner.as_object().map_or(0, |m| m.iter().map(|(k, e)| 1 + k.len() + value_size(e)).sum()),
         _ => 0,
     }
 }
 
 fn number_size(n: &str) -> usize {
     let digits = n.trim_start_matches('-').replace('.', "");
-    let significant = digits
-        .trim_start_matches('0')
-        .trim_end_matches('0')
-        .len()
-        .max(1);
+    let significant = digits.trim_start_matches('0').trim_end_matches('0').len().max(1);
     significant.div_ceil(2) + 1
 }
 
@@ -76,12 +51,7 @@ pub fn item_size(item: &Map<String, Value>) -> usize {
 }
 
 fn key_of(m: &Map<String, Value>) -> Option<Key> {
-    let s = |name: &str| {
-        m.get(name)
-            .and_then(|v| v.get("S"))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
+    let s = |name: &str| m.get(name).and_then(|v| v.get("S")).and_then(Value::as_str).map(str::to_owned);
     Some((s("pk")?, s("sk").unwrap_or_default()))
 }
 
@@ -106,11 +76,7 @@ fn writes(size: usize) -> f64 {
 pub fn units(calls: &[Call], table: &HashMap<Key, usize>) -> Units {
     let mut u = Units::default();
     let size_of = |m: &Map<String, Value>, field: &str| -> usize {
-        m.get(field)
-            .and_then(Value::as_object)
-            .and_then(key_of)
-            .and_then(|k| table.get(&k).copied())
-            .unwrap_or(0)
+        m.get(field).and_then(Value::as_object).and_then(key_of).and_then(|k| table.get(&k).copied()).unwrap_or(0)
     };
     for c in calls {
         let Some(op) = c.target.strip_prefix("DynamoDB_20120810.") else {
@@ -119,68 +85,31 @@ pub fn units(calls: &[Call], table: &HashMap<Key, usize>) -> Units {
         let req: Value = serde_json::from_slice(&c.request).unwrap_or(Value::Null);
         let resp: Value = serde_json::from_slice(&c.response).unwrap_or(Value::Null);
         let req = req.as_object().cloned().unwrap_or_default();
-        let consistent = req
-            .get("ConsistentRead")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let consistent = req.get("ConsistentRead").and_then(Value::as_bool).unwrap_or(false);
         let (r, w) = match op {
-            "GetItem" => (
-                reads(
-                    resp.get("Item")
-                        .and_then(Value::as_object)
-                        .map_or(0, item_size),
-                    consistent,
-                ),
-                0.0,
-            ),
+            "GetItem" => (reads(resp.get("Item").and_then(Value::as_object).map_or(0, item_size), consistent), 0.0),
             "Query" | "Scan" => {
-                let total: usize = resp.get("Items").and_then(Value::as_array).map_or(0, |a| {
-                    a.iter().filter_map(Value::as_object).map(item_size).sum()
-                });
+                let total: usize = resp.get("Items").and_then(Value::as_array).map_or(0, |a| a.iter().filter_map(Value::as_object).map(item_size).sum());
                 (reads(total, consistent), 0.0)
             }
             "BatchGetItem" => {
                 let mut r = 0.0;
                 if let Some(tables) = req.get("RequestItems").and_then(Value::as_object) {
                     for spec in tables.values() {
-                        let consistent = spec
-                            .get("ConsistentRead")
-                            .and_then(Value::as_bool)
-                            .unwrap_or(false);
-                        for key in spec
-                            .get("Keys")
-                            .and_then(Value::as_array)
-                            .into_iter()
-                            .flatten()
-                        {
-                            let size = key
-                                .as_object()
-                                .and_then(key_of)
-                                .and_then(|k| table.get(&k).copied())
-                                .unwrap_or(0);
+                        let consistent = spec.get("ConsistentRead").and_then(Value::as_bool).unwrap_or(false);
+                        for key in spec.get("Keys").and_then(Value::as_array).into_iter().flatten() {
+                            let size = key.as_object().and_then(key_of).and_then(|k| table.get(&k).copied()).unwrap_or(0);
                             r += reads(size, consistent);
                         }
                     }
                 }
                 (r, 0.0)
             }
-            "PutItem" => (
-                0.0,
-                writes(
-                    req.get("Item")
-                        .and_then(Value::as_object)
-                        .map_or(0, item_size),
-                ),
-            ),
+            "PutItem" => (0.0, writes(req.get("Item").and_then(Value::as_object).map_or(0, item_size))),
             "UpdateItem" | "DeleteItem" => (0.0, writes(size_of(&req, "Key"))),
             "TransactWriteItems" => {
                 let mut w = 0.0;
-                for action in req
-                    .get("TransactItems")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
+                for action in req.get("TransactItems").and_then(Value::as_array).into_iter().flatten() {
                     let Some(a) = action.as_object() else {
                         continue;
                     };
@@ -189,10 +118,7 @@ pub fn units(calls: &[Call], table: &HashMap<Key, usize>) -> Units {
                             continue;
                         };
                         let size = match kind.as_str() {
-                            "Put" => body
-                                .get("Item")
-                                .and_then(Value::as_object)
-                                .map_or(0, item_size),
+                            "Put" => body.get("Item").and_then(Value::as_object).map_or(0, item_size),
                             _ => size_of(body, "Key"),
                         };
                         w += 2.0 * writes(size);
@@ -202,12 +128,7 @@ pub fn units(calls: &[Call], table: &HashMap<Key, usize>) -> Units {
             }
             "TransactGetItems" => {
                 let mut r = 0.0;
-                for action in req
-                    .get("TransactItems")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
+                for action in req.get("TransactItems").and_then(Value::as_array).into_iter().flatten() {
                     if let Some(get) = action.get("Get").and_then(Value::as_object) {
                         r += 2.0 * reads(size_of(get, "Key"), true);
                     }
@@ -219,9 +140,7 @@ pub fn units(calls: &[Call], table: &HashMap<Key, usize>) -> Units {
                 if let Some(tables) = req.get("RequestItems").and_then(Value::as_object) {
                     for reqs in tables.values() {
                         for r in reqs.as_array().into_iter().flatten() {
-                            if let Some(item) =
-                                r.pointer("/PutRequest/Item").and_then(Value::as_object)
-                            {
+                            if let Some(item) = r.pointer("/PutRequest/Item").and_then(Value::as_object) {
                                 w += writes(item_size(item));
                             } else {
                                 w += 1.0;
@@ -237,26 +156,15 @@ pub fn units(calls: &[Call], table: &HashMap<Key, usize>) -> Units {
         u.wru += w;
         u.by_call.push(format!(
             "{op} {}{}",
-            if r > 0.0 {
-                format!("{r} RRU")
-            } else {
-                String::new()
-            },
-            if w > 0.0 {
-                format!("{w} WRU")
-            } else {
-                String::new()
-            }
+            if r > 0.0 { format!("{r} RRU") } else { String::new() },
+            if w > 0.0 { format!("{w} WRU") } else { String::new() }
         ));
     }
     u
 }
 
 /// Every item of the table with its size, read through moto's JSON API (no SDK types).
-pub async fn table_sizes(
-    moto: &str,
-    table: &str,
-) -> Result<(HashMap<Key, usize>, BTreeMap<String, (usize, usize)>), String> {
+pub async fn table_sizes(moto: &str, table: &str) -> Result<(HashMap<Key, usize>, BTreeMap<String, (usize, usize)>), String> {
     let http = reqwest::Client::new();
     let mut sizes = HashMap::new();
     let mut by_entity: BTreeMap<String, (usize, usize)> = BTreeMap::new();
@@ -270,10 +178,7 @@ pub async fn table_sizes(
             .post(moto)
             .header("x-amz-target", "DynamoDB_20120810.Scan")
             .header("content-type", "application/x-amz-json-1.0")
-            .header(
-                "authorization",
-                "AWS4-HMAC-SHA256 Credential=bench/20260101/ap-northeast-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
-            )
+            .header("authorization", "AWS4-HMAC-SHA256 Credential=bench/20260101/ap-northeast-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0")
             .body(body.to_string())
             .send()
             .await
@@ -281,23 +186,13 @@ pub async fn table_sizes(
             .json()
             .await
             .map_err(|e| e.to_string())?;
-        for item in resp
-            .get("Items")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for item in resp.get("Items").and_then(Value::as_array).into_iter().flatten() {
             let Some(m) = item.as_object() else { continue };
             let size = item_size(m);
             if let Some(k) = key_of(m) {
                 sizes.insert(k, size);
             }
-            let entity = m
-                .get("entity")
-                .and_then(|v| v.get("S"))
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-                .to_owned();
+            let entity = m.get("entity").and_then(|v| v.get("S")).and_then(Value::as_str).unwrap_or("?").to_owned();
             let e = by_entity.entry(entity).or_insert((0, 0));
             e.0 += 1;
             e.1 = e.1.max(size);

@@ -87,31 +87,15 @@ async fn next(State(rt): State<Arc<Runtime>>) -> Response {
     };
     let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
     let mut h = HeaderMap::new();
-    h.insert(
-        "lambda-runtime-aws-request-id",
-        HeaderValue::from_str(&inv.id).expect("uuid header"),
-    );
-    h.insert(
-        "lambda-runtime-deadline-ms",
-        HeaderValue::from_str(&deadline.to_string()).expect("number header"),
-    );
-    h.insert(
-        "lambda-runtime-invoked-function-arn",
-        HeaderValue::from_static("arn:aws:lambda:ap-northeast-1:123456789012:function:bench"),
-    );
-    h.insert(
-        "lambda-runtime-trace-id",
-        HeaderValue::from_static("Root=1-00000000-000000000000000000000000;Sampled=0"),
-    );
+    h.insert("lambda-runtime-aws-request-id", HeaderValue::from_str(&inv.id).expect("uuid header"));
+    h.insert("lambda-runtime-deadline-ms", HeaderValue::from_str(&deadline.to_string()).expect("number header"));
+    h.insert("lambda-runtime-invoked-function-arn", HeaderValue::from_static("arn:aws:lambda:ap-northeast-1:123456789012:function:bench"));
+    h.insert("lambda-runtime-trace-id", HeaderValue::from_static("Root=1-00000000-000000000000000000000000;Sampled=0"));
     h.insert("content-type", HeaderValue::from_static("application/json"));
     (h, inv.body).into_response()
 }
 
-async fn respond(
-    State(rt): State<Arc<Runtime>>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> StatusCode {
+async fn respond(State(rt): State<Arc<Runtime>>, Path(id): Path<String>, body: Bytes) -> StatusCode {
     finish(&rt, &id, Outcome::Response(body))
 }
 
@@ -147,24 +131,15 @@ impl RuntimeApi {
     async fn start() -> Self {
         let (tx, rx) = mpsc::channel(16);
         let (poll_tx, poll_rx) = watch::channel(None);
-        let rt = Arc::new(Runtime {
-            first_poll: poll_tx,
-            queue: tokio::sync::Mutex::new(rx),
-            pending: Mutex::new(HashMap::new()),
-            init_error: Mutex::new(None),
-        });
+        let rt =
+            Arc::new(Runtime { first_poll: poll_tx, queue: tokio::sync::Mutex::new(rx), pending: Mutex::new(HashMap::new()), init_error: Mutex::new(None) });
         let router = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(respond),
-            )
+            .route("/2018-06-01/runtime/invocation/{id}/response", post(respond))
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(rt.clone());
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind runtime API");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind runtime API");
         let addr = listener.local_addr().expect("runtime API address");
         // No Nagle delay on the small runtime API answers (as a real endpoint would).
         let listener = listener.tap_io(|tcp| {
@@ -173,13 +148,7 @@ impl RuntimeApi {
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-        Self {
-            addr,
-            rt,
-            tx,
-            first_poll: poll_rx,
-            server,
-        }
+        Self { addr, rt, tx, first_poll: poll_rx, server }
     }
 
     /// Hands out one event and waits for the function's answer; returns (latency, outcome).
@@ -188,10 +157,7 @@ impl RuntimeApi {
         let (done_tx, done_rx) = oneshot::channel();
         self.rt.pending.lock().unwrap().insert(id.clone(), done_tx);
         let start = Instant::now();
-        self.tx
-            .send(Invocation { id, body })
-            .await
-            .map_err(|_| "runtime API closed".to_owned())?;
+        self.tx.send(Invocation { id, body }).await.map_err(|_| "runtime API closed".to_owned())?;
         let (at, outcome) = tokio::time::timeout(Duration::from_secs(60), done_rx)
             .await
             .map_err(|_| "no answer within 60 s".to_owned())?
@@ -234,12 +200,8 @@ fn operation(headers: &HeaderMap, path: &str) -> String {
     if let Some(t) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
         return t.to_owned();
     }
-    let service = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|a| a.split("Credential=").nth(1))
-        .and_then(|c| c.split('/').nth(3))
-        .unwrap_or("?");
+    let service =
+        headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|a| a.split("Credential=").nth(1)).and_then(|c| c.split('/').nth(3)).unwrap_or("?");
     format!("{service} {path}")
 }
 
@@ -248,22 +210,12 @@ async fn forward(State(p): State<Arc<Proxy>>, req: Request) -> Response {
     let Ok(body) = axum::body::to_bytes(body, 64 << 20).await else {
         return StatusCode::BAD_REQUEST.into_response();
     };
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let target = operation(&parts.headers, parts.uri.path());
     let request = body.clone();
-    let mut rb = p
-        .http
-        .request(parts.method.clone(), format!("{}{path}", p.upstream))
-        .body(body);
+    let mut rb = p.http.request(parts.method.clone(), format!("{}{path}", p.upstream)).body(body);
     for (k, v) in &parts.headers {
-        if !matches!(
-            k.as_str(),
-            "host" | "content-length" | "connection" | "transfer-encoding"
-        ) {
+        if !matches!(k.as_str(), "host" | "content-length" | "connection" | "transfer-encoding") {
             rb = rb.header(k, v);
         }
     }
@@ -276,29 +228,17 @@ async fn forward(State(p): State<Arc<Proxy>>, req: Request) -> Response {
     let status = resp.status();
     let mut headers = HeaderMap::new();
     for (k, v) in resp.headers() {
-        if !matches!(
-            k.as_str(),
-            "content-length" | "connection" | "transfer-encoding"
-        ) {
+        if !matches!(k.as_str(), "content-length" | "connection" | "transfer-encoding") {
             headers.append(k.clone(), v.clone());
         }
     }
     let bytes = resp.bytes().await.unwrap_or_default();
-    p.calls.lock().unwrap().push(Call {
-        target,
-        took: start.elapsed(),
-        request,
-        response: bytes.clone(),
-    });
+    p.calls.lock().unwrap().push(Call { target, took: start.elapsed(), request, response: bytes.clone() });
     (status, headers, bytes).into_response()
 }
 
 async fn start_proxy(upstream: &str) -> (Arc<Proxy>, SocketAddr) {
-    let proxy = Arc::new(Proxy {
-        upstream: upstream.to_owned(),
-        http: reqwest::Client::new(),
-        calls: Mutex::new(Vec::new()),
-    });
+    let proxy = Arc::new(Proxy { upstream: upstream.to_owned(), http: reqwest::Client::new(), calls: Mutex::new(Vec::new()) });
     let router = Router::new().fallback(forward).with_state(proxy.clone());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
     let addr = listener.local_addr().expect("proxy address");
@@ -314,10 +254,7 @@ async fn start_proxy(upstream: &str) -> (Arc<Proxy>, SocketAddr) {
 // ───────────────────────────── moto ─────────────────────────────
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 struct Moto {
@@ -338,19 +275,11 @@ impl Moto {
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
             .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start moto with {} ({e}); run ./infra/test once to create infra/.venv",
-                    python.display()
-                )
-            });
+            .unwrap_or_else(|e| panic!("cannot start moto with {} ({e}); run ./infra/test once to create infra/.venv", python.display()));
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto did not start on port {port}"
-            );
+            assert!(Instant::now() < deadline, "moto did not start on port {port}");
             std::thread::sleep(Duration::from_millis(50));
         }
         Self { child, url }
@@ -392,15 +321,9 @@ impl World {
             ("AWS_ENDPOINT_URL", self.proxy_url.clone()),
             ("TABLE_NAME", cfg.table_name.clone()),
             ("EVENT_BUS_NAME", cfg.event_bus_name.clone()),
-            (
-                "PLATFORM_SIGNING_SECRET_ID",
-                self.secret_ids.platform.clone(),
-            ),
+            ("PLATFORM_SIGNING_SECRET_ID", self.secret_ids.platform.clone()),
             ("PAYMENT_SIGNING_SECRET_ID", self.secret_ids.payment.clone()),
-            (
-                "CREDENTIAL_MASTER_KEY_SECRET_ID",
-                self.secret_ids.master_key.clone(),
-            ),
+            ("CREDENTIAL_MASTER_KEY_SECRET_ID", self.secret_ids.master_key.clone()),
             ("WIXTAR_API_URL", self.stack.wixtar.url()),
             ("PAYMENT_GATEWAY_URL", self.stack.payment.url()),
             ("PLAN_CATALOGUE", cfg.plan_catalogue.clone()),
@@ -412,12 +335,7 @@ impl World {
 /// The host's CA bundle, given to the functions as `SSL_CERT_FILE` like template.yaml does on
 /// Lambda (`/etc/pki/tls/certs/ca-bundle.crt`), so that they read one file, not a directory.
 fn ca_bundle() -> Option<&'static str> {
-    [
-        "/etc/pki/tls/certs/ca-bundle.crt",
-        "/etc/ssl/certs/ca-certificates.crt",
-    ]
-    .into_iter()
-    .find(|p| FsPath::new(p).is_file())
+    ["/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/certs/ca-certificates.crt"].into_iter().find(|p| FsPath::new(p).is_file())
 }
 
 impl World {
@@ -507,15 +425,8 @@ enum Scenario {
 }
 
 impl Scenario {
-    const ALL: [Scenario; 7] = [
-        Self::OrderWebhook,
-        Self::InvoiceIssuer,
-        Self::PlanCheckout,
-        Self::CredentialSave,
-        Self::RenewalCutoff,
-        Self::RenewalCharge,
-        Self::PeriodClose,
-    ];
+    const ALL: [Scenario; 7] =
+        [Self::OrderWebhook, Self::InvoiceIssuer, Self::PlanCheckout, Self::CredentialSave, Self::RenewalCutoff, Self::RenewalCharge, Self::PeriodClose];
 
     fn binary(self) -> &'static str {
         match self {
@@ -531,20 +442,12 @@ impl Scenario {
 
     fn event_kind(self) -> &'static str {
         match self {
-            Self::OrderWebhook => {
-                "POST /v1/webhooks/orders: a new paid + shipped order (issue decision, claim, InvoiceRequested)"
-            }
-            Self::InvoiceIssuer => {
-                "InvoiceRequested of an order claimed by order-webhook (number, proof, record, upload)"
-            }
+            Self::OrderWebhook => "POST /v1/webhooks/orders: a new paid + shipped order (issue decision, claim, InvoiceRequested)",
+            Self::InvoiceIssuer => "InvoiceRequested of an order claimed by order-webhook (number, proof, record, upload)",
             Self::PlanCheckout => "GET /v1/merchants/{id}/plan (plan view)",
             Self::CredentialSave => "GET /v1/merchants/{id}/invoice-settings (settings view)",
-            Self::RenewalCutoff => {
-                "schedule at T-15 of a fresh auto-renew plan (1st locks it, later runs find it done)"
-            }
-            Self::RenewalCharge => {
-                "schedule at T-10 of that plan (1st charges the card, later runs find it charged)"
-            }
+            Self::RenewalCutoff => "schedule at T-15 of a fresh auto-renew plan (1st locks it, later runs find it done)",
+            Self::RenewalCharge => "schedule at T-10 of that plan (1st charges the card, later runs find it charged)",
             Self::PeriodClose => "schedule (report unused numbers of closed periods)",
         }
     }
@@ -559,35 +462,20 @@ struct RunSetup {
 async fn subscribe_auto_renew(w: &World) -> Result<RunSetup, String> {
     let m = format!("b-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
     let body = checkout_body(12, "card", true);
-    let order =
-        w.c.post(&format!("/v1/merchants/{m}/plan/checkout"), &body)
-            .await;
+    let order = w.c.post(&format!("/v1/merchants/{m}/plan/checkout"), &body).await;
     if order.status != 201 {
         return Err(format!("checkout: {} {}", order.status, order.body));
     }
-    let id = order.body["order_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let id = order.body["order_id"].as_str().unwrap_or_default().to_owned();
     let paid_at = (chrono::Utc::now() - chrono::Duration::days(3)).to_rfc3339();
-    let paid = w
-        .c
-        .notify(&json!({"order_id": id, "status": "paid", "paid_at": paid_at, "card_token": format!("tok-{m}"), "card_last4": "4242"}))
-        .await;
+    let paid = w.c.notify(&json!({"order_id": id, "status": "paid", "paid_at": paid_at, "card_token": format!("tok-{m}"), "card_last4": "4242"})).await;
     if paid.status != 200 {
         return Err(format!("payment: {} {}", paid.status, paid.body));
     }
     let view = w.c.get(&format!("/v1/merchants/{m}/plan")).await;
-    let expires = view.body["expires_on"]
-        .as_str()
-        .and_then(|d| d.parse::<chrono::NaiveDate>().ok())
-        .ok_or("plan view has no expires_on")?;
-    let at =
-        |days: i64, hm: &str| format!("{}T{hm}:00+08:00", expires - chrono::Duration::days(days));
-    Ok(RunSetup {
-        cutoff_time: at(15, "00:05"),
-        charge_time: at(10, "00:10"),
-    })
+    let expires = view.body["expires_on"].as_str().and_then(|d| d.parse::<chrono::NaiveDate>().ok()).ok_or("plan view has no expires_on")?;
+    let at = |days: i64, hm: &str| format!("{}T{hm}:00+08:00", expires - chrono::Duration::days(days));
+    Ok(RunSetup { cutoff_time: at(15, "00:05"), charge_time: at(10, "00:10") })
 }
 
 fn checkout_body(months: u32, method: &str, auto_renew: bool) -> Value {
@@ -598,21 +486,12 @@ fn checkout_body(months: u32, method: &str, auto_renew: bool) -> Value {
     })
 }
 
-fn event_for(
-    w: &World,
-    s: Scenario,
-    setup: &RunSetup,
-    run: usize,
-    i: usize,
-) -> Result<String, String> {
+fn event_for(w: &World, s: Scenario, setup: &RunSetup, run: usize, i: usize) -> Result<String, String> {
     let platform = Secret::new(&w.stack.config.platform_secret);
     let m = &w.merchant;
     Ok(match s {
         Scenario::OrderWebhook => {
-            let order_id = format!(
-                "bench-{run}-{i}-{}",
-                &uuid::Uuid::new_v4().simple().to_string()[..6]
-            );
+            let order_id = format!("bench-{run}-{i}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
             let body = json!({
                 "event_id": format!("{order_id}-shipped"), "occurred_at": chrono::Utc::now().to_rfc3339(),
                 "merchant_id": m, "order": order(&order_id)
@@ -622,12 +501,7 @@ fn event_for(
             http_event("POST", "/v1/webhooks/orders", &body, &platform)
         }
         Scenario::InvoiceIssuer => {
-            let (merchant, order_id) = w
-                .claimed
-                .lock()
-                .unwrap()
-                .pop()
-                .ok_or("no claimed order left: run order-webhook first")?;
+            let (merchant, order_id) = w.claimed.lock().unwrap().pop().ok_or("no claimed order left: run order-webhook first")?;
             eventbridge_event(
                 "InvoiceRequested",
                 json!({
@@ -636,15 +510,8 @@ fn event_for(
                 }),
             )
         }
-        Scenario::PlanCheckout => {
-            http_event("GET", &format!("/v1/merchants/{m}/plan"), "", &platform)
-        }
-        Scenario::CredentialSave => http_event(
-            "GET",
-            &format!("/v1/merchants/{m}/invoice-settings"),
-            "",
-            &platform,
-        ),
+        Scenario::PlanCheckout => http_event("GET", &format!("/v1/merchants/{m}/plan"), "", &platform),
+        Scenario::CredentialSave => http_event("GET", &format!("/v1/merchants/{m}/invoice-settings"), "", &platform),
         Scenario::RenewalCutoff => scheduled_event(&setup.cutoff_time),
         Scenario::RenewalCharge => scheduled_event(&setup.charge_time),
         Scenario::PeriodClose => scheduled_event(&chrono::Utc::now().to_rfc3339()),
@@ -664,18 +531,13 @@ fn check(s: Scenario, outcome: &Outcome) -> Result<String, String> {
                 _ => None,
             };
             match (want, status) {
-                (Some(w), Some(got)) if w != got => Err(format!(
-                    "HTTP {got} (expected {w}): {}",
-                    v.get("body").unwrap_or(&v)
-                )),
+                (Some(w), Some(got)) if w != got => Err(format!("HTTP {got} (expected {w}): {}", v.get("body").unwrap_or(&v))),
                 (Some(_), None) => Err(format!("not an HTTP answer: {v}")),
                 _ => Ok(match s {
                     Scenario::OrderWebhook => v["body"]
                         .as_str()
                         .and_then(|b| serde_json::from_str::<Value>(b).ok())
-                        .map_or(String::new(), |b| {
-                            format!("invoice {}", b["invoice"]["status"])
-                        }),
+                        .map_or(String::new(), |b| format!("invoice {}", b["invoice"]["status"])),
                     Scenario::PlanCheckout | Scenario::CredentialSave => {
                         format!("HTTP {}", status.unwrap_or_default())
                     }
@@ -718,16 +580,7 @@ fn proc_status_kb(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| {
-            l.strip_prefix(field).map(|rest| {
-                rest.trim_start_matches(':')
-                    .trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse()
-                    .unwrap_or(0)
-            })
-        })
+        .find_map(|l| l.strip_prefix(field).map(|rest| rest.trim_start_matches(':').trim().trim_end_matches("kB").trim().parse().unwrap_or(0)))
         .unwrap_or(0)
 }
 
@@ -753,41 +606,20 @@ async fn run_once(
 ) -> Result<RunResult, String> {
     let setup = match s {
         Scenario::RenewalCutoff | Scenario::RenewalCharge => subscribe_auto_renew(w).await?,
-        _ => RunSetup {
-            cutoff_time: String::new(),
-            charge_time: String::new(),
-        },
+        _ => RunSetup { cutoff_time: String::new(), charge_time: String::new() },
     };
     if s == Scenario::RenewalCharge {
         // The charge runs on a plan the cutoff locked, as in production.
         let body = serde_json::to_vec(&json!({"time": setup.cutoff_time})).unwrap_or_default();
-        let r =
-            w.c.raw(
-                reqwest::Method::POST,
-                "/_local/schedules/renewal-cutoff",
-                body,
-                &[("content-type", "application/json".into())],
-            )
-            .await;
+        let r = w.c.raw(reqwest::Method::POST, "/_local/schedules/renewal-cutoff", body, &[("content-type", "application/json".into())]).await;
         if r.status != 200 {
-            return Err(format!(
-                "local cutoff before the charge: {} {}",
-                r.status, r.body
-            ));
+            return Err(format!("local cutoff before the charge: {} {}", r.status, r.body));
         }
     }
     let api = RuntimeApi::start().await;
     proxy.take();
     let t0 = Instant::now();
-    let mut child = spawn(
-        w,
-        &api,
-        bin,
-        s.binary(),
-        &log_dir.join(format!("{}-{run}.log", s.binary())),
-        wrap,
-        extra_env,
-    )?;
+    let mut child = spawn(w, &api, bin, s.binary(), &log_dir.join(format!("{}-{run}.log", s.binary())), wrap, extra_env)?;
     let pid = child.0.id();
     let cold = wait_first_poll(&api, &mut child, s.binary(), t0, log_dir).await?;
     let init = proxy.take();
@@ -798,8 +630,7 @@ async fn run_once(
     for i in 0..requests {
         let event = event_for(w, s, &setup, run, i)?;
         let (latency, outcome) = api.invoke(event).await?;
-        let answer =
-            check(s, &outcome).map_err(|e| format!("{} invocation {}: {e}", s.binary(), i + 1))?;
+        let answer = check(s, &outcome).map_err(|e| format!("{} invocation {}: {e}", s.binary(), i + 1))?;
         if i == 0 {
             first_answer = answer;
         }
@@ -855,20 +686,12 @@ fn spawn(
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(|e| e.to_string())?)
         .stderr(log);
-    let child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    let child = cmd.spawn().map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
     Ok(KillOnDrop(child))
 }
 
 /// Waits for the first `/next` poll; returns spawn → poll.
-async fn wait_first_poll(
-    api: &RuntimeApi,
-    child: &mut KillOnDrop,
-    name: &str,
-    t0: Instant,
-    log_dir: &FsPath,
-) -> Result<Duration, String> {
+async fn wait_first_poll(api: &RuntimeApi, child: &mut KillOnDrop, name: &str, t0: Instant, log_dir: &FsPath) -> Result<Duration, String> {
     let mut polled = api.first_poll.clone();
     let first = loop {
         tokio::select! {
@@ -903,47 +726,21 @@ struct Step {
 /// Runs `orders` orders through their happy path with warm order-webhook and invoice-issuer
 /// processes: webhook paid → webhook shipped (issue) → InvoiceRequested → webhook received.
 /// Returns the steps of the last order (steady state) and the median latency of each step.
-async fn lifecycle(
-    w: &World,
-    proxy: &Proxy,
-    bin_dir: &FsPath,
-    orders: usize,
-    log_dir: &FsPath,
-    moto_url: &str,
-) -> Result<Value, String> {
+async fn lifecycle(w: &World, proxy: &Proxy, bin_dir: &FsPath, orders: usize, log_dir: &FsPath, moto_url: &str) -> Result<Value, String> {
     let ow_api = RuntimeApi::start().await;
     let ii_api = RuntimeApi::start().await;
     let t0 = Instant::now();
-    let mut ow = spawn(
-        w,
-        &ow_api,
-        &bin_dir.join("order-webhook"),
-        "order-webhook",
-        &log_dir.join("lifecycle-order-webhook.log"),
-        None,
-        &[],
-    )?;
+    let mut ow = spawn(w, &ow_api, &bin_dir.join("order-webhook"), "order-webhook", &log_dir.join("lifecycle-order-webhook.log"), None, &[])?;
     wait_first_poll(&ow_api, &mut ow, "order-webhook", t0, log_dir).await?;
     let t0 = Instant::now();
-    let mut ii = spawn(
-        w,
-        &ii_api,
-        &bin_dir.join("invoice-issuer"),
-        "invoice-issuer",
-        &log_dir.join("lifecycle-invoice-issuer.log"),
-        None,
-        &[],
-    )?;
+    let mut ii = spawn(w, &ii_api, &bin_dir.join("invoice-issuer"), "invoice-issuer", &log_dir.join("lifecycle-invoice-issuer.log"), None, &[])?;
     wait_first_poll(&ii_api, &mut ii, "invoice-issuer", t0, log_dir).await?;
     let init = proxy.take();
     let platform = Secret::new(&w.stack.config.platform_secret);
     let m = &w.merchant;
     let mut all: Vec<Vec<(&'static str, &'static str, Duration, Vec<Call>)>> = Vec::new();
     for k in 0..orders {
-        let order_id = format!(
-            "life-{k}-{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..6]
-        );
+        let order_id = format!("life-{k}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
         let hook = |step: &str, delivery: &str| {
             let body = json!({
                 "event_id": format!("{order_id}-{step}"), "occurred_at": chrono::Utc::now().to_rfc3339(),
@@ -955,45 +752,24 @@ async fn lifecycle(
         let mut steps = Vec::new();
         let (d, o) = ow_api.invoke(hook("paid", "pending")).await?;
         check(Scenario::OrderWebhook, &o).map_err(|e| format!("webhook paid: {e}"))?;
-        steps.push((
-            "webhook paid, not shipped (waiting)",
-            "order-webhook",
-            d,
-            proxy.take(),
-        ));
+        steps.push(("webhook paid, not shipped (waiting)", "order-webhook", d, proxy.take()));
         let (d, o) = ow_api.invoke(hook("shipped", "shipped")).await?;
         check(Scenario::OrderWebhook, &o).map_err(|e| format!("webhook shipped: {e}"))?;
-        steps.push((
-            "webhook shipped (issue: claim + InvoiceRequested)",
-            "order-webhook",
-            d,
-            proxy.take(),
-        ));
+        steps.push(("webhook shipped (issue: claim + InvoiceRequested)", "order-webhook", d, proxy.take()));
         let requested = eventbridge_event(
             "InvoiceRequested",
             json!({"event_id": format!("{m}:{order_id}:invoice-requested"), "merchant_id": m, "order_id": order_id,
                    "trigger": "shipment", "requested_at": chrono::Utc::now().to_rfc3339()}),
         );
         let (d, o) = ii_api.invoke(requested).await?;
-        let answer =
-            check(Scenario::InvoiceIssuer, &o).map_err(|e| format!("invoice-issuer: {e}"))?;
+        let answer = check(Scenario::InvoiceIssuer, &o).map_err(|e| format!("invoice-issuer: {e}"))?;
         if k == 0 {
             eprintln!("lifecycle: invoice-issuer answered {answer}");
         }
-        steps.push((
-            "InvoiceRequested (number, proof, record, upload)",
-            "invoice-issuer",
-            d,
-            proxy.take(),
-        ));
+        steps.push(("InvoiceRequested (number, proof, record, upload)", "invoice-issuer", d, proxy.take()));
         let (d, o) = ow_api.invoke(hook("received", "received")).await?;
         check(Scenario::OrderWebhook, &o).map_err(|e| format!("webhook received: {e}"))?;
-        steps.push((
-            "webhook received (already invoiced)",
-            "order-webhook",
-            d,
-            proxy.take(),
-        ));
+        steps.push(("webhook received (already invoiced)", "order-webhook", d, proxy.take()));
         all.push(steps);
     }
     let (table, entities) = capacity::table_sizes(moto_url, &w.stack.config.table_name).await?;
@@ -1002,34 +778,14 @@ async fn lifecycle(
     for (i, (step, function, _, calls)) in last.iter().enumerate() {
         let u = capacity::units(calls, &table);
         let latency = median(all.iter().map(|o| ms(o[i].2)).collect());
-        out.push(Step {
-            step,
-            function,
-            calls: count(calls),
-            rru: u.rru,
-            wru: u.wru,
-            latency_ms: latency,
-            detail: u.by_call,
-        });
+        out.push(Step { step, function, calls: count(calls), rru: u.rru, wru: u.wru, latency_ms: latency, detail: u.by_call });
     }
-    println!(
-        "\n| step of one order (steady state, last of {orders}) | function | AWS calls | RRU | WRU | latency, median (ms) |"
-    );
+    println!("\n| step of one order (steady state, last of {orders}) | function | AWS calls | RRU | WRU | latency, median (ms) |");
     println!("|---|---|---|---:|---:|---:|");
     for s in &out {
-        println!(
-            "| {} | {} | {} | {} | {} | {:.1} |",
-            s.step,
-            s.function,
-            calls_text(&s.calls),
-            s.rru,
-            s.wru,
-            s.latency_ms
-        );
+        println!("| {} | {} | {} | {} | {} | {:.1} |", s.step, s.function, calls_text(&s.calls), s.rru, s.wru, s.latency_ms);
     }
-    let (rru, wru): (f64, f64) = out
-        .iter()
-        .fold((0.0, 0.0), |a, s| (a.0 + s.rru, a.1 + s.wru));
+    let (rru, wru): (f64, f64) = out.iter().fold((0.0, 0.0), |a, s| (a.0 + s.rru, a.1 + s.wru));
     println!(
         "| **per order** | | {} | {rru} | {wru} | |",
         calls_text(&out.iter().fold(BTreeMap::new(), |mut acc, s| {
@@ -1041,11 +797,7 @@ async fn lifecycle(
     );
     println!(
         "\nitems in the table (count, largest bytes): {}",
-        entities
-            .iter()
-            .map(|(e, (n, max))| format!("{e} {n}× ≤{max} B"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        entities.iter().map(|(e, (n, max))| format!("{e} {n}× ≤{max} B")).collect::<Vec<_>>().join(", ")
     );
     Ok(json!({"orders": orders, "init_calls": count(&init), "steps": out, "entities": entities}))
 }
@@ -1060,11 +812,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
     v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
 }
 
 #[derive(Debug, Serialize)]
@@ -1097,31 +845,16 @@ fn summarize(s: Scenario, bin: &FsPath, requests: usize, runs: Vec<RunResult>) -
         runs: runs.len(),
         requests,
         cold_start_ms_median: pick(&|r| r.cold_start_ms),
-        cold_start_ms_min: runs
-            .iter()
-            .map(|r| r.cold_start_ms)
-            .fold(f64::INFINITY, f64::min),
+        cold_start_ms_min: runs.iter().map(|r| r.cold_start_ms).fold(f64::INFINITY, f64::min),
         init_aws_ms_median: pick(&|r| r.init_aws_ms),
         cold_start_without_aws_ms_median: pick(&|r| r.cold_start_ms - r.init_aws_ms),
         first_request_ms_median: pick(&|r| r.latencies_ms.first().copied().unwrap_or(f64::NAN)),
         last_request_ms_median: pick(&|r| r.latencies_ms.last().copied().unwrap_or(f64::NAN)),
         peak_rss_mb_median: pick(&|r| r.peak_rss_kb as f64 / 1024.0),
-        init_calls: runs
-            .first()
-            .map(|r| r.init_calls.clone())
-            .unwrap_or_default(),
-        first_request_calls: runs
-            .first()
-            .and_then(|r| r.invocation_calls.first().cloned())
-            .unwrap_or_default(),
-        last_request_calls: runs
-            .first()
-            .and_then(|r| r.invocation_calls.last().cloned())
-            .unwrap_or_default(),
-        first_answer: runs
-            .first()
-            .map(|r| r.first_answer.clone())
-            .unwrap_or_default(),
+        init_calls: runs.first().map(|r| r.init_calls.clone()).unwrap_or_default(),
+        first_request_calls: runs.first().and_then(|r| r.invocation_calls.first().cloned()).unwrap_or_default(),
+        last_request_calls: runs.first().and_then(|r| r.invocation_calls.last().cloned()).unwrap_or_default(),
+        first_answer: runs.first().map(|r| r.first_answer.clone()).unwrap_or_default(),
         runs_detail: runs,
     }
 }
@@ -1217,11 +950,7 @@ fn main() {
         std::env::set_var("AWS_SECRET_ACCESS_KEY", "bench");
         std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio");
     let code = rt.block_on(run(a, &moto.url, &log_dir));
     drop(rt);
     drop(moto);
@@ -1244,24 +973,9 @@ async fn run(a: Args, moto_url: &str, log_dir: &FsPath) -> i32 {
         return 1;
     }
     let secret_ids = stack.secret_ids().clone();
-    let w = World {
-        stack,
-        c,
-        proxy_url: format!("http://{proxy_addr}"),
-        secret_ids,
-        merchant,
-        claimed: Mutex::new(Vec::new()),
-        cert_file: !a.system_cert_dir,
-    };
+    let w = World { stack, c, proxy_url: format!("http://{proxy_addr}"), secret_ids, merchant, claimed: Mutex::new(Vec::new()), cert_file: !a.system_cert_dir };
 
-    let scenarios: Vec<Scenario> = Scenario::ALL
-        .into_iter()
-        .filter(|s| {
-            a.only
-                .as_ref()
-                .is_none_or(|o| o.iter().any(|n| n == s.binary()))
-        })
-        .collect();
+    let scenarios: Vec<Scenario> = Scenario::ALL.into_iter().filter(|s| a.only.as_ref().is_none_or(|o| o.iter().any(|n| n == s.binary()))).collect();
     let mut summaries = Vec::new();
     let mut failed = false;
     for s in scenarios {
@@ -1272,19 +986,7 @@ async fn run(a: Args, moto_url: &str, log_dir: &FsPath) -> i32 {
         }
         let mut runs = Vec::new();
         for r in 0..a.runs {
-            match run_once(
-                &w,
-                &proxy,
-                &bin,
-                s,
-                r,
-                a.requests,
-                log_dir,
-                a.wrap.as_deref(),
-                &a.env,
-            )
-            .await
-            {
+            match run_once(&w, &proxy, &bin, s, r, a.requests, log_dir, a.wrap.as_deref(), &a.env).await {
                 Ok(res) => runs.push(res),
                 Err(e) => {
                     eprintln!("{} run {}: {e}", s.binary(), r + 1);
@@ -1328,12 +1030,7 @@ async fn run(a: Args, moto_url: &str, log_dir: &FsPath) -> i32 {
             calls_text(&s.first_request_calls)
         );
     }
-    println!(
-        "\nmedians of {} runs × {} invocations; moto and the function on 127.0.0.1; logs in {}",
-        a.runs,
-        a.requests,
-        log_dir.display()
-    );
+    println!("\nmedians of {} runs × {} invocations; moto and the function on 127.0.0.1; logs in {}", a.runs, a.requests, log_dir.display());
     let mut life = Value::Null;
     if a.lifecycle > 0 {
         match lifecycle(&w, &proxy, &a.bin_dir, a.lifecycle, log_dir, moto_url).await {
@@ -1346,10 +1043,7 @@ async fn run(a: Args, moto_url: &str, log_dir: &FsPath) -> i32 {
     }
     if let Some(path) = a.json {
         let out = json!({"runs": a.runs, "requests": a.requests, "functions": summaries, "lifecycle": life});
-        if let Err(e) = std::fs::write(
-            &path,
-            serde_json::to_string_pretty(&out).unwrap_or_default(),
-        ) {
+        if let Err(e) = std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap_or_default()) {
             eprintln!("cannot write {}: {e}", path.display());
         }
     }
@@ -1357,23 +1051,13 @@ async fn run(a: Args, moto_url: &str, log_dir: &FsPath) -> i32 {
 }
 
 async fn seed_merchant(c: &ContractClient, m: &str) -> Result<(), String> {
-    let order = c
-        .post(
-            &format!("/v1/merchants/{m}/plan/checkout"),
-            &checkout_body(12, "atm", false),
-        )
-        .await;
+    let order = c.post(&format!("/v1/merchants/{m}/plan/checkout"), &checkout_body(12, "atm", false)).await;
     if order.status != 201 {
         return Err(format!("checkout: {} {}", order.status, order.body));
     }
-    let id = order.body["order_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let id = order.body["order_id"].as_str().unwrap_or_default().to_owned();
     let paid_at = (chrono::Utc::now() - chrono::Duration::days(3)).to_rfc3339();
-    let paid = c
-        .notify(&json!({"order_id": id, "status": "paid", "paid_at": paid_at}))
-        .await;
+    let paid = c.notify(&json!({"order_id": id, "status": "paid", "paid_at": paid_at})).await;
     if paid.status != 200 {
         return Err(format!("payment: {} {}", paid.status, paid.body));
     }
@@ -1382,14 +1066,7 @@ async fn seed_merchant(c: &ContractClient, m: &str) -> Result<(), String> {
         "credentials": {"ubn": "04595257", "store_code": "S001", "pos_code": "POS-01", "pid": "PID-000123",
                         "rid": "Bench-RID-7f3a91", "pname": "小明商行 POS", "aes_key": "9a8b7c6d5e4f30211203f4e5d6c7b8a9"}
     });
-    let saved = c
-        .platform(
-            reqwest::Method::PUT,
-            &format!("/v1/merchants/{m}/invoice-settings"),
-            Some(&settings),
-            None,
-        )
-        .await;
+    let saved = c.platform(reqwest::Method::PUT, &format!("/v1/merchants/{m}/invoice-settings"), Some(&settings), None).await;
     if saved.status != 200 {
         return Err(format!("settings: {} {}", saved.status, saved.body));
     }

@@ -2,8 +2,7 @@
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use einvoice_adapters::aws::describe;
 
@@ -13,11 +12,7 @@ fn key_schema(elements: &[KeyElement]) -> Vec<KeySchemaElement> {
     elements
         .iter()
         .map(|k| {
-            KeySchemaElement::builder()
-                .attribute_name(&k.attribute_name)
-                .key_type(KeyType::from(k.key_type.as_str()))
-                .build()
-                .expect("key element is complete")
+            KeySchemaElement::builder().attribute_name(&k.attribute_name).key_type(KeyType::from(k.key_type.as_str())).build().expect("key element is complete")
         })
         .collect()
 }
@@ -25,11 +20,8 @@ fn key_schema(elements: &[KeyElement]) -> Vec<KeySchemaElement> {
 /// Creates `name` from the template's table properties (idempotent: an existing table is kept).
 pub async fn create_table(sdk: &SdkConfig, name: &str, spec: &TableSpec) -> Result<(), String> {
     let client = aws_sdk_dynamodb::Client::new(sdk);
-    let mut req = client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::from(spec.billing_mode.as_str()))
-        .set_key_schema(Some(key_schema(&spec.key_schema)));
+    let mut req =
+        client.create_table().table_name(name).billing_mode(BillingMode::from(spec.billing_mode.as_str())).set_key_schema(Some(key_schema(&spec.key_schema)));
     for a in &spec.attribute_definitions {
         req = req.attribute_definitions(
             AttributeDefinition::builder()
@@ -42,10 +34,7 @@ pub async fn create_table(sdk: &SdkConfig, name: &str, spec: &TableSpec) -> Resu
     for g in &spec.global_secondary_indexes {
         let projection = Projection::builder()
             .projection_type(ProjectionType::from(g.projection.projection_type.as_str()))
-            .set_non_key_attributes(
-                (!g.projection.non_key_attributes.is_empty())
-                    .then(|| g.projection.non_key_attributes.clone()),
-            )
+            .set_non_key_attributes((!g.projection.non_key_attributes.is_empty()).then(|| g.projection.non_key_attributes.clone()))
             .build();
         req = req.global_secondary_indexes(
             GlobalSecondaryIndex::builder()
@@ -58,10 +47,7 @@ pub async fn create_table(sdk: &SdkConfig, name: &str, spec: &TableSpec) -> Resu
     }
     match req.send().await {
         Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_in_use_exception()) =>
-        {
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {
             return Ok(());
         }
         Err(e) => return Err(format!("create table {name}: {}", describe(&e))),
@@ -71,11 +57,7 @@ pub async fn create_table(sdk: &SdkConfig, name: &str, spec: &TableSpec) -> Resu
             .update_time_to_live()
             .table_name(name)
             .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .attribute_name(&ttl.attribute_name)
-                    .enabled(ttl.enabled)
-                    .build()
-                    .expect("ttl spec is complete"),
+                TimeToLiveSpecification::builder().attribute_name(&ttl.attribute_name).enabled(ttl.enabled).build().expect("ttl spec is complete"),
             )
             .send()
             .await
@@ -89,12 +71,7 @@ pub async fn create_event_bus(sdk: &SdkConfig, name: &str) -> Result<(), String>
     let client = aws_sdk_eventbridge::Client::new(sdk);
     match client.create_event_bus().name(name).send().await {
         Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_already_exists_exception()) =>
-        {
-            Ok(())
-        }
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_already_exists_exception()) => Ok(()),
         Err(e) => Err(format!("create event bus {name}: {}", describe(&e))),
     }
 }
@@ -102,25 +79,10 @@ pub async fn create_event_bus(sdk: &SdkConfig, name: &str) -> Result<(), String>
 /// Creates or overwrites a string secret; returns its id (the name).
 pub async fn put_secret(sdk: &SdkConfig, name: &str, value: &str) -> Result<String, String> {
     let client = aws_sdk_secretsmanager::Client::new(sdk);
-    match client
-        .create_secret()
-        .name(name)
-        .secret_string(value)
-        .send()
-        .await
-    {
+    match client.create_secret().name(name).secret_string(value).send().await {
         Ok(_) => Ok(name.to_owned()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_exists_exception()) =>
-        {
-            client
-                .put_secret_value()
-                .secret_id(name)
-                .secret_string(value)
-                .send()
-                .await
-                .map_err(|e| format!("update secret {name}: {}", describe(&e)))?;
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_exists_exception()) => {
+            client.put_secret_value().secret_id(name).secret_string(value).send().await.map_err(|e| format!("update secret {name}: {}", describe(&e)))?;
             Ok(name.to_owned())
         }
         Err(e) => Err(format!("create secret {name}: {}", describe(&e))),
@@ -128,26 +90,11 @@ pub async fn put_secret(sdk: &SdkConfig, name: &str, value: &str) -> Result<Stri
 }
 
 /// Creates a string secret unless it exists (an existing value is kept); returns its id.
-pub async fn create_secret_if_missing(
-    sdk: &SdkConfig,
-    name: &str,
-    value: &str,
-) -> Result<String, String> {
+pub async fn create_secret_if_missing(sdk: &SdkConfig, name: &str, value: &str) -> Result<String, String> {
     let client = aws_sdk_secretsmanager::Client::new(sdk);
-    match client
-        .create_secret()
-        .name(name)
-        .secret_string(value)
-        .send()
-        .await
-    {
+    match client.create_secret().name(name).secret_string(value).send().await {
         Ok(_) => Ok(name.to_owned()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_exists_exception()) =>
-        {
-            Ok(name.to_owned())
-        }
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_exists_exception()) => Ok(name.to_owned()),
         Err(e) => Err(format!("create secret {name}: {}", describe(&e))),
     }
 }

@@ -44,10 +44,7 @@ impl AwsCalls {
 
     /// How many calls `function` made to `service`.
     pub fn count(calls: &[AwsCall], function: &str, service: &str) -> usize {
-        calls
-            .iter()
-            .filter(|c| c.function == function && c.service == service)
-            .count()
+        calls.iter().filter(|c| c.function == function && c.service == service).count()
     }
 
     /// An interceptor recording into this log, for an SDK client's config.
@@ -66,29 +63,10 @@ impl Intercept for CountCalls {
         "CountCalls"
     }
 
-    fn read_before_transmit(
-        &self,
-        _: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let (service, operation) = cfg
-            .load::<Metadata>()
-            .map_or(("?".into(), "?".into()), |m| {
-                (m.service().to_owned(), m.name().to_owned())
-            });
-        let function = FUNCTION
-            .try_with(Clone::clone)
-            .unwrap_or_else(|_| "-".into());
-        self.log
-            .calls
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(AwsCall {
-                function,
-                service,
-                operation,
-            });
+    fn read_before_transmit(&self, _: &BeforeTransmitInterceptorContextRef<'_>, _: &RuntimeComponents, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+        let (service, operation) = cfg.load::<Metadata>().map_or(("?".into(), "?".into()), |m| (m.service().to_owned(), m.name().to_owned()));
+        let function = FUNCTION.try_with(Clone::clone).unwrap_or_else(|_| "-".into());
+        self.log.calls.lock().unwrap_or_else(|e| e.into_inner()).push(AwsCall { function, service, operation });
         Ok(())
     }
 }

@@ -49,10 +49,7 @@ impl ContractClient {
 
     /// The time signatures are made at.
     pub fn now(&self) -> i64 {
-        self.signing_time
-            .lock()
-            .unwrap()
-            .unwrap_or_else(|| chrono::Utc::now().timestamp())
+        self.signing_time.lock().unwrap().unwrap_or_else(|| chrono::Utc::now().timestamp())
     }
 
     /// Signs as if it were `at` (None: the real clock), to match a stack whose clock was moved.
@@ -61,39 +58,19 @@ impl ContractClient {
     }
 
     /// Sends `body` as is, with the given headers (`X-Signature` and others), no signing.
-    pub async fn raw(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Vec<u8>,
-        headers: &[(&str, String)],
-    ) -> Reply {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base_url))
-            .body(body);
+    pub async fn raw(&self, method: reqwest::Method, path: &str, body: Vec<u8>, headers: &[(&str, String)]) -> Reply {
+        let mut req = self.http.request(method, format!("{}{path}", self.base_url)).body(body);
         for (k, v) in headers {
             req = req.header(*k, v);
         }
         let resp = req.send().await.expect("local stack answers");
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
-        Reply {
-            status,
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
-        }
+        Reply { status, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
     }
 
-    fn signed_headers(
-        &self,
-        secret: &Secret,
-        body: &[u8],
-        key: Option<&str>,
-    ) -> Vec<(&'static str, String)> {
-        let mut headers = vec![
-            ("x-signature", signature::sign(secret, self.now(), body)),
-            ("content-type", "application/json".to_owned()),
-        ];
+    fn signed_headers(&self, secret: &Secret, body: &[u8], key: Option<&str>) -> Vec<(&'static str, String)> {
+        let mut headers = vec![("x-signature", signature::sign(secret, self.now(), body)), ("content-type", "application/json".to_owned())];
         if let Some(key) = key {
             headers.push(("idempotency-key", key.to_owned()));
         }
@@ -101,23 +78,14 @@ impl ContractClient {
     }
 
     /// A platform-signed request; `body` None sends an empty body.
-    pub async fn platform(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-        key: Option<&str>,
-    ) -> Reply {
-        let bytes = body
-            .map(|b| serde_json::to_vec(b).unwrap())
-            .unwrap_or_default();
+    pub async fn platform(&self, method: reqwest::Method, path: &str, body: Option<&Value>, key: Option<&str>) -> Reply {
+        let bytes = body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
         let headers = self.signed_headers(&self.platform, &bytes, key);
         self.raw(method, path, bytes, &headers).await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Reply {
-        self.platform(reqwest::Method::POST, path, Some(body), None)
-            .await
+        self.platform(reqwest::Method::POST, path, Some(body), None).await
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -128,35 +96,15 @@ impl ContractClient {
     pub async fn notify(&self, body: &Value) -> Reply {
         let bytes = serde_json::to_vec(body).unwrap();
         let headers = self.signed_headers(&self.payment, &bytes, None);
-        self.raw(
-            reqwest::Method::POST,
-            "/v1/payments/notify",
-            bytes,
-            &headers,
-        )
-        .await
+        self.raw(reqwest::Method::POST, "/v1/payments/notify", bytes, &headers).await
     }
 
     /// An unsigned JSON GET (simulators' and the local stack's admin endpoints).
     pub async fn admin_get(&self, url: &str) -> Value {
-        self.http
-            .get(url)
-            .send()
-            .await
-            .expect("admin endpoint answers")
-            .json()
-            .await
-            .expect("admin JSON")
+        self.http.get(url).send().await.expect("admin endpoint answers").json().await.expect("admin JSON")
     }
 
     pub async fn admin_post(&self, url: &str, body: &Value) -> u16 {
-        self.http
-            .post(url)
-            .json(body)
-            .send()
-            .await
-            .expect("admin endpoint answers")
-            .status()
-            .as_u16()
+        self.http.post(url).json(body).send().await.expect("admin endpoint answers").status().as_u16()
     }
 }

@@ -8,21 +8,11 @@ use crate::client::{ContractClient, Reply};
 
 fn step(n: usize, title: &str, reply: &Reply) {
     println!("\n── step {n}: {title} → HTTP {}", reply.status);
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&reply.body).unwrap_or_default()
-    );
+    println!("{}", serde_json::to_string_pretty(&reply.body).unwrap_or_default());
 }
 
 fn expect(reply: &Reply, status: u16) -> Result<(), String> {
-    if reply.status == status {
-        Ok(())
-    } else {
-        Err(format!(
-            "expected HTTP {status}, got {}: {}",
-            reply.status, reply.body
-        ))
-    }
+    if reply.status == status { Ok(()) } else { Err(format!("expected HTTP {status}, got {}: {}", reply.status, reply.body)) }
 }
 
 /// Runs the walkthrough; returns the process exit code.
@@ -41,10 +31,7 @@ pub async fn run(base_url: &str) -> i32 {
 
 async fn walk(base_url: &str) -> Result<(), String> {
     let c = ContractClient::local(base_url);
-    let merchant = format!(
-        "demo-shop-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..6]
-    );
+    let merchant = format!("demo-shop-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
     let base = format!("/v1/merchants/{merchant}");
     println!("demo against {base_url}, merchant {merchant}");
 
@@ -52,24 +39,12 @@ async fn walk(base_url: &str) -> Result<(), String> {
     step(1, "GET /healthz", &health);
     expect(&health, 200)?;
 
-    let bad = c
-        .post(&format!("{base}/plan/verify"), &json!({"ubn": "12345678"}))
-        .await;
-    step(
-        2,
-        "verify a UBN with a wrong check digit (統一編號檢查碼)",
-        &bad,
-    );
+    let bad = c.post(&format!("{base}/plan/verify"), &json!({"ubn": "12345678"})).await;
+    step(2, "verify a UBN with a wrong check digit (統一編號檢查碼)", &bad);
     expect(&bad, 422)?;
 
-    let verify = c
-        .post(&format!("{base}/plan/verify"), &json!({"ubn": "04595257"}))
-        .await;
-    step(
-        3,
-        "verify 04595257: first purchase, bonus months on every plan",
-        &verify,
-    );
+    let verify = c.post(&format!("{base}/plan/verify"), &json!({"ubn": "04595257"})).await;
+    step(3, "verify 04595257: first purchase, bonus months on every plan", &verify);
     expect(&verify, 200)?;
 
     let checkout_body = |months: u32, method: &str, auto_renew: bool| {
@@ -79,111 +54,44 @@ async fn walk(base_url: &str) -> Result<(), String> {
             "company": {"name": "小明商行有限公司", "ubn": "04595257", "address": "台北市中山區南京東路一段1號", "invoice_email": "ap@example.com.tw"}
         })
     };
-    let order = c
-        .platform(
-            reqwest::Method::POST,
-            &format!("{base}/plan/checkout"),
-            Some(&checkout_body(12, "atm", false)),
-            Some("demo-1"),
-        )
-        .await;
-    step(
-        4,
-        "checkout 12 months by ATM (首購 +2 months), with an Idempotency-Key",
-        &order,
-    );
+    let order = c.platform(reqwest::Method::POST, &format!("{base}/plan/checkout"), Some(&checkout_body(12, "atm", false)), Some("demo-1")).await;
+    step(4, "checkout 12 months by ATM (首購 +2 months), with an Idempotency-Key", &order);
     expect(&order, 201)?;
-    let order_id = order.body["order_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let order_id = order.body["order_id"].as_str().unwrap_or_default().to_owned();
 
-    let replay = c
-        .platform(
-            reqwest::Method::POST,
-            &format!("{base}/plan/checkout"),
-            Some(&checkout_body(12, "atm", false)),
-            Some("demo-1"),
-        )
-        .await;
-    step(
-        5,
-        "the same checkout again with the same Idempotency-Key: the first answer, no second order",
-        &replay,
-    );
+    let replay = c.platform(reqwest::Method::POST, &format!("{base}/plan/checkout"), Some(&checkout_body(12, "atm", false)), Some("demo-1")).await;
+    step(5, "the same checkout again with the same Idempotency-Key: the first answer, no second order", &replay);
     expect(&replay, 201)?;
 
     let paid = c.notify(&json!({"order_id": order_id, "status": "paid", "paid_at": "2026-01-31T10:00:00+08:00"})).await;
-    step(
-        6,
-        "the gateway reports the ATM transfer paid on 2026-01-31 (Taipei)",
-        &paid,
-    );
+    step(6, "the gateway reports the ATM transfer paid on 2026-01-31 (Taipei)", &paid);
     expect(&paid, 200)?;
     let again = c.notify(&json!({"order_id": order_id, "status": "paid", "paid_at": "2026-01-31T10:00:00+08:00"})).await;
-    step(
-        7,
-        "the gateway repeats the callback: harmless, the period is extended once",
-        &again,
-    );
+    step(7, "the gateway repeats the callback: harmless, the period is extended once", &again);
     expect(&again, 200)?;
 
     let view = c.get(&format!("{base}/plan")).await;
-    step(
-        8,
-        "plan view: awaiting activation, 使用期限 2026-01-31 … 2027-03-30, Wixtar notice",
-        &view,
-    );
+    step(8, "plan view: awaiting activation, 使用期限 2026-01-31 … 2027-03-30, Wixtar notice", &view);
     expect(&view, 200)?;
 
-    let renewal = c
-        .post(
-            &format!("{base}/plan/checkout"),
-            &checkout_body(3, "card", true),
-        )
-        .await;
-    step(
-        9,
-        "renew 3 months by card with auto-renew (續購: no bonus)",
-        &renewal,
-    );
+    let renewal = c.post(&format!("{base}/plan/checkout"), &checkout_body(3, "card", true)).await;
+    step(9, "renew 3 months by card with auto-renew (續購: no bonus)", &renewal);
     expect(&renewal, 201)?;
-    let renewal_id = renewal.body["order_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let renewal_id = renewal.body["order_id"].as_str().unwrap_or_default().to_owned();
     let paid = c
         .notify(&json!({"order_id": renewal_id, "status": "paid", "paid_at": "2026-06-01T09:00:00+08:00", "card_token": "tok_demo_visa", "card_last4": "4242"}))
         .await;
-    step(
-        10,
-        "the card payment succeeds; the card is bound for auto-renew",
-        &paid,
-    );
+    step(10, "the card payment succeeds; the card is bound for auto-renew", &paid);
     expect(&paid, 200)?;
 
     let view = c.get(&format!("{base}/plan")).await;
-    step(
-        11,
-        "plan view: extended from 2027-03-31 to 2027-06-29, auto-renew on, T-15 / T-10 dates",
-        &view,
-    );
+    step(11, "plan view: extended from 2027-03-31 to 2027-06-29, auto-renew on, T-15 / T-10 dates", &view);
     expect(&view, 200)?;
 
     let wixtar = c.admin_get("http://127.0.0.1:4010/_sim/onboarding").await;
-    let handed: Vec<&Value> = wixtar
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|r| r["merchant_id"] == merchant.as_str())
-        .collect();
-    println!(
-        "\n── step 12: what the Wixtar simulator received for {merchant} (contact hand-off, once)"
-    );
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&handed).unwrap_or_default()
-    );
+    let handed: Vec<&Value> = wixtar.as_array().into_iter().flatten().filter(|r| r["merchant_id"] == merchant.as_str()).collect();
+    println!("\n── step 12: what the Wixtar simulator received for {merchant} (contact hand-off, once)");
+    println!("{}", serde_json::to_string_pretty(&handed).unwrap_or_default());
     if handed.len() != 1 {
         return Err(format!("expected one hand-off, got {}", handed.len()));
     }
@@ -193,36 +101,16 @@ async fn walk(base_url: &str) -> Result<(), String> {
         "credentials": {"ubn": "04595257", "store_code": "S001", "pos_code": "POS-01", "pid": "PID-000123",
                         "rid": "Demo-RID-7f3a91", "pname": "小明商行 POS", "aes_key": "9a8b7c6d5e4f30211203f4e5d6c7b8a9"}
     });
-    let saved = c
-        .platform(
-            reqwest::Method::PUT,
-            &format!("{base}/invoice-settings"),
-            Some(&settings),
-            None,
-        )
-        .await;
-    step(
-        13,
-        "save Wixtar credentials (串接): checked with Wixtar, AES KEY and RID sealed, shown masked",
-        &saved,
-    );
+    let saved = c.platform(reqwest::Method::PUT, &format!("{base}/invoice-settings"), Some(&settings), None).await;
+    step(13, "save Wixtar credentials (串接): checked with Wixtar, AES KEY and RID sealed, shown masked", &saved);
     expect(&saved, 200)?;
     let view = c.get(&format!("{base}/plan")).await;
-    println!(
-        "\n── step 14: the plan is now {} (使用期限 {} … {})",
-        view.body["status"], view.body["starts_on"], view.body["expires_on"]
-    );
+    println!("\n── step 14: the plan is now {} (使用期限 {} … {})", view.body["status"], view.body["starts_on"], view.body["expires_on"]);
     if view.body["status"] != "active" {
-        return Err(format!(
-            "expected an active plan, got {}",
-            view.body["status"]
-        ));
+        return Err(format!("expected an active plan, got {}", view.body["status"]));
     }
 
-    let order_id = format!(
-        "demo-order-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..6]
-    );
+    let order_id = format!("demo-order-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
     let order = |delivery: &str| {
         json!({"id": order_id, "currency": "TWD", "payment_status": "paid", "delivery_status": delivery, "cancelled": false,
                "logistics": "tcat", "lines": [{"sku": "TEA-01", "name": "凍頂烏龍茶 150g", "quantity": 2, "unit_price": 500}],
@@ -230,46 +118,19 @@ async fn walk(base_url: &str) -> Result<(), String> {
                "buyer": {"name": "陳小華", "email": "hua@example.com", "carrier": {"type": "mobile", "id": "/AB+.-12"}}})
     };
     let hook = |event_id: &str, delivery: &str| json!({"event_id": format!("{order_id}-{event_id}"), "occurred_at": chrono::Utc::now().to_rfc3339(), "merchant_id": merchant, "order": order(delivery)});
-    let paid = c
-        .post("/v1/webhooks/orders", &hook("paid", "pending"))
-        .await;
-    step(
-        15,
-        "order webhook: paid, not shipped yet → the invoice waits (issue on shipment)",
-        &paid,
-    );
+    let paid = c.post("/v1/webhooks/orders", &hook("paid", "pending")).await;
+    step(15, "order webhook: paid, not shipped yet → the invoice waits (issue on shipment)", &paid);
     expect(&paid, 202)?;
-    let shipped = c
-        .post("/v1/webhooks/orders", &hook("shipped", "shipped"))
-        .await;
-    step(
-        16,
-        "order webhook: shipped (已出貨) → one e-invoice issued and uploaded to Wixtar",
-        &shipped,
-    );
+    let shipped = c.post("/v1/webhooks/orders", &hook("shipped", "shipped")).await;
+    step(16, "order webhook: shipped (已出貨) → one e-invoice issued and uploaded to Wixtar", &shipped);
     expect(&shipped, 202)?;
-    let repeat = c
-        .post("/v1/webhooks/orders", &hook("shipped", "shipped"))
-        .await;
-    step(
-        17,
-        "the same webhook again: seen before, nothing changes",
-        &repeat,
-    );
+    let repeat = c.post("/v1/webhooks/orders", &hook("shipped", "shipped")).await;
+    step(17, "the same webhook again: seen before, nothing changes", &repeat);
     let invoice = c.get(&format!("{base}/orders/{order_id}/invoice")).await;
-    step(
-        18,
-        "the invoice: number, random code, period, amounts, barcode and QR codes, upload",
-        &invoice,
-    );
+    step(18, "the invoice: number, random code, period, amounts, barcode and QR codes, upload", &invoice);
     expect(&invoice, 200)?;
     let uploads = c.admin_get("http://127.0.0.1:4010/_sim/invoices").await;
-    let received = uploads
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|i| i["order_id"] == order_id.as_str())
-        .count();
+    let received = uploads.as_array().into_iter().flatten().filter(|i| i["order_id"] == order_id.as_str()).count();
     println!("\n── step 19: Wixtar received {received} upload(s) for {order_id}");
     if received != 1 {
         return Err(format!("expected one upload, got {received}"));
@@ -279,35 +140,17 @@ async fn walk(base_url: &str) -> Result<(), String> {
         let c = c.clone();
         async move {
             let body = serde_json::to_vec(&json!({"time": time})).unwrap_or_default();
-            c.raw(
-                reqwest::Method::POST,
-                &format!("/_local/schedules/{job}"),
-                body,
-                &[("content-type", "application/json".into())],
-            )
-            .await
+            c.raw(reqwest::Method::POST, &format!("/_local/schedules/{job}"), body, &[("content-type", "application/json".into())]).await
         }
     };
     let cutoff = fire("renewal-cutoff", "2027-06-15T00:05:00+08:00").await;
-    step(
-        20,
-        "renewal-cutoff on 2027-06-15 (the day after T-15): the renewal is locked, the merchant told",
-        &cutoff,
-    );
+    step(20, "renewal-cutoff on 2027-06-15 (the day after T-15): the renewal is locked, the merchant told", &cutoff);
     expect(&cutoff, 200)?;
     let charge = fire("renewal-charge", "2027-06-19T00:10:00+08:00").await;
-    step(
-        21,
-        "renewal-charge on 2027-06-19 (T-10): the card is charged once for 3 months",
-        &charge,
-    );
+    step(21, "renewal-charge on 2027-06-19 (T-10): the card is charged once for 3 months", &charge);
     expect(&charge, 200)?;
     let again = fire("renewal-charge", "2027-06-19T00:10:00+08:00").await;
-    step(
-        22,
-        "the same day fired again: nothing more is charged",
-        &again,
-    );
+    step(22, "the same day fired again: nothing more is charged", &again);
     let view = c.get(&format!("{base}/plan")).await;
     println!(
         "\n── step 23: 使用期限 now ends {} (from 2027-06-30, 3 months); orders: {}",
@@ -315,19 +158,11 @@ async fn walk(base_url: &str) -> Result<(), String> {
         view.body["orders"].as_array().map_or(0, Vec::len)
     );
     if view.body["expires_on"] != "2027-09-29" {
-        return Err(format!(
-            "expected expiry 2027-09-29, got {}",
-            view.body["expires_on"]
-        ));
+        return Err(format!("expected expiry 2027-09-29, got {}", view.body["expires_on"]));
     }
 
     let events = c.admin_get(&format!("{base_url}/_local/events")).await;
-    let mine: Vec<&Value> = events
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["detail"]["merchant_id"] == merchant.as_str())
-        .collect();
+    let mine: Vec<&Value> = events.as_array().into_iter().flatten().filter(|e| e["detail"]["merchant_id"] == merchant.as_str()).collect();
     println!("\n── step 24: events published to EventBridge for {merchant}");
     for e in &mine {
         println!("{} {}", e["detail_type"], e["detail"]["event_id"]);

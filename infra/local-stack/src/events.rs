@@ -7,9 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
-use einvoice_adapters::events::{
-    DomainEvent, EventBridgePublisher, EventHandler, EventPublisher, PublishError,
-};
+use einvoice_adapters::events::{DomainEvent, EventBridgePublisher, EventHandler, EventPublisher, PublishError};
 use serde::Serialize;
 
 use crate::template::EventRule;
@@ -62,11 +60,7 @@ impl LocalPublisher {
         match crate::calls::as_function(function, target.handle(event)).await {
             Ok(_) => true,
             Err(e) => {
-                let letter = DeadLetter {
-                    function: function.to_owned(),
-                    event: event.clone(),
-                    error: e.to_string(),
-                };
+                let letter = DeadLetter { function: function.to_owned(), event: event.clone(), error: e.to_string() };
                 self.dead_letters.lock().unwrap().push(letter);
                 false
             }
@@ -92,14 +86,8 @@ impl EventPublisher for LocalPublisher {
         self.bus.publish(events).await?;
         self.published.lock().unwrap().extend_from_slice(events);
         for event in events {
-            let functions: Vec<String> = self
-                .rules
-                .read()
-                .unwrap()
-                .iter()
-                .filter(|r| r.detail_types.contains(&event.detail_type))
-                .map(|r| r.function.clone())
-                .collect();
+            let functions: Vec<String> =
+                self.rules.read().unwrap().iter().filter(|r| r.detail_types.contains(&event.detail_type)).map(|r| r.function.clone()).collect();
             for function in functions {
                 self.deliver(&function, event).await;
             }

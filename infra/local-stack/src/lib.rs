@@ -117,10 +117,7 @@ impl LocalStack {
     }
 
     pub fn store(&self) -> Store {
-        Store::new(
-            aws_sdk_dynamodb::Client::new(&self.sdk),
-            &self.config.table_name,
-        )
+        Store::new(aws_sdk_dynamodb::Client::new(&self.sdk), &self.config.table_name)
     }
 
     /// Creates the resources in moto (`AWS_ENDPOINT_URL`), starts the simulators and serves.
@@ -131,43 +128,19 @@ impl LocalStack {
         bootstrap::create_event_bus(&sdk, &config.event_bus_name).await?;
         let secret_name = |what: &str| format!("{}/{what}", config.table_name);
         let secret_ids = SecretIds {
-            platform: bootstrap::put_secret(
-                &sdk,
-                &secret_name("platform-signing"),
-                &config.platform_secret,
-            )
-            .await?,
-            payment: bootstrap::put_secret(
-                &sdk,
-                &secret_name("payment-signing"),
-                &config.payment_secret,
-            )
-            .await?,
+            platform: bootstrap::put_secret(&sdk, &secret_name("platform-signing"), &config.platform_secret).await?,
+            payment: bootstrap::put_secret(&sdk, &secret_name("payment-signing"), &config.payment_secret).await?,
             // Kept across restarts against the same moto, so stored credentials stay readable.
-            master_key: bootstrap::create_secret_if_missing(
-                &sdk,
-                &secret_name("credential-master-key"),
-                &MasterKeys::generate_json("k1"),
-            )
-            .await?,
+            master_key: bootstrap::create_secret_if_missing(&sdk, &secret_name("credential-master-key"), &MasterKeys::generate_json("k1")).await?,
         };
 
-        let wixtar = simulators::serve(simulators::wixtar::router(), config.wixtar_port)
-            .await
-            .map_err(|e| e.to_string())?;
-        let payment = simulators::serve(simulators::payment::router(), config.payment_port)
-            .await
-            .map_err(|e| e.to_string())?;
+        let wixtar = simulators::serve(simulators::wixtar::router(), config.wixtar_port).await.map_err(|e| e.to_string())?;
+        let payment = simulators::serve(simulators::payment::router(), config.payment_port).await.map_err(|e| e.to_string())?;
 
         let clock = Arc::new(FixedClock::default());
         let aws_calls = Arc::new(AwsCalls::default());
-        let bus = aws_sdk_eventbridge::config::Builder::from(&sdk)
-            .interceptor(aws_calls.interceptor())
-            .build();
-        let publisher = Arc::new(LocalPublisher::new(EventBridgePublisher::new(
-            aws_sdk_eventbridge::Client::from_conf(bus),
-            &config.event_bus_name,
-        )));
+        let bus = aws_sdk_eventbridge::config::Builder::from(&sdk).interceptor(aws_calls.interceptor()).build();
+        let publisher = Arc::new(LocalPublisher::new(EventBridgePublisher::new(aws_sdk_eventbridge::Client::from_conf(bus), &config.event_bus_name)));
         let functions = Functions {
             aws_calls: aws_calls.clone(),
             sdk: sdk.clone(),
@@ -181,29 +154,18 @@ impl LocalStack {
         let handlers = functions.cold_start().await?;
         for route in &template.routes {
             if !handlers.http.contains_key(&route.function) {
-                return Err(format!(
-                    "template.yaml routes {} {} to {}, which the local stack does not mount",
-                    route.method, route.path, route.function
-                ));
+                return Err(format!("template.yaml routes {} {} to {}, which the local stack does not mount", route.method, route.path, route.function));
             }
         }
-        functions
-            .publisher
-            .route(template.event_rules.clone(), handlers.events.clone());
+        functions.publisher.route(template.event_rules.clone(), handlers.events.clone());
         for rule in &template.event_rules {
             if !handlers.events.contains_key(&rule.function) {
-                return Err(format!(
-                    "template.yaml routes events to {}, which the local stack does not mount",
-                    rule.function
-                ));
+                return Err(format!("template.yaml routes events to {}, which the local stack does not mount", rule.function));
             }
         }
         for schedule in &template.schedules {
             if !handlers.jobs.contains_key(&schedule.function) {
-                return Err(format!(
-                    "template.yaml schedules {}, which the local stack does not mount",
-                    schedule.function
-                ));
+                return Err(format!("template.yaml schedules {}, which the local stack does not mount", schedule.function));
             }
         }
 
@@ -223,41 +185,22 @@ impl LocalStack {
             .route("/_local/dead-letters/redrive", post(redrive))
             .fallback(dispatch)
             .with_state(mounted.clone());
-        let listener = TcpListener::bind(("127.0.0.1", config.port))
-            .await
-            .map_err(|e| e.to_string())?;
+        let listener = TcpListener::bind(("127.0.0.1", config.port)).await.map_err(|e| e.to_string())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let server = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, router).await {
                 eprintln!("local stack stopped: {e}");
             }
         });
-        Ok(Self {
-            addr,
-            config,
-            sdk,
-            clock,
-            publisher,
-            wixtar,
-            payment,
-            aws_calls,
-            functions,
-            mounted,
-            server,
-        })
+        Ok(Self { addr, config, sdk, clock, publisher, wixtar, payment, aws_calls, functions, mounted, server })
     }
 
     /// Replaces every function with a fresh instance that reads its secrets again, as a new
     /// Lambda execution environment would (e.g. after a master-key rotation).
     pub async fn cold_start(&self) -> Result<(), String> {
         let handlers = self.functions.cold_start().await?;
-        self.publisher
-            .route(self.mounted.event_rules.clone(), handlers.events.clone());
-        *self
-            .mounted
-            .handlers
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = handlers;
+        self.publisher.route(self.mounted.event_rules.clone(), handlers.events.clone());
+        *self.mounted.handlers.write().unwrap_or_else(|e| e.into_inner()) = handlers;
         Ok(())
     }
 
@@ -299,22 +242,12 @@ impl Functions {
     /// logical id in template.yaml.
     async fn cold_start(&self) -> Result<Handlers, String> {
         let ids = &self.secret_ids;
-        let [platform, payment_secret, master] = einvoice_adapters::aws::read_secrets(
-            &self.sdk,
-            [&ids.platform, &ids.payment, &ids.master_key],
-        )
-        .await?;
-        let dynamodb = aws_sdk_dynamodb::config::Builder::from(&self.sdk)
-            .interceptor(self.aws_calls.interceptor())
-            .build();
-        let store = Store::new(
-            aws_sdk_dynamodb::Client::from_conf(dynamodb),
-            &self.config.table_name,
-        );
+        let [platform, payment_secret, master] = einvoice_adapters::aws::read_secrets(&self.sdk, [&ids.platform, &ids.payment, &ids.master_key]).await?;
+        let dynamodb = aws_sdk_dynamodb::config::Builder::from(&self.sdk).interceptor(self.aws_calls.interceptor()).build();
+        let store = Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), &self.config.table_name);
         let wixtar: Arc<dyn WixtarClient> = Arc::new(HttpWixtarClient::new(&self.wixtar_url));
 
-        let catalogue = einvoice_adapters::config::plan_catalogue(&self.config.plan_catalogue)
-            .map_err(|e| e.to_string())?;
+        let catalogue = einvoice_adapters::config::plan_catalogue(&self.config.plan_catalogue).map_err(|e| e.to_string())?;
         let gateway: Arc<dyn PaymentGateway> = Arc::new(HttpPaymentGateway::new(&self.payment_url));
         let plan_config = plan_checkout::Config {
             table_name: self.config.table_name.clone(),
@@ -328,10 +261,7 @@ impl Functions {
         };
         let plan_checkout = plan_checkout::PlanCheckout::new(
             &plan_config,
-            plan_checkout::SigningSecrets {
-                platform: platform.clone(),
-                payment: payment_secret,
-            },
+            plan_checkout::SigningSecrets { platform: platform.clone(), payment: payment_secret },
             plan_checkout::Dependencies {
                 store: store.clone(),
                 gateway: gateway.clone(),
@@ -342,9 +272,7 @@ impl Functions {
         );
         let credential_save = credential_save::CredentialSave::new(credential_save::Dependencies {
             store: store.clone(),
-            providers: Providers {
-                wixtar: Arc::new(WixtarProvider(wixtar.clone())),
-            },
+            providers: Providers { wixtar: Arc::new(WixtarProvider(wixtar.clone())) },
             master_keys: MasterKeys::from_secret(&master).map_err(|e| e.to_string())?,
             platform_secret: platform.clone(),
             clock: self.clock.clone(),
@@ -365,12 +293,7 @@ impl Functions {
                 // Events are delivered inline here: the answer can show the issuer's result.
                 read_back: self.config.webhook_read_back,
             },
-            order_webhook::Dependencies {
-                store: store.clone(),
-                events: self.publisher.clone(),
-                clock: self.clock.clone(),
-                platform_secret: platform.clone(),
-            },
+            order_webhook::Dependencies { store: store.clone(), events: self.publisher.clone(), clock: self.clock.clone(), platform_secret: platform.clone() },
         );
         let invoice_issuer = invoice_issuer::InvoiceIssuer::new(
             &invoice_issuer::Config {
@@ -379,10 +302,7 @@ impl Functions {
                 wixtar_api_url: self.wixtar_url.clone(),
                 master_key_secret_id: self.secret_ids.master_key.clone(),
                 // Short pauses locally: the tests exercise retries, not wall-clock time.
-                upload: invoice_issuer::UploadPolicy {
-                    max_attempts: 4,
-                    base_delay: std::time::Duration::from_millis(20),
-                },
+                upload: invoice_issuer::UploadPolicy { max_attempts: 4, base_delay: std::time::Duration::from_millis(20) },
             },
             invoice_issuer::Dependencies {
                 store: store.clone(),
@@ -405,11 +325,7 @@ impl Functions {
                 master_keys: MasterKeys::from_secret(&master).map_err(|e| e.to_string())?,
             },
         );
-        let renewal_deps = renewal_jobs::Dependencies {
-            store,
-            gateway,
-            events: self.publisher.clone(),
-        };
+        let renewal_deps = renewal_jobs::Dependencies { store, gateway, events: self.publisher.clone() };
         let mut http: HashMap<String, Arc<dyn HttpHandler>> = HashMap::new();
         http.insert("PlanCheckoutFunction".into(), Arc::new(plan_checkout));
         http.insert("CredentialSaveFunction".into(), Arc::new(credential_save));
@@ -417,31 +333,15 @@ impl Functions {
         let mut events: HashMap<String, Arc<dyn EventHandler>> = HashMap::new();
         events.insert("InvoiceIssuerFunction".into(), Arc::new(invoice_issuer));
         let mut jobs: HashMap<String, Arc<dyn ScheduledJob>> = HashMap::new();
-        jobs.insert(
-            "RenewalCutoffFunction".into(),
-            Arc::new(renewal_jobs::RenewalCutoff::new(
-                &renewal_config,
-                renewal_deps.clone(),
-            )),
-        );
-        jobs.insert(
-            "RenewalChargeFunction".into(),
-            Arc::new(renewal_jobs::RenewalCharge::new(
-                &renewal_config,
-                renewal_deps,
-            )),
-        );
+        jobs.insert("RenewalCutoffFunction".into(), Arc::new(renewal_jobs::RenewalCutoff::new(&renewal_config, renewal_deps.clone())));
+        jobs.insert("RenewalChargeFunction".into(), Arc::new(renewal_jobs::RenewalCharge::new(&renewal_config, renewal_deps)));
         jobs.insert("PeriodCloseFunction".into(), Arc::new(period_close));
         Ok(Handlers { http, jobs, events })
     }
 }
 
 fn to_response(resp: ApiResponse) -> Response {
-    Response::builder()
-        .status(resp.status)
-        .header("content-type", "application/json; charset=utf-8")
-        .body(Body::from(resp.body))
-        .expect("valid response")
+    Response::builder().status(resp.status).header("content-type", "application/json; charset=utf-8").body(Body::from(resp.body)).expect("valid response")
 }
 
 /// Routes a request to the function the template routes it to, as API Gateway would.
@@ -452,100 +352,39 @@ async fn dispatch(State(mounted): State<Arc<Mounted>>, req: Request) -> Response
         Ok(b) => b,
         Err(_) => bytes::Bytes::from(vec![0u8; MAX_BODY_BYTES + 1]),
     };
-    let api = ApiRequest {
-        method: parts.method,
-        path: parts.uri.path().to_owned(),
-        headers: parts.headers,
-        body,
-        request_id: uuid::Uuid::new_v4().to_string(),
-    };
-    let same_path: Vec<&HttpRoute> = mounted
-        .routes
-        .iter()
-        .filter(|r| r.matches_path(&api.path))
-        .collect();
+    let api =
+        ApiRequest { method: parts.method, path: parts.uri.path().to_owned(), headers: parts.headers, body, request_id: uuid::Uuid::new_v4().to_string() };
+    let same_path: Vec<&HttpRoute> = mounted.routes.iter().filter(|r| r.matches_path(&api.path)).collect();
     let Some(route) = same_path.iter().find(|r| r.method == api.method.as_str()) else {
-        let error = if same_path.is_empty() {
-            ApiError::route_not_found(&api)
-        } else {
-            ApiError::method_not_allowed(&api)
-        };
+        let error = if same_path.is_empty() { ApiError::route_not_found(&api) } else { ApiError::method_not_allowed(&api) };
         return to_response(error.into_response());
     };
-    let handler = mounted
-        .handlers
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .http[&route.function]
-        .clone();
+    let handler = mounted.handlers.read().unwrap_or_else(|e| e.into_inner()).http[&route.function].clone();
     to_response(calls::as_function(&route.function, handler.handle(api)).await)
 }
 
 /// `POST /_local/schedules/{name}` `{"time": "<RFC 3339>"}`: fires a scheduled function the way
 /// its EventBridge schedule would (an omitted `time` means the stack's clock), and answers the
 /// job's summary — 200, or 500 with the contract's error shape when the run failed.
-async fn fire_schedule(
-    State(mounted): State<Arc<Mounted>>,
-    Path(name): Path<String>,
-    body: bytes::Bytes,
-) -> Response {
+async fn fire_schedule(State(mounted): State<Arc<Mounted>>, Path(name): Path<String>, body: bytes::Bytes) -> Response {
     let Some(schedule) = mounted.schedules.iter().find(|s| s.name == name) else {
-        return to_response(
-            ApiError::not_found(
-                "schedule_not_found",
-                format!("no scheduled function {name}"),
-            )
-            .into_response(),
-        );
+        return to_response(ApiError::not_found("schedule_not_found", format!("no scheduled function {name}")).into_response());
     };
-    let time = match serde_json::from_slice::<serde_json::Value>(&body)
-        .unwrap_or_default()
-        .get("time")
-    {
-        None | Some(serde_json::Value::Null) => {
-            Ok(einvoice_domain::Clock::now(mounted.clock.as_ref()))
-        }
-        Some(t) => serde_json::from_value::<chrono::DateTime<chrono::Utc>>(t.clone())
-            .map_err(|e| e.to_string()),
+    let time = match serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default().get("time") {
+        None | Some(serde_json::Value::Null) => Ok(einvoice_domain::Clock::now(mounted.clock.as_ref())),
+        Some(t) => serde_json::from_value::<chrono::DateTime<chrono::Utc>>(t.clone()).map_err(|e| e.to_string()),
     };
     let time = match time {
         Ok(t) => t,
         Err(e) => {
-            return to_response(
-                ApiError::new(
-                    http::StatusCode::BAD_REQUEST,
-                    "malformed_json",
-                    format!("time: {e}"),
-                )
-                .into_response(),
-            );
+            return to_response(ApiError::new(http::StatusCode::BAD_REQUEST, "malformed_json", format!("time: {e}")).into_response());
         }
     };
-    let job = mounted
-        .handlers
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .jobs[&schedule.function]
-        .clone();
-    let event = ScheduledEvent {
-        time,
-        id: Some(uuid::Uuid::new_v4().to_string()),
-    };
-    match calls::as_function(
-        &schedule.function,
-        run_logged(job.as_ref(), &event, "local"),
-    )
-    .await
-    {
+    let job = mounted.handlers.read().unwrap_or_else(|e| e.into_inner()).jobs[&schedule.function].clone();
+    let event = ScheduledEvent { time, id: Some(uuid::Uuid::new_v4().to_string()) };
+    match calls::as_function(&schedule.function, run_logged(job.as_ref(), &event, "local")).await {
         Ok(summary) => to_response(ApiResponse::ok(&summary)),
-        Err(e) => to_response(
-            ApiError::new(
-                http::StatusCode::INTERNAL_SERVER_ERROR,
-                "job_failed",
-                e.to_string(),
-            )
-            .into_response(),
-        ),
+        Err(e) => to_response(ApiError::new(http::StatusCode::INTERNAL_SERVER_ERROR, "job_failed", e.to_string()).into_response()),
     }
 }
 
@@ -570,10 +409,7 @@ struct ClockRequest {
 }
 
 /// `POST /_local/clock {"now": "<RFC 3339>" | null}`: the handlers' injected clock.
-async fn set_clock(
-    State(mounted): State<Arc<Mounted>>,
-    axum::Json(req): axum::Json<ClockRequest>,
-) -> impl IntoResponse {
+async fn set_clock(State(mounted): State<Arc<Mounted>>, axum::Json(req): axum::Json<ClockRequest>) -> impl IntoResponse {
     mounted.clock.set(req.now);
     axum::Json(json!({"now": req.now}))
 }

@@ -5,9 +5,7 @@ use einvoice_adapters::{config, telemetry};
 use local_stack::{LocalConfig, LocalStack, client, default_template_path, demo};
 
 fn port(name: &str, default: u16) -> u16 {
-    config::optional(name, &default.to_string())
-        .parse()
-        .unwrap_or(default)
+    config::optional(name, &default.to_string()).parse().unwrap_or(default)
 }
 
 #[tokio::main]
@@ -15,10 +13,7 @@ async fn main() {
     telemetry::init();
     let code = match std::env::args().nth(1).as_deref() {
         Some("demo") => {
-            let url = config::optional(
-                "LOCAL_STACK_URL",
-                &format!("http://127.0.0.1:{}", port("PORT", 3000)),
-            );
+            let url = config::optional("LOCAL_STACK_URL", &format!("http://127.0.0.1:{}", port("PORT", 3000)));
             demo::run(&url).await
         }
         None | Some("serve") => serve().await,
@@ -40,9 +35,7 @@ async fn serve() -> i32 {
         plan_catalogue: config::optional("PLAN_CATALOGUE", local_stack::DEFAULT_PLAN_CATALOGUE),
         wixtar_port: port("WIXTAR_SIM_PORT", 4010),
         payment_port: port("PAYMENT_SIM_PORT", 4020),
-        template: std::env::var("TEMPLATE_PATH")
-            .map(Into::into)
-            .unwrap_or_else(|_| default_template_path()),
+        template: std::env::var("TEMPLATE_PATH").map(Into::into).unwrap_or_else(|_| default_template_path()),
         webhook_read_back: config::optional("ORDER_WEBHOOK_READ_BACK", "true") == "true",
     };
     match LocalStack::start(config).await {

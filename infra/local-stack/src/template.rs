@@ -69,11 +69,7 @@ impl HttpRoute {
     pub fn matches_path(&self, path: &str) -> bool {
         let want: Vec<&str> = self.path.split('/').filter(|s| !s.is_empty()).collect();
         let got: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        want.len() == got.len()
-            && want
-                .iter()
-                .zip(&got)
-                .all(|(w, g)| (w.starts_with('{') && w.ends_with('}')) || w == g)
+        want.len() == got.len() && want.iter().zip(&got).all(|(w, g)| (w.starts_with('{') && w.ends_with('}')) || w == g)
     }
 }
 
@@ -108,18 +104,14 @@ pub struct Template {
 
 impl Template {
     pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         Self::parse(&text)
     }
 
     pub fn parse(text: &str) -> Result<Self, String> {
         // CloudFormation tags (!Ref, !Sub, …) parse as tagged values and are left alone.
         let doc: Value = serde_yaml::from_str(text).map_err(|e| format!("template.yaml: {e}"))?;
-        let resources = doc
-            .get("Resources")
-            .and_then(Value::as_mapping)
-            .ok_or("template.yaml has no Resources")?;
+        let resources = doc.get("Resources").and_then(Value::as_mapping).ok_or("template.yaml has no Resources")?;
         let mut table = None;
         let mut routes = Vec::new();
         let mut schedules = Vec::new();
@@ -128,88 +120,43 @@ impl Template {
             let name = name.as_str().unwrap_or_default().to_owned();
             match resource.get("Type").and_then(Value::as_str) {
                 Some("AWS::DynamoDB::Table") => {
-                    let props = resource
-                        .get("Properties")
-                        .cloned()
-                        .ok_or("table has no Properties")?;
-                    table =
-                        Some(serde_yaml::from_value(props).map_err(|e| format!("{name}: {e}"))?);
+                    let props = resource.get("Properties").cloned().ok_or("table has no Properties")?;
+                    table = Some(serde_yaml::from_value(props).map_err(|e| format!("{name}: {e}"))?);
                 }
                 Some("AWS::Serverless::Function") => {
-                    let events = resource
-                        .get("Properties")
-                        .and_then(|p| p.get("Events"))
-                        .and_then(Value::as_mapping);
+                    let events = resource.get("Properties").and_then(|p| p.get("Events")).and_then(Value::as_mapping);
                     for (_, event) in events.into_iter().flatten() {
                         if event.get("Type").and_then(Value::as_str) == Some("Schedule") {
-                            let binary = resource
-                                .get("Metadata")
-                                .and_then(|m| m.get("BuildProperties"))
-                                .and_then(|b| b.get("Binary"));
-                            let expression = event
-                                .get("Properties")
-                                .and_then(|p| p.get("Schedule"))
-                                .and_then(Value::as_str);
-                            let (Some(binary), Some(expression)) =
-                                (binary.and_then(Value::as_str), expression)
-                            else {
-                                return Err(format!(
-                                    "{name}: Schedule event without Schedule or Binary"
-                                ));
+                            let binary = resource.get("Metadata").and_then(|m| m.get("BuildProperties")).and_then(|b| b.get("Binary"));
+                            let expression = event.get("Properties").and_then(|p| p.get("Schedule")).and_then(Value::as_str);
+                            let (Some(binary), Some(expression)) = (binary.and_then(Value::as_str), expression) else {
+                                return Err(format!("{name}: Schedule event without Schedule or Binary"));
                             };
-                            schedules.push(ScheduledFunction {
-                                function: name.clone(),
-                                name: binary.into(),
-                                schedule: expression.into(),
-                            });
+                            schedules.push(ScheduledFunction { function: name.clone(), name: binary.into(), schedule: expression.into() });
                             continue;
                         }
                         if event.get("Type").and_then(Value::as_str) == Some("EventBridgeRule") {
-                            let types = event
-                                .get("Properties")
-                                .and_then(|p| p.get("Pattern"))
-                                .and_then(|p| p.get("detail-type"));
-                            let detail_types: Vec<String> = types
-                                .and_then(Value::as_sequence)
-                                .into_iter()
-                                .flatten()
-                                .filter_map(|t| t.as_str().map(str::to_owned))
-                                .collect();
-                            event_rules.push(EventRule {
-                                function: name.clone(),
-                                detail_types,
-                            });
+                            let types = event.get("Properties").and_then(|p| p.get("Pattern")).and_then(|p| p.get("detail-type"));
+                            let detail_types: Vec<String> =
+                                types.and_then(Value::as_sequence).into_iter().flatten().filter_map(|t| t.as_str().map(str::to_owned)).collect();
+                            event_rules.push(EventRule { function: name.clone(), detail_types });
                             continue;
                         }
                         if event.get("Type").and_then(Value::as_str) != Some("HttpApi") {
                             continue;
                         }
                         let props = event.get("Properties");
-                        let field = |k: &str| {
-                            props
-                                .and_then(|p| p.get(k))
-                                .and_then(Value::as_str)
-                                .map(str::to_owned)
-                        };
+                        let field = |k: &str| props.and_then(|p| p.get(k)).and_then(Value::as_str).map(str::to_owned);
                         let (Some(path), Some(method)) = (field("Path"), field("Method")) else {
                             return Err(format!("{name}: HttpApi event without Path or Method"));
                         };
-                        routes.push(HttpRoute {
-                            function: name.clone(),
-                            method: method.to_uppercase(),
-                            path,
-                        });
+                        routes.push(HttpRoute { function: name.clone(), method: method.to_uppercase(), path });
                     }
                 }
                 _ => {}
             }
         }
-        Ok(Self {
-            table: table.ok_or("template.yaml declares no DynamoDB table")?,
-            routes,
-            schedules,
-            event_rules,
-        })
+        Ok(Self { table: table.ok_or("template.yaml declares no DynamoDB table")?, routes, schedules, event_rules })
     }
 }
 
@@ -225,25 +172,11 @@ mod tests {
     fn reads_the_table_with_its_expiry_index_and_ttl() {
         let t = template();
         assert_eq!(t.table.billing_mode, "PAY_PER_REQUEST");
-        assert_eq!(
-            t.table
-                .key_schema
-                .iter()
-                .map(|k| k.attribute_name.as_str())
-                .collect::<Vec<_>>(),
-            ["pk", "sk"]
-        );
+        assert_eq!(t.table.key_schema.iter().map(|k| k.attribute_name.as_str()).collect::<Vec<_>>(), ["pk", "sk"]);
         let gsi = &t.table.global_secondary_indexes[0];
         assert_eq!(gsi.index_name, einvoice_adapters::store::EXPIRY_INDEX);
         assert_eq!(gsi.key_schema[0].attribute_name, "expires_on");
-        assert_eq!(
-            t.table
-                .time_to_live_specification
-                .as_ref()
-                .unwrap()
-                .attribute_name,
-            "ttl"
-        );
+        assert_eq!(t.table.time_to_live_specification.as_ref().unwrap().attribute_name, "ttl");
     }
 
     #[test]
@@ -262,12 +195,7 @@ mod tests {
             ("POST", "/v1/webhooks/orders"),
             ("GET", "/v1/merchants/m1/orders/o1/invoice"),
         ] {
-            assert!(
-                t.routes
-                    .iter()
-                    .any(|r| r.method == method && r.matches_path(path)),
-                "{method} {path}"
-            );
+            assert!(t.routes.iter().any(|r| r.method == method && r.matches_path(path)), "{method} {path}");
         }
         assert!(!t.routes[0].matches_path("/v1/merchants//plan"));
     }
@@ -277,22 +205,14 @@ mod tests {
         let t = template();
         assert_eq!(
             t.event_rules,
-            [EventRule {
-                function: "InvoiceIssuerFunction".into(),
-                detail_types: vec!["InvoiceRequested".into(), "InvoiceReturnRequested".into()]
-            }]
+            [EventRule { function: "InvoiceIssuerFunction".into(), detail_types: vec!["InvoiceRequested".into(), "InvoiceReturnRequested".into()] }]
         );
     }
 
     #[test]
     fn renewal_jobs_run_just_after_midnight_in_taipei() {
         let t = template();
-        let at = |name: &str| {
-            t.schedules
-                .iter()
-                .find(|s| s.name == name)
-                .map(|s| s.schedule.clone())
-        };
+        let at = |name: &str| t.schedules.iter().find(|s| s.name == name).map(|s| s.schedule.clone());
         // 16:05 / 16:10 UTC = 00:05 / 00:10 Asia/Taipei (UTC+8).
         assert_eq!(at("renewal-cutoff").as_deref(), Some("cron(5 16 * * ? *)"));
         assert_eq!(at("renewal-charge").as_deref(), Some("cron(10 16 * * ? *)"));

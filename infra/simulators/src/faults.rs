@@ -59,11 +59,7 @@ impl Faults {
     /// The answer to a call whose work is done: an injected 500 if `error_after` is armed.
     pub fn after(&self, done: Response) -> Response {
         match self.take(&[FaultMode::ErrorAfter]) {
-            Some(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "injected error after the work was done",
-            )
-                .into_response(),
+            Some(_) => (StatusCode::INTERNAL_SERVER_ERROR, "injected error after the work was done").into_response(),
             None => done,
         }
     }
@@ -77,16 +73,9 @@ mod tests {
     fn counts_down() {
         let f = Faults::default();
         let all = [FaultMode::Error, FaultMode::Timeout, FaultMode::ErrorAfter];
-        f.set(FaultRequest {
-            mode: FaultMode::Error,
-            count: 2,
-        });
+        f.set(FaultRequest { mode: FaultMode::Error, count: 2 });
         assert_eq!(f.take(&all), Some(FaultMode::Error));
-        assert_eq!(
-            f.take(&[FaultMode::ErrorAfter]),
-            None,
-            "another mode leaves it armed"
-        );
+        assert_eq!(f.take(&[FaultMode::ErrorAfter]), None, "another mode leaves it armed");
         assert_eq!(f.take(&all), Some(FaultMode::Error));
         assert_eq!(f.take(&all), None);
     }

@@ -45,15 +45,8 @@ pub async fn serve(router: axum::Router, port: u16) -> std::io::Result<Running> 
 }
 
 /// A simulator as its own process: 127.0.0.1:$PORT (else `default_port`) until Ctrl-C.
-pub async fn run_standalone(
-    name: &str,
-    router: axum::Router,
-    default_port: u16,
-) -> std::io::Result<()> {
-    let port = std::env::var("PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(default_port);
+pub async fn run_standalone(name: &str, router: axum::Router, default_port: u16) -> std::io::Result<()> {
+    let port = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(default_port);
     let running = serve(router, port).await?;
     eprintln!("{name} simulator on {}", running.url());
     tokio::signal::ctrl_c().await

@@ -48,11 +48,7 @@ async fn create_payment(State(sim): State<Arc<PaymentSim>>, Json(body): Json<Val
     if let Some(fault) = sim.faults.inject().await {
         return fault;
     }
-    let Some(order_id) = body
-        .get("order_id")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-    else {
+    let Some(order_id) = body.get("order_id").and_then(Value::as_str).map(str::to_owned) else {
         return bad_request("order_id is required");
     };
     if body.get("amount").and_then(Value::as_u64).unwrap_or(0) == 0 {
@@ -60,10 +56,7 @@ async fn create_payment(State(sim): State<Arc<PaymentSim>>, Json(body): Json<Val
     }
     let mut payments = sim.payments.lock().unwrap();
     if let Some(existing) = payments.iter().find(|p| p["order_id"] == order_id.as_str()) {
-        return Json(
-            json!({"payment_id": existing["payment_id"], "instructions": existing["instructions"]}),
-        )
-        .into_response();
+        return Json(json!({"payment_id": existing["payment_id"], "instructions": existing["instructions"]})).into_response();
     }
     let n = payments.len() + 1;
     let instructions = match body.get("method").and_then(Value::as_str) {
@@ -83,35 +76,23 @@ async fn create_payment(State(sim): State<Arc<PaymentSim>>, Json(body): Json<Val
     record["payment_id"] = payment_id.clone().into();
     record["instructions"] = instructions.clone();
     payments.push(record);
-    (
-        StatusCode::CREATED,
-        Json(json!({"payment_id": payment_id, "instructions": instructions})),
-    )
-        .into_response()
+    (StatusCode::CREATED, Json(json!({"payment_id": payment_id, "instructions": instructions}))).into_response()
 }
 
 async fn charge(State(sim): State<Arc<PaymentSim>>, Json(body): Json<Value>) -> Response {
     if let Some(fault) = sim.faults.inject().await {
         return fault;
     }
-    let (Some(token), Some(amount), Some(key)) = (
-        body.get("card_token").and_then(Value::as_str),
-        body.get("amount").and_then(Value::as_u64),
-        body.get("idempotency_key").and_then(Value::as_str),
-    ) else {
+    let (Some(token), Some(amount), Some(key)) =
+        (body.get("card_token").and_then(Value::as_str), body.get("amount").and_then(Value::as_u64), body.get("idempotency_key").and_then(Value::as_str))
+    else {
         return bad_request("card_token, amount and idempotency_key are required");
     };
     let mut charges = sim.charges.lock().unwrap();
     if let Some(existing) = charges.iter().find(|c| c["idempotency_key"] == key) {
         return Json(existing.clone()).into_response();
     }
-    let (decline, hard) = sim
-        .cards
-        .lock()
-        .unwrap()
-        .get(token)
-        .copied()
-        .unwrap_or((false, false));
+    let (decline, hard) = sim.cards.lock().unwrap().get(token).copied().unwrap_or((false, false));
     let result = match (decline, hard) {
         (false, _) => "succeeded",
         (true, false) => "declined",
@@ -144,19 +125,12 @@ struct CardBehaviour {
     hard: bool,
 }
 
-async fn set_card(
-    State(sim): State<Arc<PaymentSim>>,
-    Path(token): Path<String>,
-    Json(b): Json<CardBehaviour>,
-) -> StatusCode {
+async fn set_card(State(sim): State<Arc<PaymentSim>>, Path(token): Path<String>, Json(b): Json<CardBehaviour>) -> StatusCode {
     sim.cards.lock().unwrap().insert(token, (b.decline, b.hard));
     StatusCode::NO_CONTENT
 }
 
-async fn set_faults(
-    State(sim): State<Arc<PaymentSim>>,
-    Json(req): Json<FaultRequest>,
-) -> StatusCode {
+async fn set_faults(State(sim): State<Arc<PaymentSim>>, Json(req): Json<FaultRequest>) -> StatusCode {
     sim.faults.set(req);
     StatusCode::NO_CONTENT
 }

@@ -126,9 +126,7 @@ pub fn router_with(sim: Arc<WixtarSim>) -> Router {
 }
 
 fn field<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
-    v.get(name)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
+    v.get(name).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
 fn refuse(status: StatusCode, error: &str) -> Response {
@@ -139,22 +137,12 @@ async fn onboarding(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value>) 
     if let Some(fault) = sim.faults.inject().await {
         return fault;
     }
-    let (Some(request_id), Some(_), Some(_)) = (
-        field(&body, "request_id"),
-        field(&body, "ubn"),
-        body.get("contact"),
-    ) else {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "request_id, ubn and contact are required",
-        );
+    let (Some(request_id), Some(_), Some(_)) = (field(&body, "request_id"), field(&body, "ubn"), body.get("contact")) else {
+        return refuse(StatusCode::BAD_REQUEST, "request_id, ubn and contact are required");
     };
     let reference = format!("WX-{request_id}");
     let mut list = sim.onboarding.lock().unwrap();
-    match list
-        .iter_mut()
-        .find(|r| field(r, "request_id") == Some(request_id))
-    {
+    match list.iter_mut().find(|r| field(r, "request_id") == Some(request_id)) {
         Some(existing) => {
             let n = existing["received_count"].as_u64().unwrap_or(1) + 1;
             existing["received_count"] = n.into();
@@ -174,14 +162,7 @@ async fn list_onboarding(State(sim): State<Arc<WixtarSim>>) -> Json<Value> {
 }
 
 async fn list_invoices(State(sim): State<Arc<WixtarSim>>) -> Json<Value> {
-    Json(Value::Array(
-        sim.invoices
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|i| i.record.clone())
-            .collect(),
-    ))
+    Json(Value::Array(sim.invoices.lock().unwrap().iter().map(|i| i.record.clone()).collect()))
 }
 
 async fn list_ranges(State(sim): State<Arc<WixtarSim>>) -> Json<Vec<Allocation>> {
@@ -196,10 +177,7 @@ struct BookLimit {
 }
 
 /// `POST /_sim/ranges {"ubn", "books": N | null}`: the most books the UBN may get per period.
-async fn set_book_limit(
-    State(sim): State<Arc<WixtarSim>>,
-    Json(limit): Json<BookLimit>,
-) -> StatusCode {
+async fn set_book_limit(State(sim): State<Arc<WixtarSim>>, Json(limit): Json<BookLimit>) -> StatusCode {
     let mut limits = sim.book_limits.lock().unwrap();
     match limit.books {
         Some(books) => limits.insert(limit.ubn, books),
@@ -221,9 +199,7 @@ pub struct RegisteredPos {
 
 impl RegisteredPos {
     fn matches(&self, pos: &Value) -> bool {
-        let same = |name: &str, want: &Option<String>| {
-            want.as_deref().is_none_or(|w| field(pos, name) == Some(w))
-        };
+        let same = |name: &str, want: &Option<String>| want.as_deref().is_none_or(|w| field(pos, name) == Some(w));
         field(pos, "rid") == Some(self.rid.as_str())
             && same("store_code", &self.store_code)
             && same("pos_code", &self.pos_code)
@@ -241,24 +217,14 @@ enum Registration {
 
 /// `POST /_sim/credentials`: one set or an array of sets; they replace what the UBNs they
 /// name had.
-async fn register_credentials(
-    State(sim): State<Arc<WixtarSim>>,
-    Json(r): Json<Registration>,
-) -> StatusCode {
+async fn register_credentials(State(sim): State<Arc<WixtarSim>>, Json(r): Json<Registration>) -> StatusCode {
     let sets = match r {
         Registration::One(one) => vec![one],
         Registration::Many(many) => many,
     };
     let mut registry = sim.credentials.lock().unwrap();
-    for ubn in sets
-        .iter()
-        .map(|s| s.ubn.clone())
-        .collect::<std::collections::BTreeSet<_>>()
-    {
-        registry.insert(
-            ubn.clone(),
-            sets.iter().filter(|s| s.ubn == ubn).cloned().collect(),
-        );
+    for ubn in sets.iter().map(|s| s.ubn.clone()).collect::<std::collections::BTreeSet<_>>() {
+        registry.insert(ubn.clone(), sets.iter().filter(|s| s.ubn == ubn).cloned().collect());
     }
     StatusCode::NO_CONTENT
 }
@@ -271,10 +237,7 @@ const POS_FIELDS: [&str; 6] = ["ubn", "store_code", "pos_code", "pid", "rid", "p
 fn authenticate_pos(sim: &WixtarSim, body: &Value) -> Result<String, Response> {
     let pos = body.get("pos").cloned().unwrap_or_default();
     if POS_FIELDS.iter().any(|f| field(&pos, f).is_none()) {
-        return Err(refuse(
-            StatusCode::BAD_REQUEST,
-            "pos needs ubn, store_code, pos_code, pid, rid, pname",
-        ));
+        return Err(refuse(StatusCode::BAD_REQUEST, "pos needs ubn, store_code, pos_code, pid, rid, pname"));
     }
     let ubn = field(&pos, "ubn").unwrap_or_default().to_owned();
     if ubn.len() != 8 || !ubn.bytes().all(|b| b.is_ascii_digit()) {
@@ -282,9 +245,7 @@ fn authenticate_pos(sim: &WixtarSim, body: &Value) -> Result<String, Response> {
     }
     let registry = sim.credentials.lock().unwrap();
     match registry.get(&ubn) {
-        Some(sets) if !sets.iter().any(|s| s.matches(&pos)) => {
-            Err(refuse(StatusCode::UNAUTHORIZED, "invalid_credentials"))
-        }
+        Some(sets) if !sets.iter().any(|s| s.matches(&pos)) => Err(refuse(StatusCode::UNAUTHORIZED, "invalid_credentials")),
         _ => Ok(ubn),
     }
 }
@@ -298,39 +259,25 @@ async fn pos_call(sim: &WixtarSim, body: &Value) -> Result<String, Response> {
 }
 
 fn valid_period(period: &str) -> bool {
-    period.len() == 5
-        && period.bytes().all(|b| b.is_ascii_digit())
-        && matches!(&period[3..], "02" | "04" | "06" | "08" | "10" | "12")
+    period.len() == 5 && period.bytes().all(|b| b.is_ascii_digit()) && matches!(&period[3..], "02" | "04" | "06" | "08" | "10" | "12")
 }
 
 /// The `period` of a POS call, if well-formed.
 #[allow(clippy::result_large_err, reason = "the error is the handler's answer")]
 fn period_of(body: &Value) -> Result<&str, Response> {
-    field(body, "period")
-        .filter(|p| valid_period(p))
-        .ok_or_else(|| {
-            refuse(
-                StatusCode::BAD_REQUEST,
-                "period must be ROC year + even month, e.g. 11512",
-            )
-        })
+    field(body, "period").filter(|p| valid_period(p)).ok_or_else(|| refuse(StatusCode::BAD_REQUEST, "period must be ROC year + even month, e.g. 11512"))
 }
 
 /// The 字軌 the simulator uses for a (valid) period: two letters derived from its digits, the
 /// same for every UBN, e.g. `UA` for `11512`.
 fn track_for(period: &str) -> String {
     let n = period.parse::<u32>().unwrap_or(0);
-    [n % 26, n / 26 % 26]
-        .iter()
-        .map(|&i| char::from(b'A' + i as u8))
-        .collect()
+    [n % 26, n / 26 % 26].iter().map(|&i| char::from(b'A' + i as u8)).collect()
 }
 
 /// 2 uppercase letters + 8 digits.
 fn valid_number(number: &str) -> bool {
-    number.len() == 10
-        && number.bytes().take(2).all(|b| b.is_ascii_uppercase())
-        && number.bytes().skip(2).all(|b| b.is_ascii_digit())
+    number.len() == 10 && number.bytes().take(2).all(|b| b.is_ascii_uppercase()) && number.bytes().skip(2).all(|b| b.is_ascii_digit())
 }
 
 /// `POST /api/v1/pos/number-ranges/query`: the ranges assigned to the POS for a period.
@@ -344,11 +291,7 @@ async fn query_ranges(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value>
         Err(refusal) => return refusal,
     };
     let allocations = sim.allocations.lock().unwrap();
-    let ranges: Vec<Value> = allocations
-        .iter()
-        .filter(|a| a.ubn == ubn && a.period == period)
-        .map(Allocation::wire)
-        .collect();
+    let ranges: Vec<Value> = allocations.iter().filter(|a| a.ubn == ubn && a.period == period).map(Allocation::wire).collect();
     Json(json!({"period": period, "ranges": ranges})).into_response()
 }
 
@@ -368,10 +311,7 @@ async fn allocate_range(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Valu
     };
     let limit = sim.book_limits.lock().unwrap().get(&ubn).copied();
     let mut allocations = sim.allocations.lock().unwrap();
-    if let Some(known) = allocations
-        .iter()
-        .find(|a| a.ubn == ubn && a.request_id == request_id)
-    {
+    if let Some(known) = allocations.iter().find(|a| a.ubn == ubn && a.request_id == request_id) {
         if known.period != period {
             return refuse(StatusCode::CONFLICT, "request_id_conflict");
         }
@@ -379,12 +319,8 @@ async fn allocate_range(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Valu
         drop(allocations);
         return sim.faults.after(answer);
     }
-    let books = allocations
-        .iter()
-        .filter(|a| a.ubn == ubn && a.period == period)
-        .count() as u32;
-    if limit.is_some_and(|max| books >= max) || u64::from(books + 1) * u64::from(BOOK) > 100_000_000
-    {
+    let books = allocations.iter().filter(|a| a.ubn == ubn && a.period == period).count() as u32;
+    if limit.is_some_and(|max| books >= max) || u64::from(books + 1) * u64::from(BOOK) > 100_000_000 {
         return refuse(StatusCode::CONFLICT, "no_ranges_available");
     }
     let allocation = Allocation {
@@ -415,51 +351,31 @@ async fn upload_invoice(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Valu
     let upload: Upload = match serde_json::from_value(raw.clone()) {
         Ok(upload) => upload,
         Err(e) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                &format!("invoice is malformed: {e}"),
-            );
+            return refuse(StatusCode::BAD_REQUEST, &format!("invoice is malformed: {e}"));
         }
     };
     if upload.seller_ubn != ubn {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "invoice.seller_ubn must be pos.ubn",
-        );
+        return refuse(StatusCode::BAD_REQUEST, "invoice.seller_ubn must be pos.ubn");
     }
     if !valid_period(&upload.period) {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "invoice.period must be ROC year + even month, e.g. 11512",
-        );
+        return refuse(StatusCode::BAD_REQUEST, "invoice.period must be ROC year + even month, e.g. 11512");
     }
     if upload.items.is_empty() {
         return refuse(StatusCode::BAD_REQUEST, "invoice needs at least one item");
     }
-    let allocated = valid_number(&upload.number)
-        && sim
-            .allocations
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|a| a.ubn == ubn && a.period == upload.period && a.contains(&upload.number));
+    let allocated =
+        valid_number(&upload.number) && sim.allocations.lock().unwrap().iter().any(|a| a.ubn == ubn && a.period == upload.period && a.contains(&upload.number));
     if !allocated {
         return refuse(StatusCode::UNPROCESSABLE_ENTITY, "number_not_allocated");
     }
     let items_sum: i128 = upload.items.iter().map(|i| i128::from(i.amount)).sum();
-    if items_sum != i128::from(upload.total)
-        || u128::from(upload.sales_amount) + u128::from(upload.tax_amount)
-            != u128::from(upload.total)
-    {
+    if items_sum != i128::from(upload.total) || u128::from(upload.sales_amount) + u128::from(upload.tax_amount) != u128::from(upload.total) {
         return refuse(StatusCode::UNPROCESSABLE_ENTITY, "amount_mismatch");
     }
     let number = upload.number.clone();
     {
         let mut invoices = sim.invoices.lock().unwrap();
-        match invoices
-            .iter_mut()
-            .find(|i| i.ubn == ubn && i.upload.number == number)
-        {
+        match invoices.iter_mut().find(|i| i.ubn == ubn && i.upload.number == number) {
             Some(known) if known.upload != upload => {
                 return refuse(StatusCode::CONFLICT, "number_conflict");
             }
@@ -470,13 +386,7 @@ async fn upload_invoice(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Valu
             None => {
                 let mut record = raw;
                 record["received_count"] = 1.into();
-                invoices.push(ReceivedInvoice {
-                    ubn,
-                    upload,
-                    allowances: Vec::new(),
-                    voided: false,
-                    record,
-                });
+                invoices.push(ReceivedInvoice { ubn, upload, allowances: Vec::new(), voided: false, record });
             }
         }
     }
@@ -492,12 +402,7 @@ async fn query_invoice(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value
     let Some(number) = field(&body, "number") else {
         return refuse(StatusCode::BAD_REQUEST, "number is required");
     };
-    let known = sim
-        .invoices
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|i| i.ubn == ubn && i.upload.number == number);
+    let known = sim.invoices.lock().unwrap().iter().any(|i| i.ubn == ubn && i.upload.number == number);
     if !known {
         return refuse(StatusCode::NOT_FOUND, "not_found");
     }
@@ -521,19 +426,12 @@ async fn with_invoice(
     };
     let answer = {
         let mut invoices = sim.invoices.lock().unwrap();
-        let Some(invoice) = invoices
-            .iter_mut()
-            .find(|i| i.ubn == ubn && i.upload.number == number)
-        else {
+        let Some(invoice) = invoices.iter_mut().find(|i| i.ubn == ubn && i.upload.number == number) else {
             return refuse(StatusCode::NOT_FOUND, "not_found");
         };
         let answer = change(invoice);
         invoice.record["void"] = invoice.voided.into();
-        invoice.record["allowances"] = invoice
-            .allowances
-            .iter()
-            .map(|(n, total, voided)| json!({"number": n, "total": total, "voided": voided}))
-            .collect();
+        invoice.record["allowances"] = invoice.allowances.iter().map(|(n, total, voided)| json!({"number": n, "total": total, "voided": voided})).collect();
         answer
     };
     match answer {
@@ -560,26 +458,15 @@ async fn void_invoice(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value>
 async fn upload_allowance(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value>) -> Response {
     let allowance = body.get("allowance").cloned().unwrap_or_default();
     let invoice_number = field(&allowance, "invoice_number").map(str::to_owned);
-    let (Some(number), Some(total)) = (
-        field(&allowance, "number").map(str::to_owned),
-        allowance.get("total").and_then(Value::as_u64),
-    ) else {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "allowance needs number, invoice_number and total",
-        );
+    let (Some(number), Some(total)) = (field(&allowance, "number").map(str::to_owned), allowance.get("total").and_then(Value::as_u64)) else {
+        return refuse(StatusCode::BAD_REQUEST, "allowance needs number, invoice_number and total");
     };
     with_invoice(&sim, &body, invoice_number.as_deref(), |invoice| {
         if invoice.voided {
             return Err(refuse(StatusCode::CONFLICT, "invoice_void"));
         }
         if !invoice.allowances.iter().any(|(n, _, _)| *n == number) {
-            let allowed: u64 = invoice
-                .allowances
-                .iter()
-                .filter(|(_, _, v)| !v)
-                .map(|(_, t, _)| t)
-                .sum();
+            let allowed: u64 = invoice.allowances.iter().filter(|(_, _, v)| !v).map(|(_, t, _)| t).sum();
             if total == 0 || allowed + total > invoice.upload.total {
                 return Err(refuse(StatusCode::CONFLICT, "allowance_exceeds_invoice"));
             }
@@ -592,12 +479,8 @@ async fn upload_allowance(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Va
 
 /// `POST /api/v1/allowances/void` `{"pos", "number"}`: 作廢折讓.
 async fn void_allowance(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value>) -> Response {
-    let number = field(&body, "number")
-        .map(str::to_owned)
-        .unwrap_or_default();
-    let invoice_number = number
-        .rsplit_once('-')
-        .map(|(invoice, _)| invoice.to_owned());
+    let number = field(&body, "number").map(str::to_owned).unwrap_or_default();
+    let invoice_number = number.rsplit_once('-').map(|(invoice, _)| invoice.to_owned());
     with_invoice(&sim, &body, invoice_number.as_deref(), |invoice| {
         let Some(allowance) = invoice.allowances.iter_mut().find(|(n, _, _)| *n == number) else {
             return Err(refuse(StatusCode::NOT_FOUND, "not_found"));
@@ -615,34 +498,24 @@ async fn report_unused(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value
         Ok(ubn) => ubn,
         Err(refusal) => return refusal,
     };
-    let (Some(period), Some(unused)) = (
-        field(&body, "period").filter(|p| valid_period(p)),
-        body.get("unused").filter(|u| u.is_array()),
-    ) else {
+    let (Some(period), Some(unused)) = (field(&body, "period").filter(|p| valid_period(p)), body.get("unused").filter(|u| u.is_array())) else {
         return refuse(StatusCode::BAD_REQUEST, "period and unused are required");
     };
     let mut reports = sim.unused_reports.lock().unwrap();
-    let count = match reports
-        .iter()
-        .position(|r| r["ubn"] == ubn.as_str() && r["period"] == period)
-    {
+    let count = match reports.iter().position(|r| r["ubn"] == ubn.as_str() && r["period"] == period) {
         Some(i) => reports.remove(i)["received_count"].as_u64().unwrap_or(1) + 1,
         None => 1,
     };
     reports.push(json!({"ubn": ubn, "period": period, "unused": unused, "received_count": count}));
     drop(reports);
-    sim.faults
-        .after(Json(json!({"period": period, "status": "accepted"})).into_response())
+    sim.faults.after(Json(json!({"period": period, "status": "accepted"})).into_response())
 }
 
 async fn list_unused_reports(State(sim): State<Arc<WixtarSim>>) -> Json<Value> {
     Json(Value::Array(sim.unused_reports.lock().unwrap().clone()))
 }
 
-async fn set_faults(
-    State(sim): State<Arc<WixtarSim>>,
-    Json(req): Json<FaultRequest>,
-) -> StatusCode {
+async fn set_faults(State(sim): State<Arc<WixtarSim>>, Json(req): Json<FaultRequest>) -> StatusCode {
     sim.faults.set(req);
     StatusCode::NO_CONTENT
 }
@@ -692,11 +565,7 @@ mod tests {
         let text = String::from_utf8(answer).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
         let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        let value = if body.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.into()))
-        };
+        let value = if body.is_empty() { Value::Null } else { serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.into())) };
         (status, value)
     }
 
@@ -705,13 +574,7 @@ mod tests {
     }
 
     async fn allocate(addr: SocketAddr, ubn: &str, period: &str, request_id: &str) -> (u16, Value) {
-        call(
-            addr,
-            "POST",
-            "/api/v1/pos/number-ranges/allocate",
-            Some(json!({"pos": pos(ubn), "period": period, "request_id": request_id})),
-        )
-        .await
+        call(addr, "POST", "/api/v1/pos/number-ranges/allocate", Some(json!({"pos": pos(ubn), "period": period, "request_id": request_id}))).await
     }
 
     fn invoice(number: &str) -> Value {
@@ -728,23 +591,11 @@ mod tests {
     }
 
     async fn upload(addr: SocketAddr, ubn: &str, invoice: &Value) -> (u16, Value) {
-        call(
-            addr,
-            "POST",
-            "/api/v1/invoices",
-            Some(json!({"pos": pos(ubn), "invoice": invoice})),
-        )
-        .await
+        call(addr, "POST", "/api/v1/invoices", Some(json!({"pos": pos(ubn), "invoice": invoice}))).await
     }
 
     async fn find(addr: SocketAddr, ubn: &str, number: &str) -> (u16, Value) {
-        call(
-            addr,
-            "POST",
-            "/api/v1/invoices/query",
-            Some(json!({"pos": pos(ubn), "number": number})),
-        )
-        .await
+        call(addr, "POST", "/api/v1/invoices/query", Some(json!({"pos": pos(ubn), "number": number}))).await
     }
 
     #[test]
@@ -753,10 +604,7 @@ mod tests {
         assert_eq!(track_for("11602"), "GE");
         for period in ["11502", "11504", "11612", "09908"] {
             let t = track_for(period);
-            assert!(
-                t.len() == 2 && t.bytes().all(|b| b.is_ascii_uppercase()),
-                "{period} → {t}"
-            );
+            assert!(t.len() == 2 && t.bytes().all(|b| b.is_ascii_uppercase()), "{period} → {t}");
         }
     }
 
@@ -765,111 +613,38 @@ mod tests {
         let sim = crate::serve(router(), 0).await.unwrap();
         let (status, first) = allocate(sim.addr, UBN, "11512", "req-1").await;
         assert_eq!(status, 200, "{first}");
-        assert_eq!(
-            first["range"],
-            json!({"period": "11512", "track": "UA", "first": "00000000", "last": "00000049"})
-        );
-        assert_eq!(
-            allocate(sim.addr, UBN, "11512", "req-1").await,
-            (200, first.clone()),
-            "same request_id, same range"
-        );
+        assert_eq!(first["range"], json!({"period": "11512", "track": "UA", "first": "00000000", "last": "00000049"}));
+        assert_eq!(allocate(sim.addr, UBN, "11512", "req-1").await, (200, first.clone()), "same request_id, same range");
         let (status, second) = allocate(sim.addr, UBN, "11512", "req-2").await;
         assert_eq!(status, 200);
-        assert_eq!(
-            second["range"],
-            json!({"period": "11512", "track": "UA", "first": "00000050", "last": "00000099"})
-        );
+        assert_eq!(second["range"], json!({"period": "11512", "track": "UA", "first": "00000050", "last": "00000099"}));
         let (_, other) = allocate(sim.addr, OTHER_UBN, "11512", "req-1").await;
-        assert_eq!(
-            other["range"]["first"], "00000000",
-            "books are counted per UBN, request ids scoped to it"
-        );
+        assert_eq!(other["range"]["first"], "00000000", "books are counted per UBN, request ids scoped to it");
         let (_, next_period) = allocate(sim.addr, UBN, "11602", "req-3").await;
         assert_eq!(next_period["range"]["first"], "00000000");
-        assert_eq!(
-            allocate(sim.addr, UBN, "11602", "req-1").await,
-            (409, json!({"error": "request_id_conflict"}))
-        );
+        assert_eq!(allocate(sim.addr, UBN, "11602", "req-1").await, (409, json!({"error": "request_id_conflict"})));
 
-        let (status, query) = call(
-            sim.addr,
-            "POST",
-            "/api/v1/pos/number-ranges/query",
-            Some(json!({"pos": pos(UBN), "period": "11512"})),
-        )
-        .await;
+        let (status, query) = call(sim.addr, "POST", "/api/v1/pos/number-ranges/query", Some(json!({"pos": pos(UBN), "period": "11512"}))).await;
         assert_eq!(status, 200);
         assert_eq!(query["ranges"], json!([first["range"], second["range"]]));
         let (_, listed) = call(sim.addr, "GET", "/_sim/ranges", None).await;
         assert_eq!(listed.as_array().unwrap().len(), 4);
-        assert_eq!(
-            listed[1],
-            json!({"ubn": UBN, "period": "11512", "track": "UA", "first": "00000050", "last": "00000099", "request_id": "req-2"})
-        );
+        assert_eq!(listed[1], json!({"ubn": UBN, "period": "11512", "track": "UA", "first": "00000050", "last": "00000099", "request_id": "req-2"}));
     }
 
     #[tokio::test]
     async fn book_limit_refuses_with_409() {
         let sim = crate::serve(router(), 0).await.unwrap();
-        assert_eq!(
-            call(
-                sim.addr,
-                "POST",
-                "/_sim/ranges",
-                Some(json!({"ubn": UBN, "books": 1}))
-            )
-            .await
-            .0,
-            204
-        );
+        assert_eq!(call(sim.addr, "POST", "/_sim/ranges", Some(json!({"ubn": UBN, "books": 1}))).await.0, 204);
         assert_eq!(allocate(sim.addr, UBN, "11512", "req-1").await.0, 200);
-        assert_eq!(
-            allocate(sim.addr, UBN, "11512", "req-2").await,
-            (409, json!({"error": "no_ranges_available"}))
-        );
-        assert_eq!(
-            allocate(sim.addr, UBN, "11512", "req-1").await.0,
-            200,
-            "a repeat still answers its range"
-        );
-        assert_eq!(
-            allocate(sim.addr, UBN, "11602", "req-3").await.0,
-            200,
-            "the limit is per period"
-        );
-        assert_eq!(
-            allocate(sim.addr, OTHER_UBN, "11512", "req-2").await.0,
-            200,
-            "and per UBN"
-        );
-        assert_eq!(
-            call(
-                sim.addr,
-                "POST",
-                "/_sim/ranges",
-                Some(json!({"ubn": UBN, "books": null}))
-            )
-            .await
-            .0,
-            204
-        );
+        assert_eq!(allocate(sim.addr, UBN, "11512", "req-2").await, (409, json!({"error": "no_ranges_available"})));
+        assert_eq!(allocate(sim.addr, UBN, "11512", "req-1").await.0, 200, "a repeat still answers its range");
+        assert_eq!(allocate(sim.addr, UBN, "11602", "req-3").await.0, 200, "the limit is per period");
+        assert_eq!(allocate(sim.addr, OTHER_UBN, "11512", "req-2").await.0, 200, "and per UBN");
+        assert_eq!(call(sim.addr, "POST", "/_sim/ranges", Some(json!({"ubn": UBN, "books": null}))).await.0, 204);
         let (status, answer) = allocate(sim.addr, UBN, "11512", "req-2").await;
-        assert_eq!(
-            (status, &answer["range"]["first"]),
-            (200, &json!("00000050"))
-        );
-        assert_eq!(
-            call(
-                sim.addr,
-                "POST",
-                "/_sim/ranges",
-                Some(json!({"ubn": OTHER_UBN, "books": 0}))
-            )
-            .await
-            .0,
-            204
-        );
+        assert_eq!((status, &answer["range"]["first"]), (200, &json!("00000050")));
+        assert_eq!(call(sim.addr, "POST", "/_sim/ranges", Some(json!({"ubn": OTHER_UBN, "books": 0}))).await.0, 204);
         assert_eq!(allocate(sim.addr, OTHER_UBN, "11602", "req-9").await.0, 409);
     }
 
@@ -880,11 +655,7 @@ mod tests {
         let inv = invoice("UA00000007");
         let accepted = json!({"number": "UA00000007", "status": "accepted"});
         assert_eq!(upload(sim.addr, UBN, &inv).await, (200, accepted.clone()));
-        assert_eq!(
-            upload(sim.addr, UBN, &inv).await,
-            (200, accepted.clone()),
-            "same content: accepted again"
-        );
+        assert_eq!(upload(sim.addr, UBN, &inv).await, (200, accepted.clone()), "same content: accepted again");
         let (_, listed) = call(sim.addr, "GET", "/_sim/invoices", None).await;
         let mut expected = inv.clone();
         expected["received_count"] = 2.into();
@@ -894,45 +665,24 @@ mod tests {
         changed["total"] = 151.into();
         changed["sales_amount"] = 151.into();
         changed["items"][1]["amount"] = 51.into();
-        assert_eq!(
-            upload(sim.addr, UBN, &changed).await,
-            (409, json!({"error": "number_conflict"}))
-        );
+        assert_eq!(upload(sim.addr, UBN, &changed).await, (409, json!({"error": "number_conflict"})));
 
         let not_allocated = json!({"error": "number_not_allocated"});
         for number in ["UA00000050", "UB00000007", "ua00000007", "UA0000007"] {
-            assert_eq!(
-                upload(sim.addr, UBN, &invoice(number)).await,
-                (422, not_allocated.clone()),
-                "{number}"
-            );
+            assert_eq!(upload(sim.addr, UBN, &invoice(number)).await, (422, not_allocated.clone()), "{number}");
         }
         let mut other_period = invoice("UA00000008");
         other_period["period"] = "11602".into();
-        assert_eq!(
-            upload(sim.addr, UBN, &other_period).await,
-            (422, not_allocated.clone())
-        );
+        assert_eq!(upload(sim.addr, UBN, &other_period).await, (422, not_allocated.clone()));
 
         let mut items_off = invoice("UA00000008");
         items_off["items"][0]["amount"] = 99.into();
-        assert_eq!(
-            upload(sim.addr, UBN, &items_off).await,
-            (422, json!({"error": "amount_mismatch"}))
-        );
+        assert_eq!(upload(sim.addr, UBN, &items_off).await, (422, json!({"error": "amount_mismatch"})));
         let mut tax_off = invoice("UA00000008");
         tax_off["tax_amount"] = 7.into();
-        assert_eq!(
-            upload(sim.addr, UBN, &tax_off).await,
-            (422, json!({"error": "amount_mismatch"}))
-        );
+        assert_eq!(upload(sim.addr, UBN, &tax_off).await, (422, json!({"error": "amount_mismatch"})));
         let mut b2b = invoice("UA00000008");
-        for (k, v) in [
-            ("buyer_ubn", json!("12345675")),
-            ("buyer_name", json!("某公司")),
-            ("sales_amount", json!(143)),
-            ("tax_amount", json!(7)),
-        ] {
+        for (k, v) in [("buyer_ubn", json!("12345675")), ("buyer_name", json!("某公司")), ("sales_amount", json!(143)), ("tax_amount", json!(7))] {
             b2b[k] = v;
         }
         assert_eq!(upload(sim.addr, UBN, &b2b).await.0, 200);
@@ -940,23 +690,11 @@ mod tests {
         let mut seller = invoice("UA00000009");
         seller["seller_ubn"] = OTHER_UBN.into();
         assert_eq!(upload(sim.addr, UBN, &seller).await.0, 400);
-        assert_eq!(
-            upload(sim.addr, UBN, &json!({"number": "UA00000009"}))
-                .await
-                .0,
-            400
-        );
+        assert_eq!(upload(sim.addr, UBN, &json!({"number": "UA00000009"})).await.0, 400);
 
         assert_eq!(find(sim.addr, UBN, "UA00000007").await, (200, accepted));
-        assert_eq!(
-            find(sim.addr, UBN, "UA00000009").await,
-            (404, json!({"error": "not_found"}))
-        );
-        assert_eq!(
-            find(sim.addr, OTHER_UBN, "UA00000007").await.0,
-            404,
-            "only the uploading UBN sees it"
-        );
+        assert_eq!(find(sim.addr, UBN, "UA00000009").await, (404, json!({"error": "not_found"})));
+        assert_eq!(find(sim.addr, OTHER_UBN, "UA00000007").await.0, 404, "only the uploading UBN sees it");
         let (_, listed) = call(sim.addr, "GET", "/_sim/invoices", None).await;
         assert_eq!(listed.as_array().unwrap().len(), 2);
     }
@@ -965,80 +703,28 @@ mod tests {
     async fn error_after_stores_the_upload_then_fails() {
         let sim = crate::serve(router(), 0).await.unwrap();
         assert_eq!(allocate(sim.addr, UBN, "11512", "req-1").await.0, 200);
-        assert_eq!(
-            call(
-                sim.addr,
-                "POST",
-                "/_sim/faults",
-                Some(json!({"mode": "error_after", "count": 1}))
-            )
-            .await
-            .0,
-            204
-        );
+        assert_eq!(call(sim.addr, "POST", "/_sim/faults", Some(json!({"mode": "error_after", "count": 1}))).await.0, 204);
         let inv = invoice("UA00000000");
         assert_eq!(upload(sim.addr, UBN, &inv).await.0, 500);
-        assert_eq!(
-            find(sim.addr, UBN, "UA00000000").await.0,
-            200,
-            "the upload was stored"
-        );
+        assert_eq!(find(sim.addr, UBN, "UA00000000").await.0, 200, "the upload was stored");
         assert_eq!(upload(sim.addr, UBN, &inv).await.0, 200);
         let (_, listed) = call(sim.addr, "GET", "/_sim/invoices", None).await;
         assert_eq!(listed[0]["received_count"], 2);
 
-        assert_eq!(
-            call(
-                sim.addr,
-                "POST",
-                "/_sim/faults",
-                Some(json!({"mode": "error", "count": 1}))
-            )
-            .await
-            .0,
-            204
-        );
+        assert_eq!(call(sim.addr, "POST", "/_sim/faults", Some(json!({"mode": "error", "count": 1}))).await.0, 204);
         assert_eq!(allocate(sim.addr, UBN, "11512", "req-2").await.0, 500);
         let (_, listed) = call(sim.addr, "GET", "/_sim/ranges", None).await;
-        assert_eq!(
-            listed.as_array().unwrap().len(),
-            1,
-            "an `error` fault allocates nothing"
-        );
-        assert_eq!(
-            call(
-                sim.addr,
-                "POST",
-                "/_sim/faults",
-                Some(json!({"mode": "error_after", "count": 1}))
-            )
-            .await
-            .0,
-            204
-        );
+        assert_eq!(listed.as_array().unwrap().len(), 1, "an `error` fault allocates nothing");
+        assert_eq!(call(sim.addr, "POST", "/_sim/faults", Some(json!({"mode": "error_after", "count": 1}))).await.0, 204);
         assert_eq!(allocate(sim.addr, UBN, "11512", "req-2").await.0, 500);
         let (status, answer) = allocate(sim.addr, UBN, "11512", "req-2").await;
-        assert_eq!(
-            (status, &answer["range"]["first"]),
-            (200, &json!("00000050")),
-            "the lost answer is asked again"
-        );
+        assert_eq!((status, &answer["range"]["first"]), (200, &json!("00000050")), "the lost answer is asked again");
     }
 
     #[tokio::test]
     async fn pos_calls_check_credentials() {
         let sim = crate::serve(router(), 0).await.unwrap();
-        assert_eq!(
-            call(
-                sim.addr,
-                "POST",
-                "/_sim/credentials",
-                Some(json!({"ubn": UBN, "rid": "real-rid"}))
-            )
-            .await
-            .0,
-            204
-        );
+        assert_eq!(call(sim.addr, "POST", "/_sim/credentials", Some(json!({"ubn": UBN, "rid": "real-rid"}))).await.0, 204);
         let refused = (401, json!({"error": "invalid_credentials"}));
         assert_eq!(allocate(sim.addr, UBN, "11512", "req-1").await, refused);
         assert_eq!(upload(sim.addr, UBN, &invoice("UA00000000")).await, refused);
@@ -1046,38 +732,10 @@ mod tests {
         let mut real = pos(UBN);
         real["rid"] = "real-rid".into();
         let body = json!({"pos": real, "period": "11512", "request_id": "req-1"});
-        assert_eq!(
-            call(
-                sim.addr,
-                "POST",
-                "/api/v1/pos/number-ranges/allocate",
-                Some(body)
-            )
-            .await
-            .0,
-            200
-        );
+        assert_eq!(call(sim.addr, "POST", "/api/v1/pos/number-ranges/allocate", Some(body)).await.0, 200);
         let bad = json!({"pos": {"ubn": UBN}, "period": "11512", "request_id": "req-1"});
-        assert_eq!(
-            call(
-                sim.addr,
-                "POST",
-                "/api/v1/pos/number-ranges/allocate",
-                Some(bad)
-            )
-            .await
-            .0,
-            400
-        );
-        assert_eq!(
-            allocate(sim.addr, OTHER_UBN, "11513", "req-1").await.0,
-            400,
-            "odd month"
-        );
-        assert_eq!(
-            allocate(sim.addr, OTHER_UBN, "11512", "").await.0,
-            400,
-            "request_id required"
-        );
+        assert_eq!(call(sim.addr, "POST", "/api/v1/pos/number-ranges/allocate", Some(bad)).await.0, 400);
+        assert_eq!(allocate(sim.addr, OTHER_UBN, "11513", "req-1").await.0, 400, "odd month");
+        assert_eq!(allocate(sim.addr, OTHER_UBN, "11512", "").await.0, 400, "request_id required");
     }
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod crypto;
 pub mod events;
 pub mod idempotency;
+pub mod numbers;
 pub mod orders;
 pub mod payment;
 pub mod provider;

@@ -412,6 +412,14 @@ impl Store {
         Ok(WebhookContext { order: order.map(from_item).transpose()?, settings: settings.map(from_item).transpose()?, plan: plan.map(from_item).transpose()? })
     }
 
+    /// The order and its invoice: one `BatchGetItem`.
+    pub async fn order_and_invoice(&self, merchant_id: &str, order_id: &str) -> Result<(Option<OrderItem>, Option<InvoiceItem>), StoreError> {
+        let pk = order_keys::order(merchant_id, order_id);
+        let [order, invoice]: [_; 2] =
+            self.get_many(&[(pk.clone(), order_keys::ORDER), (pk, order_keys::INVOICE)]).await?.try_into().expect("one answer per key");
+        Ok((order.map(from_item).transpose()?, invoice.map(from_item).transpose()?))
+    }
+
     /// The order, its invoice and the merchant's settings: one `BatchGetItem`.
     pub async fn issue_context(&self, merchant_id: &str, order_id: &str) -> Result<IssueContext, StoreError> {
         let order = order_keys::order(merchant_id, order_id);

@@ -5,16 +5,15 @@
 //! retries. Every step is idempotent: a redelivery finds the invoice and only finishes the
 //! upload.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use einvoice_adapters::config::{self, ConfigError};
 use einvoice_adapters::crypto::MasterKeys;
 use einvoice_adapters::events::{DomainEvent, EventHandler, EventPublisher};
-use einvoice_adapters::orders::{AllowanceItem, InvoiceItem, InvoiceStatus, OrderItem, RangeItem, UploadState, order_keys};
+use einvoice_adapters::numbers::NumberAllocator;
+use einvoice_adapters::orders::{AllowanceItem, InvoiceItem, InvoiceStatus, OrderItem, UploadState, order_keys};
 use einvoice_adapters::schedule::JobError;
 use einvoice_adapters::store::{Store, StoreError};
 use einvoice_adapters::upstream::UpstreamError;
@@ -22,9 +21,7 @@ use einvoice_adapters::wixtar::{AllowanceUpload, InvoiceUpload, PosIdentity, Upl
 use einvoice_domain::proof::{self, ProofInput, ProofItem};
 use einvoice_domain::returns::{AllowanceRecord, InvoiceFacts, Refund, ReturnStep, allowance_amounts, next_return_step};
 use einvoice_domain::settings::InvoiceSettings;
-use einvoice_domain::{
-    AesKey, Amounts, Clock, InvoiceNumber, InvoicePeriod, NumberBlock, RandomCode, TaxType, Track, invoice_lines, taipei_date, upload_deadline,
-};
+use einvoice_domain::{AesKey, Amounts, Clock, InvoicePeriod, RandomCode, TaxType, invoice_lines, taipei_date, upload_deadline};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -80,17 +77,8 @@ pub struct Dependencies {
 pub struct InvoiceIssuer {
     deps: Dependencies,
     upload: UploadPolicy,
-    /// Number blocks leased by this instance, and the ranges they come from, per merchant and
-    /// period. Held across the counter write, so an instance hands out its numbers in order.
-    numbers: tokio::sync::Mutex<HashMap<(String, String), Numbers>>,
-}
-
-/// One merchant's numbers of one period as this instance knows them.
-#[derive(Default)]
-struct Numbers {
-    /// The ranges read last (their counters may have moved since).
-    ranges: Option<Vec<RangeItem>>,
-    block: Option<NumberBlock>,
+    /// The number blocks this instance leased.
+    numbers: NumberAllocator,
 }
 
 #[derive(Deserialize)]
@@ -101,9 +89,6 @@ struct Requested {
 
 /// Retries of recording an invoice after a transient failure (not a second invoice).
 const RECORD_RETRIES: usize = 4;
-
-/// Rounds of "every known range is used up: fetch another" before giving up.
-const MAX_REFILLS: usize = 5;
 
 fn failed(e: impl std::fmt::Display) -> JobError {
     JobError(e.to_string())
@@ -146,7 +131,8 @@ impl InvoiceIssuer {
 
         let now = self.deps.clock.now();
         let period = InvoicePeriod::containing(taipei_date(now));
-        let Some(number) = self.allocate(merchant_id, &period, &pos, now).await? else {
+        let numbers = self.numbers.next(store, self.deps.wixtar.as_ref(), &pos, merchant_id, &period, now).await.map_err(failed)?;
+        let Some(number) = numbers else {
             return self.out_of_numbers(&order, &period).await;
         };
         let random_code = RandomCode::from_u16(rand::random_range(0..10_000)).expect("below 10000");
@@ -245,69 +231,6 @@ impl InvoiceIssuer {
         Ok(uploaded)
     }
 
-    /// The next number of the merchant's ranges for `period`: from this instance's leased block,
-    /// else from a new block leased from a range's counter (its size grows while the merchant
-    /// is busy, [`NumberBlock::next_size`]), fetching a new range from Wixtar when all are used
-    /// up; `None` when Wixtar has none left.
-    async fn allocate(&self, merchant_id: &str, period: &InvoicePeriod, pos: &PosIdentity, now: DateTime<Utc>) -> Result<Option<InvoiceNumber>, JobError> {
-        let period_s = period.to_string();
-        let mut cache = self.numbers.lock().await;
-        let known = cache.entry((merchant_id.to_owned(), period_s.clone())).or_default();
-        if let Some(number) = known.block.as_mut().and_then(NumberBlock::take) {
-            return Ok(Some(number));
-        }
-        let wanted = NumberBlock::next_size(known.block.as_ref(), now);
-        for round in 0..MAX_REFILLS {
-            let mut ranges = match known.ranges.take() {
-                Some(r) if round == 0 => r,
-                _ => self.deps.store.ranges(merchant_id, &period_s).await?,
-            };
-            for i in 0..ranges.len() {
-                let range = &mut ranges[i];
-                if range.next > range.last {
-                    continue;
-                }
-                let Some((first, count)) = self.deps.store.take_block(range, wanted).await? else {
-                    range.next = range.last + 1;
-                    continue;
-                };
-                range.next = first + count;
-                let track = Track::parse(&range.track).map_err(failed)?;
-                let mut block = NumberBlock::new(track, first, count, now);
-                let number = block.take().ok_or_else(|| failed("sequence out of range"))?;
-                if count > 1 {
-                    tracing::info!(track = %range.track, first, count, "number block leased");
-                }
-                known.block = Some(block);
-                known.ranges = Some(ranges);
-                return Ok(Some(number));
-            }
-            // Concurrent refills ask with the same request id and get the same range.
-            let request_id = format!("{merchant_id}:{period_s}:{}", ranges.len() + 1);
-            let fetched = self.deps.wixtar.allocate_range(pos, &period_s, &request_id).await.map_err(failed)?;
-            let Some(wire) = fetched else { return Ok(None) };
-            let parse = |s: &str| s.parse::<u32>().map_err(|_| failed(format!("Wixtar range bound {s:?} is not 8 digits")));
-            let (first, last) = (parse(&wire.first)?, parse(&wire.last)?);
-            let range = RangeItem {
-                pk: order_keys::ranges(merchant_id, &period_s),
-                sk: order_keys::range(&wire.track, first),
-                entity: "number_range".into(),
-                merchant_id: merchant_id.into(),
-                period: period_s.clone(),
-                track: wire.track.clone(),
-                first,
-                last,
-                next: first,
-                request_id,
-                fetched_at: now,
-            };
-            if self.deps.store.add_range(&range).await? {
-                tracing::info!(track = %range.track, first, last, "number range fetched from Wixtar");
-            }
-        }
-        Err(failed("number ranges kept running out while refilling"))
-    }
-
     async fn out_of_numbers(&self, order: &OrderItem, period: &InvoicePeriod) -> Result<Value, JobError> {
         let (m, o) = (&order.merchant_id, &order.order_id);
         let event = DomainEvent::new(
@@ -336,7 +259,7 @@ impl InvoiceIssuer {
         let mut steps = Vec::new();
         // Each pass does one step; a return needs at most (allowances + 1) of them.
         for _ in 0..MAX_RETURN_STEPS {
-            let (Some(order), Some(invoice)) = tokio::try_join!(store.order(merchant_id, order_id), store.invoice(merchant_id, order_id))? else {
+            let (Some(order), Some(invoice)) = store.order_and_invoice(merchant_id, order_id).await? else {
                 // Not issued yet: the issuer's own run finds the order's return flag when it
                 // records the upload, and returns it then.
                 return Ok(json!({"result": "no_invoice"}));

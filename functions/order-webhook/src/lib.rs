@@ -300,7 +300,7 @@ impl OrderWebhook {
     }
 
     async fn invoice_view(&self, merchant_id: &str, order_id: &str) -> Result<ApiResponse, ApiError> {
-        let (order, invoice) = tokio::try_join!(self.deps.store.order(merchant_id, order_id), self.deps.store.invoice(merchant_id, order_id))?;
+        let (order, invoice) = self.deps.store.order_and_invoice(merchant_id, order_id).await?;
         let order = order.ok_or_else(|| ApiError::not_found("order_not_found", format!("no order {order_id} for this merchant")))?;
         Ok(ApiResponse::ok(&invoice_view(&order, invoice.as_ref())))
     }

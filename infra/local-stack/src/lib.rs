@@ -116,8 +116,18 @@ impl LocalStack {
         format!("http://{}", self.addr)
     }
 
+    /// The stack's table (its calls are counted in [`LocalStack::aws_calls`]).
     pub fn store(&self) -> Store {
-        Store::new(aws_sdk_dynamodb::Client::new(&self.sdk), &self.config.table_name)
+        self.functions.store()
+    }
+
+    /// A new invoice-issuer instance beside the mounted one (another Lambda instance: its own
+    /// number blocks), its AWS calls counted. Run its handler inside
+    /// [`calls::as_function`] to attribute them.
+    pub async fn invoice_issuer_instance(&self) -> Result<invoice_issuer::InvoiceIssuer, String> {
+        let f = &self.functions;
+        let [master] = einvoice_adapters::aws::read_secrets(&f.sdk, [&f.secret_ids.master_key]).await?;
+        f.invoice_issuer(f.store(), Arc::new(HttpWixtarClient::new(&f.wixtar_url)), &master)
     }
 
     /// Creates the resources in moto (`AWS_ENDPOINT_URL`), starts the simulators and serves.
@@ -238,13 +248,44 @@ struct Functions {
 }
 
 impl Functions {
+    /// One invoice-issuer instance (its own number blocks), as a Lambda cold start builds it.
+    fn invoice_issuer(
+        &self,
+        store: Store,
+        wixtar: Arc<dyn WixtarClient>,
+        master: &einvoice_adapters::secret::Secret,
+    ) -> Result<invoice_issuer::InvoiceIssuer, String> {
+        Ok(invoice_issuer::InvoiceIssuer::new(
+            &invoice_issuer::Config {
+                table_name: self.config.table_name.clone(),
+                event_bus_name: self.config.event_bus_name.clone(),
+                wixtar_api_url: self.wixtar_url.clone(),
+                master_key_secret_id: self.secret_ids.master_key.clone(),
+                // Short pauses locally: the tests exercise retries, not wall-clock time.
+                upload: invoice_issuer::UploadPolicy { max_attempts: 4, base_delay: std::time::Duration::from_millis(20) },
+            },
+            invoice_issuer::Dependencies {
+                store,
+                wixtar,
+                events: self.publisher.clone(),
+                master_keys: MasterKeys::from_secret(master).map_err(|e| e.to_string())?,
+                clock: self.clock.clone(),
+            },
+        ))
+    }
+
+    /// A DynamoDB store whose calls are counted.
+    fn store(&self) -> Store {
+        let dynamodb = aws_sdk_dynamodb::config::Builder::from(&self.sdk).interceptor(self.aws_calls.interceptor()).build();
+        Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), &self.config.table_name)
+    }
+
     /// Reads the secrets from Secrets Manager and builds each function's handler, keyed by its
     /// logical id in template.yaml.
     async fn cold_start(&self) -> Result<Handlers, String> {
         let ids = &self.secret_ids;
         let [platform, payment_secret, master] = einvoice_adapters::aws::read_secrets(&self.sdk, [&ids.platform, &ids.payment, &ids.master_key]).await?;
-        let dynamodb = aws_sdk_dynamodb::config::Builder::from(&self.sdk).interceptor(self.aws_calls.interceptor()).build();
-        let store = Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), &self.config.table_name);
+        let store = self.store();
         let wixtar: Arc<dyn WixtarClient> = Arc::new(HttpWixtarClient::new(&self.wixtar_url));
 
         let catalogue = einvoice_adapters::config::plan_catalogue(&self.config.plan_catalogue).map_err(|e| e.to_string())?;
@@ -295,23 +336,7 @@ impl Functions {
             },
             order_webhook::Dependencies { store: store.clone(), events: self.publisher.clone(), clock: self.clock.clone(), platform_secret: platform.clone() },
         );
-        let invoice_issuer = invoice_issuer::InvoiceIssuer::new(
-            &invoice_issuer::Config {
-                table_name: self.config.table_name.clone(),
-                event_bus_name: self.config.event_bus_name.clone(),
-                wixtar_api_url: self.wixtar_url.clone(),
-                master_key_secret_id: self.secret_ids.master_key.clone(),
-                // Short pauses locally: the tests exercise retries, not wall-clock time.
-                upload: invoice_issuer::UploadPolicy { max_attempts: 4, base_delay: std::time::Duration::from_millis(20) },
-            },
-            invoice_issuer::Dependencies {
-                store: store.clone(),
-                wixtar: wixtar.clone(),
-                events: self.publisher.clone(),
-                master_keys: MasterKeys::from_secret(&master).map_err(|e| e.to_string())?,
-                clock: self.clock.clone(),
-            },
-        );
+        let invoice_issuer = self.invoice_issuer(store.clone(), wixtar.clone(), &master)?;
         let period_close = period_close::PeriodClose::new(
             &period_close::Config {
                 table_name: self.config.table_name.clone(),

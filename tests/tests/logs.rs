@@ -24,7 +24,7 @@ async fn logs_are_json_with_ids_and_no_secrets() {
     let captured = Captured::default();
     let sink = captured.clone();
     // This test binary holds one test, so the process-wide subscriber is ours to set.
-    einvoice_adapters::telemetry::init_with(move || sink.clone(), einvoice_adapters::telemetry::EnvFilter::new("info"));
+    einvoice_adapters::telemetry::init_with(move || sink.clone(), einvoice_adapters::telemetry::filter_from(Some("info")));
     let h = start().await;
     let m = merchant();
     let order = h.checkout(&m, &checkout(6, "card", true)).await;

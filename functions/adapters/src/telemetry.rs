@@ -1,8 +1,8 @@
 //! Structured JSON logs (one object per line) with the span fields of the request:
 //! request_id, merchant_id, order_id. Secrets are never recorded as fields.
 
-use tracing_subscriber::fmt::MakeWriter;
 pub use tracing_subscriber::filter::Targets;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 
 /// Installs the JSON subscriber on stderr; `RUST_LOG` filters (default `info`). Safe to call twice.

@@ -174,3 +174,19 @@ async fn unused_numbers_are_reported_once_after_the_period() {
         "the untouched tail, and the number lost to the crash"
     );
 }
+
+#[tokio::test]
+async fn period_close_checks_numbers_under_the_ubn_their_range_was_assigned_to() {
+    let h = start().await;
+    let m = invoiced(&h, "ubn-1", None).await;
+    // The merchant moves to another UBN mid-period (a new company registration).
+    let mut body = e2e_tests::settings_body();
+    body["credentials"]["ubn"] = json!("22099131");
+    let r = h.save_settings(&m, &body).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let body = serde_json::to_vec(&json!({"time": "2027-01-01T01:00:00+08:00"})).unwrap();
+    let r = h.c.raw(reqwest::Method::POST, "/_local/schedules/period-close", body, &[("content-type", "application/json".into())]).await;
+    assert_eq!((r.status, r.body["reported"].as_u64()), (200, Some(1)), "{:?}", r.body);
+    // Number 00000000 carries ubn-1's invoice (guarded under 04595257): only the tail is unused.
+    assert_eq!(r.body["unused_numbers"].as_u64(), Some(49), "{:?}", r.body);
+}

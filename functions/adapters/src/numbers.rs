@@ -128,6 +128,7 @@ pub async fn fetch_range(
         last,
         next: first,
         request_id,
+        seller_ubn: Some(pos.ubn.clone()),
         fetched_at: now,
     };
     if store.add_range(&range).await? {

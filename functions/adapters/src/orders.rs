@@ -241,6 +241,10 @@ pub struct RangeItem {
     pub next: u32,
     /// The provider request that assigned it (`{merchant_id}:{period}:{n}`).
     pub request_id: String,
+    /// The seller UBN the range was assigned to (its numbers' guards are keyed by it); absent
+    /// on ranges stored before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seller_ubn: Option<String>,
     pub fetched_at: DateTime<Utc>,
 }
 

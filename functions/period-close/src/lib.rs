@@ -89,14 +89,17 @@ impl PeriodClose {
         let pos = PosIdentity::from(&settings.credentials);
         // Numbers handed out (before `next`) that no invoice used and no skip record explains:
         // the rest of a block an issuer instance leased and never used, or lost to a crash.
-        let handed_out: Vec<String> = numbers
-            .ranges
-            .iter()
-            .flat_map(|r| (r.first..r.next.min(r.last + 1)).map(move |seq| format!("{}{seq:08}", r.track)))
-            .filter(|n| !numbers.skipped.contains(n))
-            .collect();
-        let in_use = self.deps.store.numbers_in_use(&settings.credentials.ubn.to_string(), &handed_out).await?;
-        let lost: Vec<String> = handed_out.into_iter().filter(|n| !in_use.contains(n)).collect();
+        // Guards are keyed by the UBN a range was assigned to (the merchant may have changed
+        // UBN since); ranges stored before that was recorded use the current one.
+        let current_ubn = settings.credentials.ubn.to_string();
+        let mut lost = Vec::new();
+        for range in &numbers.ranges {
+            let handed_out: Vec<String> =
+                (range.first..range.next.min(range.last + 1)).map(|seq| format!("{}{seq:08}", range.track)).filter(|n| !numbers.skipped.contains(n)).collect();
+            let ubn = range.seller_ubn.as_deref().unwrap_or(&current_ubn);
+            let in_use = self.deps.store.numbers_in_use(ubn, &handed_out).await?;
+            lost.extend(handed_out.into_iter().filter(|n| !in_use.contains(n)));
+        }
         if !lost.is_empty() {
             tracing::warn!(merchant_id, period = %p, lost = lost.len(), "numbers handed out but never used (left in an issuer instance's leased block, or lost to a crash), reported as unused");
         }

@@ -374,6 +374,12 @@ impl Order {
         self.cancel_field().is_some()
     }
 
+    /// Cancelled or (partly) refunded: an invoice already issued for it needs a void or an
+    /// allowance (作廢 / 折讓).
+    pub fn is_returned(&self) -> bool {
+        self.is_cancelled() || self.refunded_amount > 0
+    }
+
     /// The field that says the sale did not happen, if any.
     fn cancel_field(&self) -> Option<&'static str> {
         if self.cancelled {
@@ -691,6 +697,13 @@ mod tests {
         let a = order_with(|v| v["total"] = 1.into());
         let b = order_with(|v| v["total"] = 2.into());
         assert_eq!(OrderState::new(a, at(0)).merge(b, at(0)).order.total, 1);
+    }
+
+    #[test]
+    fn cancelled_or_refunded_orders_are_returned() {
+        assert!(!parse(valid()).unwrap().is_returned());
+        assert!(order_with(|v| v["cancelled"] = true.into()).is_returned());
+        assert!(order_with(|v| v["refunded_amount"] = 1.into()).is_returned());
     }
 
     #[test]

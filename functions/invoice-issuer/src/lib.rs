@@ -225,7 +225,7 @@ impl InvoiceIssuer {
     async fn finish(&self, invoice: InvoiceItem, order: &OrderItem, pos: &PosIdentity) -> Result<Value, JobError> {
         let (merchant_id, order_id) = (invoice.merchant_id.clone(), invoice.order_id.clone());
         let (uploaded, return_pending) = self.upload(invoice, pos).await?;
-        if return_pending || order.return_pending || is_returned(order) {
+        if return_pending || order.return_pending || order.state.order.is_returned() {
             self.returns(&merchant_id, &order_id, pos).await?;
         }
         Ok(uploaded)
@@ -383,11 +383,6 @@ impl InvoiceIssuer {
         }
         result.map(|value| (value, return_pending))
     }
-}
-
-/// Whether the order was cancelled or (partly) refunded.
-fn is_returned(order: &OrderItem) -> bool {
-    order.state.order.is_cancelled() || order.state.order.refunded_amount > 0
 }
 
 /// Return steps tried in one invocation (each allowance voided, then the invoice).

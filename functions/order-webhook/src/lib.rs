@@ -225,7 +225,7 @@ impl OrderWebhook {
             };
             item.remember(&hook.event_id);
             let mut newly = Vec::new();
-            if claimed && returned(&item.state) && existing.as_ref().is_none_or(|e| e.state.order != item.state.order) {
+            if claimed && item.state.order.is_returned() && existing.as_ref().is_none_or(|e| e.state.order != item.state.order) {
                 // An invoiced order was cancelled or (partly) refunded: void or allowance.
                 item.return_pending = true;
                 newly.push(OutboxFlag::Return);
@@ -336,10 +336,6 @@ fn outbox_event(item: &OrderItem, flag: OutboxFlag) -> DomainEvent {
     }
 }
 
-/// Whether the order was cancelled, refunded or returned, in whole or in part.
-fn returned(state: &OrderState) -> bool {
-    state.order.is_cancelled() || state.order.refunded_amount > 0
-}
 
 /// `GET …/orders/{order_id}/invoice`: the contract's fields; `null` until issued.
 fn invoice_view(order: &OrderItem, invoice: Option<&InvoiceItem>) -> Value {

@@ -9,7 +9,7 @@ use std::time::Instant;
 use e2e_tests::{Harness, order};
 use einvoice_adapters::events::{DomainEvent, EventHandler};
 use einvoice_adapters::numbers::{NumberAllocator, fetch_range};
-use einvoice_adapters::orders::{InvoiceStatus, OrderItem, OrderWrite, order_keys};
+use einvoice_adapters::orders::{InvoiceStatus, OrderItem, OrderWrite};
 use einvoice_adapters::wixtar::{HttpWixtarClient, PosIdentity, WixtarClient};
 use einvoice_domain::InvoicePeriod;
 use local_stack::calls::{self, AwsCall, AwsCalls};
@@ -103,24 +103,12 @@ async fn claimed_order(h: &Harness, m: &str, id: &str) {
     let wire: einvoice_domain::OrderWire = serde_json::from_value(order(id, "paid", "shipped", "tcat")).unwrap();
     let now = chrono::Utc::now();
     let item = OrderItem {
-        pk: order_keys::order(m, id),
-        sk: order_keys::ORDER.into(),
-        entity: "order".into(),
-        merchant_id: m.into(),
-        order_id: id.into(),
-        state: einvoice_domain::OrderState::new(wire.parse().unwrap(), now),
         invoice_status: InvoiceStatus::Issuing,
-        invoice_reason: None,
-        invoice_field: None,
         invoice_trigger: Some(einvoice_domain::settings::IssueTrigger::Shipment),
         invoice_requested_at: Some(now),
         request_pending: true,
-        return_pending: false,
-        outbox_lease_until: None,
         event_ids: vec![format!("{id}-shipped")],
-        events_seen: 1,
-        version: 1,
-        updated_at: now,
+        ..OrderItem::new(m, id, einvoice_domain::OrderState::new(wire.parse().unwrap(), now), now)
     };
     assert_eq!(h.stack.store().save_order(&item).await.unwrap(), OrderWrite::Saved);
 }

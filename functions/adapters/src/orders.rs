@@ -119,6 +119,30 @@ pub struct OrderItem {
 }
 
 impl OrderItem {
+    /// An order as its first event makes it: version 1, its invoice `waiting` until decided.
+    pub fn new(merchant_id: &str, order_id: &str, state: OrderState, now: DateTime<Utc>) -> Self {
+        Self {
+            pk: order_keys::order(merchant_id, order_id),
+            sk: order_keys::ORDER.into(),
+            entity: "order".into(),
+            merchant_id: merchant_id.into(),
+            order_id: order_id.into(),
+            state,
+            invoice_status: InvoiceStatus::Waiting,
+            invoice_reason: None,
+            invoice_field: None,
+            invoice_trigger: None,
+            invoice_requested_at: None,
+            request_pending: false,
+            return_pending: false,
+            outbox_lease_until: None,
+            event_ids: Vec::new(),
+            events_seen: 1,
+            version: 1,
+            updated_at: now,
+        }
+    }
+
     /// How many `event_id`s an order remembers. An order gets a handful of events in its life;
     /// a redelivery older than the last 16 would only merge a state already superseded.
     pub const EVENT_IDS_KEPT: usize = 16;

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use einvoice_adapters::api::{self, ApiError, ApiRequest, ApiResponse, HttpHandler};
 use einvoice_adapters::config::{self, ConfigError};
 use einvoice_adapters::events::{DomainEvent, EventPublisher};
-use einvoice_adapters::orders::{InvoiceItem, InvoiceStatus, OrderItem, OrderWrite, OutboxFlag, WebhookContext, order_keys};
+use einvoice_adapters::orders::{InvoiceItem, InvoiceStatus, OrderItem, OrderWrite, OutboxFlag, WebhookContext};
 use einvoice_adapters::secret::Secret;
 use einvoice_adapters::settings::SettingsItem;
 use einvoice_adapters::store::{PlanItem, Store};
@@ -202,26 +202,7 @@ impl OrderWebhook {
             let claimed = existing.as_ref().is_some_and(|e| e.invoice_status.is_claimed() && e.invoice_status != InvoiceStatus::NoInvoiceNumbers);
             let mut item = match existing.clone() {
                 Some(e) => OrderItem { state, events_seen: e.events_seen + 1, version: e.version + 1, updated_at: now, ..e },
-                None => OrderItem {
-                    pk: order_keys::order(&m, &order_id),
-                    sk: order_keys::ORDER.into(),
-                    entity: "order".into(),
-                    merchant_id: m.clone(),
-                    order_id: order_id.clone(),
-                    state,
-                    invoice_status: InvoiceStatus::Waiting,
-                    invoice_reason: None,
-                    invoice_field: None,
-                    invoice_trigger: None,
-                    invoice_requested_at: None,
-                    request_pending: false,
-                    return_pending: false,
-                    outbox_lease_until: None,
-                    event_ids: Vec::new(),
-                    events_seen: 1,
-                    version: 1,
-                    updated_at: now,
-                },
+                None => OrderItem::new(&m, &order_id, state, now),
             };
             item.remember(&hook.event_id);
             let mut newly = Vec::new();
@@ -335,7 +316,6 @@ fn outbox_event(item: &OrderItem, flag: OutboxFlag) -> DomainEvent {
         ),
     }
 }
-
 
 /// `GET …/orders/{order_id}/invoice`: the contract's fields; `null` until issued.
 fn invoice_view(order: &OrderItem, invoice: Option<&InvoiceItem>) -> Value {

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
+pub use local_stack::LocalConfig;
+use local_stack::LocalStack;
 pub use local_stack::client::{ContractClient, Reply};
-use local_stack::{LocalConfig, LocalStack};
 use serde_json::{Value, json};
 
 pub struct Harness {
@@ -16,8 +17,13 @@ pub struct Harness {
 }
 
 pub async fn start() -> Harness {
+    start_with(LocalConfig::isolated()).await
+}
+
+/// A stack with its own table, bus and secrets, configured otherwise (`..LocalConfig::isolated()`).
+pub async fn start_with(config: LocalConfig) -> Harness {
     assert!(std::env::var("AWS_ENDPOINT_URL").is_ok(), "AWS_ENDPOINT_URL is not set: run the tests through ./infra/test, which starts moto");
-    let stack = LocalStack::start(LocalConfig::isolated()).await.expect("local stack starts");
+    let stack = LocalStack::start(config).await.expect("local stack starts");
     let c = ContractClient::local(stack.url());
     Harness { stack, c }
 }

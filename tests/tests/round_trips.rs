@@ -12,8 +12,8 @@ use einvoice_adapters::numbers::{NumberAllocator, fetch_range};
 use einvoice_adapters::orders::{InvoiceStatus, OrderItem, OrderWrite};
 use einvoice_adapters::wixtar::{HttpWixtarClient, PosIdentity, WixtarClient};
 use einvoice_domain::InvoicePeriod;
+use local_stack::LocalConfig;
 use local_stack::calls::{self, AwsCall, AwsCalls};
-use local_stack::{LocalConfig, LocalStack};
 use serde_json::json;
 
 const WEBHOOK: &str = "OrderWebhookFunction";
@@ -21,9 +21,7 @@ const ISSUER: &str = "InvoiceIssuerFunction";
 
 /// A stack whose webhook answers without reading the order back: the calls it makes in AWS.
 async fn as_deployed() -> Harness {
-    let stack = LocalStack::start(LocalConfig { webhook_read_back: false, ..LocalConfig::isolated() }).await.expect("local stack starts");
-    let c = e2e_tests::ContractClient::local(stack.url());
-    Harness { stack, c }
+    e2e_tests::start_with(LocalConfig { webhook_read_back: false, ..LocalConfig::isolated() }).await
 }
 
 /// `operation × count` of one function's calls, e.g. `{"DynamoDB.PutItem": 1}`.

@@ -249,8 +249,8 @@ impl InvoiceIssuer {
     /// at a time ([`next_return_step`]): void while the period is open (allowances first),
     /// else, or for a partial refund, an allowance for what is not yet returned.
     async fn process_return(&self, merchant_id: &str, order_id: &str) -> Result<Value, JobError> {
-        let context = self.deps.store.issue_context(merchant_id, order_id).await?;
-        let pos = PosIdentity::from(&self.open_settings(context.settings)?.credentials);
+        // Only the settings: `returns` reads the order and its invoice at each step.
+        let pos = PosIdentity::from(&self.open_settings(self.deps.store.settings(merchant_id).await?)?.credentials);
         self.returns(merchant_id, order_id, &pos).await
     }
 

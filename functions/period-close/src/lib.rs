@@ -92,13 +92,16 @@ impl PeriodClose {
         // Guards are keyed by the UBN a range was assigned to (the merchant may have changed
         // UBN since); ranges stored before that was recorded use the current one.
         let current_ubn = settings.credentials.ubn.to_string();
-        let mut lost = Vec::new();
+        let mut handed_out: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
         for range in &numbers.ranges {
-            let handed_out: Vec<String> =
-                (range.first..range.next.min(range.last + 1)).map(|seq| format!("{}{seq:08}", range.track)).filter(|n| !numbers.skipped.contains(n)).collect();
             let ubn = range.seller_ubn.as_deref().unwrap_or(&current_ubn);
-            let in_use = self.deps.store.numbers_in_use(ubn, &handed_out).await?;
-            lost.extend(handed_out.into_iter().filter(|n| !in_use.contains(n)));
+            let taken = (range.first..range.next.min(range.last + 1)).map(|seq| format!("{}{seq:08}", range.track)).filter(|n| !numbers.skipped.contains(n));
+            handed_out.entry(ubn).or_default().extend(taken);
+        }
+        let mut lost = Vec::new();
+        for (ubn, numbers) in handed_out {
+            let in_use = self.deps.store.numbers_in_use(ubn, &numbers).await?;
+            lost.extend(numbers.into_iter().filter(|n| !in_use.contains(n)));
         }
         if !lost.is_empty() {
             tracing::warn!(merchant_id, period = %p, lost = lost.len(), "numbers handed out but never used (left in an issuer instance's leased block, or lost to a crash), reported as unused");

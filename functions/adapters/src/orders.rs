@@ -424,6 +424,11 @@ fn status_expression(status: InvoiceStatus, reason: Reason) -> String {
 }
 
 impl Store {
+    /// An `UpdateItem` of the order item `ORDER#{merchant_id}#{order_id}` / `ORDER`.
+    fn order_update(&self, merchant_id: &str, order_id: &str) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client().update_item().table_name(self.table()).set_key(Some(key(order_keys::order(merchant_id, order_id), order_keys::ORDER)))
+    }
+
     pub async fn order(&self, merchant_id: &str, order_id: &str) -> Result<Option<OrderItem>, StoreError> {
         self.get(order_keys::order(merchant_id, order_id), order_keys::ORDER).await
     }
@@ -490,10 +495,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let stamp = |t: DateTime<Utc>| s(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
         let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key(order_keys::order(merchant_id, order_id), order_keys::ORDER)))
+            .order_update(merchant_id, order_id)
             .update_expression("SET outbox_lease_until = :until, version = version + :one")
             .condition_expression("version = :seen AND (attribute_not_exists(outbox_lease_until) OR outbox_lease_until <= :now)")
             .expression_attribute_values(":seen", AttributeValue::N(seen_version.to_string()))
@@ -511,10 +513,7 @@ impl Store {
 
     /// The publish failed: the lease goes, the flags stay for the next delivery.
     pub async fn release_outbox(&self, merchant_id: &str, order_id: &str) -> Result<(), StoreError> {
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key(order_keys::order(merchant_id, order_id), order_keys::ORDER)))
+        self.order_update(merchant_id, order_id)
             .update_expression("REMOVE outbox_lease_until SET version = version + :one")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
@@ -528,10 +527,7 @@ impl Store {
     /// order changed since `seen_version` (a newer cancel or refund, whose own event follows).
     pub async fn finish_return(&self, merchant_id: &str, order_id: &str, seen_version: u64) -> Result<(), StoreError> {
         let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key(order_keys::order(merchant_id, order_id), order_keys::ORDER)))
+            .order_update(merchant_id, order_id)
             .update_expression("REMOVE return_pending SET version = version + :one")
             .condition_expression("version = :seen")
             .expression_attribute_values(":seen", AttributeValue::N(seen_version.to_string()))
@@ -549,10 +545,7 @@ impl Store {
     /// read it before writes again on fresh data.
     pub async fn set_invoice_status(&self, merchant_id: &str, order_id: &str, status: InvoiceStatus, reason: Option<&str>) -> Result<(), StoreError> {
         let mut update = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key(order_keys::order(merchant_id, order_id), order_keys::ORDER)))
+            .order_update(merchant_id, order_id)
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":status", attribute(&status))
             .expression_attribute_values(":one", AttributeValue::N("1".into()));

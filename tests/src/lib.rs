@@ -68,16 +68,20 @@ pub fn order(id: &str, payment: &str, delivery: &str, logistics: &str) -> Value 
     })
 }
 
+/// How many of `items` are of `entity` (`invoice`, `invoice_number`, `skipped_number`, …).
+pub fn count_entities(items: &[HashMap<String, AttributeValue>], entity: &str) -> usize {
+    items.iter().filter(|i| i.get("entity").and_then(|v| v.as_s().ok()).is_some_and(|v| v == entity)).count()
+}
+
 pub fn at(rfc3339: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(rfc3339).expect("RFC 3339").to_utc()
 }
 
 impl Harness {
-    /// Moves the stack's clock (and the client's signing time with it).
+    /// Moves the stack's clock. Requests are still signed with the real time: signatures are
+    /// checked against the wall clock, whatever day the handlers are told it is.
     pub fn set_now(&self, now: &str) {
-        let t = at(now);
-        self.stack.clock.set(Some(t));
-        self.c.sign_at(Some(t.timestamp()));
+        self.stack.clock.set(Some(at(now)));
     }
 
     pub async fn checkout(&self, merchant: &str, body: &Value) -> Reply {
@@ -199,6 +203,24 @@ impl Harness {
     pub async fn wixtar_onboarding(&self, merchant: &str) -> Vec<Value> {
         let all = self.c.admin_get(&format!("{}/_sim/onboarding", self.stack.wixtar.url())).await;
         all.as_array().unwrap().iter().filter(|r| r["merchant_id"] == merchant).cloned().collect()
+    }
+
+    /// Fires the invoice-reconciler as of `time` and answers its summary (asserting 200).
+    pub async fn reconcile(&self, time: DateTime<Utc>) -> Value {
+        let r = self.fire("invoice-reconciler", &time.to_rfc3339()).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        r.body
+    }
+
+    /// Arms a crash point of the functions for the next `count` passes.
+    pub async fn crash(&self, point: &str, count: u32) {
+        let status = self.c.admin_post(&format!("{}/_local/crashes", self.stack.url()), &json!({"point": point, "count": count})).await;
+        assert_eq!(status, 200, "{point}");
+    }
+
+    /// `GET /_local/dead-letters`.
+    pub async fn dead_letters(&self) -> Vec<Value> {
+        self.c.admin_get(&format!("{}/_local/dead-letters", self.stack.url())).await.as_array().cloned().unwrap_or_default()
     }
 
     pub fn events(&self, merchant: &str, detail_type: &str) -> Vec<Value> {

@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use http::{HeaderMap, Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -226,10 +226,12 @@ pub fn record_merchant(raw: &str) -> Result<String, ApiError> {
 }
 
 /// The gate every signed route passes: body size (413), then `X-Signature` against `secret`
-/// (401). Nothing has been read or written when it refuses.
-pub fn authenticate(req: &ApiRequest, secret: &Secret, now: DateTime<Utc>) -> Result<(), ApiError> {
+/// (401). Nothing has been read or written when it refuses. The signature's time is checked
+/// against the wall clock, not the handler's clock (which may be set to another day to re-run
+/// a date): it guards against replays in real time (DESIGN §5).
+pub fn authenticate(req: &ApiRequest, secret: &Secret) -> Result<(), ApiError> {
     check_body_size(req)?;
-    signature::verify(secret, req.header(signature::HEADER), &req.body, now).map_err(|e| ApiError::unauthorized(e.code(), e.to_string()))
+    signature::verify(secret, req.header(signature::HEADER), &req.body, Utc::now()).map_err(|e| ApiError::unauthorized(e.code(), e.to_string()))
 }
 
 /// Runs one request inside a span carrying request_id, method, path, and the merchant_id and

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod aws;
 pub mod config;
+pub mod crash;
 pub mod crypto;
 pub mod events;
 pub mod idempotency;
@@ -16,6 +17,7 @@ pub mod secret;
 pub mod settings;
 pub mod signature;
 pub mod store;
+pub mod stream;
 pub mod telemetry;
 pub mod upstream;
 pub mod wixtar;

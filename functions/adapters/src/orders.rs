@@ -10,7 +10,9 @@
 //! | the period's unused numbers, reported | `RANGES#{merchant_id}#{period}` | `CLOSED` |
 //! | merchants with ranges in a period | `PERIOD#{period}` | `MERCHANT#{merchant_id}` |
 //!
-//! Orders live in their own partitions, so a merchant's plan view never reads them.
+//! Orders live in their own partitions, so a merchant's plan view never reads them. An order
+//! with invoice work left carries `due_shard` / `due_at`, which put it in the sparse index
+//! [`DUE_INDEX`] the invoice-reconciler reads; finished orders drop them.
 
 use std::collections::HashMap;
 
@@ -78,6 +80,41 @@ impl InvoiceStatus {
     }
 }
 
+/// The sparse index of unfinished invoice work by the time it is next due.
+pub const DUE_INDEX: &str = "by-due";
+
+/// Partitions of [`DUE_INDEX`]: due orders spread over a few keys, so no single index
+/// partition takes every order's writes.
+pub const DUE_SHARDS: u32 = 4;
+
+/// The [`DUE_INDEX`] partition of an order (stable: FNV-1a of its key).
+pub fn due_shard(merchant_id: &str, order_id: &str) -> String {
+    let hash = order_keys::order(merchant_id, order_id).bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    format!("DUE#{}", hash % DUE_SHARDS)
+}
+
+/// `due_at` as stored: whole seconds, so the index sorts it as time.
+pub fn due_stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Serde for `due_at` (fixed-width RFC 3339, whole seconds).
+mod due_time {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_str(&super::due_stamp(*t)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Option::<DateTime<Utc>>::deserialize(d)
+    }
+}
+
 /// `ORDER#{merchant_id}#{order_id}` / `ORDER`: what the webhooks told us, merged, and the
 /// decision about its invoice.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,17 +134,24 @@ pub struct OrderItem {
     pub invoice_trigger: Option<IssueTrigger>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invoice_requested_at: Option<DateTime<Utc>>,
-    /// Outbox: the `InvoiceRequested` event is still to be published.
+    /// An invoice is claimed and not yet issued: the write that sets it reaches the
+    /// invoice-issuer through the table's stream; the issuer clears it when it has answered.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub request_pending: bool,
-    /// Outbox: an `InvoiceReturnRequested` event (cancel / refund of an invoiced order) is
-    /// still to be published.
+    /// A cancel or refund of an invoiced order waits for its void or allowance (作廢 / 折讓);
+    /// handed over like `request_pending`, cleared when the return is done.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub return_pending: bool,
-    /// The delivery that set or took over an outbox flag publishes its event; nobody else
-    /// does until then. The invoice-issuer clears the flag once it has acted on the event.
+    /// [`DUE_INDEX`] partition, while invoice work is left.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outbox_lease_until: Option<DateTime<Utc>>,
+    pub due_shard: Option<String>,
+    /// When the invoice-reconciler next takes the work up (absent: nothing left to do).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "due_time")]
+    pub due_at: Option<DateTime<Utc>>,
+    /// Failed tries of the work since it was handed over (absent: none). While set, the order's
+    /// writes no longer pass the stream's filter: the reconciler owns the retries, with backoff.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: u32,
     /// The webhook `event_id`s applied to this order, newest last (at most
     /// [`OrderItem::EVENT_IDS_KEPT`]): deduplication lives in the order's own write, with no
     /// separate record per event.
@@ -135,7 +179,9 @@ impl OrderItem {
             invoice_requested_at: None,
             request_pending: false,
             return_pending: false,
-            outbox_lease_until: None,
+            due_shard: None,
+            due_at: None,
+            retries: 0,
             event_ids: Vec::new(),
             events_seen: 1,
             version: 1,
@@ -159,17 +205,18 @@ impl OrderItem {
         self.event_ids.drain(..excess);
     }
 
-    pub fn pending(&self, flag: OutboxFlag) -> bool {
-        match flag {
-            OutboxFlag::Request => self.request_pending,
-            OutboxFlag::Return => self.return_pending,
-        }
+    /// Hands work (a claim or a return) to the invoice-issuer: the write carrying this passes
+    /// the stream's filter, and the reconciler takes the work up if it is not done by
+    /// `now` + [`HANDOFF_GRACE`](einvoice_domain::recovery::HANDOFF_GRACE).
+    pub fn hand_over(&mut self, now: DateTime<Utc>) {
+        self.due_shard = Some(due_shard(&self.merchant_id, &self.order_id));
+        self.due_at = Some(now + einvoice_domain::recovery::HANDOFF_GRACE);
+        self.retries = 0;
     }
+}
 
-    /// No delivery holds the outbox at `now`.
-    pub fn outbox_free(&self, now: DateTime<Utc>) -> bool {
-        self.outbox_lease_until.is_none_or(|until| until <= now)
-    }
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The upload of an invoice to the provider.
@@ -284,15 +331,6 @@ struct SkippedNumberItem {
     at: DateTime<Utc>,
 }
 
-/// The order item's outbox flags.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutboxFlag {
-    /// `request_pending`: `InvoiceRequested`.
-    Request,
-    /// `return_pending`: `InvoiceReturnRequested`.
-    Return,
-}
-
 /// `PERIOD#{period}` / `MERCHANT#{merchant_id}`: the merchant has ranges in the period.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct PeriodMerchantItem {
@@ -325,6 +363,18 @@ pub struct PeriodNumbers {
     pub closed: Option<PeriodCloseItem>,
 }
 
+/// An entry of [`DUE_INDEX`]: an order with invoice work due.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DueOrder {
+    pub merchant_id: String,
+    pub order_id: String,
+    /// As stored ([`due_stamp`]): what [`Store::settle_due`] compares with.
+    pub due_at: String,
+    pub invoice_status: InvoiceStatus,
+    #[serde(default)]
+    pub retries: u32,
+}
+
 /// What became of a webhook's write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderWrite {
@@ -355,18 +405,57 @@ fn attribute<T: Serialize>(value: &T) -> AttributeValue {
 }
 
 /// The order's invoice status set to `status` and its version moved (so a webhook holding an
-/// older copy writes again on fresh data); `clear_reason` also drops `invoice_reason`.
-fn order_status_update(table: &str, merchant_id: &str, order_id: &str, status: InvoiceStatus, reason: Reason, condition: &str) -> TransactWriteItem {
-    let update = Update::builder()
+/// older copy writes again on fresh data), its due time as `due` says.
+fn order_status_update(table: &str, merchant_id: &str, order_id: &str, status: InvoiceStatus, reason: Reason, due: Due, condition: &str) -> TransactWriteItem {
+    let mut update = Update::builder()
         .table_name(table)
         .set_key(Some(key(order_keys::order(merchant_id, order_id), order_keys::ORDER)))
-        .update_expression(status_expression(status, reason))
+        .update_expression(status_expression(status, reason, due))
         .condition_expression(condition)
         .expression_attribute_values(":status", attribute(&status))
-        .expression_attribute_values(":one", AttributeValue::N("1".into()))
-        .build()
-        .expect("update is complete");
-    TransactWriteItem::builder().update(update).build()
+        .expression_attribute_values(":one", AttributeValue::N("1".into()));
+    for (name, value) in due.values(merchant_id, order_id) {
+        update = update.expression_attribute_values(name, value);
+    }
+    TransactWriteItem::builder().update(update.build().expect("update is complete")).build()
+}
+
+/// What an issuer's write of the order does to its due time (the reconciler's index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    Keep,
+    /// Work is left: the reconciler takes it up at `at`; `failed` counts a failed try.
+    Later {
+        at: DateTime<Utc>,
+        failed: bool,
+    },
+    /// Nothing is left: the order leaves the index.
+    Done,
+}
+
+impl Due {
+    /// The `SET` and `REMOVE` parts of the update expression.
+    fn parts(self) -> (Vec<&'static str>, Vec<&'static str>) {
+        match self {
+            Self::Keep => (vec![], vec![]),
+            Self::Later { failed: false, .. } => (vec!["due_at = :due_at", "due_shard = :due_shard"], vec![]),
+            Self::Later { failed: true, .. } => (vec!["due_at = :due_at", "due_shard = :due_shard", "retries = if_not_exists(retries, :zero) + :one"], vec![]),
+            Self::Done => (vec![], vec!["due_at", "due_shard", "retries"]),
+        }
+    }
+
+    fn values(self, merchant_id: &str, order_id: &str) -> Vec<(&'static str, AttributeValue)> {
+        match self {
+            Self::Later { at, failed } => {
+                let mut values = vec![(":due_at", s(due_stamp(at))), (":due_shard", s(due_shard(merchant_id, order_id)))];
+                if failed {
+                    values.push((":zero", AttributeValue::N("0".into())));
+                }
+                values
+            }
+            Self::Keep | Self::Done => vec![],
+        }
+    }
 }
 
 /// An update of the invoice item itself.
@@ -404,10 +493,10 @@ enum Reason {
 }
 
 /// `SET invoice_status = :status` with the version moved; a status that answers the invoice
-/// request also clears its outbox flag (the issuer acknowledges the event).
-fn status_expression(status: InvoiceStatus, reason: Reason) -> String {
-    let mut set = vec!["invoice_status = :status", "version = version + :one"];
-    let mut removed = Vec::new();
+/// request also clears its claim (`request_pending`).
+fn status_expression(status: InvoiceStatus, reason: Reason, due: Due) -> String {
+    let (mut set, mut removed) = due.parts();
+    set.extend(["invoice_status = :status", "version = version + :one"]);
     match reason {
         Reason::Keep => {}
         Reason::Set => set.push("invoice_reason = :reason"),
@@ -416,6 +505,10 @@ fn status_expression(status: InvoiceStatus, reason: Reason) -> String {
     if status.answers_request() {
         removed.push("request_pending");
     }
+    update_expression(&set, &removed)
+}
+
+fn update_expression(set: &[&str], removed: &[&str]) -> String {
     let mut expression = format!("SET {}", set.join(", "));
     if !removed.is_empty() {
         expression.push_str(&format!(" REMOVE {}", removed.join(", ")));
@@ -481,54 +574,13 @@ impl Store {
         }
     }
 
-    /// Takes over the outbox of an order whose lease lapsed (its holder died or failed to
-    /// publish) until `until`; `false` if the order changed since `seen_version` was read
-    /// or someone holds it. The version moves, so a delivery holding an older copy cannot
-    /// write the lease back.
-    pub async fn take_outbox(
-        &self,
-        merchant_id: &str,
-        order_id: &str,
-        seen_version: u64,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let stamp = |t: DateTime<Utc>| s(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-        let result = self
-            .order_update(merchant_id, order_id)
-            .update_expression("SET outbox_lease_until = :until, version = version + :one")
-            .condition_expression("version = :seen AND (attribute_not_exists(outbox_lease_until) OR outbox_lease_until <= :now)")
-            .expression_attribute_values(":seen", AttributeValue::N(seen_version.to_string()))
-            .expression_attribute_values(":now", stamp(now))
-            .expression_attribute_values(":until", stamp(until))
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(dynamo(e)),
-        }
-    }
-
-    /// The publish failed: the lease goes, the flags stay for the next delivery.
-    pub async fn release_outbox(&self, merchant_id: &str, order_id: &str) -> Result<(), StoreError> {
-        self.order_update(merchant_id, order_id)
-            .update_expression("REMOVE outbox_lease_until SET version = version + :one")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(dynamo)
-    }
-
-    /// The return the order asked for is done (issuer side): `return_pending` goes, unless the
-    /// order changed since `seen_version` (a newer cancel or refund, whose own event follows).
+    /// The return the order asked for is done (issuer side, the invoice uploaded):
+    /// `return_pending` goes and the order leaves the due index, unless the order changed since
+    /// `seen_version` (a newer cancel or refund, handed over by its own write).
     pub async fn finish_return(&self, merchant_id: &str, order_id: &str, seen_version: u64) -> Result<(), StoreError> {
         let result = self
             .order_update(merchant_id, order_id)
-            .update_expression("REMOVE return_pending SET version = version + :one")
+            .update_expression("REMOVE return_pending, due_at, due_shard, retries SET version = version + :one")
             .condition_expression("version = :seen")
             .expression_attribute_values(":seen", AttributeValue::N(seen_version.to_string()))
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
@@ -543,17 +595,85 @@ impl Store {
 
     /// Sets the order's invoice status (issuer side), bumping its version so a webhook that
     /// read it before writes again on fresh data.
-    pub async fn set_invoice_status(&self, merchant_id: &str, order_id: &str, status: InvoiceStatus, reason: Option<&str>) -> Result<(), StoreError> {
+    pub async fn set_invoice_status(&self, merchant_id: &str, order_id: &str, status: InvoiceStatus, reason: Option<&str>, due: Due) -> Result<(), StoreError> {
         let mut update = self
             .order_update(merchant_id, order_id)
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":status", attribute(&status))
             .expression_attribute_values(":one", AttributeValue::N("1".into()));
+        for (name, value) in due.values(merchant_id, order_id) {
+            update = update.expression_attribute_values(name, value);
+        }
         update = match reason {
-            Some(r) => update.update_expression(status_expression(status, Reason::Set)).expression_attribute_values(":reason", s(r)),
-            None => update.update_expression(status_expression(status, Reason::Clear)),
+            Some(r) => update.update_expression(status_expression(status, Reason::Set, due)).expression_attribute_values(":reason", s(r)),
+            None => update.update_expression(status_expression(status, Reason::Clear, due)),
         };
         update.send().await.map(|_| ()).map_err(dynamo)
+    }
+
+    /// Work on the order failed and nothing else recorded when to try again: the reconciler
+    /// takes it up at `at` (one more failed try counted). The version moves, so a webhook
+    /// holding an older copy cannot write the old due time back.
+    pub async fn defer(&self, merchant_id: &str, order_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let due = Due::Later { at, failed: true };
+        let (set, _) = due.parts();
+        let mut update = self
+            .order_update(merchant_id, order_id)
+            .update_expression(update_expression(&[set.as_slice(), &["version = version + :one"]].concat(), &[]))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()));
+        for (name, value) in due.values(merchant_id, order_id) {
+            update = update.expression_attribute_values(name, value);
+        }
+        update.send().await.map(|_| ()).map_err(dynamo)
+    }
+
+    /// The reconciler found the order's work done: it leaves the due index, unless a newer
+    /// due time than `seen` was set meanwhile. `false` when it was not (already out, or newer).
+    pub async fn settle_due(&self, merchant_id: &str, order_id: &str, seen: &str) -> Result<bool, StoreError> {
+        let result = self
+            .order_update(merchant_id, order_id)
+            .update_expression("REMOVE due_at, due_shard, retries SET version = version + :one")
+            .condition_expression("due_at = :seen")
+            .expression_attribute_values(":seen", s(seen))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(dynamo(e)),
+        }
+    }
+
+    /// Orders whose invoice work is due at `now`, earliest first, at most `limit`; `true` when
+    /// more are due than returned. Reads only due items: one query per index partition.
+    pub async fn due_orders(&self, now: DateTime<Utc>, limit: usize) -> Result<(Vec<DueOrder>, bool), StoreError> {
+        let mut due = Vec::new();
+        let mut more = false;
+        let limit_i32 = i32::try_from(limit.max(1)).unwrap_or(i32::MAX);
+        for shard in 0..DUE_SHARDS {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name(DUE_INDEX)
+                .key_condition_expression("due_shard = :shard AND due_at <= :now")
+                .expression_attribute_values(":shard", s(format!("DUE#{shard}")))
+                .expression_attribute_values(":now", s(due_stamp(now)))
+                .limit(limit_i32)
+                .send()
+                .await
+                .map_err(dynamo)?;
+            more |= out.last_evaluated_key().is_some();
+            for item in out.items() {
+                due.push(from_item::<DueOrder>(item.clone())?);
+            }
+        }
+        due.sort_by(|a, b| a.due_at.cmp(&b.due_at));
+        more |= due.len() > limit;
+        due.truncate(limit);
+        Ok((due, more))
     }
 
     /// The ranges known for a merchant and period, oldest first.
@@ -727,10 +847,12 @@ impl Store {
             merchant_id: invoice.merchant_id.clone(),
             order_id: invoice.order_id.clone(),
         };
+        // The upload follows at once; if it does not, the reconciler takes it up.
+        let due = Due::Later { at: invoice.issued_at + einvoice_domain::recovery::HANDOFF_GRACE, failed: false };
         let items = vec![
             conditional_put(self.table(), to_item(invoice), "attribute_not_exists(pk)", &[]),
             conditional_put(self.table(), to_item(&guard), "attribute_not_exists(pk)", &[]),
-            order_status_update(self.table(), &invoice.merchant_id, &invoice.order_id, InvoiceStatus::Issued, Reason::Clear, ORDER_EXISTS),
+            order_status_update(self.table(), &invoice.merchant_id, &invoice.order_id, InvoiceStatus::Issued, Reason::Clear, due, ORDER_EXISTS),
         ];
         self.client().transact_write_items().set_transact_items(Some(items)).send().await.map(|_| ()).map_err(|e| {
             use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
@@ -785,7 +907,7 @@ impl Store {
         let stamp = s(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
         self.transact(vec![
             invoice_update(self.table(), invoice, "SET voided_at = if_not_exists(voided_at, :at)", ":at", stamp),
-            order_status_update(self.table(), &invoice.merchant_id, &invoice.order_id, InvoiceStatus::Void, Reason::Keep, ORDER_EXISTS),
+            order_status_update(self.table(), &invoice.merchant_id, &invoice.order_id, InvoiceStatus::Void, Reason::Keep, Due::Keep, ORDER_EXISTS),
         ])
         .await
     }
@@ -812,17 +934,18 @@ impl Store {
         self.client().put_item().table_name(self.table()).set_item(Some(to_item(&item))).send().await.map(|_| ()).map_err(dynamo)
     }
 
-    /// Writes the invoice's upload state and mirrors it in the order's invoice status; `true`
-    /// when the order has a return (cancel, refund) waiting for this invoice, which the same
-    /// write finds out (no extra read on the happy path).
-    pub async fn record_upload(&self, invoice: &InvoiceItem, order_status: InvoiceStatus) -> Result<bool, StoreError> {
-        let write = |order_condition: &str| {
+    /// Writes the invoice's upload state and mirrors it in the order's invoice status, with the
+    /// order's due time as `due` says; `true` when the order has a return (cancel, refund)
+    /// waiting for this invoice, which the same write finds out (no extra read on the happy
+    /// path). The return keeps the order due (at `now` + the hand-off grace at the latest).
+    pub async fn record_upload(&self, invoice: &InvoiceItem, order_status: InvoiceStatus, due: Due, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let write = |order_condition: &str, due: Due| {
             vec![
                 invoice_update(self.table(), invoice, "SET upload = :upload", ":upload", attribute(&invoice.upload)),
-                order_status_update(self.table(), &invoice.merchant_id, &invoice.order_id, order_status, Reason::Keep, order_condition),
+                order_status_update(self.table(), &invoice.merchant_id, &invoice.order_id, order_status, Reason::Keep, due, order_condition),
             ]
         };
-        let result = self.client().transact_write_items().set_transact_items(Some(write(NO_RETURN_PENDING))).send().await;
+        let result = self.client().transact_write_items().set_transact_items(Some(write(NO_RETURN_PENDING, due))).send().await;
         let Err(e) = result else { return Ok(false) };
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
         let return_pending = matches!(e.as_service_error(), Some(E::TransactionCanceledException(c))
@@ -830,7 +953,11 @@ impl Store {
         if !return_pending {
             return Err(dynamo(e));
         }
-        self.transact(write(ORDER_EXISTS)).await?;
+        let due = match due {
+            Due::Done => Due::Later { at: now + einvoice_domain::recovery::HANDOFF_GRACE, failed: false },
+            later => later,
+        };
+        self.transact(write(ORDER_EXISTS, due)).await?;
         Ok(true)
     }
 }

@@ -58,6 +58,8 @@ pub async fn run_logged<J: ScheduledJob + ?Sized>(job: &J, event: &ScheduledEven
                     charged = count("charged"),
                     notified = count("notified"),
                     reported = count("reported"),
+                    near_deadline = count("near_deadline"),
+                    past_deadline = count("past_deadline"),
                     "job finished"
                 )
             }

@@ -82,7 +82,7 @@ impl CredentialSave {
         if req.method != Method::GET && req.method != Method::PUT {
             return Err(ApiError::method_not_allowed(req));
         }
-        api::authenticate(req, &self.deps.platform_secret, self.deps.clock.now())?;
+        api::authenticate(req, &self.deps.platform_secret)?;
         let merchant = api::record_merchant(merchant)?;
         if req.method == Method::PUT { self.save(&merchant, req).await } else { self.read(&merchant).await }
     }

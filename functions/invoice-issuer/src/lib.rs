@@ -1,28 +1,38 @@
-//! invoice-issuer Lambda (開立發票): consumes `InvoiceRequested` and gives the order its one
-//! e-invoice: a number from the merchant's 字軌 ranges (atomic, never twice), a random code from
-//! the OS CSPRNG, amounts and lines per the Taiwan rules, the proof's barcode and QR codes
-//! (AES verification block with the merchant's AES KEY), then the upload to Wixtar with bounded
-//! retries. Every step is idempotent: a redelivery finds the invoice and only finishes the
-//! upload.
+//! invoice-issuer Lambda (開立發票): fed by the table's stream with the order writes that claim
+//! an invoice or a return, it gives the order its one e-invoice: a number from the merchant's
+//! 字軌 ranges (atomic, never twice), a random code from the OS CSPRNG, amounts and lines per the
+//! Taiwan rules, the proof's barcode and QR codes (AES verification block with the merchant's
+//! AES KEY), then the upload to Wixtar with bounded retries; then a void or allowances for a
+//! cancelled or refunded order. Every step is idempotent: a redelivery finds the invoice and
+//! only finishes what is left.
+//!
+//! Work that cannot be finished now (Wixtar down, no numbers) is recorded with the time it is
+//! next due, and the invoice-reconciler ([`reconciler`], the same crate's second Lambda) takes
+//! it up from there with backoff: a stream record fails only when not even that could be
+//! recorded.
+
+pub mod reconciler;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use einvoice_adapters::config::{self, ConfigError};
+use einvoice_adapters::crash::{self, CrashPoints};
 use einvoice_adapters::crypto::MasterKeys;
-use einvoice_adapters::events::{DomainEvent, EventHandler, EventPublisher};
+use einvoice_adapters::events::{DomainEvent, EventPublisher};
 use einvoice_adapters::numbers::NumberAllocator;
-use einvoice_adapters::orders::{AllowanceItem, InvoiceItem, InvoiceStatus, OrderItem, UploadState, order_keys};
+use einvoice_adapters::orders::{AllowanceItem, Due, InvoiceItem, InvoiceStatus, OrderItem, UploadState, order_keys};
 use einvoice_adapters::schedule::JobError;
 use einvoice_adapters::store::{Store, StoreError};
+use einvoice_adapters::stream::{BatchResponse, StreamHandler, StreamRecord};
 use einvoice_adapters::upstream::UpstreamError;
 use einvoice_adapters::wixtar::{AllowanceUpload, InvoiceUpload, PosIdentity, UploadItem, WixtarClient};
 use einvoice_domain::proof::{self, ProofInput, ProofItem};
+use einvoice_domain::recovery::{DeadlineState, next_try};
 use einvoice_domain::returns::{AllowanceRecord, InvoiceFacts, Refund, ReturnStep, allowance_amounts, next_return_step};
 use einvoice_domain::settings::InvoiceSettings;
 use einvoice_domain::{AesKey, Amounts, Clock, InvoicePeriod, RandomCode, TaxType, invoice_lines, taipei_date, upload_deadline};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// Settings from the environment (template.yaml sets them in AWS).
@@ -72,6 +82,7 @@ pub struct Dependencies {
     pub events: Arc<dyn EventPublisher>,
     pub master_keys: MasterKeys,
     pub clock: Arc<dyn Clock>,
+    pub crash_points: Arc<CrashPoints>,
 }
 
 pub struct InvoiceIssuer {
@@ -79,12 +90,6 @@ pub struct InvoiceIssuer {
     upload: UploadPolicy,
     /// The number blocks this instance leased.
     numbers: NumberAllocator,
-}
-
-#[derive(Deserialize)]
-struct Requested {
-    merchant_id: String,
-    order_id: String,
 }
 
 /// Retries of recording an invoice after a transient failure (not a second invoice).
@@ -99,6 +104,55 @@ impl InvoiceIssuer {
         Self { deps, upload: config.upload, numbers: Default::default() }
     }
 
+    /// The issuer as a Lambda's cold start builds it: AWS clients from Lambda's environment,
+    /// the master key set read once (shared by the invoice-issuer and invoice-reconciler
+    /// binaries).
+    pub async fn from_lambda_env(config: &Config) -> Result<Self, lambda_http::Error> {
+        use einvoice_adapters::aws;
+        let sdk = aws::sdk_config().await;
+        let [master] = aws::read_secrets(&sdk, [&config.master_key_secret_id]).await?;
+        let deps = Dependencies {
+            store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name),
+            wixtar: Arc::new(einvoice_adapters::wixtar::HttpWixtarClient::new(&config.wixtar_api_url)),
+            events: Arc::new(einvoice_adapters::events::EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&sdk), &config.event_bus_name)),
+            master_keys: MasterKeys::from_secret(&master)?,
+            clock: Arc::new(einvoice_domain::SystemClock),
+            crash_points: Default::default(),
+        };
+        Ok(Self::new(config, deps))
+    }
+
+    /// Does what is left of an order's invoice work, in a span naming it. When it fails without
+    /// having recorded when to try again, that is recorded (`failures` tries failed before this
+    /// one): the answer is then `{"result": "retry_later"}`. `Err` only when not even that
+    /// could be recorded.
+    pub async fn work(&self, merchant_id: &str, order_id: &str, failures: u32) -> Result<Value, JobError> {
+        let span = tracing::info_span!("invoice", merchant_id = %merchant_id, order_id = %order_id);
+        tracing::Instrument::instrument(
+            async {
+                let error = match self.issue(merchant_id, order_id).await {
+                    Ok(done) => return Ok(done),
+                    Err(e) => e,
+                };
+                let at = next_try(self.deps.clock.now(), failures + 1);
+                match self.deps.store.defer(merchant_id, order_id, at).await {
+                    Ok(()) => {
+                        tracing::warn!(error = %error, due_at = %at, "invoice work failed; the reconciler tries again");
+                        Ok(json!({"result": "retry_later", "error": error.to_string(), "due_at": at}))
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %error, defer_error = %e, "invoice work failed and its retry could not be recorded");
+                        Err(error)
+                    }
+                }
+            },
+            span,
+        )
+        .await
+    }
+
+    /// Issues the order's invoice if it has none, uploads it, then returns it if its order was
+    /// cancelled or refunded: whatever of that is not done yet.
     async fn issue(&self, merchant_id: &str, order_id: &str) -> Result<Value, JobError> {
         let store = &self.deps.store;
         // One read: the order, an invoice already issued, the merchant's settings.
@@ -110,11 +164,11 @@ impl InvoiceIssuer {
         };
         if let Some(invoice) = context.invoice {
             // Redelivery: the number is taken; the upload (and a return) may be left.
-            return self.finish(invoice, &order, &pos).await;
+            return self.finish(invoice, &order, &pos, Sent::Maybe).await;
         }
         if !matches!(order.invoice_status, InvoiceStatus::Issuing | InvoiceStatus::NoInvoiceNumbers) {
             tracing::info!(status = ?order.invoice_status, "order not waiting for an invoice; nothing to do");
-            return Ok(json!({"result": "not_requested"}));
+            return Ok(json!({"result": "not_requested", "status": order.invoice_status}));
         }
         let seller_ubn = settings.credentials.ubn;
         let aes_key = AesKey::parse(&settings.credentials.aes_key).map_err(failed)?;
@@ -124,7 +178,7 @@ impl InvoiceIssuer {
         let (buyer, lines) = match content {
             Ok(c) => c,
             Err(violation) => {
-                store.set_invoice_status(merchant_id, order_id, InvoiceStatus::NotIssuable, Some(violation.code)).await?;
+                store.set_invoice_status(merchant_id, order_id, InvoiceStatus::NotIssuable, Some(violation.code), Due::Done).await?;
                 return Ok(json!({"result": "not_issuable", "reason": violation.code}));
             }
         };
@@ -135,6 +189,7 @@ impl InvoiceIssuer {
         let Some(number) = numbers else {
             return self.out_of_numbers(&order, &period).await;
         };
+        self.deps.crash_points.pass(crash::AFTER_NUMBER_RESERVED);
         let random_code = RandomCode::from_u16(rand::random_range(0..10_000)).expect("below 10000");
         let amounts = Amounts::for_buyer(order.state.order.total, &buyer, TaxType::Taxable);
         let items: Vec<ProofItem> = lines.iter().map(|l| ProofItem { name: l.description.clone(), quantity: l.quantity, unit_price: l.unit_price }).collect();
@@ -195,7 +250,8 @@ impl InvoiceIssuer {
         match recorded {
             Ok(()) => {
                 tracing::info!(number = %invoice.number, period = %invoice.period, total = invoice.total, "invoice issued");
-                self.finish(invoice, &order, &pos).await
+                self.deps.crash_points.pass(crash::AFTER_INVOICE_RECORDED);
+                self.finish(invoice, &order, &pos, Sent::No).await
             }
             Err(StoreError::Conflict) => {
                 // Another delivery issued this order's invoice first: the number we took is
@@ -205,7 +261,7 @@ impl InvoiceIssuer {
                     .await?;
                 tracing::warn!(number = %invoice.number, "number unused: order invoiced concurrently");
                 match store.invoice(merchant_id, order_id).await? {
-                    Some(existing) => self.finish(existing, &order, &pos).await,
+                    Some(existing) => self.finish(existing, &order, &pos, Sent::Maybe).await,
                     None => Err(failed("invoice write conflicted but no invoice exists")),
                 }
             }
@@ -222,38 +278,38 @@ impl InvoiceIssuer {
 
     /// Uploads an issued invoice, then returns it if its order was cancelled or refunded: as read
     /// at the start, or meanwhile (the upload's write finds the order's return flag).
-    async fn finish(&self, invoice: InvoiceItem, order: &OrderItem, pos: &PosIdentity) -> Result<Value, JobError> {
+    async fn finish(&self, invoice: InvoiceItem, order: &OrderItem, pos: &PosIdentity, sent: Sent) -> Result<Value, JobError> {
         let (merchant_id, order_id) = (invoice.merchant_id.clone(), invoice.order_id.clone());
-        let (uploaded, return_pending) = self.upload(invoice, pos).await?;
-        if return_pending || order.return_pending || order.state.order.is_returned() {
-            self.returns(&merchant_id, &order_id, pos).await?;
+        let (uploaded, return_pending) = self.upload(invoice, order.retries, pos, sent).await?;
+        let is_uploaded = uploaded["result"] == "uploaded";
+        if is_uploaded && (return_pending || order.return_pending || order.state.order.is_returned()) {
+            return self.returns(&merchant_id, &order_id, pos).await;
         }
         Ok(uploaded)
     }
 
+    /// Wixtar has no numbers left for the merchant: the order waits in `no_invoice_numbers`, tried
+    /// again with backoff (the merchant may add 字軌 at any time), and the merchant is told.
     async fn out_of_numbers(&self, order: &OrderItem, period: &InvoicePeriod) -> Result<Value, JobError> {
         let (m, o) = (&order.merchant_id, &order.order_id);
+        let due = Due::Later { at: next_try(self.deps.clock.now(), order.retries + 1), failed: true };
+        self.deps.store.set_invoice_status(m, o, InvoiceStatus::NoInvoiceNumbers, Some("no_invoice_numbers"), due).await?;
+        tracing::warn!(period = %period, "no invoice numbers left");
         let event = DomainEvent::new(
             "MerchantNotification",
             json!({"event_id": format!("{m}:no-invoice-numbers:{period}"), "merchant_id": m, "order_id": o, "channel": "email",
                    "template": "no_invoice_numbers", "period": period.to_string(),
                    "message": "美麗科技字軌已用完：請至美麗科技加值中心新增字軌。No invoice numbers left: add number ranges (字軌) in Wixtar."}),
         );
-        self.deps.events.publish(&[event]).await.map_err(failed)?;
-        self.deps.store.set_invoice_status(m, o, InvoiceStatus::NoInvoiceNumbers, Some("no_invoice_numbers")).await?;
-        tracing::warn!(period = %period, "no invoice numbers left");
+        if let Err(e) = self.deps.events.publish(&[event]).await {
+            tracing::warn!(error = %e, "no-invoice-numbers notification not published");
+        }
         Ok(json!({"result": "no_invoice_numbers"}))
     }
 
-    /// Brings an issued invoice in line with a cancelled or refunded order, one idempotent step
+    /// Brings an uploaded invoice in line with a cancelled or refunded order, one idempotent step
     /// at a time ([`next_return_step`]): void while the period is open (allowances first),
     /// else, or for a partial refund, an allowance for what is not yet returned.
-    async fn process_return(&self, merchant_id: &str, order_id: &str) -> Result<Value, JobError> {
-        // Only the settings: `returns` reads the order and its invoice at each step.
-        let pos = PosIdentity::from(&self.open_settings(self.deps.store.settings(merchant_id).await?)?.credentials);
-        self.returns(merchant_id, order_id, &pos).await
-    }
-
     async fn returns(&self, merchant_id: &str, order_id: &str, pos: &PosIdentity) -> Result<Value, JobError> {
         let store = &self.deps.store;
         let mut steps = Vec::new();
@@ -266,13 +322,17 @@ impl InvoiceIssuer {
             };
             if invoice.upload.status != "uploaded" {
                 // A return needs the invoice at the provider first.
-                self.upload(invoice.clone(), pos).await?;
+                let (uploaded, _) = self.upload(invoice.clone(), order.retries, pos, Sent::Maybe).await?;
+                if uploaded["result"] != "uploaded" {
+                    return Ok(uploaded);
+                }
                 continue;
             }
             if let Some((index, pending)) = invoice.allowances.iter().enumerate().find(|(_, a)| a.status == "pending") {
                 // Recorded before a crash or a failed call: send it again (same number).
                 let body = allowance_body(&invoice, pending);
                 self.deps.wixtar.upload_allowance(pos, &body).await.map_err(failed)?;
+                self.deps.crash_points.pass(crash::AFTER_RETURN_ACCEPTED);
                 store.set_allowance_status(&invoice, index, "uploaded").await?;
                 continue;
             }
@@ -290,6 +350,7 @@ impl InvoiceIssuer {
                 }
                 ReturnStep::VoidAllowance { number } => {
                     self.deps.wixtar.void_allowance(pos, &number, "order cancelled").await.map_err(failed)?;
+                    self.deps.crash_points.pass(crash::AFTER_RETURN_ACCEPTED);
                     let index = invoice.allowances.iter().position(|a| a.number == number).expect("decided from these allowances");
                     store.set_allowance_status(&invoice, index, "void").await?;
                     tracing::info!(allowance = %number, "allowance voided");
@@ -297,6 +358,7 @@ impl InvoiceIssuer {
                 }
                 ReturnStep::VoidInvoice => {
                     self.deps.wixtar.void_invoice(pos, &invoice.number, "order cancelled").await.map_err(failed)?;
+                    self.deps.crash_points.pass(crash::AFTER_RETURN_ACCEPTED);
                     store.record_void(&invoice, now).await?;
                     tracing::info!(number = %invoice.number, "invoice voided");
                     steps.push(json!({"void_invoice": invoice.number}));
@@ -310,6 +372,7 @@ impl InvoiceIssuer {
                         other => other?,
                     }
                     self.deps.wixtar.upload_allowance(pos, &allowance_body(&invoice, &allowance)).await.map_err(failed)?;
+                    self.deps.crash_points.pass(crash::AFTER_RETURN_ACCEPTED);
                     store.set_allowance_status(&invoice, invoice.allowances.len(), "uploaded").await?;
                     tracing::info!(allowance = %number, amount, "allowance issued");
                     steps.push(json!({"allowance": number, "amount": amount}));
@@ -325,14 +388,18 @@ impl InvoiceIssuer {
     }
 
     /// Uploads with bounded retries. After an ambiguous failure (timeout, 5xx) Wixtar is asked
-    /// whether it has the number before the invoice is sent again.
+    /// whether it has the number before the invoice is sent again; a repeat of an upload Wixtar
+    /// has (same number, same content) is accepted again. A failure is recorded with the time
+    /// the reconciler tries again (after `failures` + 1 failed tries), and answered
+    /// `{"result": "upload_failed"}`, not as an error.
     /// Also says whether the order has a return waiting (found by the same write).
-    async fn upload(&self, mut invoice: InvoiceItem, pos: &PosIdentity) -> Result<(Value, bool), JobError> {
+    async fn upload(&self, mut invoice: InvoiceItem, failures: u32, pos: &PosIdentity, sent: Sent) -> Result<(Value, bool), JobError> {
         if invoice.upload.status == "uploaded" {
             return Ok((json!({"result": "uploaded", "number": invoice.number}), false));
         }
         let body = upload_body(&invoice);
-        let mut ambiguous = false;
+        // An invoice this invocation did not record may have reached Wixtar before a crash.
+        let mut ambiguous = sent == Sent::Maybe;
         let mut outcome: Result<(), UpstreamError> = Err(UpstreamError::Unavailable("not tried".into()));
         for n in 1..=self.upload.max_attempts {
             if n > 1 {
@@ -352,25 +419,40 @@ impl InvoiceIssuer {
                 }
             }
         }
+        if outcome.is_ok() {
+            self.deps.crash_points.pass(crash::AFTER_UPLOAD_ACCEPTED);
+        }
         let now = self.deps.clock.now();
-        let (status, result) = match outcome {
+        let (status, due, result) = match outcome {
             Ok(()) => {
                 invoice.upload.status = "uploaded".into();
                 invoice.upload.uploaded_at = Some(now);
                 invoice.upload.last_error = None;
-                (InvoiceStatus::Uploaded, Ok(json!({"result": "uploaded", "number": invoice.number})))
+                (InvoiceStatus::Uploaded, Due::Done, json!({"result": "uploaded", "number": invoice.number}))
             }
             Err(e) => {
                 invoice.upload.status = "failed".into();
                 invoice.upload.last_error = Some(e.to_string().chars().take(300).collect());
-                if now > invoice.upload.deadline {
+                let deadline = invoice.upload.deadline;
+                match DeadlineState::of(deadline, now) {
                     // Alarm-worthy: the legal upload deadline has passed (metric filter on this field).
-                    tracing::error!(alarm = "upload_past_deadline", number = %invoice.number, deadline = %invoice.upload.deadline, "invoice not uploaded by its legal deadline");
+                    DeadlineState::Past => {
+                        tracing::error!(alarm = "upload_past_deadline", number = %invoice.number, deadline = %deadline, "invoice not uploaded by its legal deadline")
+                    }
+                    _ if matches!(e, UpstreamError::Rejected { .. }) => {
+                        // Wixtar refused the content (credentials, a number it has with other
+                        // content): retrying alone may not help.
+                        tracing::error!(alarm = "upload_rejected", number = %invoice.number, error = %e, "Wixtar refused the upload")
+                    }
+                    _ => tracing::warn!(number = %invoice.number, error = %e, "upload failed; the reconciler tries again"),
                 }
-                (InvoiceStatus::UploadFailed, Err(failed(format!("upload of {} failed: {e}", invoice.number))))
+                let at = next_try(now, failures + 1);
+                let result =
+                    json!({"result": "upload_failed", "number": invoice.number, "error": invoice.upload.last_error, "deadline": deadline, "due_at": at});
+                (InvoiceStatus::UploadFailed, Due::Later { at, failed: true }, result)
             }
         };
-        let return_pending = self.deps.store.record_upload(&invoice, status).await?;
+        let return_pending = self.deps.store.record_upload(&invoice, status, due, now).await?;
         if status == InvoiceStatus::Uploaded {
             let event = DomainEvent::new(
                 "InvoiceIssued",
@@ -381,8 +463,17 @@ impl InvoiceIssuer {
                 tracing::warn!(error = %e, "InvoiceIssued not published");
             }
         }
-        result.map(|value| (value, return_pending))
+        Ok((result, return_pending))
     }
+}
+
+/// Whether Wixtar may have the invoice already, as far as this invocation knows: an invoice
+/// recorded by an earlier invocation (which may have died after Wixtar accepted it) is looked
+/// up before it is sent, so it is sent once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    No,
+    Maybe,
 }
 
 /// Return steps tried in one invocation (each allowance voided, then the invoice).
@@ -428,22 +519,56 @@ fn upload_body(invoice: &InvoiceItem) -> InvoiceUpload {
     }
 }
 
-#[async_trait]
-impl EventHandler for InvoiceIssuer {
-    async fn handle(&self, event: &DomainEvent) -> Result<Value, JobError> {
-        let requested: Requested = serde_json::from_value(event.detail.clone()).map_err(|e| failed(format!("bad {}: {e}", event.detail_type)))?;
-        let span = tracing::info_span!("invoice", merchant_id = %requested.merchant_id, order_id = %requested.order_id);
-        let (m, o) = (&requested.merchant_id, &requested.order_id);
-        let work = async {
-            match event.detail_type.as_str() {
-                "InvoiceReturnRequested" => self.process_return(m, o).await,
-                _ => self.issue(m, o).await,
-            }
+/// The claims a stream batch carries: each order once (a later record of the same order
+/// supersedes an earlier one: the work reads the order afresh), with the sequence numbers of
+/// its records.
+fn claims(records: &[StreamRecord]) -> Vec<((String, String), Vec<String>)> {
+    let mut claims: Vec<((String, String), Vec<String>)> = Vec::new();
+    for record in records {
+        let (Some(m), Some(o)) = (record.string("merchant_id"), record.string("order_id")) else {
+            tracing::warn!(sequence_number = %record.dynamodb.sequence_number, "stream record without an order; ignored");
+            continue;
         };
-        let result = tracing::Instrument::instrument(work, span.clone()).await;
-        if let Err(e) = &result {
-            span.in_scope(|| tracing::error!(error = %e, "invoice request failed; it will be retried or dead-lettered"));
+        let order = (m.to_owned(), o.to_owned());
+        let sequence = record.dynamodb.sequence_number.clone();
+        match claims.iter_mut().find(|(known, _)| *known == order) {
+            Some((_, sequences)) => sequences.push(sequence),
+            None => claims.push((order, vec![sequence])),
         }
-        result
+    }
+    claims
+}
+
+#[async_trait]
+impl StreamHandler for InvoiceIssuer {
+    /// The orders of a batch are worked on concurrently; an order whose work could not even be
+    /// deferred fails its records, which the mapping retries.
+    async fn handle(&self, records: &[StreamRecord]) -> BatchResponse {
+        let claims = claims(records);
+        let results = futures_util::future::join_all(claims.iter().map(|((m, o), _)| self.work(m, o, 0))).await;
+        let failed = claims.into_iter().zip(results).filter(|(_, result)| result.is_err()).flat_map(|((_, sequences), _)| sequences);
+        BatchResponse::failed(failed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use einvoice_adapters::stream::StreamEvent;
+
+    #[test]
+    fn a_batch_names_each_order_once_with_all_its_records() {
+        let record = |seq: &str, order: &str| {
+            json!({"eventID": seq, "eventName": "MODIFY", "dynamodb": {"SequenceNumber": seq,
+                   "NewImage": {"merchant_id": {"S": "m1"}, "order_id": {"S": order}, "request_pending": {"BOOL": true}}}})
+        };
+        let event: StreamEvent = serde_json::from_value(json!({"Records": [record("1", "a"), record("2", "b"), record("3", "a"),
+            {"eventID": "4", "eventName": "MODIFY", "dynamodb": {"SequenceNumber": "4", "NewImage": {"pk": {"S": "x"}}}}]}))
+        .unwrap();
+        let claims = claims(&event.records);
+        assert_eq!(
+            claims,
+            [(("m1".to_owned(), "a".to_owned()), vec!["1".to_owned(), "3".to_owned()]), (("m1".to_owned(), "b".to_owned()), vec!["2".to_owned()])]
+        );
     }
 }

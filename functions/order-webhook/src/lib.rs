@@ -1,23 +1,25 @@
 //! order-webhook Lambda: the platform's order-status webhooks (`POST /v1/webhooks/orders`) and
 //! the invoice view (`GET /v1/merchants/{merchant_id}/orders/{order_id}/invoice`).
 //!
-//! A webhook costs two DynamoDB calls and, when it claims an invoice, one EventBridge call: one
-//! `BatchGetItem` (the order, the merchant's settings and plan), one conditional `PutItem` of the
-//! order that merges the event (statuses only move forward), records its `event_id`
-//! (deduplication), the decision, and the outbox flag with its lease. The delivery whose write
-//! set the flag publishes `InvoiceRequested`; however many deliveries race, one event reaches the
-//! invoice-issuer, which clears the flag when it has acted on it.
+//! A webhook costs two DynamoDB calls: one `BatchGetItem` (the order, the merchant's settings
+//! and plan), one conditional `PutItem` of the order that merges the event (statuses only move
+//! forward), records its `event_id` (deduplication) and the decision. A write that claims an
+//! invoice (or a return) sets `request_pending` (or `return_pending`) and a due time: the
+//! table's stream hands the committed write to the invoice-issuer, and the invoice-reconciler
+//! takes the work up if it is not done by then. Nothing is published, so no crash between two
+//! calls can lose a claim.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use einvoice_adapters::api::{self, ApiError, ApiRequest, ApiResponse, HttpHandler};
 use einvoice_adapters::config::{self, ConfigError};
-use einvoice_adapters::events::{DomainEvent, EventPublisher};
-use einvoice_adapters::orders::{InvoiceItem, InvoiceStatus, OrderItem, OrderWrite, OutboxFlag, WebhookContext};
+use einvoice_adapters::crash::{self, CrashPoints};
+use einvoice_adapters::orders::{InvoiceItem, InvoiceStatus, OrderItem, OrderWrite, WebhookContext};
 use einvoice_adapters::secret::Secret;
 use einvoice_adapters::settings::SettingsItem;
 use einvoice_adapters::store::{PlanItem, Store};
+use einvoice_adapters::stream::StreamSettled;
 use einvoice_domain::order::{IssueSettings, OrderWire};
 use einvoice_domain::settings::{IssueOn, Provider};
 use einvoice_domain::{Clock, Decision, OrderState, PlanStatus, RuleViolation, decide};
@@ -29,41 +31,29 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone)]
 pub struct Config {
     pub table_name: String,
-    pub event_bus_name: String,
     pub platform_secret_id: String,
-    /// Answer with the order read again after publishing (`ORDER_WEBHOOK_READ_BACK=true`): for
-    /// the local stack, whose event bus runs the issuer before the publish returns. In AWS the
-    /// issuer runs later, so the read would cost a call to show the same `issuing`.
-    pub read_back: bool,
 }
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self {
-            table_name: config::required("TABLE_NAME")?,
-            event_bus_name: config::required("EVENT_BUS_NAME")?,
-            platform_secret_id: config::required("PLATFORM_SIGNING_SECRET_ID")?,
-            read_back: config::optional("ORDER_WEBHOOK_READ_BACK", "false") == "true",
-        })
+        Ok(Self { table_name: config::required("TABLE_NAME")?, platform_secret_id: config::required("PLATFORM_SIGNING_SECRET_ID")? })
     }
 }
 
 pub struct Dependencies {
     pub store: Store,
-    pub events: Arc<dyn EventPublisher>,
     pub clock: Arc<dyn Clock>,
     pub platform_secret: Secret,
+    pub crash_points: Arc<CrashPoints>,
+    /// Where the stream's hand-off can be waited for (the local stack): a webhook that claimed
+    /// then answers with the order read again, showing the issuer's result. `None` in AWS,
+    /// where the issuer runs later and the read would cost a call to show the same `issuing`.
+    pub read_back: Option<Arc<dyn StreamSettled>>,
 }
 
 pub struct OrderWebhook {
     deps: Dependencies,
-    read_back: bool,
 }
-
-/// How long an outbox flag is left to the delivery that set it and to the issuer acting on its
-/// event before a later delivery of the order publishes the event again (the issuer is
-/// idempotent, so a second event costs a read, never a second invoice).
-const OUTBOX_LEASE: chrono::Duration = chrono::Duration::minutes(5);
 
 /// Optimistic-concurrency rounds for one webhook (deliveries of one order racing).
 const MAX_ATTEMPTS: usize = 50;
@@ -133,8 +123,8 @@ fn invoice_summary(item: &OrderItem) -> Value {
 }
 
 impl OrderWebhook {
-    pub fn new(config: &Config, deps: Dependencies) -> Self {
-        Self { deps, read_back: config.read_back }
+    pub fn new(deps: Dependencies) -> Self {
+        Self { deps }
     }
 
     async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
@@ -147,7 +137,7 @@ impl OrderWebhook {
         if req.method != allowed {
             return Err(ApiError::method_not_allowed(req));
         }
-        api::authenticate(req, &self.deps.platform_secret, self.deps.clock.now())?;
+        api::authenticate(req, &self.deps.platform_secret)?;
         match merchant {
             None => self.webhook(req).await,
             Some((m, o)) => {
@@ -191,7 +181,7 @@ impl OrderWebhook {
             let existing = context.order.clone();
             if let Some(seen) = existing.as_ref().filter(|e| e.has_seen(&hook.event_id)) {
                 tracing::info!(event_id = %hook.event_id, "order event seen before; nothing changed");
-                return self.redeliver(seen.clone(), now).await;
+                return self.answer(seen.clone(), false, StatusCode::OK).await;
             }
             let state = match &existing {
                 Some(item) => item.state.clone().merge(hook.order.clone(), hook.occurred_at),
@@ -205,33 +195,31 @@ impl OrderWebhook {
                 None => OrderItem::new(&m, &order_id, state, now),
             };
             item.remember(&hook.event_id);
-            let mut newly = Vec::new();
+            let mut handed_over = false;
             if claimed && item.state.order.is_returned() && existing.as_ref().is_none_or(|e| e.state.order != item.state.order) {
                 // An invoiced order was cancelled or (partly) refunded: void or allowance.
                 item.return_pending = true;
-                newly.push(OutboxFlag::Return);
+                handed_over = true;
             }
             if !claimed {
                 let d = self.decide(&context, &item.state);
                 if d.status == InvoiceStatus::Issuing {
                     item.invoice_requested_at = Some(now);
-                    if !item.request_pending {
-                        newly.push(OutboxFlag::Request);
-                    }
                     item.request_pending = true;
+                    handed_over = true;
                 }
                 (item.invoice_status, item.invoice_reason, item.invoice_field, item.invoice_trigger) = (d.status, d.reason, d.field, d.trigger);
             }
-            // This delivery publishes what it set, and takes over flags whose lease lapsed.
-            let publish = to_publish(&item, &newly, existing.as_ref().is_none_or(|e| e.outbox_free(now)));
-            if !publish.is_empty() {
-                item.outbox_lease_until = Some(now + OUTBOX_LEASE);
+            if handed_over {
+                item.hand_over(now);
             }
             match self.deps.store.save_order(&item).await? {
                 OrderWrite::Saved => {
-                    tracing::info!(event_id = %hook.event_id, invoice_status = ?item.invoice_status, "order event applied");
-                    self.publish(&item, &publish).await?;
-                    return self.answer(item, !publish.is_empty(), StatusCode::ACCEPTED).await;
+                    tracing::info!(event_id = %hook.event_id, invoice_status = ?item.invoice_status, handed_over, "order event applied");
+                    if handed_over {
+                        self.deps.crash_points.pass(crash::AFTER_CLAIM);
+                    }
+                    return self.answer(item, handed_over, StatusCode::ACCEPTED).await;
                 }
                 OrderWrite::Stale => {
                     // Another delivery of this order won the write: back off a little, re-read.
@@ -243,39 +231,15 @@ impl OrderWebhook {
         Err(ApiError::unavailable("order_contention", "too many concurrent events for this order; retry"))
     }
 
-    /// A delivery of an event applied before: nothing changes, but an event whose publish failed
-    /// or whose publisher died (its lease lapsed) is published now.
-    async fn redeliver(&self, item: OrderItem, now: DateTime<Utc>) -> Result<ApiResponse, ApiError> {
-        let publish = to_publish(&item, &[], item.outbox_free(now));
-        if publish.is_empty() || !self.deps.store.take_outbox(&item.merchant_id, &item.order_id, item.version, now, now + OUTBOX_LEASE).await? {
-            return self.answer(item, false, StatusCode::OK).await;
-        }
-        self.publish(&item, &publish).await?;
-        self.answer(item, true, StatusCode::OK).await
-    }
-
-    /// Publishes the order's outbox events in one `PutEvents`. If that fails the lease is given
-    /// up, the flags stay and the answer is 503: the platform's retry (a duplicate `event_id`)
-    /// publishes them.
-    async fn publish(&self, item: &OrderItem, flags: &[OutboxFlag]) -> Result<(), ApiError> {
-        if flags.is_empty() {
-            return Ok(());
-        }
-        let events: Vec<DomainEvent> = flags.iter().map(|flag| outbox_event(item, *flag)).collect();
-        if let Err(e) = self.deps.events.publish(&events).await {
-            tracing::warn!(error = %e, ?flags, "event not published; the webhook's retry will");
-            self.deps.store.release_outbox(&item.merchant_id, &item.order_id).await?;
-            return Err(ApiError::unavailable("events_unavailable", "order recorded; invoice request pending, retry the webhook"));
-        }
-        Ok(())
-    }
-
-    /// The order's invoice state. Read again after a publish only where the event bus runs the
-    /// issuer inline (the local stack, [`Config::read_back`]).
-    async fn answer(&self, item: OrderItem, published: bool, status: StatusCode) -> Result<ApiResponse, ApiError> {
-        let current = match published && self.read_back {
-            true => self.deps.store.order(&item.merchant_id, &item.order_id).await?.unwrap_or(item),
-            false => item,
+    /// The order's invoice state. After a hand-off, read again once the stream has delivered it
+    /// where that can be waited for ([`Dependencies::read_back`]).
+    async fn answer(&self, item: OrderItem, handed_over: bool, status: StatusCode) -> Result<ApiResponse, ApiError> {
+        let current = match (&self.deps.read_back, handed_over) {
+            (Some(stream), true) => {
+                stream.settled().await;
+                self.deps.store.order(&item.merchant_id, &item.order_id).await?.unwrap_or(item)
+            }
+            _ => item,
         };
         Ok(ApiResponse::json(status, &json!({"order_id": current.order_id, "invoice": invoice_summary(&current)})))
     }
@@ -284,36 +248,6 @@ impl OrderWebhook {
         let (order, invoice) = self.deps.store.order_and_invoice(merchant_id, order_id).await?;
         let order = order.ok_or_else(|| ApiError::not_found("order_not_found", format!("no order {order_id} for this merchant")))?;
         Ok(ApiResponse::ok(&invoice_view(&order, invoice.as_ref())))
-    }
-}
-
-/// The outbox flags a delivery publishes: those it set itself, and every pending one when no
-/// one holds the outbox (`free`: never leased, or the lease lapsed).
-fn to_publish(item: &OrderItem, newly: &[OutboxFlag], free: bool) -> Vec<OutboxFlag> {
-    [OutboxFlag::Request, OutboxFlag::Return].into_iter().filter(|f| item.pending(*f) && (free || newly.contains(f))).collect()
-}
-
-/// The event an outbox flag stands for.
-fn outbox_event(item: &OrderItem, flag: OutboxFlag) -> DomainEvent {
-    match flag {
-        OutboxFlag::Request => DomainEvent::new(
-            "InvoiceRequested",
-            json!({
-                "event_id": format!("{}:{}:invoice-requested", item.merchant_id, item.order_id),
-                "merchant_id": item.merchant_id,
-                "order_id": item.order_id,
-                "trigger": item.invoice_trigger,
-                "requested_at": item.invoice_requested_at,
-            }),
-        ),
-        OutboxFlag::Return => DomainEvent::new(
-            "InvoiceReturnRequested",
-            json!({
-                "event_id": format!("{}:{}:return:{}", item.merchant_id, item.order_id, item.version),
-                "merchant_id": item.merchant_id,
-                "order_id": item.order_id,
-            }),
-        ),
     }
 }
 

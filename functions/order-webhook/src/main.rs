@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use einvoice_adapters::events::EventBridgePublisher;
 use einvoice_adapters::store::Store;
 use einvoice_adapters::{api, aws, telemetry};
 use einvoice_domain::SystemClock;
@@ -16,9 +15,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     let [platform_secret] = aws::read_secrets(&sdk, [&config.platform_secret_id]).await?;
     let deps = Dependencies {
         store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name),
-        events: Arc::new(EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&sdk), &config.event_bus_name)),
         clock: Arc::new(SystemClock),
         platform_secret,
+        crash_points: Default::default(),
+        read_back: None,
     };
-    api::run_lambda(Arc::new(OrderWebhook::new(&config, deps))).await
+    api::run_lambda(Arc::new(OrderWebhook::new(deps))).await
 }

@@ -45,6 +45,15 @@ pub async fn create_table(sdk: &SdkConfig, name: &str, spec: &TableSpec) -> Resu
                 .expect("index is complete"),
         );
     }
+    if let Some(stream) = &spec.stream_specification {
+        req = req.stream_specification(
+            aws_sdk_dynamodb::types::StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::from(stream.stream_view_type.as_str()))
+                .build()
+                .expect("stream spec is complete"),
+        );
+    }
     match req.send().await {
         Ok(_) => {}
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {

@@ -21,6 +21,16 @@ pub async fn as_function<F: std::future::Future>(name: &str, work: F) -> F::Outp
     FUNCTION.scope(name.to_owned(), work).await
 }
 
+/// Invokes `work` as the function `name` in its own task, as Lambda runs an invocation: to
+/// completion whoever waits for it, and a crash (panic) ends only that task.
+pub fn invoke<F>(name: &str, work: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(FUNCTION.scope(name.to_owned(), work))
+}
+
 /// One call: `function` (`-` outside any handler), `service` (`DynamoDB`, `EventBridge`) and
 /// operation (`BatchGetItem`, `PutEvents`, …).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +44,9 @@ pub struct AwsCall {
 #[derive(Debug, Default)]
 pub struct AwsCalls {
     calls: Mutex<Vec<AwsCall>>,
+    /// Woken after every DynamoDB call: the stream poller reads the stream then, instead of
+    /// polling moto in a tight loop.
+    pub table_touched: tokio::sync::Notify,
 }
 
 impl AwsCalls {
@@ -67,6 +80,18 @@ impl Intercept for CountCalls {
         let (service, operation) = cfg.load::<Metadata>().map_or(("?".into(), "?".into()), |m| (m.service().to_owned(), m.name().to_owned()));
         let function = FUNCTION.try_with(Clone::clone).unwrap_or_else(|_| "-".into());
         self.log.calls.lock().unwrap_or_else(|e| e.into_inner()).push(AwsCall { function, service, operation });
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if cfg.load::<Metadata>().is_some_and(|m| m.service() == "DynamoDB") {
+            self.log.table_touched.notify_one();
+        }
         Ok(())
     }
 }

@@ -57,14 +57,17 @@ impl LocalPublisher {
     async fn deliver(&self, function: &str, event: &DomainEvent) -> bool {
         let target = self.targets.read().unwrap().get(function).cloned();
         let Some(target) = target else { return false };
-        match crate::calls::as_function(function, target.handle(event)).await {
-            Ok(_) => true,
-            Err(e) => {
-                let letter = DeadLetter { function: function.to_owned(), event: event.clone(), error: e.to_string() };
-                self.dead_letters.lock().unwrap().push(letter);
-                false
-            }
-        }
+        // Its own task, as a Lambda invocation: a crash ends it, not the publisher.
+        let owned = event.clone();
+        let invocation = crate::calls::invoke(function, async move { target.handle(&owned).await });
+        let error = match invocation.await {
+            Ok(Ok(_)) => return true,
+            Ok(Err(e)) => e.to_string(),
+            Err(crash) => crate::crashed(function, crash),
+        };
+        let letter = DeadLetter { function: function.to_owned(), event: event.clone(), error };
+        self.dead_letters.lock().unwrap().push(letter);
+        false
     }
 
     /// Re-delivers every dead letter (an operator's redrive); returns (redriven, still failing).

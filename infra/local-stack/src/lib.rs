@@ -1,12 +1,17 @@
 //! The local stack: every function's handler mounted on one HTTP server on 127.0.0.1, talking
 //! to moto through the real AWS SDK clients, with the Wixtar and payment-gateway simulators,
-//! routes and resources taken from template.yaml.
+//! routes, rules, schedules and the stream's event source mapping taken from template.yaml.
+//! Handlers run as Lambda runs them: each invocation in its own task, to completion even when
+//! the HTTP client has gone, and a crash (an armed crash point) ends only that invocation —
+//! an HTTP call then answers 502, a stream batch or an event follows its retry policy.
 
 pub mod bootstrap;
 pub mod calls;
 pub mod client;
 pub mod demo;
 pub mod events;
+pub mod soak;
+pub mod stream;
 pub mod template;
 
 use std::collections::HashMap;
@@ -20,12 +25,14 @@ use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use einvoice_adapters::api::{ApiError, ApiRequest, ApiResponse, HttpHandler, MAX_BODY_BYTES};
+use einvoice_adapters::crash::{self, CrashPoints, Crashed};
 use einvoice_adapters::crypto::MasterKeys;
 use einvoice_adapters::events::{EventBridgePublisher, EventHandler};
 use einvoice_adapters::payment::{HttpPaymentGateway, PaymentGateway};
 use einvoice_adapters::provider::{Providers, WixtarProvider};
 use einvoice_adapters::schedule::{ScheduledEvent, ScheduledJob, run_logged};
 use einvoice_adapters::store::Store;
+use einvoice_adapters::stream::{StreamHandler, StreamSettled};
 use einvoice_adapters::wixtar::{HttpWixtarClient, WixtarClient};
 use einvoice_domain::FixedClock;
 use serde_json::json;
@@ -34,6 +41,7 @@ use tokio::task::JoinHandle;
 
 use crate::calls::AwsCalls;
 use crate::events::LocalPublisher;
+use crate::stream::StreamPoller;
 use crate::template::{EventRule, HttpRoute, ScheduledFunction, Template};
 
 /// What differs between one local stack and another.
@@ -50,8 +58,9 @@ pub struct LocalConfig {
     pub wixtar_port: u16,
     pub payment_port: u16,
     pub template: PathBuf,
-    /// order-webhook answers with the order read again after publishing (it then shows the
-    /// issuer's inline result); off, it makes exactly the calls it makes in AWS.
+    /// order-webhook waits for the stream to deliver its claim and answers with the order read
+    /// again (it then shows the issuer's result); off, it makes exactly the calls it makes in
+    /// AWS and answers `issuing`.
     pub webhook_read_back: bool,
 }
 
@@ -91,14 +100,22 @@ pub struct LocalStack {
     pub payment: simulators::Running,
     /// The AWS calls the functions made (DynamoDB, EventBridge), by function.
     pub aws_calls: Arc<AwsCalls>,
+    /// The table's stream as the template's event source mapping reads it.
+    pub stream: Option<Arc<StreamPoller>>,
+    /// The functions' crash points (`/_local/crashes`).
+    pub crash_points: Arc<CrashPoints>,
     functions: Functions,
     mounted: Arc<Mounted>,
     server: JoinHandle<()>,
+    stream_reader: Option<JoinHandle<()>>,
 }
 
 impl Drop for LocalStack {
     fn drop(&mut self) {
         self.server.abort();
+        if let Some(reader) = &self.stream_reader {
+            reader.abort();
+        }
     }
 }
 
@@ -108,6 +125,8 @@ struct Mounted {
     event_rules: Vec<EventRule>,
     handlers: RwLock<Handlers>,
     publisher: Arc<LocalPublisher>,
+    stream: Option<Arc<StreamPoller>>,
+    crash_points: Arc<CrashPoints>,
     clock: Arc<FixedClock>,
 }
 
@@ -127,7 +146,7 @@ impl LocalStack {
     pub async fn invoice_issuer_instance(&self) -> Result<invoice_issuer::InvoiceIssuer, String> {
         let f = &self.functions;
         let [master] = einvoice_adapters::aws::read_secrets(&f.sdk, [&f.secret_ids.master_key]).await?;
-        f.invoice_issuer(f.store(), Arc::new(HttpWixtarClient::new(&f.wixtar_url)), &master)
+        f.invoice_issuer(f.store(), Arc::new(HttpWixtarClient::new(&f.wixtar_url)), &master, ISSUER_UPLOAD_ATTEMPTS)
     }
 
     /// Creates the resources in moto (`AWS_ENDPOINT_URL`), starts the simulators and serves.
@@ -149,6 +168,8 @@ impl LocalStack {
 
         let clock = Arc::new(FixedClock::default());
         let aws_calls = Arc::new(AwsCalls::default());
+        let stream = StreamPoller::new(&sdk, &config.table_name, template.stream_mappings.clone(), aws_calls.clone()).await?;
+        let crash_points = Arc::new(CrashPoints::default());
         let bus = aws_sdk_eventbridge::config::Builder::from(&sdk).interceptor(aws_calls.interceptor()).build();
         let publisher = Arc::new(LocalPublisher::new(EventBridgePublisher::new(aws_sdk_eventbridge::Client::from_conf(bus), &config.event_bus_name)));
         let functions = Functions {
@@ -160,8 +181,18 @@ impl LocalStack {
             payment_url: payment.url(),
             clock: clock.clone(),
             publisher: publisher.clone(),
+            stream: stream.clone(),
+            crash_points: crash_points.clone(),
         };
         let handlers = functions.cold_start().await?;
+        if let Some(stream) = &stream {
+            for mapping in stream.mappings() {
+                if !handlers.streams.contains_key(&mapping.function) {
+                    return Err(format!("template.yaml maps the table's stream to {}, which the local stack does not mount", mapping.function));
+                }
+            }
+            stream.route(handlers.streams.clone());
+        }
         for route in &template.routes {
             if !handlers.http.contains_key(&route.function) {
                 return Err(format!("template.yaml routes {} {} to {}, which the local stack does not mount", route.method, route.path, route.function));
@@ -185,10 +216,14 @@ impl LocalStack {
             event_rules: template.event_rules,
             handlers: RwLock::new(handlers),
             publisher: publisher.clone(),
+            stream: stream.clone(),
+            crash_points: crash_points.clone(),
             clock: clock.clone(),
         });
         let router = Router::new()
             .route("/_local/events", get(local_events))
+            .route("/_local/crashes", get(crash_points_armed).post(arm_crash_point))
+            .route("/_local/stream", get(stream_stats))
             .route("/_local/clock", post(set_clock))
             .route("/_local/schedules/{name}", post(fire_schedule))
             .route("/_local/dead-letters", get(dead_letters))
@@ -202,7 +237,8 @@ impl LocalStack {
                 eprintln!("local stack stopped: {e}");
             }
         });
-        Ok(Self { addr, config, sdk, clock, publisher, wixtar, payment, aws_calls, functions, mounted, server })
+        let stream_reader = stream.as_ref().map(StreamPoller::spawn);
+        Ok(Self { addr, config, sdk, clock, publisher, wixtar, payment, aws_calls, stream, crash_points, functions, mounted, server, stream_reader })
     }
 
     /// Replaces every function with a fresh instance that reads its secrets again, as a new
@@ -210,8 +246,18 @@ impl LocalStack {
     pub async fn cold_start(&self) -> Result<(), String> {
         let handlers = self.functions.cold_start().await?;
         self.publisher.route(self.mounted.event_rules.clone(), handlers.events.clone());
+        if let Some(stream) = &self.stream {
+            stream.route(handlers.streams.clone());
+        }
         *self.mounted.handlers.write().unwrap_or_else(|e| e.into_inner()) = handlers;
         Ok(())
+    }
+
+    /// Waits until the table's stream has delivered every write made so far.
+    pub async fn settled(&self) {
+        if let Some(stream) = &self.stream {
+            stream.settled().await;
+        }
     }
 
     /// The Secrets Manager ids the functions read at cold start.
@@ -233,7 +279,13 @@ struct Handlers {
     http: HashMap<String, Arc<dyn HttpHandler>>,
     jobs: HashMap<String, Arc<dyn ScheduledJob>>,
     events: HashMap<String, Arc<dyn EventHandler>>,
+    streams: HashMap<String, Arc<dyn StreamHandler>>,
 }
+
+/// Upload attempts per invocation, as template.yaml sets them (`UPLOAD_MAX_ATTEMPTS`): the
+/// issuer tries hard at once, the reconciler briefly at each of its backoff points.
+const ISSUER_UPLOAD_ATTEMPTS: u32 = 4;
+const RECONCILER_UPLOAD_ATTEMPTS: u32 = 2;
 
 /// What every function is built from: the inputs each Lambda's `main.rs` reads at cold start.
 struct Functions {
@@ -245,6 +297,8 @@ struct Functions {
     payment_url: String,
     clock: Arc<FixedClock>,
     publisher: Arc<LocalPublisher>,
+    stream: Option<Arc<StreamPoller>>,
+    crash_points: Arc<CrashPoints>,
 }
 
 impl Functions {
@@ -254,6 +308,7 @@ impl Functions {
         store: Store,
         wixtar: Arc<dyn WixtarClient>,
         master: &einvoice_adapters::secret::Secret,
+        upload_attempts: u32,
     ) -> Result<invoice_issuer::InvoiceIssuer, String> {
         Ok(invoice_issuer::InvoiceIssuer::new(
             &invoice_issuer::Config {
@@ -262,7 +317,7 @@ impl Functions {
                 wixtar_api_url: self.wixtar_url.clone(),
                 master_key_secret_id: self.secret_ids.master_key.clone(),
                 // Short pauses locally: the tests exercise retries, not wall-clock time.
-                upload: invoice_issuer::UploadPolicy { max_attempts: 4, base_delay: std::time::Duration::from_millis(20) },
+                upload: invoice_issuer::UploadPolicy { max_attempts: upload_attempts, base_delay: std::time::Duration::from_millis(20) },
             },
             invoice_issuer::Dependencies {
                 store,
@@ -270,6 +325,7 @@ impl Functions {
                 events: self.publisher.clone(),
                 master_keys: MasterKeys::from_secret(master).map_err(|e| e.to_string())?,
                 clock: self.clock.clone(),
+                crash_points: self.crash_points.clone(),
             },
         ))
     }
@@ -326,17 +382,21 @@ impl Functions {
             retry: Default::default(),
             cutoff_look_back_days: einvoice_domain::renewal::CUTOFF_LOOK_BACK_DAYS,
         };
-        let order_webhook = order_webhook::OrderWebhook::new(
-            &order_webhook::Config {
-                table_name: self.config.table_name.clone(),
-                event_bus_name: self.config.event_bus_name.clone(),
-                platform_secret_id: self.secret_ids.platform.clone(),
-                // Events are delivered inline here: the answer can show the issuer's result.
-                read_back: self.config.webhook_read_back,
-            },
-            order_webhook::Dependencies { store: store.clone(), events: self.publisher.clone(), clock: self.clock.clone(), platform_secret: platform.clone() },
+        // The stream's hand-off can be waited for here: the answer can show the issuer's result.
+        let read_back = self.stream.clone().filter(|_| self.config.webhook_read_back).map(|s| s as Arc<dyn StreamSettled>);
+        let order_webhook = order_webhook::OrderWebhook::new(order_webhook::Dependencies {
+            store: store.clone(),
+            clock: self.clock.clone(),
+            platform_secret: platform.clone(),
+            crash_points: self.crash_points.clone(),
+            read_back,
+        });
+        let invoice_issuer = Arc::new(self.invoice_issuer(store.clone(), wixtar.clone(), &master, ISSUER_UPLOAD_ATTEMPTS)?);
+        // The reconciler is its own Lambda: its own issuer instance (own number blocks).
+        let reconciler = invoice_issuer::reconciler::InvoiceReconciler::new(
+            Arc::new(self.invoice_issuer(store.clone(), wixtar.clone(), &master, RECONCILER_UPLOAD_ATTEMPTS)?),
+            invoice_issuer::reconciler::ReconcilerConfig::default(),
         );
-        let invoice_issuer = self.invoice_issuer(store.clone(), wixtar.clone(), &master)?;
         let period_close = period_close::PeriodClose::new(
             &period_close::Config {
                 table_name: self.config.table_name.clone(),
@@ -355,13 +415,15 @@ impl Functions {
         http.insert("PlanCheckoutFunction".into(), Arc::new(plan_checkout));
         http.insert("CredentialSaveFunction".into(), Arc::new(credential_save));
         http.insert("OrderWebhookFunction".into(), Arc::new(order_webhook));
-        let mut events: HashMap<String, Arc<dyn EventHandler>> = HashMap::new();
-        events.insert("InvoiceIssuerFunction".into(), Arc::new(invoice_issuer));
+        let events: HashMap<String, Arc<dyn EventHandler>> = HashMap::new();
+        let mut streams: HashMap<String, Arc<dyn StreamHandler>> = HashMap::new();
+        streams.insert("InvoiceIssuerFunction".into(), invoice_issuer);
         let mut jobs: HashMap<String, Arc<dyn ScheduledJob>> = HashMap::new();
+        jobs.insert("InvoiceReconcilerFunction".into(), Arc::new(reconciler));
         jobs.insert("RenewalCutoffFunction".into(), Arc::new(renewal_jobs::RenewalCutoff::new(&renewal_config, renewal_deps.clone())));
         jobs.insert("RenewalChargeFunction".into(), Arc::new(renewal_jobs::RenewalCharge::new(&renewal_config, renewal_deps)));
         jobs.insert("PeriodCloseFunction".into(), Arc::new(period_close));
-        Ok(Handlers { http, jobs, events })
+        Ok(Handlers { http, jobs, events, streams })
     }
 }
 
@@ -385,7 +447,23 @@ async fn dispatch(State(mounted): State<Arc<Mounted>>, req: Request) -> Response
         return to_response(error.into_response());
     };
     let handler = mounted.handlers.read().unwrap_or_else(|e| e.into_inner()).http[&route.function].clone();
-    to_response(calls::as_function(&route.function, handler.handle(api)).await)
+    // Its own task: the invocation runs to completion even if the client disconnects.
+    let invocation = calls::invoke(&route.function, async move { handler.handle(api).await });
+    match invocation.await {
+        Ok(answer) => to_response(answer),
+        Err(e) => to_response(ApiError::new(http::StatusCode::BAD_GATEWAY, "function_crashed", crashed(&route.function, e)).into_response()),
+    }
+}
+
+/// What ended an invocation that did not return: an armed crash point, or a panic.
+pub fn crashed(function: &str, e: tokio::task::JoinError) -> String {
+    let Ok(payload) = e.try_into_panic() else { return format!("{function} was cancelled") };
+    match (payload.downcast_ref::<Crashed>(), payload.downcast_ref::<&str>(), payload.downcast_ref::<String>()) {
+        (Some(Crashed(point)), _, _) => format!("{function} crashed at {point}"),
+        (_, Some(message), _) => format!("{function} panicked: {message}"),
+        (_, _, Some(message)) => format!("{function} panicked: {message}"),
+        _ => format!("{function} panicked"),
+    }
 }
 
 /// `POST /_local/schedules/{name}` `{"time": "<RFC 3339>"}`: fires a scheduled function the way
@@ -407,21 +485,70 @@ async fn fire_schedule(State(mounted): State<Arc<Mounted>>, Path(name): Path<Str
     };
     let job = mounted.handlers.read().unwrap_or_else(|e| e.into_inner()).jobs[&schedule.function].clone();
     let event = ScheduledEvent { time, id: Some(uuid::Uuid::new_v4().to_string()) };
-    match calls::as_function(&schedule.function, run_logged(job.as_ref(), &event, "local")).await {
-        Ok(summary) => to_response(ApiResponse::ok(&summary)),
-        Err(e) => to_response(ApiError::new(http::StatusCode::INTERNAL_SERVER_ERROR, "job_failed", e.to_string()).into_response()),
+    let run = calls::invoke(&schedule.function, async move { run_logged(job.as_ref(), &event, "local").await });
+    match run.await {
+        Ok(Ok(summary)) => to_response(ApiResponse::ok(&summary)),
+        Ok(Err(e)) => to_response(ApiError::new(http::StatusCode::INTERNAL_SERVER_ERROR, "job_failed", e.to_string()).into_response()),
+        Err(e) => to_response(ApiError::new(http::StatusCode::BAD_GATEWAY, "function_crashed", crashed(&schedule.function, e)).into_response()),
     }
 }
 
-/// `GET /_local/dead-letters`: events a function failed to handle (the local DLQ).
+/// `GET /_local/dead-letters`: what failed for good — events a function failed to handle (a
+/// rule's DLQ) and stream batches that failed every retry (the mapping's on-failure
+/// destination), each `{"function", "event" | "records", "error"}`.
 async fn dead_letters(State(mounted): State<Arc<Mounted>>) -> impl IntoResponse {
-    axum::Json(json!(mounted.publisher.dead_letters()))
+    let mut letters: Vec<serde_json::Value> = mounted.publisher.dead_letters().iter().map(|l| json!(l)).collect();
+    letters.extend(mounted.stream.iter().flat_map(|s| s.failed_batches()).map(|b| json!(b)));
+    axum::Json(json!(letters))
 }
 
 /// `POST /_local/dead-letters/redrive`: delivers every dead letter again.
 async fn redrive(State(mounted): State<Arc<Mounted>>) -> impl IntoResponse {
-    let (redriven, failing) = mounted.publisher.redrive().await;
+    let (mut redriven, mut failing) = mounted.publisher.redrive().await;
+    if let Some(stream) = &mounted.stream {
+        let (ok, still) = stream.redrive().await;
+        (redriven, failing) = (redriven + ok, failing + still);
+    }
     axum::Json(json!({"redriven": redriven, "still_failing": failing}))
+}
+
+/// `GET /_local/crashes`: the functions' crash points and how many passes each is armed for.
+async fn crash_points_armed(State(mounted): State<Arc<Mounted>>) -> impl IntoResponse {
+    let armed = mounted.crash_points.armed();
+    let points: Vec<serde_json::Value> =
+        crash::ALL.iter().map(|p| json!({"point": p.name, "after": p.after, "armed": armed.get(p.name).copied().unwrap_or(0)})).collect();
+    axum::Json(json!(points))
+}
+
+#[derive(serde::Deserialize)]
+struct ArmRequest {
+    point: String,
+    #[serde(default = "one")]
+    count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// `POST /_local/crashes {"point", "count"}`: the next `count` passes through `point` crash
+/// (0 disarms); 404 for an unknown point.
+async fn arm_crash_point(State(mounted): State<Arc<Mounted>>, body: bytes::Bytes) -> Response {
+    let req: ArmRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return to_response(ApiError::new(http::StatusCode::BAD_REQUEST, "malformed_json", e.to_string()).into_response()),
+    };
+    if !mounted.crash_points.arm(&req.point, req.count) {
+        return to_response(
+            ApiError::not_found("crash_point_not_found", format!("no crash point {}; GET /_local/crashes lists them", req.point)).into_response(),
+        );
+    }
+    to_response(ApiResponse::ok(&json!({"point": req.point, "armed": req.count})))
+}
+
+/// `GET /_local/stream`: what the stream's event source mapping has read and delivered.
+async fn stream_stats(State(mounted): State<Arc<Mounted>>) -> impl IntoResponse {
+    axum::Json(json!(mounted.stream.as_ref().map(|s| s.stats())))
 }
 
 async fn local_events(State(mounted): State<Arc<Mounted>>) -> impl IntoResponse {

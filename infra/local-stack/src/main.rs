@@ -1,8 +1,8 @@
-//! `local-stack [serve|demo]`: serve the whole product on 127.0.0.1 against moto, or walk a
-//! demo scenario against a running stack.
+//! `local-stack [serve|demo|soak]`: serve the whole product on 127.0.0.1 against moto, walk a
+//! demo scenario against a running stack, or soak it (`./infra/soak`).
 
 use einvoice_adapters::{config, telemetry};
-use local_stack::{LocalConfig, LocalStack, client, default_template_path, demo};
+use local_stack::{LocalConfig, LocalStack, client, default_template_path, demo, soak};
 
 fn port(name: &str, default: u16) -> u16 {
     config::optional(name, &default.to_string()).parse().unwrap_or(default)
@@ -16,9 +16,22 @@ async fn main() {
             let url = config::optional("LOCAL_STACK_URL", &format!("http://127.0.0.1:{}", port("PORT", 3000)));
             demo::run(&url).await
         }
+        Some("soak") => {
+            let number = |name: &str, default: usize| config::optional(name, &default.to_string()).parse().unwrap_or(default);
+            soak::run(soak::SoakConfig {
+                base_url: config::optional("LOCAL_STACK_URL", &format!("http://127.0.0.1:{}", port("PORT", 3000))),
+                wixtar_url: format!("http://127.0.0.1:{}", port("WIXTAR_SIM_PORT", 4010)),
+                merchants: number("SOAK_MERCHANTS", 3),
+                orders_per_merchant: number("SOAK_ORDERS", 100),
+                clients: number("SOAK_CLIENTS", 8),
+                wixtar_errors: u32::try_from(number("SOAK_WIXTAR_ERRORS", 15)).unwrap_or(15),
+                crashes_per_point: u32::try_from(number("SOAK_CRASHES", 3)).unwrap_or(3),
+            })
+            .await
+        }
         None | Some("serve") => serve().await,
         Some(other) => {
-            eprintln!("usage: local-stack [serve|demo] (got {other:?})");
+            eprintln!("usage: local-stack [serve|demo|soak] (got {other:?})");
             2
         }
     };

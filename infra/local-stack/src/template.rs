@@ -1,5 +1,6 @@
-//! Reads template.yaml, the one source of truth for the table definition and the HTTP routes,
-//! so the local stack builds the same table and mounts the same routes as AWS would.
+//! Reads template.yaml, the one source of truth for the table definition, the HTTP routes, the
+//! schedules, the event rules and the stream's event source mappings, so the local stack builds
+//! the same table and wires the same triggers as AWS would.
 
 use std::path::Path;
 
@@ -16,6 +17,14 @@ pub struct TableSpec {
     pub global_secondary_indexes: Vec<GlobalSecondaryIndex>,
     pub billing_mode: String,
     pub time_to_live_specification: Option<TtlSpec>,
+    #[serde(default)]
+    pub stream_specification: Option<StreamSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamSpec {
+    pub stream_view_type: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,6 +102,23 @@ pub struct EventRule {
     pub detail_types: Vec<String>,
 }
 
+/// A function an event source mapping on the table's stream invokes (`Type: DynamoDB`), with
+/// the mapping's batching, retry policy and filter criteria.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamMapping {
+    pub function: String,
+    /// `TRIM_HORIZON` or `LATEST`.
+    pub starting_position: String,
+    pub batch_size: usize,
+    /// Retries of a failed batch before its records go to the on-failure destination.
+    pub maximum_retry_attempts: u32,
+    pub bisect_on_error: bool,
+    /// `FunctionResponseTypes: [ReportBatchItemFailures]`.
+    pub report_batch_item_failures: bool,
+    /// `FilterCriteria.Filters[].Pattern`, parsed; a record passes when any matches (none: all).
+    pub filters: Vec<serde_json::Value>,
+}
+
 /// The parts of template.yaml the local stack follows.
 #[derive(Debug, Clone)]
 pub struct Template {
@@ -100,6 +126,7 @@ pub struct Template {
     pub routes: Vec<HttpRoute>,
     pub schedules: Vec<ScheduledFunction>,
     pub event_rules: Vec<EventRule>,
+    pub stream_mappings: Vec<StreamMapping>,
 }
 
 impl Template {
@@ -116,6 +143,7 @@ impl Template {
         let mut routes = Vec::new();
         let mut schedules = Vec::new();
         let mut event_rules = Vec::new();
+        let mut stream_mappings = Vec::new();
         for (name, resource) in resources {
             let name = name.as_str().unwrap_or_default().to_owned();
             match resource.get("Type").and_then(Value::as_str) {
@@ -142,6 +170,10 @@ impl Template {
                             event_rules.push(EventRule { function: name.clone(), detail_types });
                             continue;
                         }
+                        if event.get("Type").and_then(Value::as_str) == Some("DynamoDB") {
+                            stream_mappings.push(stream_mapping(&name, event.get("Properties"))?);
+                            continue;
+                        }
                         if event.get("Type").and_then(Value::as_str) != Some("HttpApi") {
                             continue;
                         }
@@ -156,7 +188,44 @@ impl Template {
                 _ => {}
             }
         }
-        Ok(Self { table: table.ok_or("template.yaml declares no DynamoDB table")?, routes, schedules, event_rules })
+        Ok(Self { table: table.ok_or("template.yaml declares no DynamoDB table")?, routes, schedules, event_rules, stream_mappings })
+    }
+}
+
+/// A `Type: DynamoDB` event's properties.
+fn stream_mapping(function: &str, props: Option<&Value>) -> Result<StreamMapping, String> {
+    let prop = |k: &str| props.and_then(|p| p.get(k));
+    let number = |k: &str, default: u64| prop(k).and_then(Value::as_u64).unwrap_or(default);
+    let mut filters = Vec::new();
+    for filter in prop("FilterCriteria").and_then(|f| f.get("Filters")).and_then(Value::as_sequence).into_iter().flatten() {
+        let pattern = filter.get("Pattern").and_then(Value::as_str).ok_or_else(|| format!("{function}: a stream filter without Pattern"))?;
+        filters.push(serde_json::from_str(pattern).map_err(|e| format!("{function}: stream filter pattern: {e}"))?);
+    }
+    let response_types = prop("FunctionResponseTypes").and_then(Value::as_sequence);
+    Ok(StreamMapping {
+        function: function.to_owned(),
+        starting_position: prop("StartingPosition").and_then(Value::as_str).unwrap_or("LATEST").to_owned(),
+        batch_size: usize::try_from(number("BatchSize", 100)).unwrap_or(100).max(1),
+        maximum_retry_attempts: u32::try_from(number("MaximumRetryAttempts", 3)).unwrap_or(3),
+        bisect_on_error: prop("BisectBatchOnFunctionError").and_then(Value::as_bool).unwrap_or(false),
+        report_batch_item_failures: response_types.is_some_and(|types| types.iter().any(|t| t.as_str() == Some("ReportBatchItemFailures"))),
+        filters,
+    })
+}
+
+/// Whether a record (as the Lambda event carries it) matches an event filter pattern: every
+/// field the pattern names matches — an object recursively, a list when the value equals one
+/// of its entries or an `{"exists": bool}` entry holds (Lambda event filtering's rules, for the
+/// operators this template uses).
+pub fn pattern_matches(pattern: &serde_json::Value, record: Option<&serde_json::Value>) -> bool {
+    use serde_json::Value as Json;
+    match pattern {
+        Json::Object(fields) => fields.iter().all(|(name, want)| pattern_matches(want, record.and_then(|r| r.get(name)))),
+        Json::Array(options) => options.iter().any(|option| match option.get("exists").and_then(Json::as_bool) {
+            Some(exists) => record.is_some() == exists,
+            None => record == Some(option),
+        }),
+        scalar => record == Some(scalar),
     }
 }
 
@@ -201,12 +270,33 @@ mod tests {
     }
 
     #[test]
-    fn invoice_requests_go_to_the_issuer() {
+    fn order_claims_reach_the_issuer_through_the_stream() {
         let t = template();
-        assert_eq!(
-            t.event_rules,
-            [EventRule { function: "InvoiceIssuerFunction".into(), detail_types: vec!["InvoiceRequested".into(), "InvoiceReturnRequested".into()] }]
-        );
+        assert_eq!(t.table.stream_specification.as_ref().map(|s| s.stream_view_type.as_str()), Some("NEW_IMAGE"));
+        let [mapping] = &t.stream_mappings[..] else { panic!("one stream mapping: {:?}", t.stream_mappings) };
+        assert_eq!(mapping.function, "InvoiceIssuerFunction");
+        assert!(mapping.bisect_on_error && mapping.report_batch_item_failures);
+        assert!(mapping.maximum_retry_attempts > 0);
+        assert!(t.event_rules.iter().all(|r| r.function != "InvoiceIssuerFunction"), "no InvoiceRequested rule any more");
+        let order = |image: serde_json::Value| serde_json::json!({"eventName": "MODIFY", "dynamodb": {"NewImage": image}});
+        let passes = |record: serde_json::Value| mapping.filters.iter().any(|f| pattern_matches(f, Some(&record)));
+        assert!(passes(order(serde_json::json!({"entity": {"S": "order"}, "request_pending": {"BOOL": true}}))));
+        assert!(passes(order(serde_json::json!({"entity": {"S": "order"}, "return_pending": {"BOOL": true}}))));
+        // After a failed try the reconciler owns the retries: its writes do not loop back.
+        assert!(!passes(order(serde_json::json!({"entity": {"S": "order"}, "request_pending": {"BOOL": true}, "retries": {"N": "1"}}))));
+        assert!(!passes(order(serde_json::json!({"entity": {"S": "order"}}))));
+        assert!(!passes(order(serde_json::json!({"entity": {"S": "invoice"}, "request_pending": {"BOOL": true}}))));
+        assert!(!passes(serde_json::json!({"eventName": "REMOVE", "dynamodb": {}})));
+    }
+
+    #[test]
+    fn patterns_match_values_nested_objects_and_existence() {
+        let pattern = serde_json::json!({"a": {"S": ["x", "y"]}, "b": {"N": [{"exists": false}]}});
+        assert!(pattern_matches(&pattern, Some(&serde_json::json!({"a": {"S": "y"}}))));
+        assert!(!pattern_matches(&pattern, Some(&serde_json::json!({"a": {"S": "z"}}))));
+        assert!(!pattern_matches(&pattern, Some(&serde_json::json!({"a": {"S": "x"}, "b": {"N": "0"}}))));
+        assert!(!pattern_matches(&pattern, Some(&serde_json::json!({}))));
+        assert!(pattern_matches(&serde_json::json!({"c": [{"exists": true}]}), Some(&serde_json::json!({"c": 1}))));
     }
 
     #[test]

@@ -1,0 +1,220 @@
+//! `./infra/soak`: a platform's worst day against a running local stack. Merchants each ship
+//! orders whose paid / shipped / received webhooks are delivered three times with the same
+//! `event_id` plus one extra delivery, shuffled, from concurrent clients; halfway Wixtar
+//! starts failing and crash points are armed. Then the reconciler is fired at its backoff
+//! points until nothing is due, and the outcome is counted from what Wixtar received:
+//! deliveries, 5xx, orders, uploaded, duplicates, lost. Prints figures; asserts nothing.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::seq::SliceRandom;
+use serde_json::{Value, json};
+
+use crate::client::ContractClient;
+
+#[derive(Debug, Clone)]
+pub struct SoakConfig {
+    pub base_url: String,
+    pub wixtar_url: String,
+    pub merchants: usize,
+    pub orders_per_merchant: usize,
+    pub clients: usize,
+    pub wixtar_errors: u32,
+    pub crashes_per_point: u32,
+}
+
+struct Delivery {
+    merchant: String,
+    event_id: String,
+    order: Value,
+}
+
+/// Valid UBNs (統一編號), one per merchant.
+fn ubns(n: usize) -> Vec<String> {
+    (4_595_257u32..).map(|n| format!("{n:08}")).filter(|u| einvoice_domain::Ubn::parse(u).is_ok()).take(n).collect()
+}
+
+fn order(id: &str, payment: &str, delivery: &str) -> Value {
+    json!({
+        "id": id, "currency": "TWD", "payment_status": payment, "delivery_status": delivery, "cancelled": false, "logistics": "tcat",
+        "lines": [{"sku": "TEA-01", "name": "凍頂烏龍茶 150g", "quantity": 2, "unit_price": 500}],
+        "shipping_fee": 100, "discount": 50, "total": 1050, "buyer": {"name": "陳小華", "email": "hua@example.com"}
+    })
+}
+
+async fn setup_merchant(c: &ContractClient, merchant: &str, ubn: &str) -> Result<(), String> {
+    let base = format!("/v1/merchants/{merchant}");
+    let checkout = json!({
+        "ubn": ubn, "months": 12, "payment_method": "atm", "auto_renew": false,
+        "contact": {"name": "王小明", "email": "ming@example.com.tw", "phone": "0912-345-678"},
+        "company": {"name": "小明商行有限公司", "ubn": ubn, "address": "台北市中山區南京東路一段1號", "invoice_email": "ap@example.com.tw"}
+    });
+    let order = c.post(&format!("{base}/plan/checkout"), &checkout).await;
+    let id = order.body["order_id"].as_str().ok_or(format!("checkout: {} {}", order.status, order.body))?;
+    let paid_at = (chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339();
+    let paid = c.notify(&json!({"order_id": id, "status": "paid", "paid_at": paid_at})).await;
+    if paid.status != 200 {
+        return Err(format!("payment: {} {}", paid.status, paid.body));
+    }
+    let settings = json!({
+        "enabled": true, "provider": "wixtar", "show_at_checkout": true, "issue_on": ["shipment"],
+        "credentials": {"ubn": ubn, "store_code": "S001", "pos_code": "POS-01", "pid": "PID-000123", "rid": "soak-rid-0001", "pname": "soak POS",
+                        "aes_key": "9a8b7c6d5e4f30211203f4e5d6c7b8a9"}
+    });
+    let saved = c.platform(reqwest::Method::PUT, &format!("{base}/invoice-settings"), Some(&settings), None).await;
+    if saved.status != 200 {
+        return Err(format!("settings: {} {}", saved.status, saved.body));
+    }
+    Ok(())
+}
+
+/// Runs the soak; returns the process exit code (1 when something was lost or duplicated).
+pub async fn run(config: SoakConfig) -> i32 {
+    match soak(config).await {
+        Ok(clean) => i32::from(!clean),
+        Err(e) => {
+            eprintln!("soak failed: {e}");
+            2
+        }
+    }
+}
+
+async fn soak(config: SoakConfig) -> Result<bool, String> {
+    let c = ContractClient::local(&config.base_url);
+    let run_id = &uuid::Uuid::new_v4().simple().to_string()[..6];
+    let merchants: Vec<String> = (0..config.merchants).map(|i| format!("soak-{run_id}-{i}")).collect();
+    for (merchant, ubn) in merchants.iter().zip(ubns(config.merchants)) {
+        setup_merchant(&c, merchant, &ubn).await?;
+    }
+    let mut deliveries = Vec::new();
+    let mut orders = Vec::new();
+    for merchant in &merchants {
+        for n in 0..config.orders_per_merchant {
+            let id = format!("{merchant}-o{n:04}");
+            let events = [("paid", order(&id, "paid", "pending")), ("shipped", order(&id, "paid", "shipped")), ("received", order(&id, "paid", "received"))];
+            for (name, body) in &events {
+                for _ in 0..3 {
+                    deliveries.push(Delivery { merchant: merchant.clone(), event_id: format!("{id}-{name}"), order: body.clone() });
+                }
+            }
+            let (name, body) = &events[rand::random_range(0..events.len())];
+            deliveries.push(Delivery { merchant: merchant.clone(), event_id: format!("{id}-{name}"), order: body.clone() });
+            orders.push((merchant.clone(), id));
+        }
+    }
+    deliveries.shuffle(&mut rand::rng());
+    let total = deliveries.len();
+    println!("soak: {} merchants × {} orders, {total} deliveries from {} clients", config.merchants, config.orders_per_merchant, config.clients);
+
+    let queue = Arc::new(tokio::sync::Mutex::new(deliveries));
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..config.clients {
+        let (queue, sent, c, cfg) = (queue.clone(), sent.clone(), c.clone(), config.clone());
+        clients.spawn(async move {
+            let mut answers: Vec<(u16, Duration)> = Vec::new();
+            loop {
+                let Some(d) = queue.lock().await.pop() else { break };
+                // Halfway: Wixtar fails for a while and every crash point fires.
+                if sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == total / 2 {
+                    c.admin_post(&format!("{}/_sim/faults", cfg.wixtar_url), &json!({"mode": "error", "count": cfg.wixtar_errors})).await;
+                    for point in einvoice_adapters::crash::ALL {
+                        c.admin_post(&format!("{}/_local/crashes", cfg.base_url), &json!({"point": point.name, "count": cfg.crashes_per_point})).await;
+                    }
+                }
+                let body = json!({"event_id": d.event_id, "occurred_at": chrono::Utc::now().to_rfc3339(), "merchant_id": d.merchant, "order": d.order});
+                let t = Instant::now();
+                let r = c.post("/v1/webhooks/orders", &body).await;
+                answers.push((r.status, t.elapsed()));
+            }
+            answers
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(done) = clients.join_next().await {
+        answers.extend(done.map_err(|e| e.to_string())?);
+    }
+    let sending = started.elapsed();
+
+    // The reconciler at its backoff points (it is due work's clock, not the wall's, that moves).
+    let mut runs = Vec::new();
+    let mut at = chrono::Utc::now();
+    for _ in 0..12 {
+        at += chrono::Duration::minutes(5);
+        let r = c
+            .raw(
+                reqwest::Method::POST,
+                "/_local/schedules/invoice-reconciler",
+                json!({"time": at}).to_string().into_bytes(),
+                &[("content-type", "application/json".into())],
+            )
+            .await;
+        runs.push(r.body.clone());
+        if r.status == 200 && r.body["due"] == 0 {
+            break;
+        }
+    }
+
+    // The outcome, from what Wixtar received and what the contract shows.
+    let uploads = c.admin_get(&format!("{}/_sim/invoices", config.wixtar_url)).await;
+    let uploads = uploads.as_array().cloned().unwrap_or_default();
+    let mut per_order: HashMap<String, usize> = HashMap::new();
+    let mut per_number: HashMap<(String, String), usize> = HashMap::new();
+    for u in &uploads {
+        *per_order.entry(u["order_id"].as_str().unwrap_or_default().to_owned()).or_default() += 1;
+        *per_number.entry((u["seller_ubn"].as_str().unwrap_or_default().to_owned(), u["number"].as_str().unwrap_or_default().to_owned())).or_default() += 1;
+    }
+    let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
+    let mut uploaded = 0;
+    let mut lost = Vec::new();
+    for (merchant, id) in &orders {
+        let view = c.get(&format!("/v1/merchants/{merchant}/orders/{id}/invoice")).await;
+        let status = view.body["status"].as_str().unwrap_or("?").to_owned();
+        if status == "uploaded" && per_order.get(id) == Some(&1) {
+            uploaded += 1;
+        } else {
+            lost.push(format!("{id}: {status}, {} at Wixtar", per_order.get(id).unwrap_or(&0)));
+        }
+        *statuses.entry(status).or_default() += 1;
+    }
+    let duplicate_invoices = per_order.values().filter(|n| **n > 1).count();
+    let duplicate_numbers = per_number.values().filter(|n| **n > 1).count();
+    let ours: HashSet<&str> = orders.iter().map(|(_, id)| id.as_str()).collect();
+    let server_errors = answers.iter().filter(|(s, _)| *s >= 500).count();
+    let mut latencies: Vec<Duration> = answers.iter().map(|(_, d)| *d).collect();
+    latencies.sort();
+    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or_default();
+    let dead = c.admin_get(&format!("{}/_local/dead-letters", config.base_url)).await;
+    let stream = c.admin_get(&format!("{}/_local/stream", config.base_url)).await;
+
+    println!("deliveries         {total}");
+    println!("5xx                {server_errors} (crashed deliveries answer 502 and are retried by the platform)");
+    println!("orders             {}", orders.len());
+    println!("uploaded           {uploaded}");
+    println!(
+        "duplicates         {} (orders with two invoices at Wixtar: {duplicate_invoices}, numbers used twice: {duplicate_numbers})",
+        duplicate_invoices + duplicate_numbers
+    );
+    println!("lost               {}", lost.len());
+    println!("statuses           {statuses:?}");
+    println!(
+        "sending            {:.1} s, {:.0} deliveries/s; latency p50 {} ms, p99 {} ms, max {} ms, over 10 s: {}",
+        sending.as_secs_f64(),
+        total as f64 / sending.as_secs_f64(),
+        pct(0.5).as_millis(),
+        pct(0.99).as_millis(),
+        latencies.last().copied().unwrap_or_default().as_millis(),
+        latencies.iter().filter(|d| **d > Duration::from_secs(10)).count()
+    );
+    println!("reconciler runs    {}: {}", runs.len(), runs.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(" "));
+    println!("stream             {stream}");
+    println!("dead letters       {}", dead.as_array().map_or(0, Vec::len));
+    println!("uploads at Wixtar  {} (for these orders: {})", uploads.len(), per_order.keys().filter(|o| ours.contains(o.as_str())).count());
+    for l in lost.iter().take(10) {
+        println!("  lost: {l}");
+    }
+    Ok(lost.is_empty() && duplicate_invoices + duplicate_numbers == 0)
+}

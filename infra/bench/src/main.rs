@@ -378,12 +378,21 @@ fn http_event(method: &str, path: &str, body: &str, secret: &Secret) -> String {
     event.to_string()
 }
 
-fn eventbridge_event(detail_type: &str, detail: Value) -> String {
-    json!({
-        "version": "0", "id": uuid::Uuid::new_v4().to_string(), "detail-type": detail_type,
-        "source": einvoice_adapters::events::SOURCE, "account": "123456789012",
-        "time": chrono::Utc::now().to_rfc3339(), "region": REGION, "resources": [], "detail": detail
-    })
+/// The stream record of an order write that claims an invoice, as the event source mapping
+/// hands it to invoice-issuer (one record per batch here).
+fn claim_record_event(merchant: &str, order_id: &str) -> String {
+    let pk = einvoice_adapters::orders::order_keys::order(merchant, order_id);
+    json!({"Records": [{
+        "eventID": uuid::Uuid::new_v4().simple().to_string(), "eventName": "MODIFY", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+        "awsRegion": REGION,
+        "dynamodb": {
+            "ApproximateCreationDateTime": chrono::Utc::now().timestamp(), "Keys": {"pk": {"S": pk}, "sk": {"S": "ORDER"}},
+            "NewImage": {"pk": {"S": pk}, "sk": {"S": "ORDER"}, "entity": {"S": "order"}, "merchant_id": {"S": merchant}, "order_id": {"S": order_id},
+                         "request_pending": {"BOOL": true}},
+            "SequenceNumber": format!("{}", chrono::Utc::now().timestamp_micros()), "SizeBytes": 256, "StreamViewType": "NEW_IMAGE"
+        },
+        "eventSourceARN": format!("arn:aws:dynamodb:{REGION}:123456789012:table/bench/stream/2026-12-02T00:00:00.000")
+    }]})
     .to_string()
 }
 
@@ -442,8 +451,8 @@ impl Scenario {
 
     fn event_kind(self) -> &'static str {
         match self {
-            Self::OrderWebhook => "POST /v1/webhooks/orders: a new paid + shipped order (issue decision, claim, InvoiceRequested)",
-            Self::InvoiceIssuer => "InvoiceRequested of an order claimed by order-webhook (number, proof, record, upload)",
+            Self::OrderWebhook => "POST /v1/webhooks/orders: a new paid + shipped order (issue decision, claim)",
+            Self::InvoiceIssuer => "the stream record of an order claimed by order-webhook (number, proof, record, upload)",
             Self::PlanCheckout => "GET /v1/merchants/{id}/plan (plan view)",
             Self::CredentialSave => "GET /v1/merchants/{id}/invoice-settings (settings view)",
             Self::RenewalCutoff => "schedule at T-15 of a fresh auto-renew plan (1st locks it, later runs find it done)",
@@ -502,13 +511,7 @@ fn event_for(w: &World, s: Scenario, setup: &RunSetup, run: usize, i: usize) -> 
         }
         Scenario::InvoiceIssuer => {
             let (merchant, order_id) = w.claimed.lock().unwrap().pop().ok_or("no claimed order left: run order-webhook first")?;
-            eventbridge_event(
-                "InvoiceRequested",
-                json!({
-                    "event_id": format!("{merchant}:{order_id}:invoice-requested"), "merchant_id": merchant, "order_id": order_id,
-                    "trigger": "shipment", "requested_at": chrono::Utc::now().to_rfc3339()
-                }),
-            )
+            claim_record_event(&merchant, &order_id)
         }
         Scenario::PlanCheckout => http_event("GET", &format!("/v1/merchants/{m}/plan"), "", &platform),
         Scenario::CredentialSave => http_event("GET", &format!("/v1/merchants/{m}/invoice-settings"), "", &platform),
@@ -530,6 +533,9 @@ fn check(s: Scenario, outcome: &Outcome) -> Result<String, String> {
                 Scenario::PlanCheckout | Scenario::CredentialSave => Some(200),
                 _ => None,
             };
+            if matches!(s, Scenario::InvoiceIssuer) && v["batchItemFailures"].as_array().is_none_or(|f| !f.is_empty()) {
+                return Err(format!("the stream record was not handled: {v}"));
+            }
             match (want, status) {
                 (Some(w), Some(got)) if w != got => Err(format!("HTTP {got} (expected {w}): {}", v.get("body").unwrap_or(&v))),
                 (Some(_), None) => Err(format!("not an HTTP answer: {v}")),
@@ -755,18 +761,13 @@ async fn lifecycle(w: &World, proxy: &Proxy, bin_dir: &FsPath, orders: usize, lo
         steps.push(("webhook paid, not shipped (waiting)", "order-webhook", d, proxy.take()));
         let (d, o) = ow_api.invoke(hook("shipped", "shipped")).await?;
         check(Scenario::OrderWebhook, &o).map_err(|e| format!("webhook shipped: {e}"))?;
-        steps.push(("webhook shipped (issue: claim + InvoiceRequested)", "order-webhook", d, proxy.take()));
-        let requested = eventbridge_event(
-            "InvoiceRequested",
-            json!({"event_id": format!("{m}:{order_id}:invoice-requested"), "merchant_id": m, "order_id": order_id,
-                   "trigger": "shipment", "requested_at": chrono::Utc::now().to_rfc3339()}),
-        );
-        let (d, o) = ii_api.invoke(requested).await?;
+        steps.push(("webhook shipped (issue: claim, the stream hands it over)", "order-webhook", d, proxy.take()));
+        let (d, o) = ii_api.invoke(claim_record_event(m, &order_id)).await?;
         let answer = check(Scenario::InvoiceIssuer, &o).map_err(|e| format!("invoice-issuer: {e}"))?;
         if k == 0 {
             eprintln!("lifecycle: invoice-issuer answered {answer}");
         }
-        steps.push(("InvoiceRequested (number, proof, record, upload)", "invoice-issuer", d, proxy.take()));
+        steps.push(("claim stream record (number, proof, record, upload)", "invoice-issuer", d, proxy.take()));
         let (d, o) = ow_api.invoke(hook("received", "received")).await?;
         check(Scenario::OrderWebhook, &o).map_err(|e| format!("webhook received: {e}"))?;
         steps.push(("webhook received (already invoiced)", "order-webhook", d, proxy.take()));
@@ -959,7 +960,9 @@ fn main() {
 
 async fn run(a: Args, moto_url: &str, log_dir: &FsPath) -> i32 {
     let (proxy, proxy_addr) = start_proxy(moto_url).await;
-    let stack = match LocalStack::start(LocalConfig::isolated()).await {
+    // The functions under test are the release binaries: the stack's own issuer leaves the
+    // stream to them.
+    let stack = match LocalStack::start(LocalConfig { consume_stream: false, ..LocalConfig::isolated() }).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("local stack: {e}");

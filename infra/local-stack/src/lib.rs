@@ -62,6 +62,9 @@ pub struct LocalConfig {
     /// again (it then shows the issuer's result); off, it makes exactly the calls it makes in
     /// AWS and answers `issuing`.
     pub webhook_read_back: bool,
+    /// The mounted invoice-issuer consumes the table's stream (off: something else, e.g. the
+    /// benchmark's release binaries, is handed the records).
+    pub consume_stream: bool,
 }
 
 impl LocalConfig {
@@ -79,6 +82,7 @@ impl LocalConfig {
             payment_port: 0,
             template: default_template_path(),
             webhook_read_back: true,
+            consume_stream: true,
         }
     }
 }
@@ -168,7 +172,8 @@ impl LocalStack {
 
         let clock = Arc::new(FixedClock::default());
         let aws_calls = Arc::new(AwsCalls::default());
-        let stream = StreamPoller::new(&sdk, &config.table_name, template.stream_mappings.clone(), aws_calls.clone()).await?;
+        let mappings = if config.consume_stream { template.stream_mappings.clone() } else { Vec::new() };
+        let stream = StreamPoller::new(&sdk, &config.table_name, mappings, aws_calls.clone()).await?;
         let crash_points = Arc::new(CrashPoints::default());
         let bus = aws_sdk_eventbridge::config::Builder::from(&sdk).interceptor(aws_calls.interceptor()).build();
         let publisher = Arc::new(LocalPublisher::new(EventBridgePublisher::new(aws_sdk_eventbridge::Client::from_conf(bus), &config.event_bus_name)));

@@ -50,6 +50,7 @@ async fn serve() -> i32 {
         payment_port: port("PAYMENT_SIM_PORT", 4020),
         template: std::env::var("TEMPLATE_PATH").map(Into::into).unwrap_or_else(|_| default_template_path()),
         webhook_read_back: config::optional("ORDER_WEBHOOK_READ_BACK", "true") == "true",
+        consume_stream: true,
     };
     match LocalStack::start(config).await {
         Ok(stack) => {

@@ -1,5 +1,6 @@
 //! order-webhook Lambda: the platform's order-status webhooks (`POST /v1/webhooks/orders`) and
-//! the invoice view (`GET /v1/merchants/{merchant_id}/orders/{order_id}/invoice`).
+//! the invoice view (`GET /v1/merchants/{merchant_id}/orders/{order_id}/invoice`) and its
+//! printable proof (`…/invoice/proof`, [`proof`]).
 //!
 //! A webhook costs two DynamoDB calls and, when it claims an invoice, one EventBridge call: one
 //! `BatchGetItem` (the order, the merchant's settings and plan), one conditional `PutItem` of the
@@ -7,6 +8,8 @@
 //! (deduplication), the decision, and the outbox flag with its lease. The delivery whose write
 //! set the flag publishes `InvoiceRequested`; however many deliveries race, one event reaches the
 //! invoice-issuer, which clears the flag when it has acted on it.
+
+mod proof;
 
 use std::sync::Arc;
 
@@ -141,7 +144,8 @@ impl OrderWebhook {
         let segments = req.segments();
         let (allowed, merchant) = match segments[..] {
             ["v1", "webhooks", "orders"] => (Method::POST, None),
-            ["v1", "merchants", m, "orders", o, "invoice"] => (Method::GET, Some((m, o))),
+            ["v1", "merchants", m, "orders", o, "invoice"] => (Method::GET, Some((m, o, false))),
+            ["v1", "merchants", m, "orders", o, "invoice", "proof"] => (Method::GET, Some((m, o, true))),
             _ => return Err(ApiError::route_not_found(req)),
         };
         if req.method != allowed {
@@ -150,11 +154,14 @@ impl OrderWebhook {
         api::authenticate(req, &self.deps.platform_secret, self.deps.clock.now())?;
         match merchant {
             None => self.webhook(req).await,
-            Some((m, o)) => {
+            Some((m, o, proof)) => {
                 let m = api::record_merchant(m)?;
                 let o = einvoice_domain::OrderId::parse(o).map_err(|v| ApiError::from(v.at("order_id")))?;
                 tracing::Span::current().record("order_id", o.as_str());
-                self.invoice_view(&m, o.as_str()).await
+                match proof {
+                    true => self.invoice_proof(req, &m, o.as_str()).await,
+                    false => self.invoice_view(&m, o.as_str()).await,
+                }
             }
         }
     }

@@ -30,7 +30,7 @@ fn run(tool: &str, args: &[&str]) -> std::process::Output {
 
 /// The symbols `zbarimg` reads in a PNG, as (symbology, data), sorted.
 fn scan(png: &Path) -> Vec<(String, String)> {
-    let out = run("zbarimg", &["--quiet", png.to_str().unwrap()]);
+    let out = run("zbarimg", &["--quiet", "--nodbus", png.to_str().unwrap()]);
     let mut symbols: Vec<(String, String)> = String::from_utf8(out.stdout)
         .expect("zbarimg prints UTF-8")
         .lines()

@@ -7,18 +7,17 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use einvoice_domain::Ubn;
 use einvoice_domain::invoice::{AesKey, InvoiceNumber, InvoicePeriod, RandomCode};
 use einvoice_domain::proof::{self, ProofInput, ProofItem};
 use einvoice_domain::proof_sheet::{self, ProofSheet};
-use einvoice_domain::Ubn;
 
 /// FIPS-197's AES-128 example key: public, not a merchant's.
 const TEST_KEY: &str = "2B7E151628AED2A6ABF7158809CF4F3C";
 
 /// The codes of an invoice with `items` Chinese-named lines, as the issuer builds them.
 fn codes(items: usize, buyer: Option<&str>) -> proof::Proof {
-    let items: Vec<ProofItem> =
-        (0..items).map(|i| ProofItem { name: format!("阿里山高山烏龍茶 150g 禮盒 #{i}"), quantity: 2, unit_price: 450 }).collect();
+    let items: Vec<ProofItem> = (0..items).map(|i| ProofItem { name: format!("阿里山高山烏龍茶 150g 禮盒 #{i}"), quantity: 2, unit_price: 450 }).collect();
     let key = AesKey::parse(TEST_KEY).unwrap();
     proof::build(&ProofInput {
         number: InvoiceNumber::parse("UA00000057").unwrap(),

@@ -17,17 +17,18 @@
 //! - Code 39: narrow element 1 dot (0.125 mm), wide 3 dots (ratio 3; ISO/IEC 16388 asks at least
 //!   2.2 for elements under 0.5 mm), 1-dot gaps between characters, 10-dot quiet zones: the 21
 //!   symbols (`*` + 19 + `*`) take 335 dots (41.9 mm) of the 48 mm a 57 mm printer prints;
-//! - QR: level L (the spec's floor; the most room for data), byte mode for UTF-8 text (the data
-//!   says encoding 1 = UTF-8 itself, no ECI header), both codes at one version — the larger of
-//!   the two needs, at least 6 — so they print the same size; 3 dots (0.375 mm) a module: V6 is
-//!   123 dots = 15.4 mm, V8 (the most [`crate::proof::QR_MAX_BYTES`] needs) 147 dots = 18.4 mm;
-//!   16 dots (2 mm) of blank around each code, 32 between them.
+//! - QR (crate `fast_qr`): level L (the spec's floor; the most room for data), byte mode for
+//!   UTF-8 text (the data says encoding 1 = UTF-8 itself, no ECI header), both codes at one
+//!   version — the lowest from 6 that holds both — so they print the same size; 3 dots
+//!   (0.375 mm) a module: V6 is 123 dots = 15.4 mm, V8 (the most [`crate::proof::QR_MAX_BYTES`]
+//!   needs) 147 dots = 18.4 mm, V12 the largest pair the paper holds; 16 dots (2 mm) of blank
+//!   around each code, 32 between them.
 
 use std::fmt::Write;
 
 use barcoders::sym::code39::Code39;
 use chrono::NaiveDateTime;
-use qrcode::{Color, EcLevel, QrCode, Version};
+use fast_qr::{ECL, QRBuilder, QRCode, Version};
 
 use crate::invoice::{InvoiceNumber, InvoicePeriod};
 use crate::rule::RuleViolation;
@@ -48,8 +49,9 @@ const BAR_HEIGHT: u32 = 48;
 /// QR module size and the blank kept around each code (2 mm), in dots.
 pub const QR_MODULE: u32 = 3;
 pub const QR_QUIET: u32 = 16;
-/// The left code's lowest version allowed by the spec.
-pub const QR_MIN_VERSION: i16 = 6;
+/// The versions a pair may use: from the spec's floor for the left code (6) to the largest
+/// pair that fits the paper with its blanks (12: 2 × 65 × 3 + 4 × 16 = 454 dots).
+const QR_VERSIONS: [Version; 7] = [Version::V06, Version::V07, Version::V08, Version::V09, Version::V10, Version::V11, Version::V12];
 
 const FONT: &str = "'WenQuanYi Micro Hei','Noto Sans CJK TC','Noto Sans TC','PingFang TC','Microsoft JhengHei',sans-serif";
 /// Left edge of the detail lines and right edge of what is right-aligned, in dots.
@@ -93,17 +95,18 @@ pub fn number_label(number: &InvoiceNumber) -> String {
     format!("{}-{}", number.track(), &number.as_str()[2..])
 }
 
-/// The two QR codes at level L and one version, the larger of what either needs and
-/// [`QR_MIN_VERSION`].
-pub fn qr_pair(left: &str, right: &str) -> Result<[QrCode; 2], RuleViolation> {
-    let too_long = |field: &str| RuleViolation::on_field("qr_too_long", field, format!("{field} does not fit a QR code"));
-    let needed = |data: &str, field: &str| match QrCode::with_error_correction_level(data.as_bytes(), EcLevel::L).map(|c| c.version()) {
-        Ok(Version::Normal(v)) => Ok(v),
-        _ => Err(too_long(field)),
-    };
-    let version = Version::Normal(needed(left, "qr_left")?.max(needed(right, "qr_right")?).max(QR_MIN_VERSION));
-    let at = |data: &str, field: &str| QrCode::with_version(data.as_bytes(), version, EcLevel::L).map_err(|_| too_long(field));
-    Ok([at(left, "qr_left")?, at(right, "qr_right")?])
+/// The two QR codes at level L and one version: the lowest of [`QR_VERSIONS`] that holds both.
+/// (A version too small is refused by a table look-up, before any drawing.)
+pub fn qr_pair(left: &str, right: &str) -> Result<[QRCode; 2], RuleViolation> {
+    let at = |data: &str, version: Version| QRBuilder::new(data.as_bytes()).ecl(ECL::L).version(version).build().ok();
+    for version in QR_VERSIONS {
+        if let Some(l) = at(left, version) {
+            if let Some(r) = at(right, version) {
+                return Ok([l, r]);
+            }
+        }
+    }
+    Err(RuleViolation::on_field("qr_too_long", "qr_left", "qr_left and qr_right do not fit two QR codes side by side on 57 mm paper"))
 }
 
 /// The Code 39 bars of `data` (with its `*` start and stop) as (offset, width) in dots from
@@ -130,7 +133,7 @@ pub fn code39_bars(data: &str) -> Result<Vec<(u32, u32)>, RuleViolation> {
 
 /// Renders the proof: an SVG 57 mm wide and 90 mm long, one unit per printer dot.
 ///
-/// Errors: `invalid_barcode` (not Code 39), `qr_too_long` (a string fits no QR code, or the two
+/// Errors: `invalid_barcode` (not Code 39, or wider than the paper), `qr_too_long` (the two
 /// codes do not fit side by side on the paper).
 pub fn render(sheet: &ProofSheet) -> Result<String, RuleViolation> {
     let page_width = PAPER_WIDTH_MM * DOTS_PER_MM;
@@ -138,12 +141,12 @@ pub fn render(sheet: &ProofSheet) -> Result<String, RuleViolation> {
     let center = page_width / 2.0;
     let bars = code39_bars(sheet.barcode)?;
     let bars_width = bars.last().map_or(0, |(x, w)| x + w);
-    let qr = qr_pair(sheet.qr_left, sheet.qr_right)?;
-    let qr_size = qr[0].width() as u32 * QR_MODULE;
-    let pair_width = 2 * qr_size + 2 * QR_QUIET;
-    if f64::from(pair_width + 2 * QR_QUIET) > page_width || f64::from(bars_width + 2 * BAR_QUIET) > page_width {
-        return Err(RuleViolation::on_field("qr_too_long", "qr_left", "the codes do not fit the 57 mm paper"));
+    if f64::from(bars_width + 2 * BAR_QUIET) > page_width {
+        return Err(RuleViolation::on_field("invalid_barcode", "barcode", "the barcode does not fit the 57 mm paper"));
     }
+    let qr = qr_pair(sheet.qr_left, sheet.qr_right)?;
+    let qr_size = qr[0].size as u32 * QR_MODULE;
+    let pair_width = 2 * qr_size + 2 * QR_QUIET;
 
     let mut svg = String::with_capacity(16 * 1024);
     let _ = write!(
@@ -218,15 +221,15 @@ fn escape_into(out: &mut String, s: &str) {
 }
 
 /// One path for a QR code's dark modules: a rectangle per horizontal run.
-fn qr_path(svg: &mut String, code: &QrCode, left: u32, top: u32) {
-    let width = code.width();
-    let colors = code.to_colors();
+fn qr_path(svg: &mut String, code: &QRCode, left: u32, top: u32) {
+    let width = code.size;
     svg.push_str(r#"<path d=""#);
-    for (row, line) in colors.chunks(width).enumerate() {
+    for (row, line) in code.data[..width * width].chunks(width).enumerate() {
         let mut col = 0;
         while col < width {
-            let run = line[col..].iter().take_while(|c| **c == line[col]).count();
-            if line[col] == Color::Dark {
+            let dark = line[col].value();
+            let run = line[col..].iter().take_while(|m| m.value() == dark).count();
+            if dark {
                 let (x, y, w) = (left + col as u32 * QR_MODULE, top + row as u32 * QR_MODULE, run as u32 * QR_MODULE);
                 let _ = write!(svg, "M{x},{y}h{w}v{QR_MODULE}h-{w}z");
             }
@@ -269,7 +272,16 @@ mod tests {
     fn b2c_proof_shows_the_mof_fields_and_no_buyer() {
         let svg = render(&sheet(None, false)).unwrap();
         assert!(svg.contains(r#"width="57mm" height="90mm""#));
-        for shown in ["小明商行股份有限公司", ">電子發票證明聯<", ">115年11-12月<", ">UA-00000057<", ">2026-11-15 14:03:21<", ">隨機碼:0122<", ">總計:1050<", ">賣方:04595252<"] {
+        for shown in [
+            "小明商行股份有限公司",
+            ">電子發票證明聯<",
+            ">115年11-12月<",
+            ">UA-00000057<",
+            ">2026-11-15 14:03:21<",
+            ">隨機碼:0122<",
+            ">總計:1050<",
+            ">賣方:04595252<",
+        ] {
             assert!(svg.contains(shown), "{shown} missing");
         }
         for absent in ["買方", "格式", "補印"] {
@@ -300,16 +312,19 @@ mod tests {
 
     #[test]
     fn qr_codes_share_one_version_at_level_l_and_at_least_v6() {
+        let version_and_level = |q: &QRCode| format!("{:?} {:?} {}", q.version, q.ecl, q.size);
         let [l, r] = qr_pair("AB11223344", "**").unwrap();
-        assert_eq!((l.version(), r.version()), (Version::Normal(6), Version::Normal(6)));
-        assert_eq!((l.error_correction_level(), r.error_correction_level()), (EcLevel::L, EcLevel::L));
+        assert_eq!((version_and_level(&l), version_and_level(&r)), ("Some(V06) Some(L) 41".into(), "Some(V06) Some(L) 41".into()));
         // The largest payload the proof builder writes (UTF-8, 3 bytes per CJK character) needs
-        // V8; the short right code follows it, so both print the same size.
-        let big = format!("{}{}", "A".repeat(77), "茶".repeat((QR_MAX_BYTES - 77) / 3));
-        assert!(big.len() <= QR_MAX_BYTES);
-        let [l, r] = qr_pair(&big, "**x").unwrap();
-        assert_eq!((l.version(), r.version()), (Version::Normal(8), Version::Normal(8)));
-        assert_eq!(qr_pair(&"x".repeat(3000), "**").err().unwrap().code, "qr_too_long");
+        // V8, on either side; the other code follows it, so both print the same size.
+        let big = format!("{}{}", "a".repeat(77), "茶".repeat((QR_MAX_BYTES - 77) / 3));
+        assert!(big.len() + 2 <= QR_MAX_BYTES);
+        for [l, r] in [qr_pair(&big, "**x").unwrap(), qr_pair("AB11223344", &format!("**{big}")).unwrap()] {
+            assert_eq!((version_and_level(&l), version_and_level(&r)), ("Some(V08) Some(L) 49".into(), "Some(V08) Some(L) 49".into()));
+        }
+        // More than V12 holds (367 bytes) does not fit the paper.
+        assert!(qr_pair(&"x".repeat(367), "**").is_ok());
+        assert_eq!(qr_pair(&"x".repeat(368), "**").err().unwrap().code, "qr_too_long");
     }
 
     #[test]

@@ -46,10 +46,7 @@ fn printable<'a>(order: &OrderItem, invoice: Option<&'a InvoiceItem>) -> Result<
         return Err(ApiError::conflict("invoice_void", format!("invoice {} is void (作廢): its proof may not be printed", invoice.number)));
     }
     if !invoice.print {
-        return Err(ApiError::conflict(
-            "proof_not_printable",
-            "the invoice is kept in a carrier or donated: no paper proof (證明聯) may be printed for it",
-        ));
+        return Err(ApiError::conflict("proof_not_printable", "the invoice is kept in a carrier or donated: no paper proof (證明聯) may be printed for it"));
     }
     Ok(invoice)
 }

@@ -96,7 +96,8 @@ async fn b2c_proof_scans_back_to_the_invoice_view() {
     let r = proof(&h, &m, "proof-b2c", "").await;
     assert_svg(&r);
     let number = view["number"].as_str().unwrap();
-    for shown in ["小明商行有限公司", ">電子發票證明聯<", &format!(">{}-{}<", &number[..2], &number[2..]), ">總計:1450<", ">賣方:04595257<"] {
+    for shown in ["小明商行有限公司", ">電子發票證明聯<", &format!(">{}-{}<", &number[..2], &number[2..]), ">總計:1450<", ">賣方:04595257<"]
+    {
         assert!(r.text.contains(shown), "{shown} missing");
     }
     assert!(!r.text.contains("買方") && !r.text.contains("補印"));
@@ -176,7 +177,8 @@ async fn proofs_are_refused_when_no_paper_may_be_printed() {
     assert_eq!((r.status, r.error_code()), (409, Some("invoice_not_issued")));
 
     // B2C kept in a carrier, or donated: no paper.
-    for (id, buyer) in [("carrier", json!({"name": "a", "carrier": {"type": "mobile", "id": "/ABC1234"}})), ("donated", json!({"name": "a", "love_code": "168"}))]
+    for (id, buyer) in
+        [("carrier", json!({"name": "a", "carrier": {"type": "mobile", "id": "/ABC1234"}})), ("donated", json!({"name": "a", "love_code": "168"}))]
     {
         let mut o = order(id, "paid", "shipped", "tcat");
         o["buyer"] = buyer;

@@ -546,6 +546,15 @@ impl Store {
         Ok((order.map(from_item).transpose()?, invoice.map(from_item).transpose()?))
     }
 
+    /// What the invoice proof (證明聯) prints: the order, its invoice and the merchant's plan
+    /// (the seller's company name), in one `BatchGetItem`.
+    pub async fn proof_context(&self, merchant_id: &str, order_id: &str) -> Result<(Option<OrderItem>, Option<InvoiceItem>, Option<PlanItem>), StoreError> {
+        let pk = order_keys::order(merchant_id, order_id);
+        let keys = [(pk.clone(), order_keys::ORDER), (pk, order_keys::INVOICE), (keys::merchant(merchant_id), keys::PLAN)];
+        let [order, invoice, plan]: [_; 3] = self.get_many(&keys).await?.try_into().expect("one answer per key");
+        Ok((order.map(from_item).transpose()?, invoice.map(from_item).transpose()?, plan.map(from_item).transpose()?))
+    }
+
     /// The order, its invoice and the merchant's settings: one `BatchGetItem`.
     pub async fn issue_context(&self, merchant_id: &str, order_id: &str) -> Result<IssueContext, StoreError> {
         let order = order_keys::order(merchant_id, order_id);

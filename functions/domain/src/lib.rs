@@ -11,6 +11,7 @@ pub mod order;
 pub mod period;
 pub mod plan;
 pub mod proof;
+pub mod proof_sheet;
 pub mod recovery;
 pub mod renewal;
 pub mod returns;

@@ -1,5 +1,6 @@
 //! order-webhook Lambda: the platform's order-status webhooks (`POST /v1/webhooks/orders`) and
-//! the invoice view (`GET /v1/merchants/{merchant_id}/orders/{order_id}/invoice`).
+//! the invoice view (`GET /v1/merchants/{merchant_id}/orders/{order_id}/invoice`) and its
+//! printable proof (`…/invoice/proof`, [`proof`]).
 //!
 //! A webhook costs two DynamoDB calls: one `BatchGetItem` (the order, the merchant's settings
 //! and plan), one conditional `PutItem` of the order that merges the event (statuses only move
@@ -8,6 +9,8 @@
 //! table's stream hands the committed write to the invoice-issuer, and the invoice-reconciler
 //! takes the work up if it is not done by then. Nothing is published, so no crash between two
 //! calls can lose a claim.
+
+mod proof;
 
 use std::sync::Arc;
 
@@ -131,7 +134,8 @@ impl OrderWebhook {
         let segments = req.segments();
         let (allowed, merchant) = match segments[..] {
             ["v1", "webhooks", "orders"] => (Method::POST, None),
-            ["v1", "merchants", m, "orders", o, "invoice"] => (Method::GET, Some((m, o))),
+            ["v1", "merchants", m, "orders", o, "invoice"] => (Method::GET, Some((m, o, false))),
+            ["v1", "merchants", m, "orders", o, "invoice", "proof"] => (Method::GET, Some((m, o, true))),
             _ => return Err(ApiError::route_not_found(req)),
         };
         if req.method != allowed {
@@ -140,11 +144,14 @@ impl OrderWebhook {
         api::authenticate(req, &self.deps.platform_secret)?;
         match merchant {
             None => self.webhook(req).await,
-            Some((m, o)) => {
+            Some((m, o, proof)) => {
                 let m = api::record_merchant(m)?;
                 let o = einvoice_domain::OrderId::parse(o).map_err(|v| ApiError::from(v.at("order_id")))?;
                 tracing::Span::current().record("order_id", o.as_str());
-                self.invoice_view(&m, o.as_str()).await
+                match proof {
+                    true => self.invoice_proof(req, &m, o.as_str()).await,
+                    false => self.invoice_view(&m, o.as_str()).await,
+                }
             }
         }
     }

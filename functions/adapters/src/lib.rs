@@ -16,6 +16,7 @@ pub mod secret;
 pub mod settings;
 pub mod signature;
 pub mod store;
+pub mod tax;
 pub mod telemetry;
 pub mod upstream;
 pub mod wixtar;

@@ -63,7 +63,10 @@ mod tests {
         let one = allowance_items(KindAmounts::only(TaxKind::TaxFree, 300));
         assert_eq!(one.iter().map(|i| (i.description.as_str(), i.amount, i.tax_type)).collect::<Vec<_>>(), [("退貨折讓", 300, 3)]);
         let mixed = allowance_items(KindAmounts { taxable: 100, zero_rated: 0, tax_free: 50 });
-        assert_eq!(mixed.iter().map(|i| (i.description.as_str(), i.amount, i.tax_type)).collect::<Vec<_>>(), [("退貨折讓(應稅)", 100, 1), ("退貨折讓(免稅)", 50, 3)]);
+        assert_eq!(
+            mixed.iter().map(|i| (i.description.as_str(), i.amount, i.tax_type)).collect::<Vec<_>>(),
+            [("退貨折讓(應稅)", 100, 1), ("退貨折讓(免稅)", 50, 3)]
+        );
         assert_eq!((tax_rate(1), tax_rate(2), tax_rate(3), tax_rate(9)), ("0.05".into(), "0".into(), "0".into(), "0.05".into()));
     }
 }

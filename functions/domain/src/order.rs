@@ -612,7 +612,13 @@ mod tests {
 
     fn settings(on: &[&str]) -> IssueSettings {
         let on: Vec<String> = on.iter().map(|s| s.to_string()).collect();
-        IssueSettings { enabled: true, provider_is_wixtar: true, show_at_checkout: true, issue_on: IssueOn::parse(Some(&on)).unwrap(), tax: TaxSettings::default() }
+        IssueSettings {
+            enabled: true,
+            provider_is_wixtar: true,
+            show_at_checkout: true,
+            issue_on: IssueOn::parse(Some(&on)).unwrap(),
+            tax: TaxSettings::default(),
+        }
     }
 
     #[test]

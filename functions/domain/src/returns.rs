@@ -136,7 +136,10 @@ mod tests {
         let open = at("2027-01-13T23:59:59+08:00");
         let closed = at("2027-01-14T00:00:00+08:00");
         assert_eq!(next_return_step(facts(&[]), Refund::Full, "UA00000001", open), ReturnStep::VoidInvoice);
-        assert_eq!(next_return_step(facts(&[]), Refund::Full, "UA00000001", closed), ReturnStep::Allowance { number: "UA00000001-1".into(), amount: 1050, parts: taxable(1050) });
+        assert_eq!(
+            next_return_step(facts(&[]), Refund::Full, "UA00000001", closed),
+            ReturnStep::Allowance { number: "UA00000001-1".into(), amount: 1050, parts: taxable(1050) }
+        );
     }
 
     #[test]
@@ -146,7 +149,10 @@ mod tests {
         assert_eq!(first, ReturnStep::Allowance { number: "UA1-1".into(), amount: 300, parts: taxable(300) });
         let done = [record("UA1-1", taxable(300), false)];
         assert_eq!(next_return_step(facts(&done), Refund::Partial(300), "UA1", now), ReturnStep::Nothing, "a repeat");
-        assert_eq!(next_return_step(facts(&done), Refund::Partial(9999), "UA1", now), ReturnStep::Allowance { number: "UA1-2".into(), amount: 750, parts: taxable(750) });
+        assert_eq!(
+            next_return_step(facts(&done), Refund::Partial(9999), "UA1", now),
+            ReturnStep::Allowance { number: "UA1-2".into(), amount: 750, parts: taxable(750) }
+        );
     }
 
     #[test]

@@ -183,8 +183,11 @@ mod tests {
         .unwrap()
         .parse()
         .unwrap();
-        o.lines =
-            lines.iter().enumerate().map(|(i, &(quantity, unit_price))| OrderLine { sku: None, name: format!("品項{i}"), quantity, unit_price, tax_type: None }).collect();
+        o.lines = lines
+            .iter()
+            .enumerate()
+            .map(|(i, &(quantity, unit_price))| OrderLine { sku: None, name: format!("品項{i}"), quantity, unit_price, tax_type: None })
+            .collect();
         (o.shipping_fee, o.discount, o.total) = (shipping_fee, discount, total);
         o
     }

@@ -280,7 +280,8 @@ impl InvoiceSettingsWire {
         let enabled = self.enabled.ok_or_else(|| RuleViolation::on_field("missing_field", "enabled", "enabled is required"))?;
         let provider = Provider::parse(self.provider.as_deref().ok_or_else(|| RuleViolation::on_field("missing_field", "provider", "provider is required"))?)?;
         let issue_on = IssueOn::parse(self.issue_on.as_deref())?;
-        let tax = TaxSettings::parse(self.default_tax_type.as_deref(), self.customs_clearance.as_deref(), self.zero_tax_reason.as_deref(), self.mixed_tax_approved)?;
+        let tax =
+            TaxSettings::parse(self.default_tax_type.as_deref(), self.customs_clearance.as_deref(), self.zero_tax_reason.as_deref(), self.mixed_tax_approved)?;
         let credentials = match (self.credentials, stored) {
             (Some(wire), stored) => wire.parse_over(stored)?,
             (None, Some(stored)) => stored.clone(),

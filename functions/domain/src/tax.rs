@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::order::Order;
 use crate::rule::RuleViolation;
-use crate::sale::{DISCOUNT_DESCRIPTION, DESCRIPTION_MAX, InvoiceLine, SHIPPING_DESCRIPTION, TaxType, invoice_total};
+use crate::sale::{DESCRIPTION_MAX, DISCOUNT_DESCRIPTION, InvoiceLine, SHIPPING_DESCRIPTION, TaxType, invoice_total};
 
 /// `NotIssuable` reason: a B2B order with lines of more than one tax kind (TaxType 9 is for
 /// B2C invoices only).
@@ -57,9 +57,10 @@ impl TaxKind {
 
     /// `invalid_tax_type` on `field` for anything but the three wire names.
     pub fn parse(value: &str, field: &str) -> Result<Self, RuleViolation> {
-        Self::ALL.into_iter().find(|k| k.as_str() == value).ok_or_else(|| {
-            RuleViolation::on_field("invalid_tax_type", field, format!("{field} must be taxable, zero_rated or tax_free (got {value:?})"))
-        })
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == value)
+            .ok_or_else(|| RuleViolation::on_field("invalid_tax_type", field, format!("{field} must be taxable, zero_rated or tax_free (got {value:?})")))
     }
 
     /// The invoice TaxType of an invoice of only this kind.
@@ -120,11 +121,9 @@ impl CustomsClearance {
         match value {
             "non_customs" => Ok(Self::NonCustoms),
             "customs" => Ok(Self::Customs),
-            other => Err(RuleViolation::on_field(
-                "invalid_field",
-                "customs_clearance",
-                format!("customs_clearance must be customs or non_customs (got {other:?})"),
-            )),
+            other => {
+                Err(RuleViolation::on_field("invalid_field", "customs_clearance", format!("customs_clearance must be customs or non_customs (got {other:?})")))
+            }
         }
     }
 }
@@ -141,7 +140,11 @@ impl ZeroTaxReason {
     pub fn parse(value: &str) -> Result<Self, RuleViolation> {
         match value.parse::<u8>() {
             Ok(code @ 71..=79) if value.len() == 2 => Ok(Self(code)),
-            _ => Err(RuleViolation::on_field("invalid_field", "zero_tax_reason", format!("zero_tax_reason must be a MIG code from \"71\" to \"79\" (got {value:?})"))),
+            _ => Err(RuleViolation::on_field(
+                "invalid_field",
+                "zero_tax_reason",
+                format!("zero_tax_reason must be a MIG code from \"71\" to \"79\" (got {value:?})"),
+            )),
         }
     }
 
@@ -191,7 +194,12 @@ impl TaxSettings {
     /// From the settings body: `default_tax_type` defaults to taxable; `customs_clearance` and
     /// `zero_tax_reason` come together or not at all, and are required (422 `missing_field`)
     /// when the default is zero-rated.
-    pub fn parse(default_tax_type: Option<&str>, customs_clearance: Option<&str>, zero_tax_reason: Option<&str>, mixed_tax_approved: Option<bool>) -> Result<Self, RuleViolation> {
+    pub fn parse(
+        default_tax_type: Option<&str>,
+        customs_clearance: Option<&str>,
+        zero_tax_reason: Option<&str>,
+        mixed_tax_approved: Option<bool>,
+    ) -> Result<Self, RuleViolation> {
         let default_tax_type = default_tax_type.map(|t| TaxKind::parse(t, "default_tax_type")).transpose()?.unwrap_or_default();
         let customs_clearance = customs_clearance.map(CustomsClearance::parse).transpose()?;
         let reason = zero_tax_reason.map(ZeroTaxReason::parse).transpose()?;

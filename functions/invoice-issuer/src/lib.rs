@@ -137,7 +137,8 @@ impl InvoiceIssuer {
         };
         let random_code = RandomCode::from_u16(rand::random_range(0..10_000)).expect("below 10000");
         let amounts = Amounts::new(sale.parts, buyer.is_b2b(), sale.tax_type);
-        let items: Vec<ProofItem> = sale.lines.iter().map(|l| ProofItem { name: l.description.clone(), quantity: l.quantity, unit_price: l.unit_price }).collect();
+        let items: Vec<ProofItem> =
+            sale.lines.iter().map(|l| ProofItem { name: l.description.clone(), quantity: l.quantity, unit_price: l.unit_price }).collect();
         let proof = proof::build(&ProofInput {
             number,
             period,
@@ -310,8 +311,16 @@ impl InvoiceIssuer {
                 ReturnStep::Allowance { number, amount, parts } => {
                     let (sales_amount, tax_amount) = allowance_amounts(parts, invoice.buyer_identifier != einvoice_domain::buyer::B2C_BUYER_IDENTIFIER);
                     let (zero_tax_amount, free_tax_amount) = (parts.zero_rated, parts.tax_free);
-                    let allowance =
-                        AllowanceItem { number: number.clone(), amount, zero_tax_amount, free_tax_amount, sales_amount, tax_amount, issued_at: now, status: "pending".into() };
+                    let allowance = AllowanceItem {
+                        number: number.clone(),
+                        amount,
+                        zero_tax_amount,
+                        free_tax_amount,
+                        sales_amount,
+                        tax_amount,
+                        issued_at: now,
+                        status: "pending".into(),
+                    };
                     match store.add_allowance(&invoice, invoice.allowances.len(), &allowance).await {
                         // Another processor added one meanwhile: decide again on fresh data.
                         Err(StoreError::Conflict) => continue,

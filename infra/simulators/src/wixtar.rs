@@ -503,7 +503,8 @@ async fn with_invoice(
         };
         let answer = change(invoice);
         invoice.record["void"] = invoice.voided.into();
-        invoice.record["allowances"] = invoice.allowances.iter().map(|(n, total, voided, items)| json!({"number": n, "total": total, "voided": voided, "items": items})).collect();
+        invoice.record["allowances"] =
+            invoice.allowances.iter().map(|(n, total, voided, items)| json!({"number": n, "total": total, "voided": voided, "items": items})).collect();
         answer
     };
     match answer {

@@ -389,14 +389,17 @@ async fn allocate_range(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Valu
         return sim.faults.after(answer);
     }
     let books = allocations.iter().filter(|a| a.ubn == ubn && a.period == period).count() as u32;
-    if limit.is_some_and(|max| books >= max) || u64::from(books + 1) * u64::from(BOOK) > 100_000_000 {
+    // Numbers are unique in a period across all sellers (as the MOF hands them out), so a
+    // merchant that changes UBN never gets a book that overlaps its old one.
+    let issued = allocations.iter().filter(|a| a.period == period).count() as u32;
+    if limit.is_some_and(|max| books >= max) || u64::from(issued + 1) * u64::from(BOOK) > 100_000_000 {
         return refuse(StatusCode::CONFLICT, "no_ranges_available");
     }
     let allocation = Allocation {
         ubn,
         track: track_for(&period),
-        first: format!("{:08}", books * BOOK),
-        last: format!("{:08}", books * BOOK + BOOK - 1),
+        first: format!("{:08}", issued * BOOK),
+        last: format!("{:08}", issued * BOOK + BOOK - 1),
         period,
         request_id: request_id.to_owned(),
     };
@@ -716,7 +719,7 @@ mod tests {
         assert_eq!(status, 200);
         assert_eq!(second["range"], json!({"period": "11512", "track": "UA", "first": "00000050", "last": "00000099"}));
         let (_, other) = allocate(sim.addr, OTHER_UBN, "11512", "req-1").await;
-        assert_eq!(other["range"]["first"], "00000000", "books are counted per UBN, request ids scoped to it");
+        assert_eq!(other["range"]["first"], "00000100", "request ids are scoped to the UBN; numbers are unique in the period across sellers");
         let (_, next_period) = allocate(sim.addr, UBN, "11602", "req-3").await;
         assert_eq!(next_period["range"]["first"], "00000000");
         assert_eq!(allocate(sim.addr, UBN, "11602", "req-1").await, (409, json!({"error": "request_id_conflict"})));
@@ -740,7 +743,7 @@ mod tests {
         assert_eq!(allocate(sim.addr, OTHER_UBN, "11512", "req-2").await.0, 200, "and per UBN");
         assert_eq!(call(sim.addr, "POST", "/_sim/ranges", Some(json!({"ubn": UBN, "books": null}))).await.0, 204);
         let (status, answer) = allocate(sim.addr, UBN, "11512", "req-2").await;
-        assert_eq!((status, &answer["range"]["first"]), (200, &json!("00000050")));
+        assert_eq!((status, &answer["range"]["first"]), (200, &json!("00000100")), "after the other UBN's book");
         assert_eq!(call(sim.addr, "POST", "/_sim/ranges", Some(json!({"ubn": OTHER_UBN, "books": 0}))).await.0, 204);
         assert_eq!(allocate(sim.addr, OTHER_UBN, "11602", "req-9").await.0, 409);
     }

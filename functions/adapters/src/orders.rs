@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use einvoice_domain::settings::IssueTrigger;
+use einvoice_domain::tax::ZeroRating;
 use einvoice_domain::{InvoiceLine, OrderState};
 use serde::{Deserialize, Serialize};
 
@@ -261,6 +262,14 @@ pub struct InvoiceItem {
     pub sales_amount: u32,
     pub tax_amount: u32,
     pub total: u32,
+    /// 零稅率銷售額 and 免稅銷售額 (0 on invoices stored before tax types); see `tax.rs`.
+    #[serde(default)]
+    pub zero_tax_sales_amount: u32,
+    #[serde(default)]
+    pub free_tax_sales_amount: u32,
+    /// 通關方式註記 and 零稅率原因, on an invoice with a zero-rated part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zero_rating: Option<ZeroRating>,
     pub lines: Vec<InvoiceLine>,
     pub barcode: String,
     pub qr_left: String,
@@ -280,6 +289,11 @@ pub struct AllowanceItem {
     /// `{invoice number}-{n}`.
     pub number: String,
     pub amount: u32,
+    /// The zero-rated and tax-free parts of `amount` (the rest is taxable); see `tax.rs`.
+    #[serde(default)]
+    pub zero_tax_amount: u32,
+    #[serde(default)]
+    pub free_tax_amount: u32,
     pub sales_amount: u32,
     pub tax_amount: u32,
     pub issued_at: DateTime<Utc>,

@@ -18,6 +18,7 @@ pub mod returns;
 pub mod rule;
 pub mod sale;
 pub mod settings;
+pub mod tax;
 pub mod ubn;
 
 pub use buyer::{Buyer, BuyerWire, Carrier, CarrierKind, LoveCode};
@@ -34,4 +35,5 @@ pub use renewal::{
 };
 pub use rule::RuleViolation;
 pub use sale::{Amounts, InvoiceLine, TaxType, invoice_lines, invoice_total};
+pub use tax::{KindAmounts, TaxKind, TaxSettings, TaxedSale, taxed_sale};
 pub use ubn::Ubn;

@@ -110,6 +110,7 @@ fn issue_settings(settings: &SettingsItem) -> IssueSettings {
         provider_is_wixtar: settings.provider == Provider::Wixtar,
         show_at_checkout: settings.show_at_checkout,
         issue_on: IssueOn::parse(Some(&settings.issue_on)).unwrap_or_else(|_| IssueOn::parse(None).expect("default")),
+        tax: settings.tax_settings(),
     }
 }
 
@@ -279,8 +280,12 @@ fn invoice_view(order: &OrderItem, invoice: Option<&InvoiceItem>) -> Value {
         "print": invoice.map(|i| i.print),
         "tax_type": invoice.map(|i| i.tax_type),
         "sales_amount": invoice.map(|i| i.sales_amount),
+        "zero_tax_sales_amount": invoice.map(|i| i.zero_tax_sales_amount),
+        "free_tax_sales_amount": invoice.map(|i| i.free_tax_sales_amount),
         "tax_amount": invoice.map(|i| i.tax_amount),
         "total": invoice.map(|i| i.total),
+        "customs_clearance": invoice.and_then(|i| i.zero_rating.map(|z| z.customs_clearance)),
+        "zero_tax_reason": invoice.and_then(|i| i.zero_rating.map(|z| z.reason)),
         "lines": invoice.map(|i| &i.lines),
         "barcode": invoice.map(|i| &i.barcode),
         "qr_left": invoice.map(|i| &i.qr_left),

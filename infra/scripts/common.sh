@@ -61,3 +61,23 @@ stop_pids() {
     [[ -n "$pid" ]] && wait "$pid" 2>/dev/null || true
   done
 }
+
+# The invoice-proof tests (tests/tests/proof.rs) rasterise the SVG with rsvg-convert, read the
+# codes back with zbarimg and screenshot it with headless Chromium; a CJK font draws its
+# Chinese. Installs the Debian packages that are missing (idempotent; CI runs as root on a
+# clean machine). If they cannot be installed the proof tests fail and say what is missing.
+ensure_proof_tools() {
+  local missing=()
+  command -v rsvg-convert >/dev/null || missing+=(librsvg2-bin)
+  command -v zbarimg >/dev/null || missing+=(zbar-tools)
+  command -v chromium >/dev/null || missing+=(chromium)
+  fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-wqy-microhei)
+  (( ${#missing[@]} == 0 )) && return 0
+  local sudo=()
+  [[ "$(id -u)" == 0 ]] || sudo=(sudo -n)
+  log "installing ${missing[*]} (Debian) for the invoice-proof tests"
+  if ! { "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+      && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; }; then
+    log "ERROR: could not install ${missing[*]}: tests/tests/proof.rs will fail"
+  fi
+}

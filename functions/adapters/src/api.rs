@@ -25,6 +25,8 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub struct ApiRequest {
     pub method: Method,
     pub path: String,
+    /// The raw query string (`reprint=true`), empty when there is none.
+    pub query: String,
     pub headers: HeaderMap,
     pub body: Bytes,
     /// API Gateway's request id, or one made up by the local stack.
@@ -34,6 +36,11 @@ pub struct ApiRequest {
 impl ApiRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The value of query parameter `name` (first occurrence, not percent-decoded).
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query.split('&').find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
     }
 
     /// Path segments without empty ones: `/v1/merchants/m1/plan` → `["v1","merchants","m1","plan"]`.
@@ -48,16 +55,24 @@ impl ApiRequest {
     }
 }
 
-/// One HTTP response; the body is always JSON text.
+/// One HTTP response: JSON text unless a handler says otherwise (the invoice proof's SVG).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiResponse {
     pub status: StatusCode,
+    pub content_type: &'static str,
     pub body: String,
 }
 
+pub const JSON: &str = "application/json; charset=utf-8";
+
 impl ApiResponse {
     pub fn json(status: StatusCode, body: &impl Serialize) -> Self {
-        Self { status, body: serde_json::to_string(body).expect("response bodies serialize") }
+        Self::json_text(status, serde_json::to_string(body).expect("response bodies serialize"))
+    }
+
+    /// A JSON body already serialized (a stored response being replayed).
+    pub fn json_text(status: StatusCode, body: String) -> Self {
+        Self { status, content_type: JSON, body }
     }
 
     pub fn ok(body: &impl Serialize) -> Self {
@@ -155,13 +170,14 @@ pub mod lambda {
             Body::Binary(b) => Bytes::from(b),
             _ => Bytes::new(),
         };
-        ApiRequest { method: parts.method, path: parts.uri.path().to_owned(), headers: parts.headers, body, request_id }
+        let query = parts.uri.query().unwrap_or_default().to_owned();
+        ApiRequest { method: parts.method, path: parts.uri.path().to_owned(), query, headers: parts.headers, body, request_id }
     }
 
     pub fn from_api_response(resp: ApiResponse) -> Response<Body> {
         Response::builder()
             .status(resp.status)
-            .header(http::header::CONTENT_TYPE, "application/json; charset=utf-8")
+            .header(http::header::CONTENT_TYPE, resp.content_type)
             .body(Body::Text(resp.body))
             .expect("status and header are valid")
     }

@@ -33,7 +33,7 @@ pub fn body_sha256(body: &[u8]) -> String {
 
 fn replay(record: &IdempotencyItem) -> Option<ApiResponse> {
     match (record.state.as_str(), record.status_code, &record.response_body) {
-        ("completed", Some(status), Some(body)) => Some(ApiResponse { status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body: body.clone() }),
+        ("completed", Some(status), Some(body)) => Some(ApiResponse::json_text(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body.clone())),
         _ => None,
     }
 }

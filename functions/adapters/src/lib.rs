@@ -18,6 +18,7 @@ pub mod settings;
 pub mod signature;
 pub mod store;
 pub mod stream;
+pub mod tax;
 pub mod telemetry;
 pub mod upstream;
 pub mod wixtar;

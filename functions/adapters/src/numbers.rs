@@ -37,11 +37,12 @@ struct Known {
     block: Option<NumberBlock>,
 }
 
-/// The number blocks of one instance, per merchant and period. The lock is held across the
-/// counter write, so an instance hands out its numbers in order.
+/// The number blocks of one instance, per merchant, period and seller UBN (a merchant that
+/// changes its UBN gets numbers only from ranges Wixtar assigned to the new one). The lock is
+/// held across the counter write, so an instance hands out its numbers in order.
 #[derive(Default)]
 pub struct NumberAllocator {
-    known: Mutex<HashMap<(String, String), Known>>,
+    known: Mutex<HashMap<(String, String, String), Known>>,
 }
 
 impl NumberAllocator {
@@ -57,21 +58,23 @@ impl NumberAllocator {
     ) -> Result<Option<InvoiceNumber>, NumbersError> {
         let period = period.to_string();
         let mut known = self.known.lock().await;
-        let known = known.entry((merchant_id.to_owned(), period.clone())).or_default();
+        let known = known.entry((merchant_id.to_owned(), period.clone(), pos.ubn.clone())).or_default();
+        // Open ranges of this UBN (ranges stored before the UBN was recorded count as this one's).
+        let open_here = |r: &RangeItem| r.next <= r.last && r.seller_ubn.as_ref().is_none_or(|u| *u == pos.ubn);
         if let Some(number) = known.block.as_mut().and_then(NumberBlock::take) {
             return Ok(Some(number));
         }
         let wanted = NumberBlock::next_size(known.block.as_ref(), now);
         for _ in 0..MAX_REFILLS {
             let mut ranges = match known.ranges.take() {
-                Some(r) if r.iter().any(|r| r.next <= r.last) => r,
+                Some(r) if r.iter().any(open_here) => r,
                 _ => store.ranges(merchant_id, &period).await?,
             };
             // A range with numbers left, as far as this instance knows: one of them at random,
             // so that instances racing for a merchant with several books spread over them. If
             // its counter says it is used up, the next known one; the ranges are read again
             // (one query shows every counter) when none is left.
-            let open: Vec<usize> = (0..ranges.len()).filter(|i| ranges[*i].next <= ranges[*i].last).collect();
+            let open: Vec<usize> = (0..ranges.len()).filter(|i| open_here(&ranges[*i])).collect();
             if !open.is_empty() {
                 let range = &mut ranges[open[rand::random_range(0..open.len())]];
                 // A block is at most a quarter of a range, so that concurrent instances share it.

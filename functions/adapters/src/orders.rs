@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use einvoice_domain::settings::IssueTrigger;
+use einvoice_domain::tax::ZeroRating;
 use einvoice_domain::{InvoiceLine, OrderState};
 use serde::{Deserialize, Serialize};
 
@@ -261,6 +262,14 @@ pub struct InvoiceItem {
     pub sales_amount: u32,
     pub tax_amount: u32,
     pub total: u32,
+    /// 零稅率銷售額 and 免稅銷售額 (0 on invoices stored before tax types); see `tax.rs`.
+    #[serde(default)]
+    pub zero_tax_sales_amount: u32,
+    #[serde(default)]
+    pub free_tax_sales_amount: u32,
+    /// 通關方式註記 and 零稅率原因, on an invoice with a zero-rated part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zero_rating: Option<ZeroRating>,
     pub lines: Vec<InvoiceLine>,
     pub barcode: String,
     pub qr_left: String,
@@ -280,6 +289,11 @@ pub struct AllowanceItem {
     /// `{invoice number}-{n}`.
     pub number: String,
     pub amount: u32,
+    /// The zero-rated and tax-free parts of `amount` (the rest is taxable); see `tax.rs`.
+    #[serde(default)]
+    pub zero_tax_amount: u32,
+    #[serde(default)]
+    pub free_tax_amount: u32,
     pub sales_amount: u32,
     pub tax_amount: u32,
     pub issued_at: DateTime<Utc>,
@@ -544,6 +558,15 @@ impl Store {
         let [order, invoice]: [_; 2] =
             self.get_many(&[(pk.clone(), order_keys::ORDER), (pk, order_keys::INVOICE)]).await?.try_into().expect("one answer per key");
         Ok((order.map(from_item).transpose()?, invoice.map(from_item).transpose()?))
+    }
+
+    /// What the invoice proof (證明聯) prints: the order, its invoice and the merchant's plan
+    /// (the seller's company name), in one `BatchGetItem`.
+    pub async fn proof_context(&self, merchant_id: &str, order_id: &str) -> Result<(Option<OrderItem>, Option<InvoiceItem>, Option<PlanItem>), StoreError> {
+        let pk = order_keys::order(merchant_id, order_id);
+        let keys = [(pk.clone(), order_keys::ORDER), (pk, order_keys::INVOICE), (keys::merchant(merchant_id), keys::PLAN)];
+        let [order, invoice, plan]: [_; 3] = self.get_many(&keys).await?.try_into().expect("one answer per key");
+        Ok((order.map(from_item).transpose()?, invoice.map(from_item).transpose()?, plan.map(from_item).transpose()?))
     }
 
     /// The order, its invoice and the merchant's settings: one `BatchGetItem`.

@@ -5,6 +5,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use einvoice_domain::settings::{InvoiceSettings, IssueOn, Provider, WixtarCredentials};
+use einvoice_domain::tax::{CustomsClearance, TaxKind, TaxSettings, ZeroRating, ZeroTaxReason};
 use einvoice_domain::{RuleViolation, Ubn};
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +37,17 @@ pub struct SettingsItem {
     pub provider: Provider,
     pub show_at_checkout: bool,
     pub issue_on: Vec<String>,
+    /// 課稅別 of lines that do not say (absent on settings saved before tax types: taxable).
+    #[serde(default)]
+    pub default_tax_type: TaxKind,
+    /// 通關方式 and 零稅率原因, for zero-rated lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customs_clearance: Option<CustomsClearance>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zero_tax_reason: Option<ZeroTaxReason>,
+    /// Approved for TaxType 9 (mixed) invoices.
+    #[serde(default)]
+    pub mixed_tax_approved: bool,
     pub ubn: String,
     pub store_code: String,
     pub pos_code: String,
@@ -75,6 +87,10 @@ impl SettingsItem {
             provider: settings.provider,
             show_at_checkout: settings.show_at_checkout,
             issue_on: settings.issue_on.names().into_iter().map(str::to_owned).collect(),
+            default_tax_type: settings.tax.default_tax_type,
+            customs_clearance: settings.tax.zero_rating.map(|z| z.customs_clearance),
+            zero_tax_reason: settings.tax.zero_rating.map(|z| z.reason),
+            mixed_tax_approved: settings.tax.mixed_tax_approved,
             ubn: c.ubn.to_string(),
             store_code: c.store_code.clone(),
             pos_code: c.pos_code.clone(),
@@ -108,8 +124,15 @@ impl SettingsItem {
             provider: self.provider,
             show_at_checkout: self.show_at_checkout,
             issue_on: IssueOn::parse(Some(&self.issue_on)).map_err(SettingsError::Invalid)?,
+            tax: self.tax_settings(),
             credentials,
         })
+    }
+
+    /// The tax settings (no secret needed).
+    pub fn tax_settings(&self) -> TaxSettings {
+        let zero_rating = self.customs_clearance.zip(self.zero_tax_reason).map(|(customs_clearance, reason)| ZeroRating { customs_clearance, reason });
+        TaxSettings { default_tax_type: self.default_tax_type, zero_rating, mixed_tax_approved: self.mixed_tax_approved }
     }
 }
 
@@ -145,6 +168,7 @@ mod tests {
     fn settings() -> InvoiceSettings {
         let wire: einvoice_domain::settings::InvoiceSettingsWire = serde_json::from_value(serde_json::json!({
             "enabled": true, "provider": "wixtar", "show_at_checkout": true, "issue_on": ["shipment", "payment"],
+            "default_tax_type": "zero_rated", "customs_clearance": "customs", "zero_tax_reason": "72", "mixed_tax_approved": true,
             "credentials": {"ubn": "04595257", "store_code": "S001", "pos_code": "P01", "pid": "PID-1",
                 "rid": "RID-Secret-0001", "pname": "小明商行", "aes_key": "0123456789abcdef0123456789ABCDEF"}
         }))

@@ -72,6 +72,10 @@ pub struct PlanItem {
     pub merchant_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ubn: Option<String>,
+    /// 營業人名稱: `company.name` of the latest paid order that gave one (printed on the
+    /// invoice proof).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub starts_on: Option<NaiveDate>,
     /// Key of the `by-expiry` GSI.
@@ -108,6 +112,7 @@ impl PlanItem {
             entity: "plan".into(),
             merchant_id: merchant_id.into(),
             ubn: None,
+            company_name: None,
             starts_on: None,
             expires_on: None,
             paid_orders: 0,
@@ -161,6 +166,13 @@ pub struct PlanOrderItem {
     /// Who performs the side effects: the request holding this lease.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub effects_lease_until: Option<DateTime<Utc>>,
+}
+
+impl PlanOrderItem {
+    /// 營業人名稱 given at checkout (`company.name`); renewals charged by the job carry none.
+    pub fn company_name(&self) -> Option<&str> {
+        self.company.get("name")?.as_str().map(str::trim).filter(|n| !n.is_empty())
+    }
 }
 
 /// The `PLANORDER#{order_id}` → merchant pointer the payment callback starts from.

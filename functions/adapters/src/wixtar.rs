@@ -92,10 +92,22 @@ pub struct InvoiceUpload {
     pub carrier_id: Option<String>,
     pub love_code: Option<String>,
     pub print: bool,
+    /// MIG `TaxType`: 1 應稅, 2 零稅率, 3 免稅, 9 混合 (B2C only).
     pub tax_type: u8,
+    /// MIG `TaxRate`: `"0.05"` for 1 and 9, `"0"` for 2 and 3.
+    pub tax_rate: String,
+    /// 應稅銷售額 (MIG `SalesAmount`).
     pub sales_amount: u64,
+    /// 零稅率銷售額 (MIG `ZeroTaxSalesAmount`).
+    pub zero_tax_sales_amount: u64,
+    /// 免稅銷售額 (MIG `FreeTaxSalesAmount`).
+    pub free_tax_sales_amount: u64,
     pub tax_amount: u64,
     pub total: u64,
+    /// MIG `CustomsClearanceMark` (1 非經海關出口, 2 經海關出口), with a zero-rated part only.
+    pub customs_clearance_mark: Option<u8>,
+    /// MIG `ZeroTaxRateReason` (`"71"`–`"79"`), with a zero-rated part only.
+    pub zero_tax_rate_reason: Option<String>,
     pub items: Vec<UploadItem>,
 }
 
@@ -105,6 +117,8 @@ pub struct UploadItem {
     pub quantity: u32,
     pub unit_price: i64,
     pub amount: i64,
+    /// MIG `ProductItem/TaxType` (1, 2 or 3): the line's kind.
+    pub tax_type: u8,
 }
 
 /// Wixtar's answer to an upload or a look-up: `status` is `accepted`.
@@ -326,10 +340,15 @@ mod tests {
             love_code: None,
             print: false,
             tax_type: 1,
+            tax_rate: "0.05".into(),
             sales_amount: 105,
+            zero_tax_sales_amount: 0,
+            free_tax_sales_amount: 0,
             tax_amount: 0,
             total: 105,
-            items: vec![UploadItem { description: "茶".into(), quantity: 1, unit_price: 105, amount: 105 }],
+            customs_clearance_mark: None,
+            zero_tax_rate_reason: None,
+            items: vec![UploadItem { description: "茶".into(), quantity: 1, unit_price: 105, amount: 105, tax_type: 1 }],
         };
         let v = serde_json::to_value(&invoice).unwrap();
         assert_eq!(v["issued_at"], "2026-11-03T02:04:05Z");

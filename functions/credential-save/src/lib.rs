@@ -195,6 +195,10 @@ fn settings_view(merchant_id: &str, item: &SettingsItem, settings: &InvoiceSetti
         "provider": settings.provider,
         "show_at_checkout": settings.show_at_checkout,
         "issue_on": settings.issue_on.names(),
+        "default_tax_type": settings.tax.default_tax_type,
+        "customs_clearance": settings.tax.zero_rating.map(|z| z.customs_clearance),
+        "zero_tax_reason": settings.tax.zero_rating.map(|z| z.reason),
+        "mixed_tax_approved": settings.tax.mixed_tax_approved,
         "credentials": {
             "ubn": c.ubn,
             "store_code": c.store_code,

@@ -10,9 +10,9 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use einvoice_domain::invoice::{AesKey, InvoiceNumber, InvoicePeriod, RandomCode};
 use einvoice_domain::order::{IssueSettings, OrderWire};
 use einvoice_domain::proof::{self, ProofInput, ProofItem};
-use einvoice_domain::sale::{self, Amounts, TaxType};
+use einvoice_domain::sale::Amounts;
 use einvoice_domain::settings::IssueOn;
-use einvoice_domain::{Order, OrderState, PlanStatus, Ubn, decide, invoice_lines};
+use einvoice_domain::{Order, OrderState, PlanStatus, TaxSettings, Ubn, decide, taxed_sale};
 
 /// FIPS-197's AES-128 example key: public, not a merchant's.
 const TEST_KEY: &str = "2B7E151628AED2A6ABF7158809CF4F3C";
@@ -45,7 +45,7 @@ fn merged_state(lines: usize) -> OrderState {
 
 fn settings() -> IssueSettings {
     let on = vec!["shipment".to_owned(), "pickup".to_owned()];
-    IssueSettings { enabled: true, provider_is_wixtar: true, show_at_checkout: true, issue_on: IssueOn::parse(Some(&on)).unwrap() }
+    IssueSettings { enabled: true, provider_is_wixtar: true, show_at_checkout: true, issue_on: IssueOn::parse(Some(&on)).unwrap(), tax: TaxSettings::default() }
 }
 
 fn bench_decision(c: &mut Criterion) {
@@ -92,16 +92,16 @@ fn bench_decision(c: &mut Criterion) {
 /// lines (運費 and 折扣 lines included), amounts, proof items, barcode and both QR codes.
 fn build_invoice(order: &Order, number: InvoiceNumber, key: &AesKey, seller: Ubn) -> proof::Proof {
     let buyer = order.buyer.parse().unwrap();
-    let lines = invoice_lines(order).unwrap();
-    let amounts = Amounts::for_buyer(order.total, &buyer, TaxType::Taxable);
-    let items: Vec<ProofItem> = lines.iter().map(|l| ProofItem { name: l.description.clone(), quantity: l.quantity, unit_price: l.unit_price }).collect();
+    let sale = taxed_sale(order, &TaxSettings::default(), buyer.is_b2b()).unwrap();
+    let amounts = Amounts::new(sale.parts, buyer.is_b2b(), sale.tax_type);
+    let items: Vec<ProofItem> = sale.lines.iter().map(|l| ProofItem { name: l.description.clone(), quantity: l.quantity, unit_price: l.unit_price }).collect();
     let issued_on = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
     proof::build(&ProofInput {
         number,
         period: InvoicePeriod::containing(issued_on),
         issued_on,
         random_code: RandomCode::from_u16(1234).unwrap(),
-        untaxed_amount: u64::from(sale::untaxed_amount(amounts.total)),
+        untaxed_amount: u64::from(amounts.untaxed_total()),
         total: u64::from(amounts.total),
         buyer_ubn: buyer.ubn(),
         seller_ubn: seller,

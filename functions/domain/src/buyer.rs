@@ -281,6 +281,11 @@ impl BuyerWire {
         self.check().map(drop)
     }
 
+    /// Checks the buyer and says whether it is a business (B2B, a UBN given), without building it.
+    pub fn check_is_b2b(&self) -> Result<bool, RuleViolation> {
+        self.check().map(|c| matches!(c, Checked::B2b { .. }))
+    }
+
     /// The checked buyer; violations name their field (`order.buyer.carrier.id`, …).
     pub fn parse(&self) -> Result<Buyer, RuleViolation> {
         let email = crate::checkout::email(&self.email, EMAIL_FIELD).ok();

@@ -11,12 +11,14 @@ pub mod order;
 pub mod period;
 pub mod plan;
 pub mod proof;
+pub mod proof_sheet;
 pub mod recovery;
 pub mod renewal;
 pub mod returns;
 pub mod rule;
 pub mod sale;
 pub mod settings;
+pub mod tax;
 pub mod ubn;
 
 pub use buyer::{Buyer, BuyerWire, Carrier, CarrierKind, LoveCode};
@@ -33,4 +35,5 @@ pub use renewal::{
 };
 pub use rule::RuleViolation;
 pub use sale::{Amounts, InvoiceLine, TaxType, invoice_lines, invoice_total};
+pub use tax::{KindAmounts, TaxKind, TaxSettings, TaxedSale, taxed_sale};
 pub use ubn::Ubn;

@@ -15,6 +15,7 @@ use crate::buyer::BuyerWire;
 use crate::plan::PlanStatus;
 use crate::rule::RuleViolation;
 use crate::settings::{IssueOn, IssueTrigger};
+use crate::tax::{TaxKind, TaxSettings};
 
 /// The one currency an invoice is issued in.
 pub const CURRENCY: &str = "TWD";
@@ -193,6 +194,8 @@ pub struct OrderLine {
     pub quantity: u32,
     /// 單價, whole TWD.
     pub unit_price: u32,
+    /// 課稅別 marked by the platform; `None`: the merchant's `default_tax_type`.
+    pub tax_type: Option<TaxKind>,
 }
 
 /// A checked order, in TWD. Serialises back to its wire shape (so it can be stored as sent).
@@ -258,6 +261,9 @@ pub struct OrderLineWire {
     pub quantity: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit_price: Option<i64>,
+    /// `taxable`, `zero_rated` or `tax_free`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_type: Option<String>,
 }
 
 /// A whole-TWD amount: 0 ≤ value ≤ 4,294,967,295 (what the invoice QR code's 8 hex digits hold).
@@ -288,7 +294,8 @@ impl OrderLineWire {
             })?,
         };
         let unit_price = amount(self.unit_price, &f("unit_price"), None)?;
-        Ok(OrderLine { sku: self.sku, name, quantity, unit_price })
+        let tax_type = self.tax_type.as_deref().map(|t| TaxKind::parse(t, &f("tax_type"))).transpose()?;
+        Ok(OrderLine { sku: self.sku, name, quantity, unit_price, tax_type })
     }
 }
 
@@ -356,7 +363,13 @@ impl From<Order> for OrderWire {
             lines: Some(
                 o.lines
                     .into_iter()
-                    .map(|l| OrderLineWire { sku: l.sku, name: Some(l.name), quantity: Some(i64::from(l.quantity)), unit_price: Some(i64::from(l.unit_price)) })
+                    .map(|l| OrderLineWire {
+                        sku: l.sku,
+                        name: Some(l.name),
+                        quantity: Some(i64::from(l.quantity)),
+                        unit_price: Some(i64::from(l.unit_price)),
+                        tax_type: l.tax_type.map(|t| t.as_str().to_owned()),
+                    })
                     .collect(),
             ),
             shipping_fee: Some(i64::from(o.shipping_fee)),
@@ -404,10 +417,12 @@ impl Order {
     }
 
     /// Whether an invoice could be built from this content: a valid buyer (carrier, love code,
-    /// UBN, company name) and lines that add up to a non-zero total. Allocates nothing when valid.
-    pub fn check_invoice_content(&self) -> Result<(), RuleViolation> {
-        self.buyer.validate()?;
+    /// UBN, company name), lines that add up to a non-zero total, and tax types that make one
+    /// invoice ([`crate::tax::tax_plan`]). Allocates nothing when valid.
+    pub fn check_invoice_content(&self, tax: &TaxSettings) -> Result<(), RuleViolation> {
+        let b2b = self.buyer.check_is_b2b()?;
         crate::sale::invoice_total(self)?;
+        crate::tax::tax_plan(self, tax, b2b)?;
         Ok(())
     }
 }
@@ -455,6 +470,8 @@ pub struct IssueSettings {
     /// 結帳頁顯示發票: without it nothing is issued automatically.
     pub show_at_checkout: bool,
     pub issue_on: IssueOn,
+    /// 課稅別 settings: which orders make one invoice.
+    pub tax: TaxSettings,
 }
 
 /// Why no invoice is issued automatically (invoice status `disabled`).
@@ -498,7 +515,8 @@ pub enum Decision {
     /// `not_issuable`): [`ORDER_CANCELLED`], [`CUSTOM_LOGISTICS_NEVER_RECEIVED`], or the code of
     /// the content violation (`invalid_carrier`, `invalid_love_code`, `invalid_ubn`,
     /// `donation_with_ubn`, `carrier_with_ubn`, `missing_field`, `field_too_long`,
-    /// `invalid_field`, `total_mismatch`, `zero_total`), with the field at fault.
+    /// `invalid_field`, `total_mismatch`, `zero_total`, `mixed_tax_b2b`, `mixed_tax_not_approved`,
+    /// `zero_tax_details_missing`), with the field at fault.
     NotIssuable { reason: &'static str, field: Option<String> },
 }
 
@@ -552,7 +570,7 @@ pub fn decide(state: &OrderState, settings: &IssueSettings, plan: PlanStatus) ->
     let selected = settings.issue_on.triggers();
     let lifecycle = [IssueTrigger::Payment, IssueTrigger::Shipment, IssueTrigger::Pickup];
     if let Some(trigger) = lifecycle.into_iter().find(|&t| selected.contains(&t) && order.trigger_holds(t)) {
-        return match order.check_invoice_content() {
+        return match order.check_invoice_content(&settings.tax) {
             Ok(()) => Decision::Issue { trigger },
             Err(v) => Decision::NotIssuable { reason: v.code, field: v.field },
         };
@@ -594,7 +612,13 @@ mod tests {
 
     fn settings(on: &[&str]) -> IssueSettings {
         let on: Vec<String> = on.iter().map(|s| s.to_string()).collect();
-        IssueSettings { enabled: true, provider_is_wixtar: true, show_at_checkout: true, issue_on: IssueOn::parse(Some(&on)).unwrap() }
+        IssueSettings {
+            enabled: true,
+            provider_is_wixtar: true,
+            show_at_checkout: true,
+            issue_on: IssueOn::parse(Some(&on)).unwrap(),
+            tax: TaxSettings::default(),
+        }
     }
 
     #[test]

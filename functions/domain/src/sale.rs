@@ -6,9 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::buyer::Buyer;
 use crate::order::Order;
 use crate::rule::RuleViolation;
+use crate::tax::{KindAmounts, TaxKind, TaxSettings, taxed_sale};
 
 /// Description of the shipping-fee line.
 pub const SHIPPING_DESCRIPTION: &str = "運費";
@@ -27,6 +27,9 @@ pub struct InvoiceLine {
     pub unit_price: i64,
     /// 小計 = quantity × unit_price.
     pub amount: i64,
+    /// 課稅別 of the line (MIG `ProductItem/TaxType`); invoices stored before tax types are taxable.
+    #[serde(default)]
+    pub tax_type: TaxKind,
 }
 
 /// The invoice total the order's content adds up to, checked without building the lines:
@@ -52,30 +55,12 @@ pub fn invoice_total(order: &Order) -> Result<u32, RuleViolation> {
     Ok(order.total)
 }
 
-/// The invoice lines: one per order line, then `運費` for a non-zero shipping fee, then a
-/// negative `折扣` line for a non-zero discount. Their amounts add up exactly to the total
-/// (see [`invoice_total`] for the violations).
+/// The invoice lines of an order whose lines are all taxable or say their own kind, as
+/// [`taxed_sale`] builds them for a merchant with default tax settings: one per order line,
+/// then `運費` for a non-zero shipping fee, then a negative `折扣` line for a non-zero discount.
+/// Their amounts add up exactly to the total (see [`invoice_total`] for the violations).
 pub fn invoice_lines(order: &Order) -> Result<Vec<InvoiceLine>, RuleViolation> {
-    invoice_total(order)?;
-    let mut lines = Vec::with_capacity(order.lines.len() + 2);
-    for l in &order.lines {
-        let unit_price = i64::from(l.unit_price);
-        lines.push(InvoiceLine {
-            description: l.name.chars().take(DESCRIPTION_MAX).collect(),
-            quantity: l.quantity,
-            unit_price,
-            // Cannot overflow: invoice_total summed these with checked arithmetic.
-            amount: i64::from(l.quantity) * unit_price,
-        });
-    }
-    let single = |description: &str, amount: i64| InvoiceLine { description: description.to_owned(), quantity: 1, unit_price: amount, amount };
-    if order.shipping_fee != 0 {
-        lines.push(single(SHIPPING_DESCRIPTION, i64::from(order.shipping_fee)));
-    }
-    if order.discount != 0 {
-        lines.push(single(DISCOUNT_DESCRIPTION, -i64::from(order.discount)));
-    }
-    Ok(lines)
+    taxed_sale(order, &TaxSettings::default(), false).map(|sale| sale.lines)
 }
 
 /// 課稅別.
@@ -89,6 +74,8 @@ pub enum TaxType {
     ZeroRated = 2,
     /// 免稅 (3).
     Exempt = 3,
+    /// 混合應稅與免稅或零稅率 (9): B2C only, for merchants approved for it.
+    Mixed = 9,
 }
 
 impl TaxType {
@@ -101,14 +88,16 @@ impl TaxType {
             1 => Ok(Self::Taxable),
             2 => Ok(Self::ZeroRated),
             3 => Ok(Self::Exempt),
-            other => Err(RuleViolation::on_field("invalid_tax_type", "tax_type", format!("tax_type must be 1, 2 or 3 (got {other})"))),
+            9 => Ok(Self::Mixed),
+            other => Err(RuleViolation::on_field("invalid_tax_type", "tax_type", format!("tax_type must be 1, 2, 3 or 9 (got {other})"))),
         }
     }
 
-    /// 稅率 in percent: 5 for taxable, 0 otherwise.
+    /// 稅率 in percent (MIG `TaxRate`): 5 for taxable and mixed (the rate of its taxable
+    /// part), 0 for zero-rated and tax-free.
     pub fn rate_percent(self) -> u8 {
         match self {
-            Self::Taxable => 5,
+            Self::Taxable | Self::Mixed => 5,
             Self::ZeroRated | Self::Exempt => 0,
         }
     }
@@ -136,28 +125,45 @@ pub fn untaxed_amount(total: u32) -> u32 {
     u32::try_from(rounded).unwrap_or(total)
 }
 
-/// 金額: what the invoice's totals carry.
+/// 金額: what the invoice's totals carry (MIG 4.0 `Amount`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Amounts {
-    /// 銷售額.
+    /// 應稅銷售額 (`SalesAmount`): the taxable part, tax-inclusive for B2C, untaxed for B2B.
     pub sales_amount: u32,
-    /// 稅額.
+    /// 零稅率銷售額 (`ZeroTaxSalesAmount`).
+    pub zero_tax_sales_amount: u32,
+    /// 免稅銷售額 (`FreeTaxSalesAmount`).
+    pub free_tax_sales_amount: u32,
+    /// 稅額 (`TaxAmount`): 5% of the taxable part for B2B, 0 for B2C.
     pub tax_amount: u32,
-    /// 總計 = sales_amount + tax_amount.
+    /// 總計 = the four above.
     pub total: u32,
     pub tax_type: TaxType,
 }
 
 impl Amounts {
-    /// B2C (`b2b` false): sales = total (tax-inclusive), tax 0. B2B taxable: sales =
-    /// [`untaxed_amount`], tax = total − sales. B2B zero-rated or exempt: sales = total, tax 0.
-    pub fn new(total: u32, b2b: bool, tax_type: TaxType) -> Self {
-        let sales_amount = if b2b && tax_type == TaxType::Taxable { untaxed_amount(total) } else { total };
-        Self { sales_amount, tax_amount: total - sales_amount, total, tax_type }
+    /// From the tax-inclusive amount of each kind. B2C: the taxable part as it is, tax 0. B2B:
+    /// the taxable part split into [`untaxed_amount`] and 5% tax. Zero-rated and tax-free
+    /// parts carry no tax either way.
+    pub fn new(parts: KindAmounts, b2b: bool, tax_type: TaxType) -> Self {
+        let sales_amount = if b2b { untaxed_amount(parts.taxable) } else { parts.taxable };
+        // The parts of one invoice add up to its u32 total.
+        let total = u32::try_from(parts.sum()).unwrap_or(u32::MAX);
+        Self {
+            sales_amount,
+            zero_tax_sales_amount: parts.zero_rated,
+            free_tax_sales_amount: parts.tax_free,
+            tax_amount: parts.taxable - sales_amount,
+            total,
+            tax_type,
+        }
     }
 
-    pub fn for_buyer(total: u32, buyer: &Buyer, tax_type: TaxType) -> Self {
-        Self::new(total, buyer.is_b2b(), tax_type)
+    /// 未稅銷售額 of the left QR code: total minus the 5% tax in the taxable part, B2C too
+    /// (round(taxable / 1.05) + zero-rated + tax-free).
+    pub fn untaxed_total(&self) -> u32 {
+        let taxable = self.sales_amount + self.tax_amount;
+        self.total - (taxable - untaxed_amount(taxable))
     }
 }
 
@@ -177,8 +183,11 @@ mod tests {
         .unwrap()
         .parse()
         .unwrap();
-        o.lines =
-            lines.iter().enumerate().map(|(i, &(quantity, unit_price))| OrderLine { sku: None, name: format!("品項{i}"), quantity, unit_price }).collect();
+        o.lines = lines
+            .iter()
+            .enumerate()
+            .map(|(i, &(quantity, unit_price))| OrderLine { sku: None, name: format!("品項{i}"), quantity, unit_price, tax_type: None })
+            .collect();
         (o.shipping_fee, o.discount, o.total) = (shipping_fee, discount, total);
         o
     }
@@ -226,11 +235,28 @@ mod tests {
 
     #[test]
     fn b2c_and_b2b_amounts() {
-        assert_eq!(Amounts::new(1050, false, TaxType::Taxable), Amounts { sales_amount: 1050, tax_amount: 0, total: 1050, tax_type: TaxType::Taxable });
-        assert_eq!(Amounts::new(1050, true, TaxType::Taxable), Amounts { sales_amount: 1000, tax_amount: 50, total: 1050, tax_type: TaxType::Taxable });
-        for t in [TaxType::ZeroRated, TaxType::Exempt] {
-            let a = Amounts::new(1050, true, t);
-            assert_eq!((a.sales_amount, a.tax_amount), (1050, 0));
+        let taxable = KindAmounts::only(TaxKind::Taxable, 1050);
+        let a = Amounts::new(taxable, false, TaxType::Taxable);
+        assert_eq!((a.sales_amount, a.tax_amount, a.total, a.untaxed_total()), (1050, 0, 1050, 1000));
+        let a = Amounts::new(taxable, true, TaxType::Taxable);
+        assert_eq!((a.sales_amount, a.tax_amount, a.total, a.untaxed_total()), (1000, 50, 1050, 1000));
+        for (kind, t) in [(TaxKind::ZeroRated, TaxType::ZeroRated), (TaxKind::TaxFree, TaxType::Exempt)] {
+            for b2b in [false, true] {
+                let a = Amounts::new(KindAmounts::only(kind, 1050), b2b, t);
+                assert_eq!((a.sales_amount, a.tax_amount, a.total, a.untaxed_total()), (0, 0, 1050, 1050));
+                assert_eq!(a.zero_tax_sales_amount + a.free_tax_sales_amount, 1050);
+            }
+        }
+    }
+
+    #[test]
+    fn mixed_b2c_rounds_only_the_taxable_part_for_the_qr_code() {
+        // Taxable 21 → round(21 / 1.05) = 20; 31 → 29.52… → 30; 32 → 30.47… → 30; 33 → 31.43… → 31.
+        for (taxable, untaxed_taxable) in [(21, 20), (31, 30), (32, 30), (33, 31), (0, 0), (1, 1)] {
+            let parts = KindAmounts { taxable, zero_rated: 7, tax_free: 100 };
+            let a = Amounts::new(parts, false, TaxType::Mixed);
+            assert_eq!((a.sales_amount, a.tax_amount, a.total), (taxable, 0, taxable + 107));
+            assert_eq!(a.untaxed_total(), untaxed_taxable + 107, "{taxable}");
         }
     }
 
@@ -263,16 +289,20 @@ mod tests {
         assert_eq!(TaxType::default().code(), 1);
         assert_eq!(serde_json::to_value(TaxType::Exempt).unwrap(), 3);
         assert_eq!(serde_json::from_value::<TaxType>(2.into()).unwrap(), TaxType::ZeroRated);
+        assert_eq!(serde_json::from_value::<TaxType>(9.into()).unwrap(), TaxType::Mixed);
         assert_eq!(TaxType::from_code(4).unwrap_err().code, "invalid_tax_type");
-        assert_eq!((TaxType::Taxable.rate_percent(), TaxType::Exempt.rate_percent()), (5, 0));
+        assert_eq!((TaxType::Taxable.rate_percent(), TaxType::Exempt.rate_percent(), TaxType::Mixed.rate_percent()), (5, 0, 5));
     }
 
     proptest! {
         #[test]
-        fn sales_plus_tax_is_total(total: u32, b2b: bool, code in 1u8..=3) {
-            let a = Amounts::new(total, b2b, TaxType::from_code(code).unwrap());
-            prop_assert_eq!(u64::from(a.sales_amount) + u64::from(a.tax_amount), u64::from(total));
-            prop_assert_eq!(a.total, total);
+        fn amounts_add_up_to_the_total(taxable in 0u32..1 << 30, zero_rated in 0u32..1 << 30, tax_free in 0u32..1 << 30, b2b: bool) {
+            let a = Amounts::new(KindAmounts { taxable, zero_rated, tax_free }, b2b, TaxType::Mixed);
+            let sum = [a.sales_amount, a.tax_amount, a.zero_tax_sales_amount, a.free_tax_sales_amount].map(u64::from).iter().sum::<u64>();
+            prop_assert_eq!(sum, u64::from(taxable) + u64::from(zero_rated) + u64::from(tax_free));
+            prop_assert_eq!(u64::from(a.total), sum);
+            prop_assert!(a.untaxed_total() <= a.total);
+            prop_assert_eq!(a.total - a.untaxed_total(), taxable - untaxed_amount(taxable));
         }
 
         #[test]

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::rule::RuleViolation;
+use crate::tax::TaxSettings;
 use crate::ubn::Ubn;
 
 /// When an invoice is issued (發票開立時間).
@@ -247,6 +248,8 @@ pub struct InvoiceSettings {
     /// 結帳頁顯示發票: without it nothing is issued automatically.
     pub show_at_checkout: bool,
     pub issue_on: IssueOn,
+    /// 課稅別: default line kind, zero-rating details, TaxType 9 approval.
+    pub tax: TaxSettings,
     pub credentials: WixtarCredentials,
 }
 
@@ -257,17 +260,28 @@ pub struct InvoiceSettingsWire {
     pub provider: Option<String>,
     pub show_at_checkout: Option<bool>,
     pub issue_on: Option<Vec<String>>,
+    /// `taxable` (default), `zero_rated` or `tax_free`.
+    pub default_tax_type: Option<String>,
+    /// `customs` (經海關出口) or `non_customs` (非經海關出口).
+    pub customs_clearance: Option<String>,
+    /// MIG zero-tax-rate reason, `"71"`–`"79"`.
+    pub zero_tax_reason: Option<String>,
+    /// Approved for TaxType 9 (mixed) invoices.
+    pub mixed_tax_approved: Option<bool>,
     pub credentials: Option<CredentialsWire>,
 }
 
 impl InvoiceSettingsWire {
     /// Checks a save over what is `stored` (None for the first save). `enabled` and `provider`
-    /// are required; `show_at_checkout` defaults to off and `issue_on` to shipment; credential
-    /// fields left out keep their stored values.
+    /// are required; `show_at_checkout` defaults to off, `issue_on` to shipment and the tax
+    /// settings to taxable ([`TaxSettings::parse`]); credential fields left out keep their
+    /// stored values.
     pub fn parse(self, stored: Option<&WixtarCredentials>) -> Result<InvoiceSettings, RuleViolation> {
         let enabled = self.enabled.ok_or_else(|| RuleViolation::on_field("missing_field", "enabled", "enabled is required"))?;
         let provider = Provider::parse(self.provider.as_deref().ok_or_else(|| RuleViolation::on_field("missing_field", "provider", "provider is required"))?)?;
         let issue_on = IssueOn::parse(self.issue_on.as_deref())?;
+        let tax =
+            TaxSettings::parse(self.default_tax_type.as_deref(), self.customs_clearance.as_deref(), self.zero_tax_reason.as_deref(), self.mixed_tax_approved)?;
         let credentials = match (self.credentials, stored) {
             (Some(wire), stored) => wire.parse_over(stored)?,
             (None, Some(stored)) => stored.clone(),
@@ -275,7 +289,7 @@ impl InvoiceSettingsWire {
                 return Err(RuleViolation::on_field("missing_field", "credentials", "credentials are required on the first save"));
             }
         };
-        Ok(InvoiceSettings { enabled, provider, show_at_checkout: self.show_at_checkout.unwrap_or(false), issue_on, credentials })
+        Ok(InvoiceSettings { enabled, provider, show_at_checkout: self.show_at_checkout.unwrap_or(false), issue_on, tax, credentials })
     }
 }
 

@@ -32,7 +32,7 @@ use einvoice_domain::proof::{self, ProofInput, ProofItem};
 use einvoice_domain::recovery::{DeadlineState, next_try};
 use einvoice_domain::returns::{AllowanceRecord, InvoiceFacts, Refund, ReturnStep, allowance_amounts, next_return_step};
 use einvoice_domain::settings::InvoiceSettings;
-use einvoice_domain::{AesKey, Amounts, Clock, InvoicePeriod, RandomCode, TaxType, invoice_lines, taipei_date, upload_deadline};
+use einvoice_domain::{AesKey, Amounts, Clock, InvoicePeriod, RandomCode, taipei_date, taxed_sale, upload_deadline};
 use serde_json::{Value, json};
 
 /// Settings from the environment (template.yaml sets them in AWS).
@@ -174,8 +174,8 @@ impl InvoiceIssuer {
         let aes_key = AesKey::parse(&settings.credentials.aes_key).map_err(failed)?;
 
         // Content rules are checked before any number is taken.
-        let content = order.state.order.buyer.parse().and_then(|buyer| Ok((buyer, invoice_lines(&order.state.order)?)));
-        let (buyer, lines) = match content {
+        let content = order.state.order.buyer.parse().and_then(|buyer| Ok((taxed_sale(&order.state.order, &settings.tax, buyer.is_b2b())?, buyer)));
+        let (sale, buyer) = match content {
             Ok(c) => c,
             Err(violation) => {
                 store.set_invoice_status(merchant_id, order_id, InvoiceStatus::NotIssuable, Some(violation.code), Due::Done).await?;
@@ -191,14 +191,15 @@ impl InvoiceIssuer {
         };
         self.deps.crash_points.pass(crash::AFTER_NUMBER_RESERVED);
         let random_code = RandomCode::from_u16(rand::random_range(0..10_000)).expect("below 10000");
-        let amounts = Amounts::for_buyer(order.state.order.total, &buyer, TaxType::Taxable);
-        let items: Vec<ProofItem> = lines.iter().map(|l| ProofItem { name: l.description.clone(), quantity: l.quantity, unit_price: l.unit_price }).collect();
+        let amounts = Amounts::new(sale.parts, buyer.is_b2b(), sale.tax_type);
+        let items: Vec<ProofItem> =
+            sale.lines.iter().map(|l| ProofItem { name: l.description.clone(), quantity: l.quantity, unit_price: l.unit_price }).collect();
         let proof = proof::build(&ProofInput {
             number,
             period,
             issued_on: taipei_date(now),
             random_code,
-            untaxed_amount: u64::from(einvoice_domain::sale::untaxed_amount(amounts.total)),
+            untaxed_amount: u64::from(amounts.untaxed_total()),
             total: u64::from(amounts.total),
             buyer_ubn: buyer.ubn(),
             seller_ubn,
@@ -229,7 +230,10 @@ impl InvoiceIssuer {
             sales_amount: amounts.sales_amount,
             tax_amount: amounts.tax_amount,
             total: amounts.total,
-            lines,
+            zero_tax_sales_amount: amounts.zero_tax_sales_amount,
+            free_tax_sales_amount: amounts.free_tax_sales_amount,
+            zero_rating: sale.zero_rating,
+            lines: sale.lines,
             barcode: proof.barcode,
             qr_left: proof.qr_left,
             qr_right: proof.qr_right,
@@ -336,10 +340,13 @@ impl InvoiceIssuer {
                 store.set_allowance_status(&invoice, index, "uploaded").await?;
                 continue;
             }
-            let records: Vec<AllowanceRecord> =
-                invoice.allowances.iter().map(|a| AllowanceRecord { number: a.number.clone(), amount: a.amount, voided: a.status == "void" }).collect();
+            let records: Vec<AllowanceRecord> = invoice
+                .allowances
+                .iter()
+                .map(|a| AllowanceRecord { number: a.number.clone(), amount: a.amount, parts: a.parts(), voided: a.status == "void" })
+                .collect();
             let period: InvoicePeriod = invoice.period.parse().map_err(failed)?;
-            let facts = InvoiceFacts { period, total: invoice.total, voided: invoice.voided_at.is_some(), allowances: &records };
+            let facts = InvoiceFacts { period, total: invoice.total, parts: invoice.parts(), voided: invoice.voided_at.is_some(), allowances: &records };
             let refund = if order.state.order.is_cancelled() { Refund::Full } else { Refund::Partial(order.state.order.refunded_amount) };
             let now = self.deps.clock.now();
             match next_return_step(facts, refund, &invoice.number, now) {
@@ -363,9 +370,19 @@ impl InvoiceIssuer {
                     tracing::info!(number = %invoice.number, "invoice voided");
                     steps.push(json!({"void_invoice": invoice.number}));
                 }
-                ReturnStep::Allowance { number, amount } => {
-                    let (sales_amount, tax_amount) = allowance_amounts(amount, invoice.buyer_identifier != einvoice_domain::buyer::B2C_BUYER_IDENTIFIER);
-                    let allowance = AllowanceItem { number: number.clone(), amount, sales_amount, tax_amount, issued_at: now, status: "pending".into() };
+                ReturnStep::Allowance { number, amount, parts } => {
+                    let (sales_amount, tax_amount) = allowance_amounts(parts, invoice.buyer_identifier != einvoice_domain::buyer::B2C_BUYER_IDENTIFIER);
+                    let (zero_tax_amount, free_tax_amount) = (parts.zero_rated, parts.tax_free);
+                    let allowance = AllowanceItem {
+                        number: number.clone(),
+                        amount,
+                        zero_tax_amount,
+                        free_tax_amount,
+                        sales_amount,
+                        tax_amount,
+                        issued_at: now,
+                        status: "pending".into(),
+                    };
                     match store.add_allowance(&invoice, invoice.allowances.len(), &allowance).await {
                         // Another processor added one meanwhile: decide again on fresh data.
                         Err(StoreError::Conflict) => continue,
@@ -488,7 +505,7 @@ fn allowance_body(invoice: &InvoiceItem, a: &AllowanceItem) -> AllowanceUpload {
         sales_amount: u64::from(a.sales_amount),
         tax_amount: u64::from(a.tax_amount),
         total: u64::from(a.amount),
-        items: vec![UploadItem { description: "退貨折讓".into(), quantity: 1, unit_price: i64::from(a.amount), amount: i64::from(a.amount) }],
+        items: einvoice_adapters::tax::allowance_items(a.parts()),
     }
 }
 
@@ -508,14 +525,15 @@ fn upload_body(invoice: &InvoiceItem) -> InvoiceUpload {
         love_code: invoice.love_code.clone(),
         print: invoice.print,
         tax_type: invoice.tax_type,
+        tax_rate: einvoice_adapters::tax::tax_rate(invoice.tax_type),
         sales_amount: u64::from(invoice.sales_amount),
+        zero_tax_sales_amount: u64::from(invoice.zero_tax_sales_amount),
+        free_tax_sales_amount: u64::from(invoice.free_tax_sales_amount),
         tax_amount: u64::from(invoice.tax_amount),
         total: u64::from(invoice.total),
-        items: invoice
-            .lines
-            .iter()
-            .map(|l| UploadItem { description: l.description.clone(), quantity: l.quantity, unit_price: l.unit_price, amount: l.amount })
-            .collect(),
+        customs_clearance_mark: invoice.zero_rating.map(|z| z.customs_clearance.code()),
+        zero_tax_rate_reason: invoice.zero_rating.map(|z| z.reason.to_string()),
+        items: invoice.lines.iter().map(UploadItem::from).collect(),
     }
 }
 

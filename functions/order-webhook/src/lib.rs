@@ -1,5 +1,6 @@
 //! order-webhook Lambda: the platform's order-status webhooks (`POST /v1/webhooks/orders`) and
-//! the invoice view (`GET /v1/merchants/{merchant_id}/orders/{order_id}/invoice`).
+//! the invoice view (`GET /v1/merchants/{merchant_id}/orders/{order_id}/invoice`) and its
+//! printable proof (`…/invoice/proof`, [`proof`]).
 //!
 //! A webhook costs two DynamoDB calls: one `BatchGetItem` (the order, the merchant's settings
 //! and plan), one conditional `PutItem` of the order that merges the event (statuses only move
@@ -8,6 +9,8 @@
 //! table's stream hands the committed write to the invoice-issuer, and the invoice-reconciler
 //! takes the work up if it is not done by then. Nothing is published, so no crash between two
 //! calls can lose a claim.
+
+mod proof;
 
 use std::sync::Arc;
 
@@ -107,6 +110,7 @@ fn issue_settings(settings: &SettingsItem) -> IssueSettings {
         provider_is_wixtar: settings.provider == Provider::Wixtar,
         show_at_checkout: settings.show_at_checkout,
         issue_on: IssueOn::parse(Some(&settings.issue_on)).unwrap_or_else(|_| IssueOn::parse(None).expect("default")),
+        tax: settings.tax_settings(),
     }
 }
 
@@ -131,7 +135,8 @@ impl OrderWebhook {
         let segments = req.segments();
         let (allowed, merchant) = match segments[..] {
             ["v1", "webhooks", "orders"] => (Method::POST, None),
-            ["v1", "merchants", m, "orders", o, "invoice"] => (Method::GET, Some((m, o))),
+            ["v1", "merchants", m, "orders", o, "invoice"] => (Method::GET, Some((m, o, false))),
+            ["v1", "merchants", m, "orders", o, "invoice", "proof"] => (Method::GET, Some((m, o, true))),
             _ => return Err(ApiError::route_not_found(req)),
         };
         if req.method != allowed {
@@ -140,11 +145,14 @@ impl OrderWebhook {
         api::authenticate(req, &self.deps.platform_secret)?;
         match merchant {
             None => self.webhook(req).await,
-            Some((m, o)) => {
+            Some((m, o, proof)) => {
                 let m = api::record_merchant(m)?;
                 let o = einvoice_domain::OrderId::parse(o).map_err(|v| ApiError::from(v.at("order_id")))?;
                 tracing::Span::current().record("order_id", o.as_str());
-                self.invoice_view(&m, o.as_str()).await
+                match proof {
+                    true => self.invoice_proof(req, &m, o.as_str()).await,
+                    false => self.invoice_view(&m, o.as_str()).await,
+                }
             }
         }
     }
@@ -272,8 +280,12 @@ fn invoice_view(order: &OrderItem, invoice: Option<&InvoiceItem>) -> Value {
         "print": invoice.map(|i| i.print),
         "tax_type": invoice.map(|i| i.tax_type),
         "sales_amount": invoice.map(|i| i.sales_amount),
+        "zero_tax_sales_amount": invoice.map(|i| i.zero_tax_sales_amount),
+        "free_tax_sales_amount": invoice.map(|i| i.free_tax_sales_amount),
         "tax_amount": invoice.map(|i| i.tax_amount),
         "total": invoice.map(|i| i.total),
+        "customs_clearance": invoice.and_then(|i| i.zero_rating.map(|z| z.customs_clearance)),
+        "zero_tax_reason": invoice.and_then(|i| i.zero_rating.map(|z| z.reason)),
         "lines": invoice.map(|i| &i.lines),
         "barcode": invoice.map(|i| &i.barcode),
         "qr_left": invoice.map(|i| &i.qr_left),

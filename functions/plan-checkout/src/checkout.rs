@@ -129,7 +129,7 @@ impl PlanCheckout {
             // A resumed request raced the first one: answer what was stored.
             Err(StoreError::Conflict) => match record_pk {
                 Some(pk) => match self.store.idempotency(pk).await?.and_then(|r| r.response_body.zip(r.status_code)) {
-                    Some((body, status)) => Ok(ApiResponse { status: StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED), body }),
+                    Some((body, status)) => Ok(ApiResponse::json_text(StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED), body)),
                     None => Err(ApiError::conflict("idempotency_key_in_progress", "retry shortly")),
                 },
                 None => Err(ApiError::conflict("order_exists", "an order with this id already exists")),

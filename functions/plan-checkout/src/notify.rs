@@ -167,6 +167,9 @@ impl PlanCheckout {
         order.pending_notification = true;
 
         plan.ubn.get_or_insert_with(|| order.ubn.clone());
+        if let Some(name) = order.company_name() {
+            plan.company_name = Some(name.to_owned());
+        }
         plan.starts_on = Some(period.starts_on);
         plan.expires_on = Some(period.expires_on);
         plan.paid_orders += 1;

@@ -19,11 +19,14 @@ pub struct ContractClient {
     signing_time: std::sync::Arc<std::sync::Mutex<Option<i64>>>,
 }
 
-/// A response: status and JSON body (`Value::Null` when the body is not JSON).
+/// A response: status and JSON body (`Value::Null` when the body is not JSON), and the body
+/// as text with its content type (the invoice proof is SVG).
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: u16,
     pub body: Value,
+    pub content_type: String,
+    pub text: String,
 }
 
 impl Reply {
@@ -65,8 +68,9 @@ impl ContractClient {
         }
         let resp = req.send().await.expect("local stack answers");
         let status = resp.status().as_u16();
+        let content_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
         let text = resp.text().await.unwrap_or_default();
-        Reply { status, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
+        Reply { status, body: serde_json::from_str(&text).unwrap_or(Value::Null), content_type, text }
     }
 
     fn signed_headers(&self, secret: &Secret, body: &[u8], key: Option<&str>) -> Vec<(&'static str, String)> {

@@ -1,6 +1,7 @@
 //! `./infra/run demo`: a merchant buys a Wixtar plan, pays by ATM, renews by card with
-//! auto-renew, saves its Wixtar credentials, gets an e-invoice for a shipped order, and its
-//! auto-renewal is locked (T-15) and charged (T-10) by the daily jobs. Prints each step.
+//! auto-renew, saves its Wixtar credentials, gets an e-invoice (and its printable proof) for a
+//! shipped order, and its auto-renewal is locked (T-15) and charged (T-10) by the daily jobs.
+//! Prints each step.
 
 use serde_json::{Value, json};
 
@@ -115,7 +116,7 @@ async fn walk(base_url: &str) -> Result<(), String> {
         json!({"id": order_id, "currency": "TWD", "payment_status": "paid", "delivery_status": delivery, "cancelled": false,
                "logistics": "tcat", "lines": [{"sku": "TEA-01", "name": "凍頂烏龍茶 150g", "quantity": 2, "unit_price": 500}],
                "shipping_fee": 100, "discount": 50, "total": 1050,
-               "buyer": {"name": "陳小華", "email": "hua@example.com", "carrier": {"type": "mobile", "id": "/AB+.-12"}}})
+               "buyer": {"name": "陳小華", "email": "hua@example.com"}})
     };
     let hook = |event_id: &str, delivery: &str| json!({"event_id": format!("{order_id}-{event_id}"), "occurred_at": chrono::Utc::now().to_rfc3339(), "merchant_id": merchant, "order": order(delivery)});
     let paid = c.post("/v1/webhooks/orders", &hook("paid", "pending")).await;
@@ -135,6 +136,12 @@ async fn walk(base_url: &str) -> Result<(), String> {
     if received != 1 {
         return Err(format!("expected one upload, got {received}"));
     }
+    let proof = c.get(&format!("{base}/orders/{order_id}/invoice/proof")).await;
+    expect(&proof, 200)?;
+    let dir = std::env::current_dir().map_err(|e| e.to_string())?.join("target/demo");
+    let file = dir.join(format!("proof-{order_id}.svg"));
+    std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&file, &proof.text)).map_err(|e| format!("writing {}: {e}", file.display()))?;
+    println!("\n── step 20: the printable proof (電子發票證明聯, {}, {} bytes) written to {}", proof.content_type, proof.text.len(), file.display());
 
     let fire = |job: &'static str, time: &'static str| {
         let c = c.clone();
@@ -144,16 +151,16 @@ async fn walk(base_url: &str) -> Result<(), String> {
         }
     };
     let cutoff = fire("renewal-cutoff", "2027-06-15T00:05:00+08:00").await;
-    step(20, "renewal-cutoff on 2027-06-15 (the day after T-15): the renewal is locked, the merchant told", &cutoff);
+    step(21, "renewal-cutoff on 2027-06-15 (the day after T-15): the renewal is locked, the merchant told", &cutoff);
     expect(&cutoff, 200)?;
     let charge = fire("renewal-charge", "2027-06-19T00:10:00+08:00").await;
-    step(21, "renewal-charge on 2027-06-19 (T-10): the card is charged once for 3 months", &charge);
+    step(22, "renewal-charge on 2027-06-19 (T-10): the card is charged once for 3 months", &charge);
     expect(&charge, 200)?;
     let again = fire("renewal-charge", "2027-06-19T00:10:00+08:00").await;
-    step(22, "the same day fired again: nothing more is charged", &again);
+    step(23, "the same day fired again: nothing more is charged", &again);
     let view = c.get(&format!("{base}/plan")).await;
     println!(
-        "\n── step 23: 使用期限 now ends {} (from 2027-06-30, 3 months); orders: {}",
+        "\n── step 24: 使用期限 now ends {} (from 2027-06-30, 3 months); orders: {}",
         view.body["expires_on"],
         view.body["orders"].as_array().map_or(0, Vec::len)
     );
@@ -163,7 +170,7 @@ async fn walk(base_url: &str) -> Result<(), String> {
 
     let events = c.admin_get(&format!("{base_url}/_local/events")).await;
     let mine: Vec<&Value> = events.as_array().into_iter().flatten().filter(|e| e["detail"]["merchant_id"] == merchant.as_str()).collect();
-    println!("\n── step 24: events published to EventBridge for {merchant}");
+    println!("\n── step 25: events published to EventBridge for {merchant}");
     for e in &mine {
         println!("{} {}", e["detail_type"], e["detail"]["event_id"]);
     }

@@ -433,7 +433,7 @@ impl Functions {
 }
 
 fn to_response(resp: ApiResponse) -> Response {
-    Response::builder().status(resp.status).header("content-type", "application/json; charset=utf-8").body(Body::from(resp.body)).expect("valid response")
+    Response::builder().status(resp.status).header("content-type", resp.content_type).body(Body::from(resp.body)).expect("valid response")
 }
 
 /// Routes a request to the function the template routes it to, as API Gateway would.
@@ -444,8 +444,15 @@ async fn dispatch(State(mounted): State<Arc<Mounted>>, req: Request) -> Response
         Ok(b) => b,
         Err(_) => bytes::Bytes::from(vec![0u8; MAX_BODY_BYTES + 1]),
     };
-    let api =
-        ApiRequest { method: parts.method, path: parts.uri.path().to_owned(), headers: parts.headers, body, request_id: uuid::Uuid::new_v4().to_string() };
+    let query = parts.uri.query().unwrap_or_default().to_owned();
+    let api = ApiRequest {
+        method: parts.method,
+        path: parts.uri.path().to_owned(),
+        query,
+        headers: parts.headers,
+        body,
+        request_id: uuid::Uuid::new_v4().to_string(),
+    };
     let same_path: Vec<&HttpRoute> = mounted.routes.iter().filter(|r| r.matches_path(&api.path)).collect();
     let Some(route) = same_path.iter().find(|r| r.method == api.method.as_str()) else {
         let error = if same_path.is_empty() { ApiError::route_not_found(&api) } else { ApiError::method_not_allowed(&api) };

@@ -77,10 +77,28 @@ struct Upload {
     love_code: Option<String>,
     print: bool,
     tax_type: u8,
+    #[serde(default = "taxable_rate")]
+    tax_rate: String,
     sales_amount: u64,
+    #[serde(default)]
+    zero_tax_sales_amount: u64,
+    #[serde(default)]
+    free_tax_sales_amount: u64,
     tax_amount: u64,
     total: u64,
+    #[serde(default)]
+    customs_clearance_mark: Option<u8>,
+    #[serde(default)]
+    zero_tax_rate_reason: Option<String>,
     items: Vec<UploadItem>,
+}
+
+fn taxable_rate() -> String {
+    "0.05".into()
+}
+
+fn taxable() -> u8 {
+    1
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -89,13 +107,64 @@ struct UploadItem {
     quantity: u32,
     unit_price: i64,
     amount: i64,
+    #[serde(default = "taxable")]
+    tax_type: u8,
+}
+
+impl Upload {
+    /// The amount of each item kind (1 應稅, 2 零稅率, 3 免稅) the totals declare, tax included.
+    fn kind_amounts(&self) -> [u64; 3] {
+        [self.sales_amount + self.tax_amount, self.zero_tax_sales_amount, self.free_tax_sales_amount]
+    }
+
+    /// The MIG 4.0 tax-type rules Wixtar would check (docs/invoices.md, "Tax types").
+    fn check_tax(&self) -> Result<(), &'static str> {
+        let b2c = self.buyer_ubn == "0000000000";
+        let expected_rate = match self.tax_type {
+            1 | 9 => "0.05",
+            2 | 3 => "0",
+            _ => return Err("invalid_tax_type"),
+        };
+        if self.tax_rate != expected_rate {
+            return Err("tax_rate_mismatch");
+        }
+        if self.tax_type == 9 && !b2c {
+            return Err("mixed_tax_b2b");
+        }
+        if b2c && self.tax_amount != 0 {
+            return Err("amount_mismatch");
+        }
+        let declared = self.kind_amounts();
+        if u128::from(declared[0]) + u128::from(declared[1]) + u128::from(declared[2]) != u128::from(self.total) {
+            return Err("amount_mismatch");
+        }
+        let mut by_kind = [0i128; 3];
+        for item in &self.items {
+            let single = self.tax_type != 9;
+            if !(1..=3).contains(&item.tax_type) || (single && item.tax_type != self.tax_type) {
+                return Err("item_tax_type_mismatch");
+            }
+            by_kind[usize::from(item.tax_type - 1)] += i128::from(item.amount);
+        }
+        if by_kind.iter().zip(declared).any(|(&items, d)| items != i128::from(d)) {
+            return Err("amount_mismatch");
+        }
+        let zero_rated = declared[1] > 0 || self.tax_type == 2;
+        let mark_ok = matches!(self.customs_clearance_mark, Some(1 | 2));
+        let reason_ok = self.zero_tax_rate_reason.as_deref().is_some_and(|r| matches!(r.parse::<u8>(), Ok(71..=79)) && r.len() == 2);
+        if zero_rated && !(mark_ok && reason_ok) {
+            return Err("zero_tax_details_missing");
+        }
+        Ok(())
+    }
 }
 
 struct ReceivedInvoice {
     ubn: String,
     upload: Upload,
     /// (allowance number, total, voided)
-    allowances: Vec<(String, u64, bool)>,
+    /// (number, total, voided, items as received)
+    allowances: Vec<(String, u64, bool, Value)>,
     voided: bool,
     /// The `invoice` object as first received, plus `received_count`.
     record: Value,
@@ -320,14 +389,17 @@ async fn allocate_range(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Valu
         return sim.faults.after(answer);
     }
     let books = allocations.iter().filter(|a| a.ubn == ubn && a.period == period).count() as u32;
-    if limit.is_some_and(|max| books >= max) || u64::from(books + 1) * u64::from(BOOK) > 100_000_000 {
+    // Numbers are unique in a period across all sellers (as the MOF hands them out), so a
+    // merchant that changes UBN never gets a book that overlaps its old one.
+    let issued = allocations.iter().filter(|a| a.period == period).count() as u32;
+    if limit.is_some_and(|max| books >= max) || u64::from(issued + 1) * u64::from(BOOK) > 100_000_000 {
         return refuse(StatusCode::CONFLICT, "no_ranges_available");
     }
     let allocation = Allocation {
         ubn,
         track: track_for(&period),
-        first: format!("{:08}", books * BOOK),
-        last: format!("{:08}", books * BOOK + BOOK - 1),
+        first: format!("{:08}", issued * BOOK),
+        last: format!("{:08}", issued * BOOK + BOOK - 1),
         period,
         request_id: request_id.to_owned(),
     };
@@ -369,8 +441,11 @@ async fn upload_invoice(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Valu
         return refuse(StatusCode::UNPROCESSABLE_ENTITY, "number_not_allocated");
     }
     let items_sum: i128 = upload.items.iter().map(|i| i128::from(i.amount)).sum();
-    if items_sum != i128::from(upload.total) || u128::from(upload.sales_amount) + u128::from(upload.tax_amount) != u128::from(upload.total) {
+    if items_sum != i128::from(upload.total) {
         return refuse(StatusCode::UNPROCESSABLE_ENTITY, "amount_mismatch");
+    }
+    if let Err(code) = upload.check_tax() {
+        return refuse(StatusCode::UNPROCESSABLE_ENTITY, code);
     }
     let number = upload.number.clone();
     {
@@ -431,7 +506,8 @@ async fn with_invoice(
         };
         let answer = change(invoice);
         invoice.record["void"] = invoice.voided.into();
-        invoice.record["allowances"] = invoice.allowances.iter().map(|(n, total, voided)| json!({"number": n, "total": total, "voided": voided})).collect();
+        invoice.record["allowances"] =
+            invoice.allowances.iter().map(|(n, total, voided, items)| json!({"number": n, "total": total, "voided": voided, "items": items})).collect();
         answer
     };
     match answer {
@@ -444,7 +520,7 @@ async fn with_invoice(
 async fn void_invoice(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value>) -> Response {
     let number = field(&body, "number").map(str::to_owned);
     with_invoice(&sim, &body, number.as_deref(), |invoice| {
-        if invoice.allowances.iter().any(|(_, _, voided)| !voided) {
+        if invoice.allowances.iter().any(|(_, _, voided, _)| !voided) {
             return Err(refuse(StatusCode::CONFLICT, "allowances_exist"));
         }
         invoice.voided = true;
@@ -465,16 +541,40 @@ async fn upload_allowance(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Va
         if invoice.voided {
             return Err(refuse(StatusCode::CONFLICT, "invoice_void"));
         }
-        if !invoice.allowances.iter().any(|(n, _, _)| *n == number) {
-            let allowed: u64 = invoice.allowances.iter().filter(|(_, _, v)| !v).map(|(_, t, _)| t).sum();
+        if !invoice.allowances.iter().any(|(n, _, _, _)| *n == number) {
+            let allowed: u64 = invoice.allowances.iter().filter(|(_, _, v, _)| !v).map(|(_, t, _, _)| t).sum();
             if total == 0 || allowed + total > invoice.upload.total {
                 return Err(refuse(StatusCode::CONFLICT, "allowance_exceeds_invoice"));
             }
-            invoice.allowances.push((number.clone(), total, false));
+            let items = allowance.get("items").cloned().unwrap_or_default();
+            if let Err(code) = allowance_kinds_fit(&invoice.upload, &items, total) {
+                return Err(refuse(StatusCode::UNPROCESSABLE_ENTITY, code));
+            }
+            invoice.allowances.push((number.clone(), total, false, items));
         }
         Ok(Json(json!({"number": number, "status": "accepted"})).into_response())
     })
     .await
+}
+
+/// An allowance's items add up to its total, and each returns a kind the invoice has (its
+/// tax follows the lines it returns): `allowance_tax_type_mismatch` otherwise.
+fn allowance_kinds_fit(invoice: &Upload, items: &Value, total: u64) -> Result<(), &'static str> {
+    let declared = invoice.kind_amounts();
+    let mut sum = 0i64;
+    for item in items.as_array().map(Vec::as_slice).unwrap_or_default() {
+        let amount = item.get("amount").and_then(Value::as_i64).unwrap_or(0);
+        let kind = item.get("tax_type").and_then(Value::as_u64).unwrap_or(1);
+        let fits = (1..=3).contains(&kind) && declared[(kind - 1) as usize] >= u64::try_from(amount).unwrap_or(u64::MAX);
+        if !fits {
+            return Err("allowance_tax_type_mismatch");
+        }
+        sum += amount;
+    }
+    if u64::try_from(sum).ok() != Some(total) {
+        return Err("amount_mismatch");
+    }
+    Ok(())
 }
 
 /// `POST /api/v1/allowances/void` `{"pos", "number"}`: 作廢折讓.
@@ -482,7 +582,7 @@ async fn void_allowance(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Valu
     let number = field(&body, "number").map(str::to_owned).unwrap_or_default();
     let invoice_number = number.rsplit_once('-').map(|(invoice, _)| invoice.to_owned());
     with_invoice(&sim, &body, invoice_number.as_deref(), |invoice| {
-        let Some(allowance) = invoice.allowances.iter_mut().find(|(n, _, _)| *n == number) else {
+        let Some(allowance) = invoice.allowances.iter_mut().find(|(n, _, _, _)| *n == number) else {
             return Err(refuse(StatusCode::NOT_FOUND, "not_found"));
         };
         allowance.2 = true;
@@ -619,7 +719,7 @@ mod tests {
         assert_eq!(status, 200);
         assert_eq!(second["range"], json!({"period": "11512", "track": "UA", "first": "00000050", "last": "00000099"}));
         let (_, other) = allocate(sim.addr, OTHER_UBN, "11512", "req-1").await;
-        assert_eq!(other["range"]["first"], "00000000", "books are counted per UBN, request ids scoped to it");
+        assert_eq!(other["range"]["first"], "00000100", "request ids are scoped to the UBN; numbers are unique in the period across sellers");
         let (_, next_period) = allocate(sim.addr, UBN, "11602", "req-3").await;
         assert_eq!(next_period["range"]["first"], "00000000");
         assert_eq!(allocate(sim.addr, UBN, "11602", "req-1").await, (409, json!({"error": "request_id_conflict"})));
@@ -643,9 +743,52 @@ mod tests {
         assert_eq!(allocate(sim.addr, OTHER_UBN, "11512", "req-2").await.0, 200, "and per UBN");
         assert_eq!(call(sim.addr, "POST", "/_sim/ranges", Some(json!({"ubn": UBN, "books": null}))).await.0, 204);
         let (status, answer) = allocate(sim.addr, UBN, "11512", "req-2").await;
-        assert_eq!((status, &answer["range"]["first"]), (200, &json!("00000050")));
+        assert_eq!((status, &answer["range"]["first"]), (200, &json!("00000100")), "after the other UBN's book");
         assert_eq!(call(sim.addr, "POST", "/_sim/ranges", Some(json!({"ubn": OTHER_UBN, "books": 0}))).await.0, 204);
         assert_eq!(allocate(sim.addr, OTHER_UBN, "11602", "req-9").await.0, 409);
+    }
+
+    #[tokio::test]
+    async fn uploads_follow_the_tax_type_rules() {
+        let sim = crate::serve(router(), 0).await.unwrap();
+        assert_eq!(allocate(sim.addr, UBN, "11512", "req-1").await.0, 200);
+        let item = |amount: i64, tax_type: u8| json!({"description": "x", "quantity": 1, "unit_price": amount, "amount": amount, "tax_type": tax_type});
+        let with = |number: &str, edits: Value| {
+            let mut inv = invoice(number);
+            for (k, v) in edits.as_object().unwrap() {
+                inv[k] = v.clone();
+            }
+            inv
+        };
+        let zero = json!({"tax_type": 2, "tax_rate": "0", "sales_amount": 0, "zero_tax_sales_amount": 150, "items": [item(150, 2)],
+                          "customs_clearance_mark": 2, "zero_tax_rate_reason": "71"});
+        assert_eq!(upload(sim.addr, UBN, &with("UA00000001", zero.clone())).await.0, 200);
+        let mut no_reason = zero.clone();
+        no_reason["zero_tax_rate_reason"] = Value::Null;
+        assert_eq!(upload(sim.addr, UBN, &with("UA00000002", no_reason)).await, (422, json!({"error": "zero_tax_details_missing"})));
+        let mut wrong_rate = zero;
+        wrong_rate["tax_rate"] = "0.05".into();
+        assert_eq!(upload(sim.addr, UBN, &with("UA00000002", wrong_rate)).await, (422, json!({"error": "tax_rate_mismatch"})));
+        let free = json!({"tax_type": 3, "tax_rate": "0", "sales_amount": 0, "free_tax_sales_amount": 150, "items": [item(150, 1)]});
+        assert_eq!(upload(sim.addr, UBN, &with("UA00000002", free)).await, (422, json!({"error": "item_tax_type_mismatch"})));
+        let mixed = json!({"tax_type": 9, "sales_amount": 100, "free_tax_sales_amount": 50, "items": [item(100, 1), item(50, 3)]});
+        assert_eq!(upload(sim.addr, UBN, &with("UA00000003", mixed.clone())).await.0, 200);
+        let mut split_off = mixed.clone();
+        split_off["items"] = json!([item(90, 1), item(60, 3)]);
+        assert_eq!(upload(sim.addr, UBN, &with("UA00000004", split_off)).await, (422, json!({"error": "amount_mismatch"})));
+        let mut b2b = mixed;
+        b2b["buyer_ubn"] = "12345675".into();
+        assert_eq!(upload(sim.addr, UBN, &with("UA00000004", b2b)).await, (422, json!({"error": "mixed_tax_b2b"})));
+        assert_eq!(upload(sim.addr, UBN, &with("UA00000004", json!({"tax_type": 4}))).await, (422, json!({"error": "invalid_tax_type"})));
+        // An allowance of the mixed invoice returns kinds it has, no more of each than it has.
+        let allowance = |number: &str, items: Value, total: u64| {
+            json!({"pos": pos(UBN), "allowance": {"number": number, "invoice_number": "UA00000003", "issued_at": "2026-11-04T00:00:00Z",
+                   "sales_amount": total, "tax_amount": 0, "total": total, "items": items}})
+        };
+        let zero_part = allowance("UA00000003-1", json!([item(10, 2)]), 10);
+        assert_eq!(call(sim.addr, "POST", "/api/v1/allowances", Some(zero_part)).await, (422, json!({"error": "allowance_tax_type_mismatch"})));
+        let ok = allowance("UA00000003-1", json!([item(60, 1), item(40, 3)]), 100);
+        assert_eq!(call(sim.addr, "POST", "/api/v1/allowances", Some(ok)).await.0, 200);
     }
 
     #[tokio::test]

@@ -1,0 +1,205 @@
+//! The invoice proof (電子發票證明聯) through the local stack: the SVG rendered to PNG by
+//! `rsvg-convert` (librsvg2-bin) and read back by `zbarimg` (zbar-tools) — the barcode and both
+//! QR codes decode to exactly the invoice view's `barcode`, `qr_left` and `qr_right`; a headless
+//! Chromium screenshot saved under `target/proof/` for a person to look at; the refusals.
+//!
+//! `./infra/test` installs the three Debian packages; without them these tests fail (they never
+//! skip).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use e2e_tests::{Harness, Reply, order, start};
+use serde_json::{Value, json};
+
+fn out_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/proof");
+    std::fs::create_dir_all(&dir).expect("target/proof is writable");
+    dir
+}
+
+/// Runs a tool the test script installs; a missing tool fails the test with what to install.
+fn run(tool: &str, args: &[&str]) -> std::process::Output {
+    let out = Command::new(tool)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} could not run ({e}): ./infra/test installs librsvg2-bin, zbar-tools and chromium (Debian)"));
+    assert!(out.status.success() || tool == "zbarimg", "{tool} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// The symbols `zbarimg` reads in a PNG, as (symbology, data), sorted. QR payloads are taken as
+/// the bytes they hold (`qrcode.binary`), read as UTF-8 as the left code's encoding flag (`1`)
+/// says: without that, zbar guesses a charset and reads a short UTF-8 run such as
+/// `**運費:1:100:折扣:1:-50` as Shift-JIS.
+fn scan(png: &Path) -> Vec<(String, String)> {
+    let out = run("zbarimg", &["--quiet", "--nodbus", "-Sqrcode.binary", png.to_str().unwrap()]);
+    let mut symbols: Vec<(String, String)> = String::from_utf8(out.stdout)
+        .expect("zbarimg prints UTF-8")
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .map(|(kind, data)| (kind.to_owned(), data.to_owned()))
+        .collect();
+    symbols.sort();
+    symbols
+}
+
+/// Saves the proof and its PNG (rsvg-convert, 4 pixels a printer dot) under target/proof.
+fn rasterize(name: &str, svg: &str) -> PathBuf {
+    let dir = out_dir();
+    let (svg_path, png_path) = (dir.join(format!("{name}.svg")), dir.join(format!("{name}.png")));
+    std::fs::write(&svg_path, svg).unwrap();
+    run("rsvg-convert", &["--dpi-x", "812", "--dpi-y", "812", "--background-color", "white", "-o", png_path.to_str().unwrap(), svg_path.to_str().unwrap()]);
+    png_path
+}
+
+/// What a scan of the proof must give: the view's barcode and both QR strings, exactly.
+fn expected_symbols(view: &Value) -> Vec<(String, String)> {
+    let s = |k: &str| view[k].as_str().unwrap().to_owned();
+    let mut want = vec![("CODE-39".to_owned(), s("barcode")), ("QR-Code".to_owned(), s("qr_left")), ("QR-Code".to_owned(), s("qr_right"))];
+    want.sort();
+    want
+}
+
+async fn proof(h: &Harness, m: &str, id: &str, query: &str) -> Reply {
+    h.c.get(&format!("/v1/merchants/{m}/orders/{id}/invoice/proof{query}")).await
+}
+
+/// An issued invoice for `buyer`, with Chinese item names; `three_lines` or the one line of
+/// [`order`] (then the right code is only `**運費:1:100:折扣:1:-50`). Returns (merchant,
+/// invoice view).
+async fn issued(h: &Harness, id: &str, buyer: Value, three_lines: bool) -> (String, Value) {
+    let m = h.invoicing_merchant(&["shipment"]).await;
+    let mut o = order(id, "paid", "shipped", "tcat");
+    if three_lines {
+        o["lines"] = json!([
+            {"sku": "TEA-01", "name": "凍頂烏龍茶 150g", "quantity": 2, "unit_price": 500},
+            {"sku": "CUP-02", "name": "鶯歌手拉坯茶杯：青瓷", "quantity": 1, "unit_price": 380},
+            {"sku": "BOX-03", "name": "禮盒包裝", "quantity": 1, "unit_price": 20}
+        ]);
+        o["total"] = json!(1450);
+    }
+    o["buyer"] = buyer;
+    let r = h.order_event(&m, "ship", &o).await;
+    assert_eq!(r.body["invoice"]["status"], "uploaded", "{:?}", r.body);
+    let view = h.invoice(&m, id).await;
+    assert_eq!(view.status, 200);
+    (m, view.body)
+}
+
+fn assert_svg(r: &Reply) {
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.content_type, "image/svg+xml");
+    assert!(r.text.starts_with("<?xml") && r.text.contains(r#"width="57mm" height="90mm""#));
+}
+
+#[tokio::test]
+async fn b2c_proof_scans_back_to_the_invoice_view() {
+    let h = start().await;
+    let (m, view) = issued(&h, "proof-b2c", json!({"name": "陳小華", "email": "hua@example.com"}), true).await;
+    assert!(view["qr_right"].as_str().unwrap().len() > 2, "items continue in the right code: {view}");
+
+    let r = proof(&h, &m, "proof-b2c", "").await;
+    assert_svg(&r);
+    let number = view["number"].as_str().unwrap();
+    for shown in ["小明商行有限公司", ">電子發票證明聯<", &format!(">{}-{}<", &number[..2], &number[2..]), ">總計:1450<", ">賣方:04595257<"]
+    {
+        assert!(r.text.contains(shown), "{shown} missing");
+    }
+    assert!(!r.text.contains("買方") && !r.text.contains("補印"));
+    assert_eq!(scan(&rasterize("proof-b2c", &r.text)), expected_symbols(&view));
+
+    let again = proof(&h, &m, "proof-b2c", "?reprint=true").await;
+    assert_svg(&again);
+    assert!(again.text.contains(">電子發票證明聯補印<"));
+    assert_eq!(scan(&rasterize("proof-b2c-reprint", &again.text)), expected_symbols(&view));
+    assert!(!proof(&h, &m, "proof-b2c", "?reprint=false").await.text.contains("補印"));
+    let bad = proof(&h, &m, "proof-b2c", "?reprint=yes").await;
+    assert_eq!((bad.status, bad.error_code()), (422, Some("invalid_reprint")));
+}
+
+#[tokio::test]
+async fn b2b_proof_scans_back_and_shows_the_buyer() {
+    let h = start().await;
+    let buyer = json!({"name": "王經理", "email": "a@b.tw", "ubn": "22099131", "company_name": "台灣積體電路"});
+    let (m, view) = issued(&h, "proof-b2b", buyer, false).await;
+    assert_eq!(view["qr_right"], "**運費:1:100:折扣:1:-50");
+    let r = proof(&h, &m, "proof-b2b", "").await;
+    assert_svg(&r);
+    assert!(r.text.contains(">買方:22099131<") && r.text.contains(">格式:25<") && r.text.contains(">總計:1050<"));
+    assert_eq!(scan(&rasterize("proof-b2b", &r.text)), expected_symbols(&view));
+}
+
+#[tokio::test]
+async fn chromium_screenshot_of_the_proof() {
+    let h = start().await;
+    let (m, view) = issued(&h, "proof-shot", json!({"name": "陳小華"}), true).await;
+    let r = proof(&h, &m, "proof-shot", "").await;
+    assert_svg(&r);
+    let dir = out_dir();
+    let svg = dir.join("proof-chromium.svg");
+    std::fs::write(&svg, &r.text).unwrap();
+    let shot = dir.join("proof-chromium.png");
+    let _ = std::fs::remove_file(&shot);
+    // 57 × 90 mm is 216 × 341 CSS pixels; 4 device pixels each.
+    let profile = tempdir("chromium-profile");
+    run(
+        "chromium",
+        &[
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--force-device-scale-factor=4",
+            "--window-size=216,341",
+            &format!("--user-data-dir={}", profile.display()),
+            &format!("--screenshot={}", shot.display()),
+            &format!("file://{}", svg.canonicalize().unwrap().display()),
+        ],
+    );
+    let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    // What the browser drew scans too.
+    assert_eq!(scan(&shot), expected_symbols(&view));
+    println!("screenshot: {}", shot.display());
+    let _ = std::fs::remove_dir_all(profile);
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn proofs_are_refused_when_no_paper_may_be_printed() {
+    let h = start().await;
+    let m = h.invoicing_merchant(&["shipment"]).await;
+    let r = proof(&h, &m, "nobody", "").await;
+    assert_eq!((r.status, r.error_code()), (404, Some("order_not_found")));
+
+    // Not issued yet (waiting for shipment).
+    h.order_event(&m, "w", &order("waiting", "paid", "pending", "tcat")).await;
+    let r = proof(&h, &m, "waiting", "").await;
+    assert_eq!((r.status, r.error_code()), (409, Some("invoice_not_issued")));
+
+    // B2C kept in a carrier, or donated: no paper.
+    for (id, buyer) in
+        [("carrier", json!({"name": "a", "carrier": {"type": "mobile", "id": "/ABC1234"}})), ("donated", json!({"name": "a", "love_code": "168"}))]
+    {
+        let mut o = order(id, "paid", "shipped", "tcat");
+        o["buyer"] = buyer;
+        assert_eq!(h.order_event(&m, id, &o).await.body["invoice"]["status"], "uploaded");
+        let r = proof(&h, &m, id, "").await;
+        assert_eq!((r.status, r.error_code()), (409, Some("proof_not_printable")), "{id}");
+    }
+
+    // Voided (作廢): issued, then the order cancelled while the period is open.
+    h.order_event(&m, "v1", &order("voided", "paid", "shipped", "tcat")).await;
+    assert_eq!(proof(&h, &m, "voided", "").await.status, 200);
+    let mut cancelled = order("voided", "paid", "shipped", "tcat");
+    cancelled["cancelled"] = json!(true);
+    assert_eq!(h.order_event(&m, "v2", &cancelled).await.body["invoice"]["status"], "void");
+    let r = proof(&h, &m, "voided", "").await;
+    assert_eq!((r.status, r.error_code()), (409, Some("invoice_void")));
+}

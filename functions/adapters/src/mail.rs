@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::aws::describe;
-use crate::store::{Store, StoreError, dynamo, from_item, key, s, to_item};
+use crate::store::{Store, StoreError, dynamo, from_item, key, s};
 
 pub const MAIL: &str = "MAIL";
 
@@ -88,7 +88,7 @@ pub enum MailClaim {
     /// Already sent (this record): send nothing.
     Sent(MailItem),
     /// Another delivery holds an unexpired lease: it is sending now, or crashed and its lease
-    /// has not run out yet. Try again later.
+    /// has not run out yet (or lost a race for an expired one). Try again later.
     Busy(MailItem),
 }
 
@@ -97,46 +97,54 @@ fn millis(t: DateTime<Utc>) -> AttributeValue {
 }
 
 impl Store {
-    /// Claims the mail of `record.event_id`: one conditional `PutItem` that succeeds when no
+    /// Claims the mail of `record.event_id`: one conditional `UpdateItem` that succeeds when no
     /// record exists, or the existing one is not `sent` and its lease ran out (a crashed or
-    /// failed attempt). The attempt count carries over from the record replaced.
+    /// failed attempt); `attempts` counts the claims taken, `created_at` stays the first's.
     pub async fn claim_mail(&self, record: &MailItem, now: DateTime<Utc>) -> Result<MailClaim, StoreError> {
-        let mut record = record.clone();
-        for _ in 0..3 {
-            let result = self
-                .client()
-                .put_item()
-                .table_name(self.table())
-                .set_item(Some(to_item(&record)))
-                .condition_expression("attribute_not_exists(pk) OR (#status <> :sent AND (attribute_not_exists(lease_until) OR lease_until < :now))")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":sent", s("sent"))
-                .expression_attribute_values(":now", millis(now))
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-                .send()
-                .await;
-            let err = match result {
-                Ok(_) => return Ok(MailClaim::Claimed),
-                Err(e) => e,
-            };
-            let Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) = err.as_service_error() else {
-                return Err(dynamo(err));
-            };
-            let existing: MailItem = match c.item.clone() {
-                Some(old) => from_item(old)?,
-                None => self.get(mail_key(&record.event_id), MAIL).await?.ok_or(StoreError::Conflict)?,
-            };
-            if existing.status == "sent" {
-                return Ok(MailClaim::Sent(existing));
-            }
-            if existing.lease_until.is_some_and(|until| until >= now) {
-                return Ok(MailClaim::Busy(existing));
-            }
-            // A failed or expired attempt whose record changed under us: take it over, counting on.
-            record.attempts = existing.attempts + 1;
-            record.created_at = existing.created_at;
-        }
-        Err(StoreError::Conflict)
+        let lease = record.lease_until.ok_or_else(|| StoreError::Corrupt("a claim needs a lease".into()))?;
+        let to = serde_dynamo::to_attribute_value(&record.to).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(record.pk.clone(), &record.sk)))
+            .update_expression(
+                "SET entity = :entity, event_id = :event_id, merchant_id = :merchant_id, template = :template, #to = :to, subject = :subject, \
+                 #status = :sending, lease_until = :lease, attempts = if_not_exists(attempts, :zero) + :one, \
+                 created_at = if_not_exists(created_at, :now), updated_at = :now, #ttl = :ttl",
+            )
+            .condition_expression("attribute_not_exists(pk) OR (#status <> :sent AND (attribute_not_exists(lease_until) OR lease_until < :now))")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#to", "to")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":entity", s(record.entity.clone()))
+            .expression_attribute_values(":event_id", s(record.event_id.clone()))
+            .expression_attribute_values(":merchant_id", s(record.merchant_id.clone()))
+            .expression_attribute_values(":template", s(record.template.clone()))
+            .expression_attribute_values(":to", to)
+            .expression_attribute_values(":subject", s(record.subject.clone()))
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":sent", s("sent"))
+            .expression_attribute_values(":lease", millis(lease))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":now", millis(now))
+            .expression_attribute_values(":ttl", AttributeValue::N(record.ttl.to_string()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(MailClaim::Claimed),
+            Err(e) => e,
+        };
+        let Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)) = err.as_service_error() else {
+            return Err(dynamo(err));
+        };
+        let existing: MailItem = match c.item.clone() {
+            Some(old) => from_item(old)?,
+            None => self.get(mail_key(&record.event_id), MAIL).await?.ok_or(StoreError::Conflict)?,
+        };
+        Ok(if existing.status == "sent" { MailClaim::Sent(existing) } else { MailClaim::Busy(existing) })
     }
 
     /// The claimed mail was accepted by SES: `sent`, with its message id; the lease is dropped.

@@ -9,7 +9,7 @@ use chrono::{Datelike, NaiveDate};
 use einvoice_adapters::config::WixtarContact;
 use serde::{Deserialize, Deserializer};
 
-/// A `MerchantNotification`'s detail, as the publishers write it (docs/notifications.md).
+/// A `MerchantNotification`'s detail, as the publishers write it (docs/renewal.md §5, docs/invoices.md).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Notification {
     pub event_id: String,

@@ -42,7 +42,9 @@ async fn a_paid_purchase_mails_the_contact_once_with_wixtar_contact_details() {
     assert_eq!(mail["to"], json!([CONTACT]));
     assert_eq!(mail["event_id"], format!("{order}:wixtar_purchase_confirmation"));
     let text = mail["text"].as_str().unwrap();
-    for fact in ["王小明 您好", "02-2711-9528 #240", "service@wixtar.com", "https://www.wixtar.com/product/e-invoice", "2026年1月31日 至 2027年3月30日", "NT$6,000"] {
+    for fact in
+        ["王小明 您好", "02-2711-9528 #240", "service@wixtar.com", "https://www.wixtar.com/product/e-invoice", "2026年1月31日 至 2027年3月30日", "NT$6,000"]
+    {
         assert!(text.contains(fact), "{fact} missing:\n{text}");
     }
     assert!(mail["subject"].as_str().unwrap().contains("購買完成"));
@@ -106,7 +108,8 @@ async fn a_declined_charge_mails_when_the_next_try_is() {
     let declined: Vec<&Value> = mails.iter().filter(|m| m["template"] == "auto_renew_declined").collect();
     assert_eq!(declined.len(), 1, "{mails:?}");
     let text = declined[0]["text"].as_str().unwrap();
-    for fact in ["第 1 次", "下次扣款日 2026年12月24日", "請於 2026年12月24日 前至「付款設定」更換信用卡", "NT$1,800", "末四碼 4242"] {
+    for fact in ["第 1 次", "下次扣款日 2026年12月24日", "請於 2026年12月24日 前至「付款設定」更換信用卡", "NT$1,800", "末四碼 4242"]
+    {
         assert!(text.contains(fact), "{fact} missing:\n{text}");
     }
     // The card passes on T-7: the success is mailed too, each once.
@@ -176,8 +179,11 @@ async fn a_crashed_send_is_finished_once_after_its_lease() {
 async fn a_notification_without_any_known_address_is_dead_lettered() {
     let h = start().await;
     let m = merchant(); // nothing paid: no contact anywhere
-    let event = DomainEvent::new("MerchantNotification", json!({"event_id": format!("{m}:x"), "merchant_id": m, "channel": "email",
-        "template": "auto_renew_suspended", "cycle": "2027-03-30", "attempt": 0, "reason": "card_not_bound"}));
+    let event = DomainEvent::new(
+        "MerchantNotification",
+        json!({"event_id": format!("{m}:x"), "merchant_id": m, "channel": "email",
+        "template": "auto_renew_suspended", "cycle": "2027-03-30", "attempt": 0, "reason": "card_not_bound"}),
+    );
     h.stack.publisher.publish(&[event]).await.unwrap();
     let letters = h.c.admin_get(&format!("{}/_local/dead-letters", h.stack.url())).await;
     assert_eq!(letters.as_array().unwrap().len(), 1);

@@ -257,10 +257,7 @@ impl SesMailer {
     /// Sends one mail; returns SES's message id.
     pub async fn send(&self, mail: &OutgoingMail) -> Result<String, MailError> {
         let utf8 = |text: &str| Content::builder().data(text).charset("UTF-8").build().expect("data is set");
-        let message = Message::builder()
-            .subject(utf8(&mail.subject))
-            .body(Body::builder().text(utf8(&mail.text)).html(utf8(&mail.html)).build())
-            .build();
+        let message = Message::builder().subject(utf8(&mail.subject)).body(Body::builder().text(utf8(&mail.text)).html(utf8(&mail.html)).build()).build();
         let result = self
             .client
             .send_email()

@@ -207,7 +207,8 @@ fn plausible_address(address: &str) -> bool {
 #[async_trait]
 impl EventHandler for Notifier {
     async fn handle(&self, event: &DomainEvent) -> Result<Value, JobError> {
-        let notification = Notification::parse(&event.detail).map_err(|e| JobError(format!("{} is not a notification the notifier knows: {e}", event.detail_type)))?;
+        let notification =
+            Notification::parse(&event.detail).map_err(|e| JobError(format!("{} is not a notification the notifier knows: {e}", event.detail_type)))?;
         let span = tracing::info_span!(
             "notification",
             event_id = %notification.event_id,

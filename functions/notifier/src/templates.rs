@@ -162,7 +162,9 @@ impl Notification {
             None => "商家您好：".to_owned(),
         };
         match &self.kind {
-            Kind::WixtarPurchaseConfirmation(p) => plan_paid(greeting, p, true).finish(format!("方案購買完成，美麗科技將與您聯繫開通（使用期限至 {}）", date_or(p.expires_on))),
+            Kind::WixtarPurchaseConfirmation(p) => {
+                plan_paid(greeting, p, true).finish(format!("方案購買完成，美麗科技將與您聯繫開通（使用期限至 {}）", date_or(p.expires_on)))
+            }
             Kind::WixtarRenewalConfirmation(p) => plan_paid(greeting, p, false).finish(format!("方案續購完成，使用期限延長至 {}", date_or(p.expires_on))),
             Kind::AutoRenewLocked(l) => LockedMail {
                 greeting,
@@ -174,8 +176,10 @@ impl Notification {
                 cancel_deadline: date(l.locked_from.pred_opt().unwrap_or(l.locked_from)),
             }
             .finish(format!("自動續約將於 {} 扣款 {}", date(l.charge_on), twd(l.amount))),
-            Kind::AutoRenewSucceeded(s) => SucceededMail { greeting, months: s.months, amount: twd(s.amount), expires_on: date(s.expires_on), card: card(s.card_last4.as_deref()) }
-                .finish(format!("自動續約扣款成功，使用期限延長至 {}", date(s.expires_on))),
+            Kind::AutoRenewSucceeded(s) => {
+                SucceededMail { greeting, months: s.months, amount: twd(s.amount), expires_on: date(s.expires_on), card: card(s.card_last4.as_deref()) }
+                    .finish(format!("自動續約扣款成功，使用期限延長至 {}", date(s.expires_on)))
+            }
             Kind::AutoRenewDeclined(d) => DeclinedMail {
                 greeting,
                 attempt: d.attempt,
@@ -192,9 +196,8 @@ impl Notification {
                 card: card(s.card_last4.as_deref()),
             }
             .finish("自動續約已暫停".to_owned()),
-            Kind::NoInvoiceNumbers(n) => {
-                NoNumbersMail { greeting, period: period_label(&n.period), order_id: n.order_id.clone().unwrap_or_default() }.finish("電子發票字軌已用完，請儘速新增".to_owned())
-            }
+            Kind::NoInvoiceNumbers(n) => NoNumbersMail { greeting, period: period_label(&n.period), order_id: n.order_id.clone().unwrap_or_default() }
+                .finish("電子發票字軌已用完，請儘速新增".to_owned()),
         }
     }
 }
@@ -210,7 +213,15 @@ fn plan_paid(greeting: String, p: &PlanPaid, purchase: bool) -> PlanPaidMail {
         (None, Some(to)) => format!("至 {}", date(to)),
         _ => String::new(),
     };
-    PlanPaidMail { greeting, purchase, plan, amount: p.amount.map(twd).unwrap_or_default(), period, order_id: p.order_id.clone(), wixtar: p.wixtar_contact.clone() }
+    PlanPaidMail {
+        greeting,
+        purchase,
+        plan,
+        amount: p.amount.map(twd).unwrap_or_default(),
+        period,
+        order_id: p.order_id.clone(),
+        wixtar: p.wixtar_contact.clone(),
+    }
 }
 
 /// `2027年3月30日`.
@@ -391,7 +402,8 @@ mod tests {
     fn purchase_confirmation_names_wixtar_and_the_usage_period() {
         let r = render(purchase("wixtar_purchase_confirmation"), Some("王小明"));
         assert_eq!(r.subject, "【美麗科技電子發票】方案購買完成，美麗科技將與您聯繫開通（使用期限至 2027年3月30日）");
-        for fact in ["王小明 您好", "2026年1月31日 至 2027年3月30日", "12 個月（首購加贈 2 個月，共 14 個月）", "NT$6,000", "po_1", "美麗科技專員將與您聯繫"] {
+        for fact in ["王小明 您好", "2026年1月31日 至 2027年3月30日", "12 個月（首購加贈 2 個月，共 14 個月）", "NT$6,000", "po_1", "美麗科技專員將與您聯繫"]
+        {
             both(&r, fact);
         }
         let c = WixtarContact::default();
@@ -431,7 +443,8 @@ mod tests {
                             "months": 3, "amount": 1800, "currency": "TWD", "card_last4": "4242"});
         let r = render(detail, Some("王小明"));
         assert_eq!(r.subject, "【美麗科技電子發票】自動續約將於 2027年6月19日 扣款 NT$1,800");
-        for fact in ["扣款日：2027年6月19日", "扣款金額：NT$1,800", "續約週期：3 個月", "末四碼 4242", "至 2027年6月29日", "取消期限（2027年6月14日）"] {
+        for fact in ["扣款日：2027年6月19日", "扣款金額：NT$1,800", "續約週期：3 個月", "末四碼 4242", "至 2027年6月29日", "取消期限（2027年6月14日）"]
+        {
             assert!(r.text.contains(fact), "{fact}: {}", r.text);
         }
         for fact in ["2027年6月19日", "NT$1,800", "3 個月", "末四碼 4242"] {
@@ -441,7 +454,8 @@ mod tests {
 
     #[test]
     fn success_states_new_expiry() {
-        let detail = json!({"template": "auto_renew_succeeded", "months": 3, "amount": 1800, "currency": "TWD", "expires_on": "2027-09-29", "card_last4": "4242"});
+        let detail =
+            json!({"template": "auto_renew_succeeded", "months": 3, "amount": 1800, "currency": "TWD", "expires_on": "2027-09-29", "card_last4": "4242"});
         let r = render(detail, None);
         assert_eq!(r.subject, "【美麗科技電子發票】自動續約扣款成功，使用期限延長至 2027年9月29日");
         for fact in ["至 2027年9月29日", "NT$1,800", "3 個月", "末四碼 4242"] {
@@ -455,7 +469,8 @@ mod tests {
                             "amount": 1800, "card_last4": "4242"});
         let r = render(detail, None);
         assert_eq!(r.subject, "【美麗科技電子發票】自動續約扣款失敗，將於 2027年6月22日 再次扣款");
-        for fact in ["第 1 次", "下次扣款日：2027年6月22日", "請於 2027年6月22日 前至「付款設定」更換信用卡", "末四碼 4242", "NT$1,800"] {
+        for fact in ["第 1 次", "下次扣款日：2027年6月22日", "請於 2027年6月22日 前至「付款設定」更換信用卡", "末四碼 4242", "NT$1,800"]
+        {
             assert!(r.text.contains(fact), "{fact}: {}", r.text);
         }
         both(&r, "「付款設定」更換信用卡");
@@ -467,7 +482,8 @@ mod tests {
 
     #[test]
     fn suspension_gives_the_reason_and_the_expiry() {
-        for (reason, says) in [("declined", "信用卡多次扣款失敗"), ("declined_hard", "信用卡已失效或遭停用"), ("card_not_bound", "尚未綁定信用卡")] {
+        for (reason, says) in [("declined", "信用卡多次扣款失敗"), ("declined_hard", "信用卡已失效或遭停用"), ("card_not_bound", "尚未綁定信用卡")]
+        {
             let detail = json!({"template": "auto_renew_suspended", "cycle": "2027-06-29", "attempt": 3, "reason": reason,
                                 "expires_on": "2027-06-29", "card_last4": "4242"});
             let r = render(detail, None);
@@ -499,8 +515,10 @@ mod tests {
 
     #[test]
     fn recipients_in_any_shape() {
-        let base = |to: Value| json!({"event_id": "e", "merchant_id": "m", "template": "auto_renew_succeeded", "to": to,
-                                      "months": 3, "amount": 1, "expires_on": "2027-01-01"});
+        let base = |to: Value| {
+            json!({"event_id": "e", "merchant_id": "m", "template": "auto_renew_succeeded", "to": to,
+                                      "months": 3, "amount": 1, "expires_on": "2027-01-01"})
+        };
         assert_eq!(Notification::parse(&base(json!("a@b.tw"))).unwrap().to, ["a@b.tw"]);
         assert_eq!(Notification::parse(&base(json!(["a@b.tw", "c@d.tw"]))).unwrap().to, ["a@b.tw", "c@d.tw"]);
         assert!(Notification::parse(&base(Value::Null)).unwrap().to.is_empty());

@@ -30,9 +30,8 @@ impl Sender {
     pub fn from_template(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let doc: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| format!("template.yaml: {e}"))?;
-        let default = |name: &str| {
-            doc.get("Parameters").and_then(|p| p.get(name)).and_then(|p| p.get("Default")).and_then(serde_yaml::Value::as_str).map(str::to_owned)
-        };
+        let default =
+            |name: &str| doc.get("Parameters").and_then(|p| p.get(name)).and_then(|p| p.get("Default")).and_then(serde_yaml::Value::as_str).map(str::to_owned);
         Ok(Self {
             address: default("MailFromAddress").ok_or("template.yaml has no MailFromAddress default")?,
             identity: default("MailIdentity").ok_or("template.yaml has no MailIdentity default")?,

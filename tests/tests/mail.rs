@@ -5,6 +5,7 @@
 use e2e_tests::{checkout, merchant, start};
 use einvoice_adapters::events::{DomainEvent, EventPublisher};
 use einvoice_adapters::mail::{MailClaim, MailItem};
+use local_stack::calls::AwsCalls;
 use serde_json::{Value, json};
 
 const CONTACT: &str = "ming@example.com.tw";
@@ -34,7 +35,10 @@ fn templates(mails: &[Value]) -> Vec<&str> {
 async fn a_paid_purchase_mails_the_contact_once_with_wixtar_contact_details() {
     let h = start().await;
     let m = merchant();
+    h.stack.aws_calls.take();
     let order = h.buy(&m, 12, "2026-01-31T10:00:00+08:00").await;
+    // The event names the contact: claim and mark sent, no read.
+    assert_eq!(AwsCalls::count(&h.stack.aws_calls.take(), "NotifierFunction", "DynamoDB"), 2);
 
     let mails = h.mails(&m).await;
     assert_eq!(templates(&mails), ["wixtar_purchase_confirmation"], "{mails:?}");
@@ -78,10 +82,13 @@ async fn the_cutoff_run_twice_on_t14_mails_one_lock_notice_naming_the_charge_day
     let h = start().await;
     let m = merchant();
     h.subscribe(&m, 3, "2026-09-01T10:00:00+08:00").await; // expires 2026-12-31: T-15 12-16, T-10 12-21
+    h.stack.aws_calls.take();
     for _ in 0..2 {
         let run = h.fire("renewal-cutoff", "2026-12-17T00:05:00+08:00").await;
         assert_eq!(run.status, 200, "{:?}", run.body);
     }
+    // One lock notice: the contact looked up (one Query), claimed, marked sent.
+    assert_eq!(AwsCalls::count(&h.stack.aws_calls.take(), "NotifierFunction", "DynamoDB"), 3);
     let mails = h.mails(&m).await;
     let locked: Vec<&Value> = mails.iter().filter(|m| m["template"] == "auto_renew_locked").collect();
     assert_eq!(locked.len(), 1, "{mails:?}");

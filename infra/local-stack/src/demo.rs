@@ -177,7 +177,7 @@ async fn walk(base_url: &str) -> Result<(), String> {
 
     let mails = c.admin_get(&format!("{base_url}/_local/mail")).await;
     let mine: Vec<&Value> = mails.as_array().into_iter().flatten().filter(|m| m["merchant_id"] == merchant.as_str()).collect();
-    println!("\n── step 25: e-mails SES accepted for {merchant} (GET /_local/mail), one per notification");
+    println!("\n── step 26: e-mails SES accepted for {merchant} (GET /_local/mail), one per notification");
     for m in &mine {
         println!("{} → {}: {}", m["template"], m["to"], m["subject"].as_str().unwrap_or_default());
     }

@@ -223,6 +223,12 @@ impl Harness {
         self.c.admin_get(&format!("{}/_local/dead-letters", self.stack.url())).await.as_array().cloned().unwrap_or_default()
     }
 
+    /// The mails SES (moto) accepted for a merchant (`GET /_local/mail`), oldest first.
+    pub async fn mails(&self, merchant: &str) -> Vec<Value> {
+        let all = self.c.admin_get(&format!("{}/_local/mail", self.stack.url())).await;
+        all.as_array().expect("a list of mails").iter().filter(|m| m["merchant_id"] == merchant).cloned().collect()
+    }
+
     pub fn events(&self, merchant: &str, detail_type: &str) -> Vec<Value> {
         self.stack.publisher.published().into_iter().filter(|e| e.detail_type == detail_type && e.detail["merchant_id"] == merchant).map(|e| e.detail).collect()
     }

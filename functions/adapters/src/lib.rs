@@ -8,6 +8,7 @@ pub mod crash;
 pub mod crypto;
 pub mod events;
 pub mod idempotency;
+pub mod mail;
 pub mod numbers;
 pub mod orders;
 pub mod payment;

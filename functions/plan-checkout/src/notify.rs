@@ -262,7 +262,12 @@ impl PlanCheckout {
                 "to": order.contact.get("email"),
                 "contact_name": order.contact.get("name"),
                 "wixtar_contact": self.wixtar_contact,
+                "starts_on": order.period_starts_on,
                 "expires_on": order.period_expires_on,
+                "months": order.months,
+                "bonus_months": order.bonus_months,
+                "amount": order.amount,
+                "currency": order.currency,
             }),
         );
         vec![purchased, email]

@@ -243,7 +243,7 @@ impl RenewalCharge {
                 plan,
                 format!("{m}:renewal:{cycle}:declined:{attempt}"),
                 "auto_renew_declined",
-                json!({"cycle": cycle, "attempt": attempt, "next_attempt_on": next_attempt_on, "card_last4": last4}),
+                json!({"cycle": cycle, "attempt": attempt, "next_attempt_on": next_attempt_on, "amount": amount, "currency": "TWD", "card_last4": last4}),
             )],
             ChargeEffect::Suspended { cycle, attempt, reason } => vec![notification(
                 plan,

@@ -1,6 +1,6 @@
 //! `./infra/run demo`: a merchant buys a Wixtar plan, pays by ATM, renews by card with
 //! auto-renew, saves its Wixtar credentials, gets an e-invoice (and its printable proof) for a
-//! shipped order, and its auto-renewal is locked (T-15) and charged (T-10) by the daily jobs.
+//! shipped order, and its auto-renewal is locked (T-15) and charged (T-10) by the daily jobs; the e-mails sent.
 //! Prints each step.
 
 use serde_json::{Value, json};
@@ -174,5 +174,17 @@ async fn walk(base_url: &str) -> Result<(), String> {
     for e in &mine {
         println!("{} {}", e["detail_type"], e["detail"]["event_id"]);
     }
+
+    let mails = c.admin_get(&format!("{base_url}/_local/mail")).await;
+    let mine: Vec<&Value> = mails.as_array().into_iter().flatten().filter(|m| m["merchant_id"] == merchant.as_str()).collect();
+    println!("\n── step 26: e-mails SES accepted for {merchant} (GET /_local/mail), one per notification");
+    for m in &mine {
+        println!("{} → {}: {}", m["template"], m["to"], m["subject"].as_str().unwrap_or_default());
+    }
+    let purchase: Vec<&&Value> = mine.iter().filter(|m| m["template"] == "wixtar_purchase_confirmation").collect();
+    let [mail] = purchase[..] else {
+        return Err(format!("expected one purchase mail, got {}", purchase.len()));
+    };
+    println!("\nthe purchase mail, to {}:\n{}\n\n{}", mail["to"], mail["subject"].as_str().unwrap_or_default(), mail["text"].as_str().unwrap_or_default());
     Ok(())
 }

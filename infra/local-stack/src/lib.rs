@@ -10,6 +10,7 @@ pub mod calls;
 pub mod client;
 pub mod demo;
 pub mod events;
+pub mod mail;
 pub mod soak;
 pub mod stream;
 pub mod template;
@@ -159,6 +160,7 @@ impl LocalStack {
         let sdk = einvoice_adapters::aws::sdk_config().await;
         bootstrap::create_table(&sdk, &config.table_name, &template.table).await?;
         bootstrap::create_event_bus(&sdk, &config.event_bus_name).await?;
+        mail::Sender::from_template(&config.template)?.verify(&sdk).await?;
         let secret_name = |what: &str| format!("{}/{what}", config.table_name);
         let secret_ids = SecretIds {
             platform: bootstrap::put_secret(&sdk, &secret_name("platform-signing"), &config.platform_secret).await?,
@@ -234,7 +236,8 @@ impl LocalStack {
             .route("/_local/dead-letters", get(dead_letters))
             .route("/_local/dead-letters/redrive", post(redrive))
             .fallback(dispatch)
-            .with_state(mounted.clone());
+            .with_state(mounted.clone())
+            .merge(mail::router(functions.store()));
         let listener = TcpListener::bind(("127.0.0.1", config.port)).await.map_err(|e| e.to_string())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let server = tokio::spawn(async move {
@@ -420,7 +423,11 @@ impl Functions {
         http.insert("PlanCheckoutFunction".into(), Arc::new(plan_checkout));
         http.insert("CredentialSaveFunction".into(), Arc::new(credential_save));
         http.insert("OrderWebhookFunction".into(), Arc::new(order_webhook));
-        let events: HashMap<String, Arc<dyn EventHandler>> = HashMap::new();
+        let mut events: HashMap<String, Arc<dyn EventHandler>> = HashMap::new();
+        events.insert(
+            "NotifierFunction".into(),
+            Arc::new(mail::notifier(&self.sdk, self.store(), self.clock.clone(), &mail::Sender::from_template(&self.config.template)?)),
+        );
         let mut streams: HashMap<String, Arc<dyn StreamHandler>> = HashMap::new();
         streams.insert("InvoiceIssuerFunction".into(), invoice_issuer);
         let mut jobs: HashMap<String, Arc<dyn ScheduledJob>> = HashMap::new();

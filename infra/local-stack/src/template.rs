@@ -300,6 +300,13 @@ mod tests {
     }
 
     #[test]
+    fn merchant_notifications_go_to_the_notifier_alone() {
+        let t = template();
+        let notified: Vec<&EventRule> = t.event_rules.iter().filter(|r| r.detail_types.iter().any(|d| d == "MerchantNotification")).collect();
+        assert_eq!(notified, [&EventRule { function: "NotifierFunction".into(), detail_types: vec!["MerchantNotification".into()] }]);
+    }
+
+    #[test]
     fn renewal_jobs_run_just_after_midnight_in_taipei() {
         let t = template();
         let at = |name: &str| t.schedules.iter().find(|s| s.name == name).map(|s| s.schedule.clone());

@@ -1,0 +1,290 @@
+//! Merchant e-mail (通知信): the send record that makes each `MerchantNotification` one mail,
+//! and the SES v2 sender.
+//!
+//! The record (`MAIL#{event_id}` / `MAIL`, docs/table-layout.md §3.14) is claimed with a lease
+//! before SES is called and marked `sent` after: a repeat of the event finds it sent and sends
+//! nothing; a crash before SES answered leaves a lease that runs out, and the retry sends.
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::aws::describe;
+use crate::store::{Store, StoreError, dynamo, from_item, key, s};
+
+pub const MAIL: &str = "MAIL";
+
+pub fn mail_key(event_id: &str) -> String {
+    format!("MAIL#{event_id}")
+}
+
+/// How long a send record is kept (`ttl`): longer than any redrive of a dead-lettered event
+/// (SQS keeps them 14 days), so a late redelivery still finds the mail sent.
+pub const RETENTION_DAYS: i64 = 180;
+
+/// One notification's mail: who it went to, what it said, whether SES accepted it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MailItem {
+    pub pk: String,
+    pub sk: String,
+    pub entity: String,
+    pub event_id: String,
+    pub merchant_id: String,
+    /// The notification's template (`wixtar_purchase_confirmation`, `auto_renew_locked`, …).
+    pub template: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    /// `sending` (claimed, SES not yet known to have accepted), `sent`, or `failed` (SES refused
+    /// or stayed unavailable; the next delivery tries again).
+    pub status: String,
+    /// Sends started for this event (claims taken).
+    pub attempts: u32,
+    /// The claim's holder may send until then; after it a redelivery takes over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<DateTime<Utc>>,
+    /// SES's message id, once accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub ttl: i64,
+}
+
+impl MailItem {
+    /// A claim on the mail of `event_id`, held until `lease_until`.
+    pub fn claim(event_id: &str, merchant_id: &str, template: &str, to: &[String], subject: &str, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Self {
+        Self {
+            pk: mail_key(event_id),
+            sk: MAIL.into(),
+            entity: "mail".into(),
+            event_id: event_id.into(),
+            merchant_id: merchant_id.into(),
+            template: template.into(),
+            to: to.to_vec(),
+            subject: subject.into(),
+            status: "sending".into(),
+            attempts: 1,
+            lease_until: Some(lease_until),
+            message_id: None,
+            sent_at: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+            ttl: (now + chrono::Duration::days(RETENTION_DAYS)).timestamp(),
+        }
+    }
+}
+
+/// The answer to a claim.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MailClaim {
+    /// This delivery sends the mail.
+    Claimed,
+    /// Already sent (this record): send nothing.
+    Sent(MailItem),
+    /// Another delivery holds an unexpired lease: it is sending now, or crashed and its lease
+    /// has not run out yet (or lost a race for an expired one). Try again later.
+    Busy(MailItem),
+}
+
+fn millis(t: DateTime<Utc>) -> AttributeValue {
+    s(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
+impl Store {
+    /// Claims the mail of `record.event_id`: one conditional `UpdateItem` that succeeds when no
+    /// record exists, or the existing one is not `sent` and its lease ran out (a crashed or
+    /// failed attempt); `attempts` counts the claims taken, `created_at` stays the first's.
+    pub async fn claim_mail(&self, record: &MailItem, now: DateTime<Utc>) -> Result<MailClaim, StoreError> {
+        let lease = record.lease_until.ok_or_else(|| StoreError::Corrupt("a claim needs a lease".into()))?;
+        let to = serde_dynamo::to_attribute_value(&record.to).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(record.pk.clone(), &record.sk)))
+            .update_expression(
+                "SET entity = :entity, event_id = :event_id, merchant_id = :merchant_id, template = :template, #to = :to, subject = :subject, \
+                 #status = :sending, lease_until = :lease, attempts = if_not_exists(attempts, :zero) + :one, \
+                 created_at = if_not_exists(created_at, :now), updated_at = :now, #ttl = :ttl",
+            )
+            .condition_expression("attribute_not_exists(pk) OR (#status <> :sent AND (attribute_not_exists(lease_until) OR lease_until < :now))")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#to", "to")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":entity", s(record.entity.clone()))
+            .expression_attribute_values(":event_id", s(record.event_id.clone()))
+            .expression_attribute_values(":merchant_id", s(record.merchant_id.clone()))
+            .expression_attribute_values(":template", s(record.template.clone()))
+            .expression_attribute_values(":to", to)
+            .expression_attribute_values(":subject", s(record.subject.clone()))
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":sent", s("sent"))
+            .expression_attribute_values(":lease", millis(lease))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":now", millis(now))
+            .expression_attribute_values(":ttl", AttributeValue::N(record.ttl.to_string()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(MailClaim::Claimed),
+            Err(e) => e,
+        };
+        let Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)) = err.as_service_error() else {
+            return Err(dynamo(err));
+        };
+        let existing: MailItem = match c.item.clone() {
+            Some(old) => from_item(old)?,
+            None => self.get(mail_key(&record.event_id), MAIL).await?.ok_or(StoreError::Conflict)?,
+        };
+        Ok(if existing.status == "sent" { MailClaim::Sent(existing) } else { MailClaim::Busy(existing) })
+    }
+
+    /// The claimed mail was accepted by SES: `sent`, with its message id; the lease is dropped.
+    pub async fn mail_sent(&self, event_id: &str, message_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(mail_key(event_id), MAIL)))
+            .update_expression("SET #status = :sent, message_id = :id, sent_at = :at, updated_at = :at REMOVE lease_until, last_error")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":sent", s("sent"))
+            .expression_attribute_values(":id", s(message_id))
+            .expression_attribute_values(":at", millis(at))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(dynamo)
+    }
+
+    /// The claimed mail could not be sent: `failed` with the reason, lease dropped, so the next
+    /// delivery of the event claims it at once. Never overwrites a `sent` record.
+    pub async fn mail_failed(&self, event_id: &str, error: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(mail_key(event_id), MAIL)))
+            .update_expression("SET #status = :failed, last_error = :error, updated_at = :at REMOVE lease_until")
+            .condition_expression("#status = :sending")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":failed", s("failed"))
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":error", s(error))
+            .expression_attribute_values(":at", millis(at))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
+                _ => Err(dynamo(e)),
+            },
+        }
+    }
+
+    /// Every send record of the table (a scan: for the local stack and tests, never a function).
+    pub async fn mail_records(&self) -> Result<Vec<MailItem>, StoreError> {
+        let mut pages = self
+            .client()
+            .scan()
+            .table_name(self.table())
+            .filter_expression("entity = :mail")
+            .expression_attribute_values(":mail", s("mail"))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            out.push(from_item(item.map_err(dynamo)?)?);
+        }
+        Ok(out)
+    }
+}
+
+/// One mail, both parts (plain text and HTML), UTF-8.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMail {
+    pub to: Vec<String>,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Why SES did not take a mail. Only `Throttled` and `Unavailable` are worth retrying soon.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MailError {
+    #[error("SES throttled the send: {0}")]
+    Throttled(String),
+    #[error("SES unavailable: {0}")]
+    Unavailable(String),
+    #[error("SES refused the mail: {0}")]
+    Rejected(String),
+}
+
+impl MailError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Throttled(_) | Self::Unavailable(_))
+    }
+}
+
+/// Sends through Amazon SES v2 from one configured address.
+pub struct SesMailer {
+    client: aws_sdk_sesv2::Client,
+    from: String,
+}
+
+impl SesMailer {
+    pub fn new(client: aws_sdk_sesv2::Client, from: impl Into<String>) -> Self {
+        Self { client, from: from.into() }
+    }
+
+    /// The SES client for the functions: the SDK's own retries off, the notifier's bounded
+    /// backoff is the one retry policy (no attempts multiplied by two layers).
+    pub fn client(sdk: &aws_types::SdkConfig) -> aws_sdk_sesv2::Client {
+        let config = aws_sdk_sesv2::config::Builder::from(sdk).retry_config(aws_smithy_types::retry::RetryConfig::disabled()).build();
+        aws_sdk_sesv2::Client::from_conf(config)
+    }
+
+    /// Sends one mail; returns SES's message id.
+    pub async fn send(&self, mail: &OutgoingMail) -> Result<String, MailError> {
+        let utf8 = |text: &str| Content::builder().data(text).charset("UTF-8").build().expect("data is set");
+        let message = Message::builder().subject(utf8(&mail.subject)).body(Body::builder().text(utf8(&mail.text)).html(utf8(&mail.html)).build()).build();
+        let result = self
+            .client
+            .send_email()
+            .from_email_address(&self.from)
+            .destination(Destination::builder().set_to_addresses(Some(mail.to.clone())).build())
+            .content(EmailContent::builder().simple(message).build())
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out.message_id().unwrap_or_default().to_owned()),
+            Err(e) => Err(classify(&e)),
+        }
+    }
+}
+
+type SendError = aws_sdk_sesv2::error::SdkError<aws_sdk_sesv2::operation::send_email::SendEmailError, aws_sdk_sesv2::config::http::HttpResponse>;
+
+fn classify(e: &SendError) -> MailError {
+    use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
+    let text = describe(e);
+    match e {
+        SdkError::ServiceError(service) => match service.err().code() {
+            Some("TooManyRequestsException" | "LimitExceededException" | "Throttling" | "ThrottlingException") => MailError::Throttled(text),
+            _ if service.raw().status().is_server_error() => MailError::Unavailable(text),
+            _ => MailError::Rejected(text),
+        },
+        // Timeouts, connection failures, unreadable answers: the mail may or may not have gone.
+        _ => MailError::Unavailable(text),
+    }
+}

@@ -1,0 +1,274 @@
+//! notifier Lambda (通知信): the target of the `MerchantNotification` rule. Each event becomes
+//! one e-mail in Traditional Chinese (plain text and HTML) sent through Amazon SES v2 from the
+//! configured address, to the purchase contact (購買聯絡人) — and the company's invoice e-mail
+//! when it concerns invoices. Once per `event_id`: the send record is claimed before SES is
+//! called and marked sent after (einvoice_adapters::mail), so redeliveries send nothing.
+//! Throttling is retried with bounded backoff; what still fails makes the invocation fail, so
+//! Lambda retries it and finally dead-letters it.
+
+pub mod templates;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use einvoice_adapters::config::{self, ConfigError};
+use einvoice_adapters::events::{DomainEvent, EventHandler};
+use einvoice_adapters::mail::{MailClaim, MailError, MailItem, OutgoingMail, SesMailer};
+use einvoice_adapters::schedule::JobError;
+use einvoice_adapters::store::{PlanOrderItem, Store};
+use einvoice_domain::Clock;
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+use crate::templates::Notification;
+
+/// Settings from the environment (template.yaml sets them in AWS).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    /// The sender, an address of the SES identity the function may send from (`MAIL_FROM_ADDRESS`).
+    pub mail_from: String,
+    pub send: SendPolicy,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let number = |name: &str, default: &str| config::optional(name, default).parse::<u64>().map_err(|_| ConfigError(format!("{name} is not a number")));
+        Ok(Self {
+            table_name: config::required("TABLE_NAME")?,
+            mail_from: config::required("MAIL_FROM_ADDRESS")?,
+            send: SendPolicy {
+                max_attempts: u32::try_from(number("MAIL_SEND_MAX_ATTEMPTS", "5")?).unwrap_or(5),
+                base_delay: Duration::from_millis(number("MAIL_SEND_BASE_DELAY_MS", "200")?),
+            },
+        })
+    }
+}
+
+/// SES retries within one invocation, for throttling and unavailability only: exponential
+/// backoff with full jitter, bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+}
+
+impl SendPolicy {
+    /// The longest pause before attempt `n + 1` (n ≥ 1): base × 2^(n−1).
+    pub fn backoff_cap(&self, n: u32) -> Duration {
+        self.base_delay.saturating_mul(1 << n.saturating_sub(1).min(10))
+    }
+}
+
+/// Calls `send` until it succeeds, fails for good, or `policy.max_attempts` ran out, pausing a
+/// random time up to [`SendPolicy::backoff_cap`] between tries. Returns the outcome and the
+/// number of calls made.
+pub async fn send_with_retries<F, Fut>(policy: SendPolicy, mut send: F) -> (Result<String, MailError>, u32)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<String, MailError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match send().await {
+            Err(e) if e.is_retryable() && attempt < policy.max_attempts => {
+                tracing::warn!(attempt, error = %e, "SES send failed; retrying");
+                tokio::time::sleep(policy.backoff_cap(attempt).mul_f64(rand::random::<f64>())).await;
+                attempt += 1;
+            }
+            outcome => return (outcome, attempt),
+        }
+    }
+}
+
+/// How long a claim holds: longer than the function's timeout (30 s), so a live sender is
+/// never overtaken, and short enough that Lambda's first retry (after about a minute) of a
+/// crashed invocation takes over.
+pub const CLAIM_LEASE: chrono::Duration = chrono::Duration::seconds(45);
+
+pub struct Dependencies {
+    pub store: Store,
+    pub mailer: SesMailer,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub struct Notifier {
+    deps: Dependencies,
+    policy: SendPolicy,
+}
+
+fn failed(e: impl std::fmt::Display) -> JobError {
+    JobError(e.to_string())
+}
+
+impl Notifier {
+    pub fn new(config: &Config, deps: Dependencies) -> Self {
+        Self { deps, policy: config.send }
+    }
+
+    /// Who gets the mail: the event's `to`; for an event without one (the renewal jobs and the
+    /// invoice-issuer do not hold the contact), the contact of the merchant's latest paid plan
+    /// order; plus that order's company invoice e-mail when the mail concerns invoices.
+    async fn recipients(&self, n: &Notification) -> Result<(Vec<String>, Option<String>), JobError> {
+        let mut to = n.to.clone();
+        let mut name = n.contact_name.clone();
+        if to.is_empty() || n.concerns_invoices() {
+            let items = self.deps.store.merchant_items(&n.merchant_id).await?;
+            let latest = items.orders.iter().filter(|o| o.status == "paid").max_by_key(|o| o.paid_at);
+            if let Some(order) = latest {
+                if to.is_empty() {
+                    to.extend(contact_field(order, "contact", "email"));
+                    name = name.or_else(|| contact_field(order, "contact", "name"));
+                }
+                if n.concerns_invoices() {
+                    to.extend(contact_field(order, "company", "invoice_email"));
+                }
+            }
+        }
+        let mut unique: Vec<String> = Vec::new();
+        for address in to.into_iter().map(|a| a.trim().to_owned()) {
+            if !unique.iter().any(|u| u.eq_ignore_ascii_case(&address)) {
+                unique.push(address);
+            }
+        }
+        if let Some(bad) = unique.iter().find(|a| !plausible_address(a)) {
+            return Err(JobError(format!("recipient {bad:?} is not an e-mail address")));
+        }
+        if unique.is_empty() {
+            return Err(JobError(format!("no e-mail address known for merchant {} (no `to`, no paid plan order)", n.merchant_id)));
+        }
+        Ok((unique, name))
+    }
+
+    async fn deliver(&self, n: &Notification) -> Result<Value, JobError> {
+        let (to, name) = self.recipients(n).await?;
+        let rendered = n.render(name.as_deref()).map_err(failed)?;
+        let mail = OutgoingMail { to, subject: rendered.subject, text: rendered.text, html: rendered.html };
+        let now = self.deps.clock.now();
+        let claim = MailItem::claim(&n.event_id, &n.merchant_id, n.template(), &mail.to, &mail.subject, now, now + CLAIM_LEASE);
+        match self.deps.store.claim_mail(&claim, now).await? {
+            MailClaim::Claimed => {}
+            MailClaim::Sent(record) => {
+                tracing::info!(message_id = record.message_id.as_deref().unwrap_or_default(), "mail already sent; nothing to do");
+                return Ok(json!({"result": "duplicate", "message_id": record.message_id}));
+            }
+            MailClaim::Busy(record) => {
+                // Another delivery is sending it, or crashed: its lease decides; retry later.
+                let until = record.lease_until.map(|t| t.to_rfc3339()).unwrap_or_default();
+                return Err(JobError(format!("mail of {} is claimed by another delivery until {until}; retry later", n.event_id)));
+            }
+        }
+        let (outcome, attempts) = send_with_retries(self.policy, || self.deps.mailer.send(&mail)).await;
+        let at = self.deps.clock.now();
+        match outcome {
+            Ok(message_id) => {
+                // SES took it: record it, a few tries (a record left `sending` would let a
+                // redelivery after the lease send a second copy).
+                let mut recorded = self.deps.store.mail_sent(&n.event_id, &message_id, at).await;
+                for _ in 0..3 {
+                    if recorded.is_ok() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    recorded = self.deps.store.mail_sent(&n.event_id, &message_id, at).await;
+                }
+                if let Err(e) = recorded {
+                    tracing::error!(error = %e, message_id, "mail sent but not recorded; a redelivery after the lease would send it again");
+                }
+                tracing::info!(message_id, recipients = mail.to.len(), attempts, "mail sent");
+                Ok(json!({"result": "sent", "message_id": message_id, "attempts": attempts}))
+            }
+            Err(e) => {
+                if let Err(store) = self.deps.store.mail_failed(&n.event_id, &e.to_string(), at).await {
+                    tracing::error!(error = %store, "mail failure not recorded; the claim's lease lets a retry take over");
+                }
+                tracing::error!(error = %e, attempts, "mail not sent");
+                Err(failed(e))
+            }
+        }
+    }
+}
+
+/// A string field of a plan order's `contact` or `company` object.
+fn contact_field(order: &PlanOrderItem, object: &str, field: &str) -> Option<String> {
+    let value = if object == "contact" { &order.contact } else { &order.company };
+    value.get(field).and_then(Value::as_str).filter(|s| !s.trim().is_empty()).map(str::to_owned)
+}
+
+/// One `@`, something either side, no spaces or line breaks (SES checks the rest).
+fn plausible_address(address: &str) -> bool {
+    let mut parts = address.split('@');
+    let ok = |p: Option<&str>| p.is_some_and(|p| !p.is_empty());
+    ok(parts.next()) && ok(parts.next()) && parts.next().is_none() && !address.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+#[async_trait]
+impl EventHandler for Notifier {
+    async fn handle(&self, event: &DomainEvent) -> Result<Value, JobError> {
+        let notification =
+            Notification::parse(&event.detail).map_err(|e| JobError(format!("{} is not a notification the notifier knows: {e}", event.detail_type)))?;
+        let span = tracing::info_span!(
+            "notification",
+            event_id = %notification.event_id,
+            merchant_id = %notification.merchant_id,
+            template = notification.template()
+        );
+        self.deliver(&notification).instrument(span).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    const FAST: SendPolicy = SendPolicy { max_attempts: 4, base_delay: Duration::from_millis(1) };
+
+    async fn run(failures: Vec<MailError>) -> ((Result<String, MailError>, u32), u32) {
+        let calls = AtomicU32::new(0);
+        let outcome = send_with_retries(FAST, || {
+            let n = calls.fetch_add(1, Ordering::SeqCst) as usize;
+            let result = failures.get(n).cloned().map_or_else(|| Ok(format!("msg-{n}")), Err);
+            async move { result }
+        })
+        .await;
+        (outcome, calls.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_until_it_passes() {
+        let throttled = || MailError::Throttled("TooManyRequestsException".into());
+        let ((outcome, attempts), calls) = run(vec![throttled(), throttled()]).await;
+        assert_eq!((outcome, attempts, calls), (Ok("msg-2".into()), 3, 3));
+    }
+
+    #[tokio::test]
+    async fn retries_are_bounded() {
+        let ((outcome, attempts), calls) = run(vec![MailError::Unavailable("503".into()); 10]).await;
+        assert_eq!((outcome, attempts, calls), (Err(MailError::Unavailable("503".into())), 4, 4));
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_not_retried() {
+        let ((outcome, attempts), _) = run(vec![MailError::Rejected("MessageRejected".into())]).await;
+        assert_eq!((outcome, attempts), (Err(MailError::Rejected("MessageRejected".into())), 1));
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let p = SendPolicy { max_attempts: 5, base_delay: Duration::from_millis(200) };
+        let caps: Vec<u128> = [1, 2, 3, 4, 30].iter().map(|n| p.backoff_cap(*n).as_millis()).collect();
+        assert_eq!(caps, [200, 400, 800, 1600, 204_800]);
+    }
+
+    #[test]
+    fn addresses() {
+        assert!(plausible_address("ming@example.com.tw"));
+        for bad in ["", "ming", "@example.com", "ming@", "a@b@c", "ming @example.com", "ming@example.com\r\nBcc: x@y"] {
+            assert!(!plausible_address(bad), "{bad:?}");
+        }
+    }
+}

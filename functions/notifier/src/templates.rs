@@ -1,0 +1,541 @@
+//! The merchant e-mails (通知信), in Traditional Chinese: each `MerchantNotification` template
+//! parsed from its event into a typed notification, then rendered into a subject, a plain-text
+//! part and an HTML part by askama templates (`templates/*.txt`, `templates/*.html`), which are
+//! compiled with the crate: a field a template names that the view lacks is a build error.
+//! Pure: no I/O.
+
+use askama::Template;
+use chrono::{Datelike, NaiveDate};
+use einvoice_adapters::config::WixtarContact;
+use serde::{Deserialize, Deserializer};
+
+/// A `MerchantNotification`'s detail, as the publishers write it (docs/renewal.md §5, docs/invoices.md).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Notification {
+    pub event_id: String,
+    pub merchant_id: String,
+    /// Recipients the publisher knew (plan-checkout: the order's contact); may be absent.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub to: Vec<String>,
+    #[serde(default)]
+    pub contact_name: Option<String>,
+    #[serde(flatten)]
+    pub kind: Kind,
+}
+
+/// The templates the publishers use, by `template`, with the facts each mail states.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "template", rename_all = "snake_case")]
+pub enum Kind {
+    /// 購買完成 (plan-checkout, first purchase).
+    WixtarPurchaseConfirmation(PlanPaid),
+    /// 續購完成 (plan-checkout, a renewal bought at checkout).
+    WixtarRenewalConfirmation(PlanPaid),
+    /// 自動續約鎖定 at T-15 (renewal-cutoff).
+    AutoRenewLocked(RenewalLocked),
+    /// 自動續約扣款成功 (renewal-charge).
+    AutoRenewSucceeded(RenewalSucceeded),
+    /// 自動續約扣款失敗, tried again later (renewal-charge).
+    AutoRenewDeclined(RenewalDeclined),
+    /// 自動續約暫停 (renewal-charge).
+    AutoRenewSuspended(RenewalSuspended),
+    /// 字軌用完 (invoice-issuer).
+    NoInvoiceNumbers(NoInvoiceNumbers),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PlanPaid {
+    pub order_id: String,
+    pub wixtar_contact: WixtarContact,
+    #[serde(default)]
+    pub starts_on: Option<NaiveDate>,
+    #[serde(default)]
+    pub expires_on: Option<NaiveDate>,
+    #[serde(default)]
+    pub months: Option<u32>,
+    #[serde(default)]
+    pub bonus_months: Option<u32>,
+    #[serde(default)]
+    pub amount: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RenewalLocked {
+    /// The expiry the coming renewal extends.
+    pub cycle: NaiveDate,
+    pub locked_from: NaiveDate,
+    pub charge_on: NaiveDate,
+    pub months: u32,
+    pub amount: u64,
+    #[serde(default)]
+    pub card_last4: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RenewalSucceeded {
+    pub months: u32,
+    pub amount: u64,
+    pub expires_on: NaiveDate,
+    #[serde(default)]
+    pub card_last4: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RenewalDeclined {
+    pub cycle: NaiveDate,
+    pub attempt: u32,
+    pub next_attempt_on: NaiveDate,
+    #[serde(default)]
+    pub amount: Option<u64>,
+    #[serde(default)]
+    pub card_last4: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RenewalSuspended {
+    pub cycle: NaiveDate,
+    pub reason: String,
+    #[serde(default)]
+    pub expires_on: Option<NaiveDate>,
+    #[serde(default)]
+    pub card_last4: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NoInvoiceNumbers {
+    pub period: String,
+    #[serde(default)]
+    pub order_id: Option<String>,
+}
+
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<OneOrMany>::deserialize(d)? {
+        None => Vec::new(),
+        Some(OneOrMany::One(a)) => vec![a],
+        Some(OneOrMany::Many(v)) => v,
+    })
+}
+
+/// A rendered mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+const SUBJECT_PREFIX: &str = "【美麗科技電子發票】";
+
+impl Notification {
+    pub fn parse(detail: &serde_json::Value) -> Result<Self, serde_json::Error> {
+        Self::deserialize(detail)
+    }
+
+    /// The `template` name, as published.
+    pub fn template(&self) -> &'static str {
+        match self.kind {
+            Kind::WixtarPurchaseConfirmation(_) => "wixtar_purchase_confirmation",
+            Kind::WixtarRenewalConfirmation(_) => "wixtar_renewal_confirmation",
+            Kind::AutoRenewLocked(_) => "auto_renew_locked",
+            Kind::AutoRenewSucceeded(_) => "auto_renew_succeeded",
+            Kind::AutoRenewDeclined(_) => "auto_renew_declined",
+            Kind::AutoRenewSuspended(_) => "auto_renew_suspended",
+            Kind::NoInvoiceNumbers(_) => "no_invoice_numbers",
+        }
+    }
+
+    /// Mails about invoices also go to the company's invoice e-mail.
+    pub fn concerns_invoices(&self) -> bool {
+        matches!(self.kind, Kind::NoInvoiceNumbers(_))
+    }
+
+    /// Subject, text and HTML; `name` is the contact's name for the greeting.
+    pub fn render(&self, name: Option<&str>) -> askama::Result<Rendered> {
+        let greeting = match name.map(str::trim).filter(|n| !n.is_empty()) {
+            Some(n) => format!("{n} 您好："),
+            None => "商家您好：".to_owned(),
+        };
+        match &self.kind {
+            Kind::WixtarPurchaseConfirmation(p) => {
+                plan_paid(greeting, p, true).finish(format!("方案購買完成，美麗科技將與您聯繫開通（使用期限至 {}）", date_or(p.expires_on)))
+            }
+            Kind::WixtarRenewalConfirmation(p) => plan_paid(greeting, p, false).finish(format!("方案續購完成，使用期限延長至 {}", date_or(p.expires_on))),
+            Kind::AutoRenewLocked(l) => LockedMail {
+                greeting,
+                charge_on: date(l.charge_on),
+                amount: twd(l.amount),
+                months: l.months,
+                card: card(l.card_last4.as_deref()),
+                expires_on: date(l.cycle),
+                cancel_deadline: date(l.locked_from.pred_opt().unwrap_or(l.locked_from)),
+            }
+            .finish(format!("自動續約將於 {} 扣款 {}", date(l.charge_on), twd(l.amount))),
+            Kind::AutoRenewSucceeded(s) => {
+                SucceededMail { greeting, months: s.months, amount: twd(s.amount), expires_on: date(s.expires_on), card: card(s.card_last4.as_deref()) }
+                    .finish(format!("自動續約扣款成功，使用期限延長至 {}", date(s.expires_on)))
+            }
+            Kind::AutoRenewDeclined(d) => DeclinedMail {
+                greeting,
+                attempt: d.attempt,
+                next_attempt_on: date(d.next_attempt_on),
+                amount: d.amount.map(twd).unwrap_or_default(),
+                card: card(d.card_last4.as_deref()),
+                expires_on: date(d.cycle),
+            }
+            .finish(format!("自動續約扣款失敗，將於 {} 再次扣款", date(d.next_attempt_on))),
+            Kind::AutoRenewSuspended(s) => SuspendedMail {
+                greeting,
+                reason: suspend_reason(&s.reason).to_owned(),
+                expires_on: date(s.expires_on.unwrap_or(s.cycle)),
+                card: card(s.card_last4.as_deref()),
+            }
+            .finish("自動續約已暫停".to_owned()),
+            Kind::NoInvoiceNumbers(n) => NoNumbersMail { greeting, period: period_label(&n.period), order_id: n.order_id.clone().unwrap_or_default() }
+                .finish("電子發票字軌已用完，請儘速新增".to_owned()),
+        }
+    }
+}
+
+fn plan_paid(greeting: String, p: &PlanPaid, purchase: bool) -> PlanPaidMail {
+    let plan = match (p.months, p.bonus_months) {
+        (Some(m), Some(b)) if b > 0 => format!("{m} 個月（首購加贈 {b} 個月，共 {} 個月）", m + b),
+        (Some(m), _) => format!("{m} 個月"),
+        (None, _) => String::new(),
+    };
+    let period = match (p.starts_on, p.expires_on) {
+        (Some(from), Some(to)) => format!("{} 至 {}", date(from), date(to)),
+        (None, Some(to)) => format!("至 {}", date(to)),
+        _ => String::new(),
+    };
+    PlanPaidMail {
+        greeting,
+        purchase,
+        plan,
+        amount: p.amount.map(twd).unwrap_or_default(),
+        period,
+        order_id: p.order_id.clone(),
+        wixtar: p.wixtar_contact.clone(),
+    }
+}
+
+/// `2027年3月30日`.
+pub fn date(d: NaiveDate) -> String {
+    format!("{}年{}月{}日", d.year(), d.month(), d.day())
+}
+
+fn date_or(d: Option<NaiveDate>) -> String {
+    d.map(date).unwrap_or_else(|| "—".to_owned())
+}
+
+/// `NT$6,000`.
+pub fn twd(amount: u64) -> String {
+    let digits = amount.to_string();
+    let mut out = String::from("NT$");
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The bound card by its last 4 digits only (never more).
+fn card(last4: Option<&str>) -> String {
+    match last4.filter(|l| l.len() == 4 && l.chars().all(|c| c.is_ascii_digit())) {
+        Some(l) => format!("信用卡（末四碼 {l}）"),
+        None => "您綁定的信用卡".to_owned(),
+    }
+}
+
+/// `11512` → `115年11-12月` (the bimonthly invoice period as printed on invoices).
+pub fn period_label(period: &str) -> String {
+    match einvoice_domain::InvoicePeriod::parse(period) {
+        Ok(p) => format!("{}年{}-{}月", p.roc_year(), p.end_month() - 1, p.end_month()),
+        Err(_) => period.to_owned(),
+    }
+}
+
+fn suspend_reason(reason: &str) -> &'static str {
+    match reason {
+        "declined" => "信用卡多次扣款失敗",
+        "declined_hard" => "信用卡已失效或遭停用",
+        "card_not_bound" => "尚未綁定信用卡",
+        _ => "扣款未能完成",
+    }
+}
+
+/// A mail's view: its two askama templates and how it becomes a [`Rendered`].
+trait MailView: Sized {
+    fn text(&self) -> askama::Result<String>;
+    fn html(&self) -> askama::Result<String>;
+
+    fn finish(self, subject: String) -> askama::Result<Rendered> {
+        Ok(Rendered { subject: format!("{SUBJECT_PREFIX}{subject}"), text: self.text()?, html: self.html()? })
+    }
+}
+
+/// Declares a view's text and HTML templates (`templates/{name}.txt`, `templates/{name}.html`).
+macro_rules! mail_view {
+    ($view:ident, $text:ident = $text_path:literal, $html:ident = $html_path:literal) => {
+        #[derive(Template)]
+        #[template(path = $text_path)]
+        struct $text<'a> {
+            m: &'a $view,
+        }
+
+        #[derive(Template)]
+        #[template(path = $html_path)]
+        struct $html<'a> {
+            m: &'a $view,
+        }
+
+        impl MailView for $view {
+            fn text(&self) -> askama::Result<String> {
+                $text { m: self }.render()
+            }
+            fn html(&self) -> askama::Result<String> {
+                $html { m: self }.render()
+            }
+        }
+    };
+}
+
+struct PlanPaidMail {
+    greeting: String,
+    purchase: bool,
+    plan: String,
+    amount: String,
+    period: String,
+    order_id: String,
+    wixtar: WixtarContact,
+}
+mail_view!(PlanPaidMail, PlanPaidText = "plan_paid.txt", PlanPaidHtml = "plan_paid.html");
+
+struct LockedMail {
+    greeting: String,
+    charge_on: String,
+    amount: String,
+    months: u32,
+    card: String,
+    expires_on: String,
+    cancel_deadline: String,
+}
+mail_view!(LockedMail, LockedText = "auto_renew_locked.txt", LockedHtml = "auto_renew_locked.html");
+
+struct SucceededMail {
+    greeting: String,
+    months: u32,
+    amount: String,
+    expires_on: String,
+    card: String,
+}
+mail_view!(SucceededMail, SucceededText = "auto_renew_succeeded.txt", SucceededHtml = "auto_renew_succeeded.html");
+
+struct DeclinedMail {
+    greeting: String,
+    attempt: u32,
+    next_attempt_on: String,
+    amount: String,
+    card: String,
+    expires_on: String,
+}
+mail_view!(DeclinedMail, DeclinedText = "auto_renew_declined.txt", DeclinedHtml = "auto_renew_declined.html");
+
+struct SuspendedMail {
+    greeting: String,
+    reason: String,
+    expires_on: String,
+    card: String,
+}
+mail_view!(SuspendedMail, SuspendedText = "auto_renew_suspended.txt", SuspendedHtml = "auto_renew_suspended.html");
+
+struct NoNumbersMail {
+    greeting: String,
+    period: String,
+    order_id: String,
+}
+mail_view!(NoNumbersMail, NoNumbersText = "no_invoice_numbers.txt", NoNumbersHtml = "no_invoice_numbers.html");
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// Renders a detail as its publisher writes it (plus a card token that must never show).
+    fn render(mut detail: Value, name: Option<&str>) -> Rendered {
+        detail["event_id"] = "evt-1".into();
+        detail["merchant_id"] = "m-1".into();
+        detail["channel"] = "email".into();
+        detail["card_token"] = "tok-SECRET-4111111111111111".into();
+        let n = Notification::parse(&detail).expect("parses");
+        let r = n.render(name).expect("renders");
+        for (part, text) in [("subject", &r.subject), ("text", &r.text), ("html", &r.html)] {
+            assert!(!text.contains('{') && !text.contains('}'), "placeholder left in the {part}: {text}");
+            assert!(!text.contains("SECRET") && !text.contains("4111111111111111"), "card token in the {part}");
+            assert!(!text.contains("None") && !text.contains("—"), "missing value in the {part}: {text}");
+        }
+        assert!(r.subject.starts_with(SUBJECT_PREFIX));
+        assert!(r.html.starts_with("<!DOCTYPE html>") && r.html.trim_end().ends_with("</html>"));
+        r
+    }
+
+    fn both(r: &Rendered, needle: &str) {
+        assert!(r.text.contains(needle), "text lacks {needle:?}:\n{}", r.text);
+        assert!(r.html.contains(needle), "html lacks {needle:?}:\n{}", r.html);
+    }
+
+    fn purchase(template: &str) -> Value {
+        json!({"template": template, "order_id": "po_1", "to": "ming@example.com.tw", "contact_name": "王小明",
+               "wixtar_contact": WixtarContact::default(), "starts_on": "2026-01-31", "expires_on": "2027-03-30",
+               "months": 12, "bonus_months": 2, "amount": 6000, "currency": "TWD"})
+    }
+
+    #[test]
+    fn purchase_confirmation_names_wixtar_and_the_usage_period() {
+        let r = render(purchase("wixtar_purchase_confirmation"), Some("王小明"));
+        assert_eq!(r.subject, "【美麗科技電子發票】方案購買完成，美麗科技將與您聯繫開通（使用期限至 2027年3月30日）");
+        for fact in ["王小明 您好", "2026年1月31日 至 2027年3月30日", "12 個月（首購加贈 2 個月，共 14 個月）", "NT$6,000", "po_1", "美麗科技專員將與您聯繫"]
+        {
+            both(&r, fact);
+        }
+        let c = WixtarContact::default();
+        for fact in [&c.name, &c.phone, &c.email, &c.website] {
+            both(&r, fact);
+        }
+        both(&r, "02-2711-9528 #240");
+        assert!(r.text.starts_with("王小明 您好：\n\n感謝您購買"), "{}", r.text);
+    }
+
+    #[test]
+    fn renewal_confirmation_says_extended() {
+        let mut detail = purchase("wixtar_renewal_confirmation");
+        detail["bonus_months"] = 0.into();
+        detail["months"] = 3.into();
+        let r = render(detail, None);
+        assert_eq!(r.subject, "【美麗科技電子發票】方案續購完成，使用期限延長至 2027年3月30日");
+        both(&r, "商家您好");
+        both(&r, "使用期限已延長");
+        both(&r, "3 個月");
+        assert!(!r.text.contains("加贈") && !r.text.contains("專員"));
+        both(&r, "02-2711-9528 #240");
+    }
+
+    #[test]
+    fn an_older_purchase_event_without_period_start_still_renders() {
+        let detail = json!({"template": "wixtar_purchase_confirmation", "order_id": "po_1", "to": "a@b.tw",
+                            "wixtar_contact": WixtarContact::default(), "expires_on": "2027-03-30"});
+        let r = render(detail, None);
+        both(&r, "使用期限：至 2027年3月30日".split('：').next_back().unwrap());
+        assert!(!r.text.contains("方案：") && !r.text.contains("金額："));
+    }
+
+    #[test]
+    fn lock_notice_states_charge_day_amount_cycle_and_card() {
+        let detail = json!({"template": "auto_renew_locked", "cycle": "2027-06-29", "locked_from": "2027-06-15", "charge_on": "2027-06-19",
+                            "months": 3, "amount": 1800, "currency": "TWD", "card_last4": "4242"});
+        let r = render(detail, Some("王小明"));
+        assert_eq!(r.subject, "【美麗科技電子發票】自動續約將於 2027年6月19日 扣款 NT$1,800");
+        for fact in ["扣款日：2027年6月19日", "扣款金額：NT$1,800", "續約週期：3 個月", "末四碼 4242", "至 2027年6月29日", "取消期限（2027年6月14日）"]
+        {
+            assert!(r.text.contains(fact), "{fact}: {}", r.text);
+        }
+        for fact in ["2027年6月19日", "NT$1,800", "3 個月", "末四碼 4242"] {
+            both(&r, fact);
+        }
+    }
+
+    #[test]
+    fn success_states_new_expiry() {
+        let detail =
+            json!({"template": "auto_renew_succeeded", "months": 3, "amount": 1800, "currency": "TWD", "expires_on": "2027-09-29", "card_last4": "4242"});
+        let r = render(detail, None);
+        assert_eq!(r.subject, "【美麗科技電子發票】自動續約扣款成功，使用期限延長至 2027年9月29日");
+        for fact in ["至 2027年9月29日", "NT$1,800", "3 個月", "末四碼 4242"] {
+            both(&r, fact);
+        }
+    }
+
+    #[test]
+    fn decline_says_when_the_next_try_is_and_what_to_do() {
+        let detail = json!({"template": "auto_renew_declined", "cycle": "2027-06-29", "attempt": 1, "next_attempt_on": "2027-06-22",
+                            "amount": 1800, "card_last4": "4242"});
+        let r = render(detail, None);
+        assert_eq!(r.subject, "【美麗科技電子發票】自動續約扣款失敗，將於 2027年6月22日 再次扣款");
+        for fact in ["第 1 次", "下次扣款日：2027年6月22日", "請於 2027年6月22日 前至「付款設定」更換信用卡", "末四碼 4242", "NT$1,800"]
+        {
+            assert!(r.text.contains(fact), "{fact}: {}", r.text);
+        }
+        both(&r, "「付款設定」更換信用卡");
+        // Without the amount (published before it was added), the line is left out.
+        let older = json!({"template": "auto_renew_declined", "cycle": "2027-06-29", "attempt": 2, "next_attempt_on": "2027-06-25", "card_last4": null});
+        let r = render(older, None);
+        assert!(!r.text.contains("扣款金額") && r.text.contains("您綁定的信用卡"), "{}", r.text);
+    }
+
+    #[test]
+    fn suspension_gives_the_reason_and_the_expiry() {
+        for (reason, says) in [("declined", "信用卡多次扣款失敗"), ("declined_hard", "信用卡已失效或遭停用"), ("card_not_bound", "尚未綁定信用卡")]
+        {
+            let detail = json!({"template": "auto_renew_suspended", "cycle": "2027-06-29", "attempt": 3, "reason": reason,
+                                "expires_on": "2027-06-29", "card_last4": "4242"});
+            let r = render(detail, None);
+            assert_eq!(r.subject, "【美麗科技電子發票】自動續約已暫停");
+            both(&r, says);
+            both(&r, "2027年6月29日");
+        }
+    }
+
+    #[test]
+    fn no_invoice_numbers_names_the_period_and_what_to_do() {
+        let detail = json!({"template": "no_invoice_numbers", "order_id": "A1001", "period": "11512",
+                            "message": "美麗科技字軌已用完：請至美麗科技加值中心新增字軌。"});
+        let n = Notification::parse(&json!({"event_id": "e", "merchant_id": "m", "template": "no_invoice_numbers", "period": "11512"})).unwrap();
+        assert!(n.concerns_invoices());
+        let r = render(detail, None);
+        for fact in ["115年11-12月", "A1001", "美麗科技加值中心新增字軌"] {
+            both(&r, fact);
+        }
+    }
+
+    #[test]
+    fn html_escapes_what_merchants_typed() {
+        let r = render(purchase("wixtar_purchase_confirmation"), Some("<script>x</script>"));
+        assert!(r.html.contains("&#60;script&#62;") || r.html.contains("&lt;script&gt;"), "{}", r.html);
+        assert!(!r.html.contains("<script>"));
+        assert!(r.text.contains("<script>x</script> 您好"), "the text part is not HTML");
+    }
+
+    #[test]
+    fn recipients_in_any_shape() {
+        let base = |to: Value| {
+            json!({"event_id": "e", "merchant_id": "m", "template": "auto_renew_succeeded", "to": to,
+                                      "months": 3, "amount": 1, "expires_on": "2027-01-01"})
+        };
+        assert_eq!(Notification::parse(&base(json!("a@b.tw"))).unwrap().to, ["a@b.tw"]);
+        assert_eq!(Notification::parse(&base(json!(["a@b.tw", "c@d.tw"]))).unwrap().to, ["a@b.tw", "c@d.tw"]);
+        assert!(Notification::parse(&base(Value::Null)).unwrap().to.is_empty());
+    }
+
+    #[test]
+    fn unknown_or_incomplete_notifications_are_refused() {
+        assert!(Notification::parse(&json!({"event_id": "e", "merchant_id": "m", "template": "birthday"})).is_err());
+        assert!(Notification::parse(&json!({"event_id": "e", "merchant_id": "m", "template": "auto_renew_locked", "months": 3})).is_err());
+        assert!(Notification::parse(&json!({"merchant_id": "m", "template": "no_invoice_numbers", "period": "11512"})).is_err());
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!([twd(0), twd(999), twd(1000), twd(6000), twd(1_234_567)], ["NT$0", "NT$999", "NT$1,000", "NT$6,000", "NT$1,234,567"]);
+        assert_eq!(date(NaiveDate::from_ymd_opt(2027, 3, 30).unwrap()), "2027年3月30日");
+        assert_eq!([period_label("11512"), period_label("11502"), period_label("bad")], ["115年11-12月", "115年1-2月", "bad"]);
+        assert_eq!([card(Some("4242")), card(Some("4111111111111111")), card(None)], ["信用卡（末四碼 4242）", "您綁定的信用卡", "您綁定的信用卡"]);
+    }
+}

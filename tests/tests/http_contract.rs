@@ -155,3 +155,18 @@ async fn unknown_routes_methods_and_merchant_ids() {
     let r = h.c.get("/v1/merchants/bad%20id/plan").await;
     assert_eq!((r.status, r.error_code()), (422, Some("invalid_merchant_id")));
 }
+
+/// Signatures are checked against the wall clock, not the handlers' clock (DESIGN §5): with the
+/// stack's clock on another day, a request signed now is accepted and one signed at the
+/// stack's time is refused.
+#[tokio::test]
+async fn signatures_are_checked_against_the_wall_clock_not_the_handlers_clock() {
+    let h = start().await;
+    let m = merchant();
+    h.set_now("2027-06-15T00:05:00+08:00");
+    let r = h.c.get(&format!("/v1/merchants/{m}/plan")).await;
+    assert_eq!(r.status, 200, "signed with the real time: {:?}", r.body);
+    h.c.sign_at(Some(e2e_tests::at("2027-06-15T00:05:00+08:00").timestamp()));
+    let r = h.c.get(&format!("/v1/merchants/{m}/plan")).await;
+    assert_eq!((r.status, r.error_code()), (401, Some("signature_expired")), "{:?}", r.body);
+}

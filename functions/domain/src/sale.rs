@@ -167,29 +167,37 @@ impl Amounts {
     }
 }
 
+/// An order with these lines `(quantity, unit_price, tax_type)` and amounts, for the unit tests
+/// of this crate.
+#[cfg(test)]
+pub(crate) fn test_order(lines: &[(u32, u32, Option<TaxKind>)], shipping_fee: u32, discount: u32, total: u32) -> Order {
+    use crate::order::{OrderLine, OrderWire};
+    let mut o: Order = serde_json::from_value::<OrderWire>(serde_json::json!({
+        "id": "A1", "currency": "TWD", "payment_status": "paid", "delivery_status": "pending",
+        "cancelled": false, "logistics": "tcat",
+        "lines": [{"sku": "S", "name": "n", "quantity": 1, "unit_price": 1}],
+        "shipping_fee": 0, "discount": 0, "total": 1, "buyer": {}
+    }))
+    .expect("a valid order")
+    .parse()
+    .expect("a valid order");
+    o.lines = lines
+        .iter()
+        .enumerate()
+        .map(|(i, &(quantity, unit_price, tax_type))| OrderLine { sku: None, name: format!("品項{i}"), quantity, unit_price, tax_type })
+        .collect();
+    (o.shipping_fee, o.discount, o.total) = (shipping_fee, discount, total);
+    o
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::order::{OrderLine, OrderWire};
     use proptest::prelude::*;
 
     fn order(lines: &[(u32, u32)], shipping_fee: u32, discount: u32, total: u32) -> Order {
-        let mut o: Order = serde_json::from_value::<OrderWire>(serde_json::json!({
-            "id": "A1", "currency": "TWD", "payment_status": "paid", "delivery_status": "pending",
-            "cancelled": false, "logistics": "tcat",
-            "lines": [{"sku": "S", "name": "n", "quantity": 1, "unit_price": 1}],
-            "shipping_fee": 0, "discount": 0, "total": 1, "buyer": {}
-        }))
-        .unwrap()
-        .parse()
-        .unwrap();
-        o.lines = lines
-            .iter()
-            .enumerate()
-            .map(|(i, &(quantity, unit_price))| OrderLine { sku: None, name: format!("品項{i}"), quantity, unit_price, tax_type: None })
-            .collect();
-        (o.shipping_fee, o.discount, o.total) = (shipping_fee, discount, total);
-        o
+        let lines: Vec<(u32, u32, Option<TaxKind>)> = lines.iter().map(|&(q, p)| (q, p, None)).collect();
+        test_order(&lines, shipping_fee, discount, total)
     }
 
     #[test]

@@ -414,28 +414,13 @@ pub fn taxed_sale(order: &Order, settings: &TaxSettings, b2b: bool) -> Result<Ta
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::order::{OrderLine, OrderWire};
     use proptest::prelude::*;
 
+    /// The order's total is what its lines, shipping and discount make.
     fn order(lines: &[(u32, u32, Option<TaxKind>)], shipping_fee: u32, discount: u32) -> Order {
-        let mut o: Order = serde_json::from_value::<OrderWire>(serde_json::json!({
-            "id": "A1", "currency": "TWD", "payment_status": "paid", "delivery_status": "pending",
-            "cancelled": false, "logistics": "tcat",
-            "lines": [{"sku": "S", "name": "n", "quantity": 1, "unit_price": 1}],
-            "shipping_fee": 0, "discount": 0, "total": 1, "buyer": {}
-        }))
-        .unwrap()
-        .parse()
-        .unwrap();
-        o.lines = lines
-            .iter()
-            .enumerate()
-            .map(|(i, &(quantity, unit_price, tax_type))| OrderLine { sku: None, name: format!("品項{i}"), quantity, unit_price, tax_type })
-            .collect();
         let goods: i64 = lines.iter().map(|&(q, p, _)| i64::from(q) * i64::from(p)).sum();
-        (o.shipping_fee, o.discount) = (shipping_fee, discount);
-        o.total = u32::try_from(goods + i64::from(shipping_fee) - i64::from(discount)).unwrap();
-        o
+        let total = u32::try_from(goods + i64::from(shipping_fee) - i64::from(discount)).unwrap();
+        crate::sale::test_order(lines, shipping_fee, discount, total)
     }
 
     fn zero_rating() -> ZeroRating {

@@ -1,26 +1,35 @@
 #!/usr/bin/env bash
-# Shared by ./infra/run and ./infra/test: a project-local virtualenv with pinned Python
-# tools (moto server, cfn-lint), and helpers to start and stop moto on 127.0.0.1.
+# Shared by ./infra/run and ./infra/test: project-local virtualenvs with pinned Python
+# tools (moto server, cfn-lint; checkov), and helpers to start and stop moto on 127.0.0.1.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="$ROOT/infra/.venv"
 REQUIREMENTS="$ROOT/infra/requirements.txt"
+# checkov pins boto3 (1.35): in infra/.venv it would downgrade moto's botocore, so it has its own.
+CHECKOV_VENV="$ROOT/infra/.venv-checkov"
+CHECKOV_REQUIREMENTS="$ROOT/infra/requirements-checkov.txt"
 
 log() { printf '\033[1m[infra]\033[0m %s\n' "$*" >&2; }
 
 # Creates or refreshes the virtualenv when requirements.txt changed (idempotent).
-ensure_venv() {
-  local stamp="$VENV/.requirements.sha256"
+ensure_venv() { ensure_venv_at "$VENV" "$REQUIREMENTS"; }
+
+# The template scanner's virtualenv (infra/requirements-checkov.txt).
+ensure_checkov_venv() { ensure_venv_at "$CHECKOV_VENV" "$CHECKOV_REQUIREMENTS"; }
+
+ensure_venv_at() { # venv requirements
+  local venv="$1" requirements="$2"
+  local stamp="$venv/.requirements.sha256"
   local want
-  want="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
-  if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+  want="$(sha256sum "$requirements" | cut -d' ' -f1)"
+  if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     return 0
   fi
-  log "installing Python tools into infra/.venv (moto server, cfn-lint)"
-  python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
+  log "installing Python tools into ${venv#"$ROOT/"} (${requirements#"$ROOT/"})"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
   echo "$want" > "$stamp"
 }
 

@@ -70,7 +70,7 @@ pub enum InvoiceStatus {
 }
 
 impl InvoiceStatus {
-    /// The issuer's answer to an `InvoiceRequested`: the order's request flag is done.
+    /// The issuer has answered the order's claim: its `request_pending` goes.
     pub fn answers_request(self) -> bool {
         matches!(self, Self::Issued | Self::NotIssuable | Self::NoInvoiceNumbers)
     }
@@ -583,7 +583,8 @@ impl Store {
 
     /// Writes the order a webhook merged, in one conditional `PutItem`: its `version` is one more
     /// than what was read (1: nothing was). The item carries the event's id (deduplication)
-    /// and its outbox flags and lease, so applying an event is one write.
+    /// and the claim with its due time, so applying an event is one write (whose stream record
+    /// hands a claim to the invoice-issuer).
     pub async fn save_order(&self, order: &OrderItem) -> Result<OrderWrite, StoreError> {
         let (condition, values) = versioned(order.version);
         let mut put = self.client().put_item().table_name(self.table()).set_item(Some(to_item(order))).condition_expression(condition);

@@ -15,7 +15,7 @@
 //! last invocation; AWS calls during init and per invocation.
 //!
 //! `--lifecycle N` also runs N orders through their happy path (webhook paid → webhook shipped →
-//! InvoiceRequested → webhook received) and prints each step's AWS calls and DynamoDB units.
+//! the claim's stream record to invoice-issuer → webhook received) and prints each step's AWS calls and DynamoDB units.
 //!
 //! Usage: `cold-start --bin-dir /work/target-release/release [--runs 5] [--requests 10]
 //!         [--only order-webhook,renewal-cutoff] [--lifecycle 5] [--json out.json]
@@ -730,7 +730,8 @@ struct Step {
 }
 
 /// Runs `orders` orders through their happy path with warm order-webhook and invoice-issuer
-/// processes: webhook paid → webhook shipped (issue) → InvoiceRequested → webhook received.
+/// processes: webhook paid → webhook shipped (claim) → its stream record to invoice-issuer →
+/// webhook received.
 /// Returns the steps of the last order (steady state) and the median latency of each step.
 async fn lifecycle(w: &World, proxy: &Proxy, bin_dir: &FsPath, orders: usize, log_dir: &FsPath, moto_url: &str) -> Result<Value, String> {
     let ow_api = RuntimeApi::start().await;

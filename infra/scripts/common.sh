@@ -9,6 +9,9 @@ REQUIREMENTS="$ROOT/infra/requirements.txt"
 # checkov pins boto3 (1.35): in infra/.venv it would downgrade moto's botocore, so it has its own.
 CHECKOV_VENV="$ROOT/infra/.venv-checkov"
 CHECKOV_REQUIREMENTS="$ROOT/infra/requirements-checkov.txt"
+# aws-sam-cli pins boto3 too: `sam build` (infra/run-benchmarks) has its own as well.
+SAM_VENV="$ROOT/infra/.venv-sam"
+SAM_REQUIREMENTS="$ROOT/infra/requirements-sam.txt"
 
 log() { printf '\033[1m[infra]\033[0m %s\n' "$*" >&2; }
 
@@ -17,6 +20,14 @@ ensure_venv() { ensure_venv_at "$VENV" "$REQUIREMENTS"; }
 
 # The template scanner's virtualenv (infra/requirements-checkov.txt).
 ensure_checkov_venv() { ensure_venv_at "$CHECKOV_VENV" "$CHECKOV_REQUIREMENTS"; }
+
+# aws-sam-cli, cargo-lambda and zig (infra/requirements-sam.txt), plus the Rust target
+# `sam build` cross-compiles the arm64 functions for.
+ensure_sam_venv() {
+  ensure_venv_at "$SAM_VENV" "$SAM_REQUIREMENTS"
+  rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu \
+    || rustup target add aarch64-unknown-linux-gnu >&2
+}
 
 ensure_venv_at() { # venv requirements
   local venv="$1" requirements="$2"
@@ -69,6 +80,37 @@ stop_pids() {
   for pid in "$@"; do
     [[ -n "$pid" ]] && wait "$pid" 2>/dev/null || true
   done
+}
+
+# Runs arm64 Lambda binaries on this x86_64 machine: Debian's qemu-user-static and the arm64
+# C library (multiarch), so `qemu-aarch64-static bootstrap` finds /lib/ld-linux-aarch64.so.1.
+# Idempotent; installs only what is missing. Returns non-zero when it cannot.
+ensure_arm64_emulation() {
+  if command -v qemu-aarch64-static >/dev/null && [[ -e /lib/ld-linux-aarch64.so.1 ]]; then
+    return 0
+  fi
+  local sudo=()
+  [[ "$(id -u)" == 0 ]] || sudo=(sudo -n)
+  log "installing qemu-user-static and libc6:arm64 (Debian multiarch) to run the arm64 binaries"
+  "${sudo[@]}" dpkg --add-architecture arm64 \
+    && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+    && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static libc6:arm64 libgcc-s1:arm64 >/dev/null
+}
+
+# The arm64 smoke (infra/bench/tests/arm64_smoke.rs): the Rust target, a cross C compiler and
+# linker for it (ring's C and assembly; Debian's gcc-aarch64-linux-gnu) and the emulator.
+# Idempotent; returns non-zero when something cannot be installed.
+ensure_arm64_cross() {
+  rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu \
+    || rustup target add aarch64-unknown-linux-gnu >&2 || return
+  if ! command -v aarch64-linux-gnu-gcc >/dev/null; then
+    local sudo=()
+    [[ "$(id -u)" == 0 ]] || sudo=(sudo -n)
+    log "installing gcc-aarch64-linux-gnu (Debian) to cross-build the arm64 smoke"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+      && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-aarch64-linux-gnu libc6-dev-arm64-cross >/dev/null || return
+  fi
+  ensure_arm64_emulation
 }
 
 # The invoice-proof tests (tests/tests/proof.rs) rasterise the SVG with rsvg-convert, read the

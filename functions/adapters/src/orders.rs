@@ -263,9 +263,11 @@ pub struct InvoiceItem {
     pub tax_amount: u32,
     pub total: u32,
     /// 零稅率銷售額 and 免稅銷售額 (0 on invoices stored before tax types); see `tax.rs`.
-    #[serde(default)]
+    /// Not stored when 0: the two names alone are 46 bytes, which took a two-line taxable
+    /// invoice over DynamoDB's 1 KB write unit (1,047 B: 2 WRU a write, 4 in a transaction).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub zero_tax_sales_amount: u32,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub free_tax_sales_amount: u32,
     /// 通關方式註記 and 零稅率原因, on an invoice with a zero-rated part.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -988,3 +990,58 @@ impl Store {
 
 const ORDER_EXISTS: &str = "attribute_exists(pk)";
 const NO_RETURN_PENDING: &str = "attribute_exists(pk) AND attribute_not_exists(return_pending)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invoice(zero_tax_sales_amount: u32) -> InvoiceItem {
+        let at = DateTime::parse_from_rfc3339("2026-12-02T10:00:00+08:00").unwrap().with_timezone(&Utc);
+        InvoiceItem {
+            pk: order_keys::order("m1", "o1"),
+            sk: order_keys::INVOICE.into(),
+            entity: "invoice".into(),
+            merchant_id: "m1".into(),
+            order_id: "o1".into(),
+            number: "UA00000057".into(),
+            random_code: "1234".into(),
+            period: "11512".into(),
+            issued_at: at,
+            trigger: einvoice_domain::settings::IssueTrigger::Shipment,
+            seller_ubn: "04595257".into(),
+            buyer_identifier: "0000000000".into(),
+            buyer_name: "陳小華".into(),
+            carrier_type: None,
+            carrier_id: None,
+            love_code: None,
+            print: false,
+            tax_type: if zero_tax_sales_amount == 0 { 1 } else { 9 },
+            sales_amount: 952,
+            tax_amount: 48,
+            total: 1000 + zero_tax_sales_amount,
+            zero_tax_sales_amount,
+            free_tax_sales_amount: 0,
+            zero_rating: None,
+            lines: Vec::new(),
+            barcode: String::new(),
+            qr_left: String::new(),
+            qr_right: String::new(),
+            upload: UploadState { status: "pending".into(), attempts: 0, last_error: None, uploaded_at: None, deadline: at },
+            allowances: Vec::new(),
+            voided_at: None,
+        }
+    }
+
+    /// The zero amounts of the other tax kinds are not stored (they took a two-line invoice
+    /// over DynamoDB's 1 KB write unit), and read back as 0; others are stored.
+    #[test]
+    fn zero_tax_kind_amounts_are_left_out_of_the_item_and_read_back_as_zero() {
+        let taxable = to_item(&invoice(0));
+        assert!(!taxable.contains_key("zero_tax_sales_amount") && !taxable.contains_key("free_tax_sales_amount"));
+        assert_eq!(from_item::<InvoiceItem>(taxable).unwrap(), invoice(0));
+
+        let mixed = to_item(&invoice(150));
+        assert_eq!(mixed.get("zero_tax_sales_amount").and_then(|v| v.as_n().ok()).map(String::as_str), Some("150"));
+        assert_eq!(from_item::<InvoiceItem>(mixed).unwrap(), invoice(150));
+    }
+}

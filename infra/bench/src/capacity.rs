@@ -163,6 +163,29 @@ pub fn units(calls: &[Call], table: &HashMap<Key, usize>) -> Units {
     u
 }
 
+/// One DynamoDB call to moto's JSON API, unsigned (moto reads only the region of the
+/// credential scope).
+async fn dynamodb(http: &reqwest::Client, moto: &str, operation: &str, body: &Value) -> Result<Value, String> {
+    http.post(moto)
+        .header("x-amz-target", format!("DynamoDB_20120810.{operation}"))
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("authorization", "AWS4-HMAC-SHA256 Credential=bench/20260101/ap-northeast-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0")
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The item at (`pk`, `sk`) as DynamoDB JSON, the form a stream record's image has.
+pub async fn item(moto: &str, table: &str, pk: &str, sk: &str) -> Result<Value, String> {
+    let key = serde_json::json!({"pk": {"S": pk}, "sk": {"S": sk}});
+    let resp = dynamodb(&reqwest::Client::new(), moto, "GetItem", &serde_json::json!({"TableName": table, "Key": key, "ConsistentRead": true})).await?;
+    resp.get("Item").cloned().ok_or_else(|| format!("no item {pk} / {sk} in {table}: {resp}"))
+}
+
 /// Every item of the table with its size, read through moto's JSON API (no SDK types).
 pub async fn table_sizes(moto: &str, table: &str) -> Result<(HashMap<Key, usize>, BTreeMap<String, (usize, usize)>), String> {
     let http = reqwest::Client::new();
@@ -174,18 +197,7 @@ pub async fn table_sizes(moto: &str, table: &str) -> Result<(HashMap<Key, usize>
         if let Some(k) = start.take() {
             body["ExclusiveStartKey"] = k;
         }
-        let resp: Value = http
-            .post(moto)
-            .header("x-amz-target", "DynamoDB_20120810.Scan")
-            .header("content-type", "application/x-amz-json-1.0")
-            .header("authorization", "AWS4-HMAC-SHA256 Credential=bench/20260101/ap-northeast-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0")
-            .body(body.to_string())
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
+        let resp = dynamodb(&http, moto, "Scan", &body).await?;
         for item in resp.get("Items").and_then(Value::as_array).into_iter().flatten() {
             let Some(m) = item.as_object() else { continue };
             let size = item_size(m);

@@ -17,10 +17,19 @@
 //! `--lifecycle N` also runs N orders through their happy path (webhook paid → webhook shipped →
 //! the claim's stream record to invoice-issuer → webhook received) and prints each step's AWS calls and DynamoDB units.
 //!
+//! Events are the published example events of `aws_lambda_events` / `lambda_http`
+//! (`infra/bench/fixtures`, `events.rs`) with this system's requests in them: HTTP API and
+//! function URL requests signed like the platform's, the claim's stream record with the order
+//! item read back from the table, EventBridge schedules, a `MerchantNotification` from the bus.
+//! Each answer is checked (status, invoice state, batch failures, the job's summary).
+//!
 //! Usage: `cold-start --bin-dir /work/target-release/release [--runs 5] [--requests 10]
 //!         [--only order-webhook,renewal-cutoff] [--lifecycle 5] [--json out.json]
 //!         [--env KEY=VALUE]… [--system-cert-dir] [--wrap "strace -f -tt -o /tmp/trace"]
-//!         [--root <checkout>]`
+//!         [--root <checkout>] [--label "heading"]`
+//! or `cold-start --sam-build .aws-sam/build --wrap qemu-aarch64-static …` for the deployed
+//! arm64 binaries (`<Function>/bootstrap`, matched to binaries through template.yaml) under
+//! emulation.
 //! The functions get `SSL_CERT_FILE` (the host's CA bundle) as template.yaml sets it on Lambda,
 //! unless `--system-cert-dir`.
 //! (normally through `infra/run-benchmarks`; see docs/benchmarks.md).
@@ -49,6 +58,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
 mod capacity;
+mod events;
+
+use events::{Front, HttpRequest};
 
 const REGION: &str = "ap-northeast-1";
 
@@ -305,6 +317,12 @@ struct World {
     merchant: String,
     /// Orders claimed by order-webhook (Issuing), for invoice-issuer.
     claimed: Mutex<Vec<(String, String)>>,
+    /// The order whose claim invoice-issuer was last handed, to check it was answered.
+    handed_over: Mutex<Option<(String, String)>>,
+    /// moto itself, for reading items back.
+    moto_url: String,
+    /// The notifier's sender (template.yaml's `MailFromAddress`).
+    mail_from: String,
     /// Set `SSL_CERT_FILE` as template.yaml does (`--system-cert-dir` turns it off).
     cert_file: bool,
 }
@@ -327,6 +345,7 @@ impl World {
             ("WIXTAR_API_URL", self.stack.wixtar.url()),
             ("PAYMENT_GATEWAY_URL", self.stack.payment.url()),
             ("PLAN_CATALOGUE", cfg.plan_catalogue.clone()),
+            ("MAIL_FROM_ADDRESS", self.mail_from.clone()),
             ("RUST_LOG", "info".into()),
         ]
     }
@@ -347,67 +366,6 @@ impl World {
     }
 }
 
-/// The API Gateway HTTP API (payload 2.0) event of a signed request.
-fn http_event(method: &str, path: &str, body: &str, secret: &Secret) -> String {
-    let now = chrono::Utc::now();
-    let mut headers = json!({
-        "content-type": "application/json",
-        "host": "api.example.com",
-        "x-signature": signature::sign(secret, now.timestamp(), body.as_bytes()),
-    });
-    if body.is_empty() {
-        headers.as_object_mut().unwrap().remove("content-type");
-    }
-    let mut event = json!({
-        "version": "2.0",
-        "routeKey": format!("{method} {path}"),
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "bench", "domainName": "api.example.com", "domainPrefix": "api",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.10", "userAgent": "bench"},
-            "requestId": uuid::Uuid::new_v4().to_string(), "routeKey": format!("{method} {path}"), "stage": "$default",
-            "time": now.format("%d/%b/%Y:%H:%M:%S +0000").to_string(), "timeEpoch": now.timestamp_millis()
-        },
-        "isBase64Encoded": false
-    });
-    if !body.is_empty() {
-        event["body"] = body.into();
-    }
-    event.to_string()
-}
-
-/// The stream record of an order write that claims an invoice, as the event source mapping
-/// hands it to invoice-issuer (one record per batch here).
-fn claim_record_event(merchant: &str, order_id: &str) -> String {
-    let pk = einvoice_adapters::orders::order_keys::order(merchant, order_id);
-    json!({"Records": [{
-        "eventID": uuid::Uuid::new_v4().simple().to_string(), "eventName": "MODIFY", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
-        "awsRegion": REGION,
-        "dynamodb": {
-            "ApproximateCreationDateTime": chrono::Utc::now().timestamp(), "Keys": {"pk": {"S": pk}, "sk": {"S": "ORDER"}},
-            "NewImage": {"pk": {"S": pk}, "sk": {"S": "ORDER"}, "entity": {"S": "order"}, "merchant_id": {"S": merchant}, "order_id": {"S": order_id},
-                         "request_pending": {"BOOL": true}},
-            "SequenceNumber": format!("{}", chrono::Utc::now().timestamp_micros()), "SizeBytes": 256, "StreamViewType": "NEW_IMAGE"
-        },
-        "eventSourceARN": format!("arn:aws:dynamodb:{REGION}:123456789012:table/bench/stream/2026-12-02T00:00:00.000")
-    }]})
-    .to_string()
-}
-
-fn scheduled_event(time: &str) -> String {
-    json!({
-        "version": "0", "id": uuid::Uuid::new_v4().to_string(), "detail-type": "Scheduled Event", "source": "aws.events",
-        "account": "123456789012", "time": time, "region": REGION, "resources": [], "detail": {}
-    })
-    .to_string()
-}
-
-fn order(id: &str) -> Value {
-    order_at(id, "shipped")
-}
-
 fn order_at(id: &str, delivery: &str) -> Value {
     json!({
         "id": id, "currency": "TWD", "payment_status": "paid", "delivery_status": delivery, "cancelled": false,
@@ -425,39 +383,68 @@ fn order_at(id: &str, delivery: &str) -> Value {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Scenario {
     OrderWebhook,
+    OrderWebhookFunctionUrl,
     InvoiceIssuer,
     PlanCheckout,
     CredentialSave,
     RenewalCutoff,
     RenewalCharge,
     PeriodClose,
+    InvoiceReconciler,
+    Notifier,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 7] =
-        [Self::OrderWebhook, Self::InvoiceIssuer, Self::PlanCheckout, Self::CredentialSave, Self::RenewalCutoff, Self::RenewalCharge, Self::PeriodClose];
+    /// In this order: the issuer takes the orders the webhooks claimed (the function URL's
+    /// first), the reconciler finishes those left.
+    const ALL: [Scenario; 10] = [
+        Self::OrderWebhook,
+        Self::OrderWebhookFunctionUrl,
+        Self::InvoiceIssuer,
+        Self::PlanCheckout,
+        Self::CredentialSave,
+        Self::RenewalCutoff,
+        Self::RenewalCharge,
+        Self::PeriodClose,
+        Self::InvoiceReconciler,
+        Self::Notifier,
+    ];
 
+    /// The binary (template.yaml's `BuildProperties.Binary`).
     fn binary(self) -> &'static str {
         match self {
-            Self::OrderWebhook => "order-webhook",
+            Self::OrderWebhook | Self::OrderWebhookFunctionUrl => "order-webhook",
             Self::InvoiceIssuer => "invoice-issuer",
             Self::PlanCheckout => "plan-checkout",
             Self::CredentialSave => "credential-save",
             Self::RenewalCutoff => "renewal-cutoff",
             Self::RenewalCharge => "renewal-charge",
             Self::PeriodClose => "period-close",
+            Self::InvoiceReconciler => "invoice-reconciler",
+            Self::Notifier => "notifier",
+        }
+    }
+
+    /// The name of the row: the binary, and the front door where one binary has two.
+    fn name(self) -> &'static str {
+        match self {
+            Self::OrderWebhookFunctionUrl => "order-webhook (function URL)",
+            _ => self.binary(),
         }
     }
 
     fn event_kind(self) -> &'static str {
         match self {
-            Self::OrderWebhook => "POST /v1/webhooks/orders: a new paid + shipped order (issue decision, claim)",
-            Self::InvoiceIssuer => "the stream record of an order claimed by order-webhook (number, proof, record, upload)",
-            Self::PlanCheckout => "GET /v1/merchants/{id}/plan (plan view)",
-            Self::CredentialSave => "GET /v1/merchants/{id}/invoice-settings (settings view)",
+            Self::OrderWebhook => "HTTP API POST /v1/webhooks/orders: a new paid + shipped order (issue decision, claim)",
+            Self::OrderWebhookFunctionUrl => "function URL POST /v1/webhooks/orders: the same through the function URL's event",
+            Self::InvoiceIssuer => "the stream record (NEW_IMAGE read back from the table) of an order order-webhook claimed: number, proof, record, upload",
+            Self::PlanCheckout => "HTTP API GET /v1/merchants/{id}/plan (plan view)",
+            Self::CredentialSave => "HTTP API GET /v1/merchants/{id}/invoice-settings (settings view)",
             Self::RenewalCutoff => "schedule at T-15 of a fresh auto-renew plan (1st locks it, later runs find it done)",
             Self::RenewalCharge => "schedule at T-10 of that plan (1st charges the card, later runs find it charged)",
             Self::PeriodClose => "schedule (report unused numbers of closed periods)",
+            Self::InvoiceReconciler => "schedule 3 min after the claims (1st finishes the claimed orders no stream record reached, later runs find none due)",
+            Self::Notifier => "MerchantNotification (auto_renew_succeeded) from the bus: contact lookup, send record, SES",
         }
     }
 }
@@ -495,66 +482,123 @@ fn checkout_body(months: u32, method: &str, auto_renew: bool) -> Value {
     })
 }
 
-fn event_for(w: &World, s: Scenario, setup: &RunSetup, run: usize, i: usize) -> Result<String, String> {
-    let platform = Secret::new(&w.stack.config.platform_secret);
+/// A signed request (the platform's `x-signature`) to a function through `front`.
+fn signed_http(w: &World, front: Front, method: &str, route: &str, path: &str, body: &str) -> String {
+    let now = chrono::Utc::now();
+    let signature = signature::sign(&Secret::new(&w.stack.config.platform_secret), now.timestamp(), body.as_bytes());
+    events::http(&HttpRequest { front, method, route, path, body, signature }, now)
+}
+
+/// A webhook delivery of order `order_id` at `delivery` (`pending`, `shipped`, `received`).
+fn order_webhook(w: &World, front: Front, order_id: &str, step: &str, delivery: &str) -> String {
+    let body = json!({
+        "event_id": format!("{order_id}-{step}"), "occurred_at": chrono::Utc::now().to_rfc3339(),
+        "merchant_id": w.merchant, "order": order_at(order_id, delivery)
+    })
+    .to_string();
+    signed_http(w, front, "POST", "/v1/webhooks/orders", "/v1/webhooks/orders", &body)
+}
+
+/// The stream batch the event source mapping hands invoice-issuer for the claim of an order:
+/// its item as the table holds it.
+async fn claim_record(w: &World, merchant: &str, order_id: &str) -> Result<String, String> {
+    let pk = einvoice_adapters::orders::order_keys::order(merchant, order_id);
+    let item = capacity::item(&w.moto_url, &w.stack.config.table_name, &pk, "ORDER").await?;
+    if item.get("request_pending").is_none() {
+        return Err(format!("order {order_id} is not claimed: {item}"));
+    }
+    Ok(events::stream_batch(&w.stack.config.table_name, &[item], REGION))
+}
+
+async fn event_for(w: &World, s: Scenario, setup: &RunSetup, run: usize, i: usize) -> Result<String, String> {
     let m = &w.merchant;
     Ok(match s {
-        Scenario::OrderWebhook => {
+        Scenario::OrderWebhook | Scenario::OrderWebhookFunctionUrl => {
+            let front = if s == Scenario::OrderWebhook { Front::HttpApi } else { Front::FunctionUrl };
             let order_id = format!("bench-{run}-{i}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
-            let body = json!({
-                "event_id": format!("{order_id}-shipped"), "occurred_at": chrono::Utc::now().to_rfc3339(),
-                "merchant_id": m, "order": order(&order_id)
-            })
-            .to_string();
-            w.claimed.lock().unwrap().push((m.clone(), order_id));
-            http_event("POST", "/v1/webhooks/orders", &body, &platform)
+            w.claimed.lock().unwrap().push((m.clone(), order_id.clone()));
+            order_webhook(w, front, &order_id, "shipped", "shipped")
         }
         Scenario::InvoiceIssuer => {
             let (merchant, order_id) = w.claimed.lock().unwrap().pop().ok_or("no claimed order left: run order-webhook first")?;
-            claim_record_event(&merchant, &order_id)
+            let event = claim_record(w, &merchant, &order_id).await?;
+            *w.handed_over.lock().unwrap() = Some((merchant, order_id));
+            event
         }
-        Scenario::PlanCheckout => http_event("GET", &format!("/v1/merchants/{m}/plan"), "", &platform),
-        Scenario::CredentialSave => http_event("GET", &format!("/v1/merchants/{m}/invoice-settings"), "", &platform),
-        Scenario::RenewalCutoff => scheduled_event(&setup.cutoff_time),
-        Scenario::RenewalCharge => scheduled_event(&setup.charge_time),
-        Scenario::PeriodClose => scheduled_event(&chrono::Utc::now().to_rfc3339()),
+        Scenario::PlanCheckout => signed_http(w, Front::HttpApi, "GET", "/v1/merchants/{merchant_id}/plan", &format!("/v1/merchants/{m}/plan"), ""),
+        Scenario::CredentialSave => {
+            signed_http(w, Front::HttpApi, "GET", "/v1/merchants/{merchant_id}/invoice-settings", &format!("/v1/merchants/{m}/invoice-settings"), "")
+        }
+        Scenario::RenewalCutoff => events::scheduled("renewal-cutoff", &setup.cutoff_time, REGION),
+        Scenario::RenewalCharge => events::scheduled("renewal-charge", &setup.charge_time, REGION),
+        Scenario::PeriodClose => events::scheduled("period-close", &chrono::Utc::now().to_rfc3339(), REGION),
+        // Claims are due 2 minutes after they were made (the stream's grace): 3 minutes on, the
+        // orders the issuer was not handed are the reconciler's.
+        Scenario::InvoiceReconciler => events::scheduled("invoice-reconciler", &(chrono::Utc::now() + chrono::Duration::minutes(3)).to_rfc3339(), REGION),
+        Scenario::Notifier => {
+            let expires = (chrono::Utc::now() + chrono::Duration::days(365)).date_naive();
+            let detail = json!({
+                "event_id": uuid::Uuid::new_v4().to_string(), "merchant_id": m, "template": "auto_renew_succeeded",
+                "months": 12, "amount": 3600, "expires_on": expires, "card_last4": "4242"
+            });
+            events::rule_target("merchant-notification", einvoice_adapters::events::SOURCE, "MerchantNotification", detail, REGION)
+        }
     })
 }
 
-/// Whether an invocation answered as the happy path does.
+/// Whether an invocation answered as the happy path does; its answer in a few words.
 fn check(s: Scenario, outcome: &Outcome) -> Result<String, String> {
-    match outcome {
-        Outcome::Error(b) => Err(format!("function error: {}", String::from_utf8_lossy(b))),
-        Outcome::Response(b) => {
-            let v: Value = serde_json::from_slice(b).unwrap_or(Value::Null);
-            let status = v.get("statusCode").and_then(Value::as_u64);
-            let want = match s {
-                Scenario::OrderWebhook => Some(202),
-                Scenario::PlanCheckout | Scenario::CredentialSave => Some(200),
-                _ => None,
-            };
-            if matches!(s, Scenario::InvoiceIssuer) && v["batchItemFailures"].as_array().is_none_or(|f| !f.is_empty()) {
-                return Err(format!("the stream record was not handled: {v}"));
-            }
-            match (want, status) {
-                (Some(w), Some(got)) if w != got => Err(format!("HTTP {got} (expected {w}): {}", v.get("body").unwrap_or(&v))),
-                (Some(_), None) => Err(format!("not an HTTP answer: {v}")),
-                _ => Ok(match s {
-                    Scenario::OrderWebhook => v["body"]
-                        .as_str()
-                        .and_then(|b| serde_json::from_str::<Value>(b).ok())
-                        .map_or(String::new(), |b| format!("invoice {}", b["invoice"]["status"])),
-                    Scenario::PlanCheckout | Scenario::CredentialSave => {
-                        format!("HTTP {}", status.unwrap_or_default())
-                    }
-                    _ => {
-                        let mut s = v.to_string();
-                        s.truncate(160);
-                        s
-                    }
-                }),
-            }
+    let v: Value = match outcome {
+        Outcome::Error(b) => return Err(format!("function error: {}", String::from_utf8_lossy(b))),
+        Outcome::Response(b) => serde_json::from_slice(b).unwrap_or(Value::Null),
+    };
+    let http = |want: u64| -> Result<Value, String> {
+        match v.get("statusCode").and_then(Value::as_u64) {
+            Some(got) if got == want => Ok(v["body"].as_str().and_then(|b| serde_json::from_str(b).ok()).unwrap_or(Value::Null)),
+            Some(got) => Err(format!("HTTP {got} (expected {want}): {}", v.get("body").unwrap_or(&v))),
+            None => Err(format!("not an HTTP answer: {v}")),
         }
+    };
+    let field = |name: &str| v.get(name).and_then(Value::as_u64).unwrap_or(u64::MAX);
+    match s {
+        Scenario::OrderWebhook | Scenario::OrderWebhookFunctionUrl => webhook_answer(outcome, "issuing"),
+        Scenario::PlanCheckout => Ok(format!("HTTP 200, plan {}", http(200)?["status"])),
+        Scenario::CredentialSave => Ok(format!("HTTP 200, settings enabled {}", http(200)?["enabled"])),
+        Scenario::InvoiceIssuer => match v["batchItemFailures"].as_array() {
+            Some(f) if f.is_empty() => Ok("batchItemFailures []".into()),
+            _ => Err(format!("the stream record was not handled: {v}")),
+        },
+        Scenario::InvoiceReconciler if field("failed") != 0 || field("left") != 0 || field("retrying") != 0 => Err(format!("orders not finished: {v}")),
+        Scenario::InvoiceReconciler => Ok(format!("due {}, finished {}", v["due"], v["finished"])),
+        Scenario::Notifier if v["result"] != "sent" => Err(format!("mail not sent: {v}")),
+        _ => {
+            let mut s = v.to_string();
+            s.truncate(160);
+            Ok(s)
+        }
+    }
+}
+
+/// order-webhook's 202 with the order's invoice at `status` (`waiting`, `issuing`, `uploaded` …).
+fn webhook_answer(outcome: &Outcome, status: &str) -> Result<String, String> {
+    let v: Value = match outcome {
+        Outcome::Error(b) => return Err(format!("function error: {}", String::from_utf8_lossy(b))),
+        Outcome::Response(b) => serde_json::from_slice(b).unwrap_or(Value::Null),
+    };
+    let body: Value = v["body"].as_str().and_then(|b| serde_json::from_str(b).ok()).unwrap_or(Value::Null);
+    match (v["statusCode"].as_u64(), &body["invoice"]["status"]) {
+        (Some(202), got) if got == status => Ok(format!("HTTP 202, invoice {status}")),
+        (code, got) => Err(format!("expected HTTP 202 with invoice {status}, got {code:?} {got}: {v}")),
+    }
+}
+
+/// After invoice-issuer answered a claim: the order's claim is gone (it was issued).
+async fn check_claim_answered(w: &World, merchant: &str, order_id: &str) -> Result<(), String> {
+    let pk = einvoice_adapters::orders::order_keys::order(merchant, order_id);
+    let item = capacity::item(&w.moto_url, &w.stack.config.table_name, &pk, "ORDER").await?;
+    match item.get("request_pending") {
+        None => Ok(()),
+        Some(_) => Err(format!("order {order_id} is still claimed after the issuer answered")),
     }
 }
 
@@ -625,7 +669,7 @@ async fn run_once(
     let api = RuntimeApi::start().await;
     proxy.take();
     let t0 = Instant::now();
-    let mut child = spawn(w, &api, bin, s.binary(), &log_dir.join(format!("{}-{run}.log", s.binary())), wrap, extra_env)?;
+    let mut child = spawn(w, &api, bin, s.binary(), &log_dir.join(format!("{}-{run}.log", s.name().replace(' ', "-"))), wrap, extra_env)?;
     let pid = child.0.id();
     let cold = wait_first_poll(&api, &mut child, s.binary(), t0, log_dir).await?;
     let init = proxy.take();
@@ -634,9 +678,13 @@ async fn run_once(
     let mut invocation_calls = Vec::new();
     let mut first_answer = String::new();
     for i in 0..requests {
-        let event = event_for(w, s, &setup, run, i)?;
+        let event = event_for(w, s, &setup, run, i).await?;
         let (latency, outcome) = api.invoke(event).await?;
-        let answer = check(s, &outcome).map_err(|e| format!("{} invocation {}: {e}", s.binary(), i + 1))?;
+        let answer = check(s, &outcome).map_err(|e| format!("{} invocation {}: {e}", s.name(), i + 1))?;
+        let handed_over = w.handed_over.lock().unwrap().take();
+        if let Some((merchant, order_id)) = handed_over {
+            check_claim_answered(w, &merchant, &order_id).await?;
+        }
         if i == 0 {
             first_answer = answer;
         }
@@ -733,44 +781,36 @@ struct Step {
 /// processes: webhook paid → webhook shipped (claim) → its stream record to invoice-issuer →
 /// webhook received.
 /// Returns the steps of the last order (steady state) and the median latency of each step.
-async fn lifecycle(w: &World, proxy: &Proxy, bin_dir: &FsPath, orders: usize, log_dir: &FsPath, moto_url: &str) -> Result<Value, String> {
+async fn lifecycle(w: &World, proxy: &Proxy, binaries: &Binaries, orders: usize, log_dir: &FsPath, moto_url: &str, wrap: Option<&str>) -> Result<Value, String> {
     let ow_api = RuntimeApi::start().await;
     let ii_api = RuntimeApi::start().await;
     let t0 = Instant::now();
-    let mut ow = spawn(w, &ow_api, &bin_dir.join("order-webhook"), "order-webhook", &log_dir.join("lifecycle-order-webhook.log"), None, &[])?;
+    let mut ow = spawn(w, &ow_api, &binaries.path("order-webhook"), "order-webhook", &log_dir.join("lifecycle-order-webhook.log"), wrap, &[])?;
     wait_first_poll(&ow_api, &mut ow, "order-webhook", t0, log_dir).await?;
     let t0 = Instant::now();
-    let mut ii = spawn(w, &ii_api, &bin_dir.join("invoice-issuer"), "invoice-issuer", &log_dir.join("lifecycle-invoice-issuer.log"), None, &[])?;
+    let mut ii = spawn(w, &ii_api, &binaries.path("invoice-issuer"), "invoice-issuer", &log_dir.join("lifecycle-invoice-issuer.log"), wrap, &[])?;
     wait_first_poll(&ii_api, &mut ii, "invoice-issuer", t0, log_dir).await?;
     let init = proxy.take();
-    let platform = Secret::new(&w.stack.config.platform_secret);
     let m = &w.merchant;
     let mut all: Vec<Vec<(&'static str, &'static str, Duration, Vec<Call>)>> = Vec::new();
     for k in 0..orders {
         let order_id = format!("life-{k}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
-        let hook = |step: &str, delivery: &str| {
-            let body = json!({
-                "event_id": format!("{order_id}-{step}"), "occurred_at": chrono::Utc::now().to_rfc3339(),
-                "merchant_id": m, "order": order_at(&order_id, delivery)
-            })
-            .to_string();
-            http_event("POST", "/v1/webhooks/orders", &body, &platform)
-        };
+        let hook = |step: &str, delivery: &str| order_webhook(w, Front::HttpApi, &order_id, step, delivery);
         let mut steps = Vec::new();
         let (d, o) = ow_api.invoke(hook("paid", "pending")).await?;
-        check(Scenario::OrderWebhook, &o).map_err(|e| format!("webhook paid: {e}"))?;
+        webhook_answer(&o, "waiting").map_err(|e| format!("webhook paid: {e}"))?;
         steps.push(("webhook paid, not shipped (waiting)", "order-webhook", d, proxy.take()));
         let (d, o) = ow_api.invoke(hook("shipped", "shipped")).await?;
-        check(Scenario::OrderWebhook, &o).map_err(|e| format!("webhook shipped: {e}"))?;
+        webhook_answer(&o, "issuing").map_err(|e| format!("webhook shipped: {e}"))?;
         steps.push(("webhook shipped (issue: claim, the stream hands it over)", "order-webhook", d, proxy.take()));
-        let (d, o) = ii_api.invoke(claim_record_event(m, &order_id)).await?;
+        let (d, o) = ii_api.invoke(claim_record(w, m, &order_id).await?).await?;
         let answer = check(Scenario::InvoiceIssuer, &o).map_err(|e| format!("invoice-issuer: {e}"))?;
         if k == 0 {
             eprintln!("lifecycle: invoice-issuer answered {answer}");
         }
         steps.push(("claim stream record (number, proof, record, upload)", "invoice-issuer", d, proxy.take()));
         let (d, o) = ow_api.invoke(hook("received", "received")).await?;
-        check(Scenario::OrderWebhook, &o).map_err(|e| format!("webhook received: {e}"))?;
+        webhook_answer(&o, "uploaded").map_err(|e| format!("webhook received: {e}"))?;
         steps.push(("webhook received (already invoiced)", "order-webhook", d, proxy.take()));
         all.push(steps);
     }
@@ -841,7 +881,7 @@ struct Summary {
 fn summarize(s: Scenario, bin: &FsPath, requests: usize, runs: Vec<RunResult>) -> Summary {
     let pick = |f: &dyn Fn(&RunResult) -> f64| median(runs.iter().map(f).collect());
     Summary {
-        function: s.binary(),
+        function: s.name(),
         event: s.event_kind(),
         binary_bytes: std::fs::metadata(bin).map(|m| m.len()).unwrap_or(0),
         runs: runs.len(),
@@ -874,6 +914,8 @@ fn calls_text(m: &BTreeMap<String, usize>) -> String {
                 "eb"
             } else if k.starts_with("secretsmanager") {
                 "sm"
+            } else if k.starts_with("ses ") {
+                return format!("ses:SendEmail×{v}");
             } else {
                 "?"
             };
@@ -885,8 +927,47 @@ fn calls_text(m: &BTreeMap<String, usize>) -> String {
 
 // ───────────────────────────── main ─────────────────────────────
 
+/// Where each function's binary is: `<dir>/<binary>` (a cargo target directory), or, from
+/// `sam build`, `<dir>/<LogicalId>/bootstrap` with the logical id whose
+/// `Metadata.BuildProperties.Binary` names the binary in template.yaml.
+struct Binaries {
+    dir: PathBuf,
+    logical_ids: Option<HashMap<String, String>>,
+}
+
+impl Binaries {
+    fn cargo(dir: PathBuf) -> Self {
+        Self { dir, logical_ids: None }
+    }
+
+    fn sam(dir: PathBuf, template: &FsPath) -> Result<Self, String> {
+        let text = std::fs::read_to_string(template).map_err(|e| format!("cannot read {}: {e}", template.display()))?;
+        let doc: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", template.display()))?;
+        let resources = doc.get("Resources").and_then(serde_yaml::Value::as_mapping).ok_or("template.yaml has no Resources")?;
+        let logical_ids = resources
+            .iter()
+            .filter_map(|(id, r)| {
+                let binary = r.get("Metadata")?.get("BuildProperties")?.get("Binary")?.as_str()?;
+                Some((binary.to_owned(), id.as_str()?.to_owned()))
+            })
+            .collect();
+        Ok(Self { dir, logical_ids: Some(logical_ids) })
+    }
+
+    fn path(&self, binary: &str) -> PathBuf {
+        match &self.logical_ids {
+            None => self.dir.join(binary),
+            Some(ids) => self.dir.join(ids.get(binary).map_or(binary, String::as_str)).join("bootstrap"),
+        }
+    }
+}
+
 struct Args {
     bin_dir: PathBuf,
+    /// `--bin-dir` is a `sam build` directory (`.aws-sam/build`).
+    sam_build: bool,
+    /// A heading printed above the table (e.g. what machine or emulator ran the binaries).
+    label: Option<String>,
     runs: usize,
     requests: usize,
     only: Option<Vec<String>>,
@@ -904,6 +985,8 @@ struct Args {
 fn args() -> Args {
     let mut a = Args {
         bin_dir: PathBuf::from("/work/target-release/release"),
+        sam_build: false,
+        label: None,
         runs: 5,
         requests: 10,
         only: None,
@@ -919,6 +1002,11 @@ fn args() -> Args {
         let mut val = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
         match flag.as_str() {
             "--bin-dir" => a.bin_dir = val().into(),
+            "--sam-build" => {
+                a.bin_dir = val().into();
+                a.sam_build = true;
+            }
+            "--label" => a.label = Some(val()),
             "--runs" => a.runs = val().parse().expect("--runs N"),
             "--requests" => a.requests = val().parse().expect("--requests N"),
             "--only" => a.only = Some(val().split(',').map(str::to_owned).collect()),
@@ -976,16 +1064,35 @@ async fn run(a: Args, moto_url: &str, log_dir: &FsPath) -> i32 {
         eprintln!("seeding: {e}");
         return 1;
     }
+    let binaries = if a.sam_build { Binaries::sam(a.bin_dir.clone(), &a.root.join("template.yaml")) } else { Ok(Binaries::cargo(a.bin_dir.clone())) };
+    let (binaries, mail_from) = match (binaries, local_stack::mail::Sender::from_template(&stack.config.template)) {
+        (Ok(b), Ok(sender)) => (b, sender.address),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
     let secret_ids = stack.secret_ids().clone();
-    let w = World { stack, c, proxy_url: format!("http://{proxy_addr}"), secret_ids, merchant, claimed: Mutex::new(Vec::new()), cert_file: !a.system_cert_dir };
+    let w = World {
+        stack,
+        c,
+        proxy_url: format!("http://{proxy_addr}"),
+        secret_ids,
+        merchant,
+        claimed: Mutex::new(Vec::new()),
+        handed_over: Mutex::new(None),
+        moto_url: moto_url.to_owned(),
+        mail_from,
+        cert_file: !a.system_cert_dir,
+    };
 
     let scenarios: Vec<Scenario> = Scenario::ALL.into_iter().filter(|s| a.only.as_ref().is_none_or(|o| o.iter().any(|n| n == s.binary()))).collect();
     let mut summaries = Vec::new();
     let mut failed = false;
     for s in scenarios {
-        let bin = a.bin_dir.join(s.binary());
+        let bin = binaries.path(s.binary());
         if !bin.exists() {
-            eprintln!("{}: no binary at {} (skipped)", s.binary(), bin.display());
+            eprintln!("{}: no binary at {} (skipped)", s.name(), bin.display());
             continue;
         }
         let mut runs = Vec::new();
@@ -993,7 +1100,7 @@ async fn run(a: Args, moto_url: &str, log_dir: &FsPath) -> i32 {
             match run_once(&w, &proxy, &bin, s, r, a.requests, log_dir, a.wrap.as_deref(), &a.env).await {
                 Ok(res) => runs.push(res),
                 Err(e) => {
-                    eprintln!("{} run {}: {e}", s.binary(), r + 1);
+                    eprintln!("{} run {}: {e}", s.name(), r + 1);
                     failed = true;
                     break;
                 }
@@ -1002,7 +1109,7 @@ async fn run(a: Args, moto_url: &str, log_dir: &FsPath) -> i32 {
         if !runs.is_empty() {
             let sum = summarize(s, &bin, a.requests, runs);
             eprintln!(
-                "{:<16} cold {:>6.2} ms (AWS {:>5.2} ms)  1st {:>7.2} ms  {}th {:>6.2} ms  peak RSS {:>5.1} MB",
+                "{:<16} cold {:>6.2} ms (AWS {:>5.2} ms)  1st {:>7.2} ms  #{} {:>6.2} ms  peak RSS {:>5.1} MB",
                 sum.function,
                 sum.cold_start_ms_median,
                 sum.init_aws_ms_median,
@@ -1015,8 +1122,11 @@ async fn run(a: Args, moto_url: &str, log_dir: &FsPath) -> i32 {
         }
     }
 
+    if let Some(label) = &a.label {
+        println!("\n{label}");
+    }
     println!(
-        "\n| function | size (MB) | cold start (ms) | of which AWS (ms) | 1st request (ms) | {}th request (ms) | peak RSS (MB) | AWS calls: init | AWS calls: 1st request |",
+        "\n| function | size (MB) | cold start (ms) | of which AWS (ms) | 1st request (ms) | request #{} (ms) | peak RSS (MB) | AWS calls: init | AWS calls: 1st request |",
         a.requests
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---|---|");
@@ -1037,7 +1147,7 @@ async fn run(a: Args, moto_url: &str, log_dir: &FsPath) -> i32 {
     println!("\nmedians of {} runs × {} invocations; moto and the function on 127.0.0.1; logs in {}", a.runs, a.requests, log_dir.display());
     let mut life = Value::Null;
     if a.lifecycle > 0 {
-        match lifecycle(&w, &proxy, &a.bin_dir, a.lifecycle, log_dir, moto_url).await {
+        match lifecycle(&w, &proxy, &binaries, a.lifecycle, log_dir, moto_url, a.wrap.as_deref()).await {
             Ok(v) => life = v,
             Err(e) => {
                 eprintln!("lifecycle: {e}");

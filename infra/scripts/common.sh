@@ -25,8 +25,24 @@ ensure_checkov_venv() { ensure_venv_at "$CHECKOV_VENV" "$CHECKOV_REQUIREMENTS"; 
 # `sam build` cross-compiles the arm64 functions for.
 ensure_sam_venv() {
   ensure_venv_at "$SAM_VENV" "$SAM_REQUIREMENTS"
+  ensure_arm64_rust_target
+}
+
+# The Rust standard library for Lambda's arm64 (aarch64-unknown-linux-gnu), via rustup.
+ensure_arm64_rust_target() {
   rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu \
     || rustup target add aarch64-unknown-linux-gnu >&2
+}
+
+# Runs a command as root: directly when this is root (CI), else through `sudo -n`.
+as_root() {
+  if [[ "$(id -u)" == 0 ]]; then "$@"; else sudo -n "$@"; fi
+}
+
+# Installs Debian packages (apt-get update, then install). Non-zero when it cannot.
+apt_install() {
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+    && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
 ensure_venv_at() { # venv requirements
@@ -89,26 +105,18 @@ ensure_arm64_emulation() {
   if command -v qemu-aarch64-static >/dev/null && [[ -e /lib/ld-linux-aarch64.so.1 ]]; then
     return 0
   fi
-  local sudo=()
-  [[ "$(id -u)" == 0 ]] || sudo=(sudo -n)
   log "installing qemu-user-static and libc6:arm64 (Debian multiarch) to run the arm64 binaries"
-  "${sudo[@]}" dpkg --add-architecture arm64 \
-    && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
-    && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static libc6:arm64 libgcc-s1:arm64 >/dev/null
+  as_root dpkg --add-architecture arm64 && apt_install qemu-user-static libc6:arm64 libgcc-s1:arm64
 }
 
 # The arm64 smoke (infra/bench/tests/arm64_smoke.rs): the Rust target, a cross C compiler and
 # linker for it (ring's C and assembly; Debian's gcc-aarch64-linux-gnu) and the emulator.
 # Idempotent; returns non-zero when something cannot be installed.
 ensure_arm64_cross() {
-  rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu \
-    || rustup target add aarch64-unknown-linux-gnu >&2 || return
+  ensure_arm64_rust_target || return
   if ! command -v aarch64-linux-gnu-gcc >/dev/null; then
-    local sudo=()
-    [[ "$(id -u)" == 0 ]] || sudo=(sudo -n)
     log "installing gcc-aarch64-linux-gnu (Debian) to cross-build the arm64 smoke"
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
-      && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-aarch64-linux-gnu libc6-dev-arm64-cross >/dev/null || return
+    apt_install gcc-aarch64-linux-gnu libc6-dev-arm64-cross || return
   fi
   ensure_arm64_emulation
 }
@@ -124,11 +132,6 @@ ensure_proof_tools() {
   command -v chromium >/dev/null || missing+=(chromium)
   fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-wqy-microhei)
   (( ${#missing[@]} == 0 )) && return 0
-  local sudo=()
-  [[ "$(id -u)" == 0 ]] || sudo=(sudo -n)
   log "installing ${missing[*]} (Debian) for the invoice-proof tests"
-  if ! { "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
-      && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; }; then
-    log "ERROR: could not install ${missing[*]}: tests/tests/proof.rs will fail"
-  fi
+  apt_install "${missing[@]}" || log "ERROR: could not install ${missing[*]}: tests/tests/proof.rs will fail"
 }

@@ -499,11 +499,16 @@ fn order_webhook(w: &World, front: Front, order_id: &str, step: &str, delivery: 
     signed_http(w, front, "POST", "/v1/webhooks/orders", "/v1/webhooks/orders", &body)
 }
 
+/// An order's item as the table holds it (DynamoDB JSON).
+async fn order_item(w: &World, merchant: &str, order_id: &str) -> Result<Value, String> {
+    let pk = einvoice_adapters::orders::order_keys::order(merchant, order_id);
+    capacity::item(&w.moto_url, &w.stack.config.table_name, &pk, "ORDER").await
+}
+
 /// The stream batch the event source mapping hands invoice-issuer for the claim of an order:
 /// its item as the table holds it.
 async fn claim_record(w: &World, merchant: &str, order_id: &str) -> Result<String, String> {
-    let pk = einvoice_adapters::orders::order_keys::order(merchant, order_id);
-    let item = capacity::item(&w.moto_url, &w.stack.config.table_name, &pk, "ORDER").await?;
+    let item = order_item(w, merchant, order_id).await?;
     if item.get("request_pending").is_none() {
         return Err(format!("order {order_id} is not claimed: {item}"));
     }
@@ -546,22 +551,32 @@ async fn event_for(w: &World, s: Scenario, setup: &RunSetup, run: usize, i: usiz
     })
 }
 
+/// A function's response as JSON; its error as the failure.
+fn response(outcome: &Outcome) -> Result<Value, String> {
+    match outcome {
+        Outcome::Error(b) => Err(format!("function error: {}", String::from_utf8_lossy(b))),
+        Outcome::Response(b) => Ok(serde_json::from_slice(b).unwrap_or(Value::Null)),
+    }
+}
+
+/// The JSON body of an HTTP response event (`null` when there is none).
+fn http_body(v: &Value) -> Value {
+    v["body"].as_str().and_then(|b| serde_json::from_str(b).ok()).unwrap_or(Value::Null)
+}
+
 /// Whether an invocation answered as the happy path does; its answer in a few words.
 fn check(s: Scenario, outcome: &Outcome) -> Result<String, String> {
-    let v: Value = match outcome {
-        Outcome::Error(b) => return Err(format!("function error: {}", String::from_utf8_lossy(b))),
-        Outcome::Response(b) => serde_json::from_slice(b).unwrap_or(Value::Null),
-    };
+    let v = response(outcome)?;
     let http = |want: u64| -> Result<Value, String> {
         match v.get("statusCode").and_then(Value::as_u64) {
-            Some(got) if got == want => Ok(v["body"].as_str().and_then(|b| serde_json::from_str(b).ok()).unwrap_or(Value::Null)),
+            Some(got) if got == want => Ok(http_body(&v)),
             Some(got) => Err(format!("HTTP {got} (expected {want}): {}", v.get("body").unwrap_or(&v))),
             None => Err(format!("not an HTTP answer: {v}")),
         }
     };
     let field = |name: &str| v.get(name).and_then(Value::as_u64).unwrap_or(u64::MAX);
     match s {
-        Scenario::OrderWebhook | Scenario::OrderWebhookFunctionUrl => webhook_answer(outcome, "issuing"),
+        Scenario::OrderWebhook | Scenario::OrderWebhookFunctionUrl => webhook_status(&v, "issuing"),
         Scenario::PlanCheckout => Ok(format!("HTTP 200, plan {}", http(200)?["status"])),
         Scenario::CredentialSave => Ok(format!("HTTP 200, settings enabled {}", http(200)?["enabled"])),
         Scenario::InvoiceIssuer => match v["batchItemFailures"].as_array() {
@@ -581,12 +596,11 @@ fn check(s: Scenario, outcome: &Outcome) -> Result<String, String> {
 
 /// order-webhook's 202 with the order's invoice at `status` (`waiting`, `issuing`, `uploaded` …).
 fn webhook_answer(outcome: &Outcome, status: &str) -> Result<String, String> {
-    let v: Value = match outcome {
-        Outcome::Error(b) => return Err(format!("function error: {}", String::from_utf8_lossy(b))),
-        Outcome::Response(b) => serde_json::from_slice(b).unwrap_or(Value::Null),
-    };
-    let body: Value = v["body"].as_str().and_then(|b| serde_json::from_str(b).ok()).unwrap_or(Value::Null);
-    match (v["statusCode"].as_u64(), &body["invoice"]["status"]) {
+    webhook_status(&response(outcome)?, status)
+}
+
+fn webhook_status(v: &Value, status: &str) -> Result<String, String> {
+    match (v["statusCode"].as_u64(), &http_body(v)["invoice"]["status"]) {
         (Some(202), got) if got == status => Ok(format!("HTTP 202, invoice {status}")),
         (code, got) => Err(format!("expected HTTP 202 with invoice {status}, got {code:?} {got}: {v}")),
     }
@@ -594,8 +608,7 @@ fn webhook_answer(outcome: &Outcome, status: &str) -> Result<String, String> {
 
 /// After invoice-issuer answered a claim: the order's claim is gone (it was issued).
 async fn check_claim_answered(w: &World, merchant: &str, order_id: &str) -> Result<(), String> {
-    let pk = einvoice_adapters::orders::order_keys::order(merchant, order_id);
-    let item = capacity::item(&w.moto_url, &w.stack.config.table_name, &pk, "ORDER").await?;
+    let item = order_item(w, merchant, order_id).await?;
     match item.get("request_pending") {
         None => Ok(()),
         Some(_) => Err(format!("order {order_id} is still claimed after the issuer answered")),

@@ -1,10 +1,11 @@
 """Schemathesis hooks for infra/scripts/fuzz_api.sh: sign every request the way the platform
 (and, for the payment callback, the payment gateway) does.
 
-`X-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + raw body)>`
-(functions/adapters/src/signature.rs). The signature must cover the exact bytes sent, so it is
-computed by a `requests` auth callable: requests runs it after the body is serialized, on the
-prepared request, whatever body schemathesis generated (valid JSON, broken JSON, empty).
+`X-Signature: t=<unix seconds>,v2=<hex HMAC-SHA256(secret, "<t>.<METHOD>.<target>." + raw body)>`
+(functions/adapters/src/signature.rs, docs/signing.md). The signature must cover the exact
+method, target (path and query, percent-encoded as sent) and body bytes, so it is computed by a
+`requests` auth callable: requests runs it on the prepared request, after the URL is encoded and
+the body serialized, whatever schemathesis generated (valid JSON, broken JSON, empty).
 """
 
 import hashlib
@@ -36,9 +37,10 @@ _PLAN_ORDERS: list[str] = []
 _NOTIFY_SEQUENCE = itertools.count()
 
 
-def signature(secret: str, t: int, body: bytes) -> str:
-    mac = hmac.new(secret.encode("utf-8"), f"{t}.".encode("ascii") + body, hashlib.sha256)
-    return f"t={t},v1={mac.hexdigest()}"
+def signature(secret: str, t: int, method: str, target: str, body: bytes) -> str:
+    message = f"{t}.{method.upper()}.{target}.".encode("utf-8") + body
+    mac = hmac.new(secret.encode("utf-8"), message, hashlib.sha256)
+    return f"t={t},v2={mac.hexdigest()}"
 
 
 class Signed(requests.auth.AuthBase):
@@ -49,7 +51,8 @@ class Signed(requests.auth.AuthBase):
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode("utf-8")
-        request.headers["X-Signature"] = signature(self.secret, int(time.time()), body)
+        # path_url: the path and ?query exactly as they go on the request line.
+        request.headers["X-Signature"] = signature(self.secret, int(time.time()), request.method, request.path_url, body)
         return request
 
 

@@ -30,7 +30,7 @@ def call(base: str, method: str, path: str, body=None, secret: str = PLATFORM_SE
         base.rstrip("/") + path,
         data=data if method != "GET" else None,
         method=method,
-        headers={"Content-Type": "application/json", "X-Signature": signature(secret, t, data)},
+        headers={"Content-Type": "application/json", "X-Signature": signature(secret, t, method, path, data)},
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:

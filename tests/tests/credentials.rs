@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use e2e_tests::{Harness, TEST_AES_KEY, TEST_RID, merchant, settings_body, start};
 use einvoice_adapters::secret::Secret;
-use einvoice_adapters::signature::sign;
+use einvoice_adapters::signature::{SignedRequest, sign};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -189,7 +189,7 @@ async fn every_validation_error_names_its_field_and_writes_nothing() {
     // Unsigned, or signed with a stale time: 401.
     let bytes = serde_json::to_vec(&settings_body()).unwrap();
     let path = format!("/v1/merchants/{m}/invoice-settings");
-    let stale = sign(&Secret::new("local-signing-secret"), chrono::Utc::now().timestamp() - 301, &bytes);
+    let stale = sign(&Secret::new("local-signing-secret"), chrono::Utc::now().timestamp() - 301, &SignedRequest::new("PUT", &path, &bytes));
     for headers in [vec![], vec![("x-signature", stale)]] {
         assert_eq!(h.c.raw(Method::PUT, &path, bytes.clone(), &headers).await.status, 401);
     }
@@ -385,4 +385,33 @@ async fn concurrent_saves_never_interleave() {
     let item = settings_item(&h, &m).await;
     assert_eq!(item["version"].as_n().unwrap(), &(1 + saved).to_string(), "every accepted save is one version");
     assert_eq!(h.settings(&m).await.status, 200);
+}
+
+/// A body signed for merchant A's settings is refused on merchant B's path, and B keeps its
+/// own settings; a signed GET is good on its own path only (issue 20: v2 signatures).
+#[tokio::test]
+async fn a_signature_is_bound_to_its_method_and_path() {
+    let h = start().await;
+    let (a, b) = (merchant(), merchant());
+    assert_eq!(h.save_settings(&b, &settings_body()).await.status, 200);
+    let before = settings_item(&h, &b).await;
+
+    let mut body_a = settings_body();
+    body_a["credentials"]["store_code"] = json!("STORE-A");
+    let bytes = serde_json::to_vec(&body_a).unwrap();
+    let path_a = format!("/v1/merchants/{a}/invoice-settings");
+    let path_b = format!("/v1/merchants/{b}/invoice-settings");
+    let headers = h.c.signed_headers(&Secret::new("local-signing-secret"), &Method::PUT, &path_a, &bytes, None);
+    let r = h.c.raw(Method::PUT, &path_b, bytes.clone(), &headers).await;
+    assert_eq!((r.status, r.error_code()), (401, Some("invalid_signature")), "{:?}", r.body);
+    assert_eq!(settings_item(&h, &b).await, before, "B's settings changed under A's signature");
+    // The same headers on A's own path are good.
+    assert_eq!(h.c.raw(Method::PUT, &path_a, bytes, &headers).await.status, 200);
+
+    // A signed empty-body GET of A's settings does not open B's, nor A's plan.
+    let get = h.c.signed_headers(&Secret::new("local-signing-secret"), &Method::GET, &path_a, b"", None);
+    assert_eq!(h.c.raw(Method::GET, &path_a, vec![], &get).await.status, 200);
+    assert_eq!(h.c.raw(Method::GET, &path_b, vec![], &get).await.status, 401);
+    assert_eq!(h.c.raw(Method::GET, &format!("/v1/merchants/{a}/plan"), vec![], &get).await.status, 401);
+    assert_eq!(h.c.raw(Method::GET, &format!("{path_a}?x=1"), vec![], &get).await.status, 401);
 }

@@ -3,7 +3,7 @@
 
 use e2e_tests::{ContractClient, checkout, merchant, start};
 use einvoice_adapters::secret::Secret;
-use einvoice_adapters::signature::sign;
+use einvoice_adapters::signature::{SignedRequest, sign};
 use reqwest::Method;
 use serde_json::json;
 
@@ -22,14 +22,28 @@ async fn bad_signatures_are_401_and_write_nothing() {
     let body = serde_json::to_vec(&checkout(12, "atm", false)).unwrap();
     let now = chrono::Utc::now().timestamp();
     let secret = Secret::new("local-signing-secret");
+    let on = |path: &str, body: &[u8], t: i64, secret: &Secret| sign(secret, t, &SignedRequest::new("POST", path, body));
+    let other_merchant = format!("/v1/merchants/{}/plan/checkout", merchant());
+    let v1 = {
+        // The retired v1 scheme: HMAC over "<t>." + body only.
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"local-signing-secret").unwrap();
+        mac.update(format!("{now}.").as_bytes());
+        mac.update(&body);
+        format!("t={now},v1={}", hex::encode(mac.finalize().into_bytes()))
+    };
     let cases: Vec<(&str, Vec<(&str, String)>)> = vec![
         ("missing", vec![]),
-        ("wrong secret", vec![("x-signature", sign(&Secret::new("guess"), now, &body))]),
-        ("other body", vec![("x-signature", sign(&secret, now, b"{}"))]),
-        ("301 s old", vec![("x-signature", sign(&secret, now - 301, &body))]),
-        ("301 s ahead", vec![("x-signature", sign(&secret, now + 301, &body))]),
-        ("garbage", vec![("x-signature", "v1=abc".into())]),
-        ("payment secret on a platform route", vec![("x-signature", sign(&Secret::new("local-payment-secret"), now, &body))]),
+        ("wrong secret", vec![("x-signature", on(&path, &body, now, &Secret::new("guess")))]),
+        ("other body", vec![("x-signature", on(&path, b"{}", now, &secret))]),
+        ("other merchant's path", vec![("x-signature", on(&other_merchant, &body, now, &secret))]),
+        ("other method", vec![("x-signature", sign(&secret, now, &SignedRequest::new("PUT", &path, &body)))]),
+        ("with a query it was not signed with", vec![("x-signature", on(&format!("{path}?x=1"), &body, now, &secret))]),
+        ("v1 only", vec![("x-signature", v1)]),
+        ("301 s old", vec![("x-signature", on(&path, &body, now - 301, &secret))]),
+        ("301 s ahead", vec![("x-signature", on(&path, &body, now + 301, &secret))]),
+        ("garbage", vec![("x-signature", "v2=abc".into())]),
+        ("payment secret on a platform route", vec![("x-signature", on(&path, &body, now, &Secret::new("local-payment-secret")))]),
     ];
     for (name, headers) in cases {
         let r = h.c.raw(Method::POST, &path, body.clone(), &headers).await;
@@ -38,13 +52,13 @@ async fn bad_signatures_are_401_and_write_nothing() {
     }
     // A payment callback signed with the platform secret is refused too.
     let notify = serde_json::to_vec(&json!({"order_id": "x", "status": "failed"})).unwrap();
-    let r = h.c.raw(Method::POST, "/v1/payments/notify", notify.clone(), &[("x-signature", sign(&secret, now, &notify))]).await;
+    let r = h.c.raw(Method::POST, "/v1/payments/notify", notify.clone(), &[("x-signature", on("/v1/payments/notify", &notify, now, &secret))]).await;
     assert_eq!(r.status, 401);
     // GETs are signed over the empty body.
     let r = h.c.raw(Method::GET, &format!("/v1/merchants/{m}/plan"), vec![], &[]).await;
     assert_eq!(r.status, 401);
     // Within the window either way is fine.
-    let r = h.c.raw(Method::POST, &path, body.clone(), &[("x-signature", sign(&secret, now - 290, &body))]).await;
+    let r = h.c.raw(Method::POST, &path, body.clone(), &[("x-signature", on(&path, &body, now - 290, &secret))]).await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     let items = h.items().await;
     assert_eq!(items.len(), 2, "only the one accepted checkout wrote (order + order pointer)");
@@ -53,7 +67,7 @@ async fn bad_signatures_are_401_and_write_nothing() {
 #[tokio::test]
 async fn secrets_are_never_in_responses() {
     let h = start().await;
-    let r = h.c.raw(Method::POST, "/v1/payments/notify", b"{}".to_vec(), &[("x-signature", "t=1,v1=00".into())]).await;
+    let r = h.c.raw(Method::POST, "/v1/payments/notify", b"{}".to_vec(), &[("x-signature", "t=1,v2=00".into())]).await;
     assert!(!r.body.to_string().contains("local-payment-secret"));
     assert!(!r.body.to_string().contains("local-signing-secret"));
 }
@@ -63,8 +77,9 @@ async fn malformed_json_is_400_and_oversized_bodies_are_413() {
     let h = start().await;
     let m = merchant();
     for bad in [&b"{not json"[..], b"", b"[1,2]", b"\"text\"", br#"{"months": "twelve"}"#, br#"{"auto_renew": "yes"}"#] {
-        let headers = [("x-signature", sign(&Secret::new("local-signing-secret"), ContractClient::local("").now(), bad))];
-        let r = h.c.raw(Method::POST, &format!("/v1/merchants/{m}/plan/checkout"), bad.to_vec(), &headers).await;
+        let path = format!("/v1/merchants/{m}/plan/checkout");
+        let headers = [("x-signature", sign(&Secret::new("local-signing-secret"), ContractClient::local("").now(), &SignedRequest::new("POST", &path, bad)))];
+        let r = h.c.raw(Method::POST, &path, bad.to_vec(), &headers).await;
         assert_eq!((r.status, r.error_code()), (400, Some("malformed_json")), "{:?}", String::from_utf8_lossy(bad));
     }
     let mut big = checkout(12, "atm", false);

@@ -41,7 +41,7 @@ async fn logs_are_json_with_ids_and_no_secrets() {
     assert_eq!(h.save_settings(&m, &settings_body()).await.status, 422);
     h.fault(&h.stack.wixtar, "error", 1).await;
     assert_eq!(h.save_settings(&m, &settings_body()).await.status, 200);
-    let bad = h.c.raw(reqwest::Method::GET, &format!("/v1/merchants/{m}/plan"), vec![], &[("x-signature", "t=1,v1=00".into())]).await;
+    let bad = h.c.raw(reqwest::Method::GET, &format!("/v1/merchants/{m}/plan"), vec![], &[("x-signature", "t=1,v2=00".into())]).await;
     assert_eq!(bad.status, 401);
 
     let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();

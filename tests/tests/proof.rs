@@ -203,3 +203,37 @@ async fn proofs_are_refused_when_no_paper_may_be_printed() {
     let r = proof(&h, &m, "voided", "").await;
     assert_eq!((r.status, r.error_code()), (409, Some("invoice_void")));
 }
+
+/// Any company name the checkout accepts gives a proof that parses as XML and shows the name;
+/// one with a Unicode noncharacter (U+FFFE, U+FFFF, U+FDD0…) is refused at the door and nothing
+/// is written (issue 20).
+#[tokio::test]
+async fn any_accepted_company_name_gives_a_proof_that_parses() {
+    let h = start().await;
+    for bad in ["小明商行\u{FFFE}", "\u{FFFF}有限公司", "A\u{FDD0}B", "Shop\u{10FFFF}"] {
+        let m = e2e_tests::merchant();
+        let mut body = e2e_tests::checkout(12, "atm", false);
+        body["company"]["name"] = json!(bad);
+        let r = h.checkout(&m, &body).await;
+        assert_eq!((r.status, r.error_code(), r.body["error"]["field"].as_str()), (422, Some("invalid_field"), Some("company.name")), "{bad:?}");
+    }
+    assert!(h.items().await.is_empty(), "a refused checkout wrote to the table");
+
+    for (i, name) in ["<script>&amp;\"'</script>", "]]><!-- x -->", "😀 茶 𠀀 \u{202E}RTL\u{202C}", "A\u{FFFD}B", "  spaced  "].into_iter().enumerate() {
+        let m = e2e_tests::merchant();
+        let mut body = e2e_tests::checkout(12, "atm", false);
+        body["company"]["name"] = json!(name);
+        let r = h.checkout(&m, &body).await;
+        assert_eq!(r.status, 201, "{name:?}: {:?}", r.body);
+        let paid = h.pay(r.body["order_id"].as_str().unwrap(), &(chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339()).await;
+        assert_eq!(paid.status, 200);
+        assert_eq!(h.save_settings(&m, &e2e_tests::settings_body()).await.status, 200);
+        let id = format!("o-name-{i}");
+        assert_eq!(h.order_event(&m, &format!("{id}-e"), &order(&id, "paid", "shipped", "tcat")).await.status, 202);
+        let r = proof(&h, &m, &id, "").await;
+        assert_eq!(r.status, 200, "{name:?}: {:?}", r.body);
+        let doc = roxmltree::Document::parse(&r.text).unwrap_or_else(|e| panic!("{name:?}: the proof is not XML: {e}"));
+        let first_text = doc.descendants().find(|n| n.has_tag_name("text")).and_then(|n| n.text()).unwrap_or_default();
+        assert_eq!(first_text, name.trim(), "the seller name line");
+    }
+}

@@ -339,6 +339,15 @@ async fn auto_renew_needs_a_card_and_a_valid_cycle() {
         let r = h.c.platform(reqwest::Method::PUT, &path, Some(&body), None).await;
         assert_eq!((r.status, r.error_code()), (422, Some(code)), "{body}");
     }
+    // A card number where the token belongs (Luhn-valid, 13-19 digits): refused, nothing kept.
+    let before = h.items().await;
+    for pan in ["4111111111111111", "4111-1111-1111-1111", "378282246310005"] {
+        let r = h.c.platform(reqwest::Method::PUT, &path, Some(&card(pan, "1111")), None).await;
+        assert_eq!((r.status, r.error_code()), (422, Some("card_number_not_allowed")), "{pan}");
+        assert!(!r.text.contains(pan), "the error echoes the card number");
+    }
+    assert_eq!(h.items().await, before, "a refused card number changed the table");
+    assert!(h.c.get(&format!("/v1/merchants/{m}/plan")).await.body["card"].is_null());
     let r = h.c.platform(reqwest::Method::PUT, &path, Some(&card("tok-secret-1", "1234")), None).await;
     assert_eq!(r.status, 200);
     let r = h.set_auto_renew(&m, &json!({"enabled": true, "months": 12})).await;

@@ -38,6 +38,12 @@ impl ApiRequest {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The request target as sent: path and `?query` (percent-encoding kept), what a
+    /// signature covers.
+    pub fn target(&self) -> String {
+        if self.query.is_empty() { self.path.clone() } else { format!("{}?{}", self.path, self.query) }
+    }
+
     /// The value of query parameter `name` (first occurrence, not percent-decoded).
     pub fn query_param(&self, name: &str) -> Option<&str> {
         self.query.split('&').find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
@@ -163,6 +169,7 @@ pub mod lambda {
 
     pub fn to_api_request(req: Request) -> ApiRequest {
         let request_id = req.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
+        let raw_path = req.raw_http_path().to_owned();
         let (parts, body) = req.into_parts();
         let body = match body {
             Body::Empty => Bytes::new(),
@@ -171,7 +178,10 @@ pub mod lambda {
             _ => Bytes::new(),
         };
         let query = parts.uri.query().unwrap_or_default().to_owned();
-        ApiRequest { method: parts.method, path: parts.uri.path().to_owned(), query, headers: parts.headers, body, request_id }
+        // `rawPath` of the HTTP API event: the path as the client sent it, which is what the
+        // platform signed (the URI's path may have been normalised on the way).
+        let path = Some(raw_path).filter(|p| !p.is_empty()).unwrap_or_else(|| parts.uri.path().to_owned());
+        ApiRequest { method: parts.method, path, query, headers: parts.headers, body, request_id }
     }
 
     pub fn from_api_response(resp: ApiResponse) -> Response<Body> {
@@ -242,12 +252,14 @@ pub fn record_merchant(raw: &str) -> Result<String, ApiError> {
 }
 
 /// The gate every signed route passes: body size (413), then `X-Signature` against `secret`
-/// (401). Nothing has been read or written when it refuses. The signature's time is checked
+/// over the method, the target as sent and the raw body (401). Nothing has been read or written when it refuses. The signature's time is checked
 /// against the wall clock, not the handler's clock (which may be set to another day to re-run
 /// a date): it guards against replays in real time (DESIGN §5).
 pub fn authenticate(req: &ApiRequest, secret: &Secret) -> Result<(), ApiError> {
     check_body_size(req)?;
-    signature::verify(secret, req.header(signature::HEADER), &req.body, Utc::now()).map_err(|e| ApiError::unauthorized(e.code(), e.to_string()))
+    let target = req.target();
+    let signed = signature::SignedRequest::new(req.method.as_str(), &target, &req.body);
+    signature::verify(secret, req.header(signature::HEADER), &signed, Utc::now()).map_err(|e| ApiError::unauthorized(e.code(), e.to_string()))
 }
 
 /// Runs one request inside a span carrying request_id, method, path, and the merchant_id and

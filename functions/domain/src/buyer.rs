@@ -238,14 +238,15 @@ fn check_company_name(value: &Option<String>) -> Result<&str, RuleViolation> {
     if name.chars().count() > BUYER_NAME_MAX {
         return Err(RuleViolation::on_field("field_too_long", COMPANY_NAME_FIELD, format!("{COMPANY_NAME_FIELD} is longer than {BUYER_NAME_MAX} characters")));
     }
-    if name.chars().any(char::is_control) {
-        return Err(RuleViolation::on_field("invalid_field", COMPANY_NAME_FIELD, format!("{COMPANY_NAME_FIELD} contains control characters")));
-    }
+    crate::text::check(name, COMPANY_NAME_FIELD)?;
     Ok(name)
 }
 
 impl BuyerWire {
     fn check(&self) -> Result<Checked<'_>, RuleViolation> {
+        if let Some(name) = present(&self.name) {
+            crate::text::refuse_noncharacters(name, "order.buyer.name")?;
+        }
         if let Some(ubn) = present(&self.ubn) {
             let ubn = Ubn::parse(ubn).map_err(|e| e.at(UBN_FIELD))?;
             if present(&self.love_code).is_some() {

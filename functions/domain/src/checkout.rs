@@ -95,15 +95,14 @@ fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, RuleV
     }
 }
 
-/// A required free-text field: trimmed, non-empty, at most `max` characters, no control characters.
+/// A required free-text field: trimmed, non-empty, at most `max` characters, no control
+/// characters and no noncharacters ([`crate::text::check`]).
 pub fn text(value: &Option<String>, field: &str, max: usize) -> Result<String, RuleViolation> {
     let v = required(value, field)?;
     if v.chars().count() > max {
         return Err(RuleViolation::on_field("field_too_long", field, format!("{field} is longer than {max} characters")));
     }
-    if v.chars().any(char::is_control) {
-        return Err(RuleViolation::on_field("invalid_field", field, format!("{field} contains control characters")));
-    }
+    crate::text::check(v, field)?;
     Ok(v.to_owned())
 }
 
@@ -111,7 +110,7 @@ pub fn text(value: &Option<String>, field: &str, max: usize) -> Result<String, R
 pub fn email(value: &Option<String>, field: &str) -> Result<String, RuleViolation> {
     let v = required(value, field)?;
     let bad = || RuleViolation::on_field("invalid_email", field, format!("{field} is not an e-mail address"));
-    if v.len() > 254 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if v.len() > 254 || v.chars().any(|c| c.is_whitespace() || c.is_control() || crate::text::is_noncharacter(c)) {
         return Err(bad());
     }
     let (local, domain) = v.split_once('@').ok_or_else(bad)?;

@@ -4,6 +4,7 @@
 //! and functions that take the time they need as an argument. No I/O, no async.
 
 pub mod buyer;
+pub mod card;
 pub mod checkout;
 pub mod clock;
 pub mod invoice;
@@ -19,6 +20,7 @@ pub mod rule;
 pub mod sale;
 pub mod settings;
 pub mod tax;
+pub mod text;
 pub mod ubn;
 
 pub use buyer::{Buyer, BuyerWire, Carrier, CarrierKind, LoveCode};

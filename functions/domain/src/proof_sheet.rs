@@ -206,7 +206,9 @@ fn text(svg: &mut String, x: f64, y: f64, size: f64, anchor: &str, bold: bool, c
     svg.push_str("</text>");
 }
 
-/// XML text escaping (the seller's name is free text).
+/// XML text escaping (the seller's name is free text). Writes only characters XML 1.0 allows,
+/// whatever `s` holds: control characters become spaces, other characters XML forbids
+/// (U+FFFE, U+FFFF) and noncharacters become U+FFFD.
 fn escape_into(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
@@ -215,6 +217,7 @@ fn escape_into(out: &mut String, s: &str) {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             c if c.is_control() => out.push(' '),
+            c if !crate::text::is_xml_char(c) || crate::text::is_noncharacter(c) => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }
@@ -295,6 +298,48 @@ mod tests {
         for shown in [">買方:12345675<", ">格式:25<", ">電子發票證明聯補印<"] {
             assert!(svg.contains(shown), "{shown} missing");
         }
+    }
+
+    proptest::proptest! {
+        /// Whatever text the sheet carries (noncharacters, controls, markup), the SVG is a
+        /// well-formed XML 1.0 document and shows the name's allowed characters as they are.
+        #[test]
+        fn any_text_gives_a_well_formed_document(
+            name in proptest::prelude::any::<String>(),
+            marked in "[<>&\"'\u{0}-\u{1F}\u{7F}-\u{9F}\u{FDD0}-\u{FDEF}\u{FFFE}\u{FFFF}\u{1FFFE}\u{10FFFF}a公]{0,40}",
+            code in proptest::prelude::any::<String>(),
+        ) {
+            let mut s = sheet(Some("12345675"), false);
+            let name = format!("{name}{marked}");
+            s.seller_name = Some(&name);
+            s.random_code = &code;
+            let svg = render(&s).unwrap();
+            let doc = roxmltree::Document::parse(&svg).map_err(|e| proptest::test_runner::TestCaseError::fail(format!("{e}: {name:?}")))?;
+            proptest::prop_assert_eq!(doc.root_element().tag_name().name(), "svg");
+            if !name.trim().is_empty() {
+                let shown = doc.descendants().find(|n| n.has_tag_name("text")).and_then(|n| n.text()).unwrap_or_default();
+                let expected: String = name
+                    .trim()
+                    .chars()
+                    .map(|c| match c {
+                        c if c.is_control() => ' ',
+                        c if !crate::text::is_xml_char(c) || crate::text::is_noncharacter(c) => '\u{FFFD}',
+                        c => c,
+                    })
+                    .collect();
+                proptest::prop_assert_eq!(shown, expected);
+            }
+        }
+    }
+
+    #[test]
+    fn noncharacters_in_the_name_still_give_xml() {
+        let mut s = sheet(None, false);
+        let name = "A\u{FFFE}B\u{FFFF}C\u{1}D";
+        s.seller_name = Some(name);
+        let svg = render(&s).unwrap();
+        assert!(svg.contains(">A\u{FFFD}B\u{FFFD}C D<"), "{svg}");
+        roxmltree::Document::parse(&svg).unwrap();
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use einvoice_adapters::api::{ApiError, ApiRequest, ApiResponse};
 use einvoice_adapters::store::{PlanItem, StoreError};
 use einvoice_domain::renewal::{AutoRenewRefusal, AutoRenewWire, change_auto_renew};
+use einvoice_domain::card::{self, CardToken};
 use einvoice_domain::{AutoRenew, RuleViolation};
 use http::StatusCode;
 use serde::Deserialize;
@@ -29,18 +30,12 @@ struct CardWire {
     last4: Option<String>,
 }
 
-/// A card the gateway tokenised: an opaque token (1–128 printable ASCII, never shown again)
+/// A card the gateway tokenised: an opaque token (never shown again, never a card number)
 /// and its last 4 digits.
 fn parse_card(wire: CardWire) -> Result<(String, String), RuleViolation> {
-    let token = wire.card_token.unwrap_or_default();
-    if token.is_empty() || token.len() > 128 || !token.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(RuleViolation::on_field("invalid_card_token", "card_token", "card_token must be 1 to 128 printable ASCII characters"));
-    }
-    let last4 = wire.last4.unwrap_or_default();
-    if last4.len() != 4 || !last4.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(RuleViolation::on_field("invalid_card_last4", "last4", "last4 must be 4 digits"));
-    }
-    Ok((token, last4))
+    let token = CardToken::parse(wire.card_token.as_deref().unwrap_or_default(), "card_token")?;
+    let last4 = card::last4(wire.last4.as_deref().unwrap_or_default(), "last4")?;
+    Ok((token.into_string(), last4))
 }
 
 impl PlanCheckout {

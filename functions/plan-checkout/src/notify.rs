@@ -7,7 +7,7 @@ use einvoice_adapters::api::{ApiError, ApiRequest, ApiResponse};
 use einvoice_adapters::events::DomainEvent;
 use einvoice_adapters::store::{NoticeItem, PlanItem, PlanOrderItem, StoreError};
 use einvoice_adapters::wixtar::OnboardingRequest;
-use einvoice_domain::{PlanMonths, RuleViolation, UsagePeriod, taipei_date};
+use einvoice_domain::{PlanMonths, RuleViolation, UsagePeriod, card, taipei_date};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -55,12 +55,13 @@ impl NotifyWire {
                     return Err(RuleViolation::on_field("invalid_paid_at", "paid_at", format!("paid_at must be within {PAID_AT_WINDOW_DAYS} days of now")));
                 }
                 let card = match (self.card_token, self.card_last4) {
-                    (Some(token), Some(last4)) if !token.is_empty() => {
-                        if last4.len() != 4 || !last4.bytes().all(|b| b.is_ascii_digit()) {
-                            return Err(RuleViolation::on_field("invalid_card_last4", "card_last4", "card_last4 must be 4 digits"));
-                        }
-                        Some((token, last4))
+                    // A card number where the token belongs is never kept: the payment counts,
+                    // the card is not bound (the merchant binds one through payment-card).
+                    (Some(token), Some(_)) if card::looks_like_card_number(&token) => {
+                        tracing::warn!(code = "card_number_not_allowed", "the payment callback carried a card number as card_token; the card is not bound");
+                        None
                     }
+                    (Some(token), Some(last4)) if !token.is_empty() => Some((token, card::last4(&last4, "card_last4")?)),
                     _ => None,
                 };
                 Outcome::Paid { paid_at, card }

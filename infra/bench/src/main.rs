@@ -485,7 +485,8 @@ fn checkout_body(months: u32, method: &str, auto_renew: bool) -> Value {
 /// A signed request (the platform's `x-signature`) to a function through `front`.
 fn signed_http(w: &World, front: Front, method: &str, route: &str, path: &str, body: &str) -> String {
     let now = chrono::Utc::now();
-    let signature = signature::sign(&Secret::new(&w.stack.config.platform_secret), now.timestamp(), body.as_bytes());
+    let signed = signature::SignedRequest::new(method, path, body.as_bytes());
+    let signature = signature::sign(&Secret::new(&w.stack.config.platform_secret), now.timestamp(), &signed);
     events::http(&HttpRequest { front, method, route, path, body, signature }, now)
 }
 

@@ -73,8 +73,11 @@ impl ContractClient {
         Reply { status, body: serde_json::from_str(&text).unwrap_or(Value::Null), content_type, text }
     }
 
-    fn signed_headers(&self, secret: &Secret, body: &[u8], key: Option<&str>) -> Vec<(&'static str, String)> {
-        let mut headers = vec![("x-signature", signature::sign(secret, self.now(), body)), ("content-type", "application/json".to_owned())];
+    /// `X-Signature` (v2) for `method` on `target` (path and `?query` as sent) with `body`,
+    /// plus the JSON content type and the `Idempotency-Key` if given.
+    pub fn signed_headers(&self, secret: &Secret, method: &reqwest::Method, target: &str, body: &[u8], key: Option<&str>) -> Vec<(&'static str, String)> {
+        let signed = signature::SignedRequest::new(method.as_str(), target, body);
+        let mut headers = vec![("x-signature", signature::sign(secret, self.now(), &signed)), ("content-type", "application/json".to_owned())];
         if let Some(key) = key {
             headers.push(("idempotency-key", key.to_owned()));
         }
@@ -84,7 +87,7 @@ impl ContractClient {
     /// A platform-signed request; `body` None sends an empty body.
     pub async fn platform(&self, method: reqwest::Method, path: &str, body: Option<&Value>, key: Option<&str>) -> Reply {
         let bytes = body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
-        let headers = self.signed_headers(&self.platform, &bytes, key);
+        let headers = self.signed_headers(&self.platform, &method, path, &bytes, key);
         self.raw(method, path, bytes, &headers).await
     }
 
@@ -99,7 +102,7 @@ impl ContractClient {
     /// The payment gateway's callback, signed with its secret.
     pub async fn notify(&self, body: &Value) -> Reply {
         let bytes = serde_json::to_vec(body).unwrap();
-        let headers = self.signed_headers(&self.payment, &bytes, None);
+        let headers = self.signed_headers(&self.payment, &reqwest::Method::POST, "/v1/payments/notify", &bytes, None);
         self.raw(reqwest::Method::POST, "/v1/payments/notify", bytes, &headers).await
     }
 

@@ -17,8 +17,9 @@ fn expect(reply: &Reply, status: u16) -> Result<(), String> {
 }
 
 /// Runs the walkthrough; returns the process exit code.
-pub async fn run(base_url: &str) -> i32 {
-    match walk(base_url).await {
+/// `wixtar_url`: the Wixtar simulator whose admin endpoints the demo reads.
+pub async fn run(base_url: &str, wixtar_url: &str) -> i32 {
+    match walk(base_url, wixtar_url).await {
         Ok(()) => {
             println!("\ndemo finished: every step answered as the contract says");
             0
@@ -30,7 +31,7 @@ pub async fn run(base_url: &str) -> i32 {
     }
 }
 
-async fn walk(base_url: &str) -> Result<(), String> {
+async fn walk(base_url: &str, wixtar_url: &str) -> Result<(), String> {
     let c = ContractClient::local(base_url);
     let merchant = format!("demo-shop-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
     let base = format!("/v1/merchants/{merchant}");
@@ -89,7 +90,7 @@ async fn walk(base_url: &str) -> Result<(), String> {
     step(11, "plan view: extended from 2027-03-31 to 2027-06-29, auto-renew on, T-15 / T-10 dates", &view);
     expect(&view, 200)?;
 
-    let wixtar = c.admin_get("http://127.0.0.1:4010/_sim/onboarding").await;
+    let wixtar = c.admin_get(&format!("{wixtar_url}/_sim/onboarding")).await;
     let handed: Vec<&Value> = wixtar.as_array().into_iter().flatten().filter(|r| r["merchant_id"] == merchant.as_str()).collect();
     println!("\n── step 12: what the Wixtar simulator received for {merchant} (contact hand-off, once)");
     println!("{}", serde_json::to_string_pretty(&handed).unwrap_or_default());
@@ -130,7 +131,7 @@ async fn walk(base_url: &str) -> Result<(), String> {
     let invoice = c.get(&format!("{base}/orders/{order_id}/invoice")).await;
     step(18, "the invoice: number, random code, period, amounts, barcode and QR codes, upload", &invoice);
     expect(&invoice, 200)?;
-    let uploads = c.admin_get("http://127.0.0.1:4010/_sim/invoices").await;
+    let uploads = c.admin_get(&format!("{wixtar_url}/_sim/invoices")).await;
     let received = uploads.as_array().into_iter().flatten().filter(|i| i["order_id"] == order_id.as_str()).count();
     println!("\n── step 19: Wixtar received {received} upload(s) for {order_id}");
     if received != 1 {

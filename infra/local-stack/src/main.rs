@@ -14,7 +14,7 @@ async fn main() {
     let code = match std::env::args().nth(1).as_deref() {
         Some("demo") => {
             let url = config::optional("LOCAL_STACK_URL", &format!("http://127.0.0.1:{}", port("PORT", 3000)));
-            demo::run(&url).await
+            demo::run(&url, &format!("http://127.0.0.1:{}", port("WIXTAR_SIM_PORT", 4010))).await
         }
         Some("soak") => {
             let number = |name: &str, default: usize| config::optional(name, &default.to_string()).parse().unwrap_or(default);

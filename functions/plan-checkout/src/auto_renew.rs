@@ -4,8 +4,8 @@
 
 use einvoice_adapters::api::{ApiError, ApiRequest, ApiResponse};
 use einvoice_adapters::store::{PlanItem, StoreError};
-use einvoice_domain::renewal::{AutoRenewRefusal, AutoRenewWire, change_auto_renew};
 use einvoice_domain::card::{self, CardToken};
+use einvoice_domain::renewal::{AutoRenewRefusal, AutoRenewWire, RefusalKind, change_auto_renew};
 use einvoice_domain::{AutoRenew, RuleViolation};
 use http::StatusCode;
 use serde::Deserialize;
@@ -15,12 +15,13 @@ use crate::PlanCheckout;
 /// Version conflicts retried before giving up (concurrent writes to one plan).
 const MAX_ATTEMPTS: usize = 5;
 
+/// A refused change as HTTP: a broken rule is a 422 like every [`RuleViolation`], a conflict
+/// with the plan's current state (`no_plan`, `plan_expired`, `cancel_deadline_passed`) a 409.
 fn refusal(r: AutoRenewRefusal) -> ApiError {
-    ApiError {
-        status: StatusCode::from_u16(r.http_status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
-        code: r.code(),
-        message: r.violation.message,
-        field: r.violation.field,
+    let error = ApiError::from(r.violation);
+    match r.kind {
+        RefusalKind::Rule => error,
+        RefusalKind::Conflict => ApiError { status: StatusCode::CONFLICT, ..error },
     }
 }
 
@@ -82,5 +83,20 @@ impl PlanCheckout {
             }
         }
         Err(ApiError::unavailable("plan_contention", "too many concurrent updates to this plan; retry"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_rule_is_422_and_a_conflict_with_the_plan_is_409() {
+        let rule = AutoRenewRefusal::from(RuleViolation::on_field("missing_field", "months", "months is required"));
+        let e = refusal(rule);
+        assert_eq!((e.status, e.code, e.field.as_deref()), (StatusCode::UNPROCESSABLE_ENTITY, "missing_field", Some("months")));
+        let conflict = AutoRenewRefusal { kind: RefusalKind::Conflict, ..AutoRenewRefusal::from(RuleViolation::new("cancel_deadline_passed", "too late")) };
+        let e = refusal(conflict);
+        assert_eq!((e.status, e.code, e.message.as_str()), (StatusCode::CONFLICT, "cancel_deadline_passed", "too late"));
     }
 }

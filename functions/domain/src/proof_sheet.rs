@@ -98,10 +98,10 @@ pub fn number_label(number: &InvoiceNumber) -> String {
 /// The two QR codes at level L and one version: the lowest of [`QR_VERSIONS`] that holds both.
 /// (A version too small is refused by a table look-up, before any drawing.)
 pub fn qr_pair(left: &str, right: &str) -> Result<[QRCode; 2], RuleViolation> {
-    let at = |data: &str, version: Version| QRBuilder::new(data.as_bytes()).ecl(ECL::L).version(version).build().ok();
+    let encode_at = |data: &str, version: Version| QRBuilder::new(data.as_bytes()).ecl(ECL::L).version(version).build().ok();
     for version in QR_VERSIONS {
-        if let Some(l) = at(left, version) {
-            if let Some(r) = at(right, version) {
+        if let Some(l) = encode_at(left, version) {
+            if let Some(r) = encode_at(right, version) {
                 return Ok([l, r]);
             }
         }

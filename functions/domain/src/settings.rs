@@ -197,20 +197,20 @@ impl CredentialsWire {
 
     /// Checks an update of `stored`: omitted fields keep their stored values (see [`updated`]).
     pub fn parse_over(self, stored: Option<&WixtarCredentials>) -> Result<WixtarCredentials, RuleViolation> {
-        let f = |name: &str| format!("credentials.{name}");
+        let field = |name: &str| format!("credentials.{name}");
         let old = |pick: fn(&WixtarCredentials) -> String| stored.map(pick);
         let keep = |given: Option<String>, pick: fn(&WixtarCredentials) -> String, secret: bool| updated(given, old(pick).as_deref(), secret);
         let ubn = keep(self.ubn, |c| c.ubn.to_string(), false);
-        let ubn = Ubn::parse(ubn.as_deref().unwrap_or_default()).map_err(|e| e.at(f("ubn")))?;
-        let store_code = ascii_code(&keep(self.store_code, |c| c.store_code.clone(), false), &f("store_code"), 20, b"-_")?;
-        let pos_code = ascii_code(&keep(self.pos_code, |c| c.pos_code.clone(), false), &f("pos_code"), 20, b"-_")?;
-        let pid = ascii_code(&keep(self.pid, |c| c.pid.clone(), false), &f("pid"), 40, b"-_")?;
+        let ubn = Ubn::parse(ubn.as_deref().unwrap_or_default()).map_err(|e| e.at(field("ubn")))?;
+        let store_code = ascii_code(&keep(self.store_code, |c| c.store_code.clone(), false), &field("store_code"), 20, b"-_")?;
+        let pos_code = ascii_code(&keep(self.pos_code, |c| c.pos_code.clone(), false), &field("pos_code"), 20, b"-_")?;
+        let pid = ascii_code(&keep(self.pid, |c| c.pid.clone(), false), &field("pid"), 40, b"-_")?;
         let printable: Vec<u8> = (b'!'..=b'~').filter(|b| !b.is_ascii_alphanumeric()).collect();
-        let rid = ascii_code(&keep(self.rid, |c| c.rid.clone(), true), &f("rid"), 64, &printable)?;
-        let pname = crate::checkout::text(&keep(self.pname, |c| c.pname.clone(), false), &f("pname"), 60)?;
+        let rid = ascii_code(&keep(self.rid, |c| c.rid.clone(), true), &field("rid"), 64, &printable)?;
+        let pname = crate::checkout::text(&keep(self.pname, |c| c.pname.clone(), false), &field("pname"), 60)?;
         let aes_key = keep(self.aes_key, |c| c.aes_key.clone(), true).unwrap_or_default();
         if aes_key.len() != 32 || !aes_key.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(RuleViolation::on_field("invalid_aes_key", f("aes_key"), "credentials.aes_key must be exactly 32 hexadecimal characters"));
+            return Err(RuleViolation::on_field("invalid_aes_key", field("aes_key"), "credentials.aes_key must be exactly 32 hexadecimal characters"));
         }
         Ok(WixtarCredentials { ubn, store_code, pos_code, pid, rid, pname, aes_key })
     }

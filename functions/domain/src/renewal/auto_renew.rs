@@ -78,12 +78,17 @@ impl AutoRenew {
     /// The state for a plan expiring on `expires_on`: a queued cycle change whose charge has
     /// passed (the expiry moved beyond `after_expiry`) becomes the cycle.
     pub fn settled(&self, expires_on: NaiveDate) -> Self {
-        let mut s = self.clone();
-        if let Some(next) = s.next.filter(|n| n.after_expiry < expires_on) {
-            s.months = Some(next.months);
-            s.next = None;
+        let mut settled = self.clone();
+        if let Some(next) = settled.next.filter(|n| n.after_expiry < expires_on) {
+            settled.months = Some(next.months);
+            settled.next = None;
         }
-        s
+        settled
+    }
+
+    /// [`AutoRenew::settled`] for a plan that may have nothing paid yet (`None`: as stored).
+    pub fn settled_if_paid(&self, expires_on: Option<NaiveDate>) -> Self {
+        expires_on.map_or_else(|| self.clone(), |e| self.settled(e))
     }
 
     /// The merchant's latest cycle choice: the queued one if any, else the current one.
@@ -216,10 +221,7 @@ pub fn change_auto_renew(
     today: NaiveDate,
     request: &AutoRenewRequest,
 ) -> Result<AutoRenew, AutoRenewRefusal> {
-    let current = match expires_on {
-        Some(e) => state.settled(e),
-        None => state.clone(),
-    };
+    let current = state.settled_if_paid(expires_on);
     if !request.enabled {
         return turn_off(current, expires_on, today);
     }

@@ -236,14 +236,14 @@ pub fn charge_due(
     if today < charge_on {
         return ChargeDecision::NotDue(NotDue::BeforeChargeDay { charge_on });
     }
-    let s = state.settled(expires_on);
-    let Some(months) = s.months.filter(|_| s.enabled) else {
+    let settled = state.settled(expires_on);
+    let Some(months) = settled.months.filter(|_| settled.enabled) else {
         return ChargeDecision::NotDue(NotDue::Disabled);
     };
-    if let Some(suspended) = s.suspended {
+    if let Some(suspended) = settled.suspended {
         return ChargeDecision::NotDue(NotDue::Suspended { suspended });
     }
-    if !s.card_bound() {
+    if !settled.card_bound() {
         return ChargeDecision::Suspend { reason: SuspendReason::CardNotBound };
     }
     let Some(last) = history.iter().max_by_key(|a| a.attempt) else {

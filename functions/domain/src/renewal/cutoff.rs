@@ -40,8 +40,8 @@ pub struct CutoffNotice {
 /// (`already_locked_for` = the `cycle` of the last notice sent). Catches up: any run from
 /// T-14 to the expiry day sends it once.
 pub fn cutoff_due(state: &AutoRenew, expires_on: NaiveDate, today: NaiveDate, already_locked_for: Option<NaiveDate>) -> Option<CutoffNotice> {
-    let s = state.settled(expires_on);
-    if !s.is_locked(expires_on, today) || already_locked_for == Some(expires_on) {
+    let settled = state.settled(expires_on);
+    if !settled.is_locked(expires_on, today) || already_locked_for == Some(expires_on) {
         return None;
     }
     let dates = AutoRenewDates::for_expiry(expires_on);
@@ -49,8 +49,8 @@ pub fn cutoff_due(state: &AutoRenew, expires_on: NaiveDate, today: NaiveDate, al
         cycle: expires_on,
         locked_from: day_after(dates.cancel_deadline),
         charge_on: dates.charge_on,
-        months: s.months?,
-        card_last4: s.card_last4?,
+        months: settled.months?,
+        card_last4: settled.card_last4?,
     })
 }
 

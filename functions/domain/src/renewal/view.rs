@@ -24,19 +24,16 @@ pub struct AutoRenewView {
 }
 
 pub fn auto_renew_view(state: &AutoRenew, expires_on: Option<NaiveDate>, today: NaiveDate) -> AutoRenewView {
-    let s = match expires_on {
-        Some(e) => state.settled(e),
-        None => state.clone(),
-    };
+    let settled = state.settled_if_paid(expires_on);
     let dates = expires_on.map(AutoRenewDates::for_expiry);
     AutoRenewView {
-        enabled: s.enabled,
-        months: s.months,
-        next_months: s.next.map(|n| n.months),
+        enabled: settled.enabled,
+        months: settled.months,
+        next_months: settled.next.map(|n| n.months),
         cancel_deadline: dates.map(|d| d.cancel_deadline),
         charge_on: dates.map(|d| d.charge_on),
-        locked: expires_on.is_some_and(|e| s.is_locked(e, today)),
-        suspended: s.suspended,
+        locked: expires_on.is_some_and(|e| settled.is_locked(e, today)),
+        suspended: settled.suspended,
     }
 }
 

@@ -5,6 +5,7 @@
 use e2e_tests::{checkout, merchant, start};
 use einvoice_adapters::events::{DomainEvent, EventPublisher};
 use einvoice_adapters::mail::{MailClaim, MailItem};
+use einvoice_adapters::store::MailLedger;
 use local_stack::calls::AwsCalls;
 use serde_json::{Value, json};
 

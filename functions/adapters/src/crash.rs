@@ -1,31 +1,63 @@
 //! Crash points: named places in the functions where the local stack can make a handler stop
 //! dead, as if its Lambda died there (out of memory, timeout, host lost). Recovery is proven
-//! by crashing at each of them. In AWS nothing arms them and a pass costs one map look-up.
+//! by crashing at each of them.
+//!
+//! They are a test hook: compiled in only with the `crash-points` feature, which the local
+//! stack (and so every end-to-end test) turns on and `sam build` does not. Without it a
+//! [`CrashPoint`] is an empty value, [`CrashPoints::pass`] is an empty inline function and no
+//! point's name exists in the binary (`./infra/test` checks the deployed-profile build).
+//! Why not the `fail` crate: its registry is process-global, and the local stack runs several
+//! stacks in one process (one per end-to-end test under `cargo test`), each arming its own.
 
+#[cfg(feature = "crash-points")]
 use std::collections::BTreeMap;
+#[cfg(feature = "crash-points")]
 use std::sync::Mutex;
 
 /// One place a handler can crash, and what has happened by then.
+#[cfg(feature = "crash-points")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct CrashPoint {
     pub name: &'static str,
     pub after: &'static str,
 }
 
-/// order-webhook: the order write that claims an invoice is committed; the answer is not sent.
-pub const AFTER_CLAIM: CrashPoint = CrashPoint { name: "order-webhook/after-claim", after: "the order write that claims an invoice (or a return)" };
-/// invoice-issuer: a number is taken from the 字軌 counter; no invoice records it yet.
-pub const AFTER_NUMBER_RESERVED: CrashPoint =
-    CrashPoint { name: "invoice-issuer/after-number-reserved", after: "an invoice number is reserved, before the invoice is recorded" };
-/// invoice-issuer: the invoice, its number guard and the order's `issued` are committed.
-pub const AFTER_INVOICE_RECORDED: CrashPoint =
-    CrashPoint { name: "invoice-issuer/after-invoice-recorded", after: "the invoice is recorded, before it is uploaded" };
-/// invoice-issuer: Wixtar accepted the upload; the acceptance is not recorded yet.
-pub const AFTER_UPLOAD_ACCEPTED: CrashPoint =
-    CrashPoint { name: "invoice-issuer/after-upload-accepted", after: "Wixtar accepted the upload, before that is recorded" };
-/// invoice-issuer: Wixtar accepted a void or an allowance; it is not recorded yet.
-pub const AFTER_RETURN_ACCEPTED: CrashPoint =
-    CrashPoint { name: "invoice-issuer/after-return-accepted", after: "Wixtar accepted a void or an allowance, before that is recorded" };
+/// Without the `crash-points` feature: nothing, not even the name.
+#[cfg(not(feature = "crash-points"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrashPoint;
+
+macro_rules! crash_point {
+    ($(#[$doc:meta])* $id:ident = $name:literal, $after:literal) => {
+        $(#[$doc])*
+        #[cfg(feature = "crash-points")]
+        pub const $id: CrashPoint = CrashPoint { name: $name, after: $after };
+        $(#[$doc])*
+        #[cfg(not(feature = "crash-points"))]
+        pub const $id: CrashPoint = CrashPoint;
+    };
+}
+
+crash_point!(
+    /// order-webhook: the order write that claims an invoice is committed; the answer is not sent.
+    AFTER_CLAIM = "order-webhook/after-claim", "the order write that claims an invoice (or a return)"
+);
+crash_point!(
+    /// invoice-issuer: a number is taken from the 字軌 counter; no invoice records it yet.
+    AFTER_NUMBER_RESERVED = "invoice-issuer/after-number-reserved", "an invoice number is reserved, before the invoice is recorded"
+);
+crash_point!(
+    /// invoice-issuer: the invoice, its number guard and the order's `issued` are committed.
+    AFTER_INVOICE_RECORDED = "invoice-issuer/after-invoice-recorded", "the invoice is recorded, before it is uploaded"
+);
+crash_point!(
+    /// invoice-issuer: Wixtar accepted the upload; the acceptance is not recorded yet.
+    AFTER_UPLOAD_ACCEPTED = "invoice-issuer/after-upload-accepted", "Wixtar accepted the upload, before that is recorded"
+);
+crash_point!(
+    /// invoice-issuer: Wixtar accepted a void or an allowance; it is not recorded yet.
+    AFTER_RETURN_ACCEPTED = "invoice-issuer/after-return-accepted", "Wixtar accepted a void or an allowance, before that is recorded"
+);
 
 /// Every crash point the functions define.
 pub const ALL: [CrashPoint; 5] = [AFTER_CLAIM, AFTER_NUMBER_RESERVED, AFTER_INVOICE_RECORDED, AFTER_UPLOAD_ACCEPTED, AFTER_RETURN_ACCEPTED];
@@ -37,9 +69,11 @@ pub struct Crashed(pub &'static str);
 /// Which crash points are armed, and for how many passes.
 #[derive(Debug, Default)]
 pub struct CrashPoints {
+    #[cfg(feature = "crash-points")]
     armed: Mutex<BTreeMap<&'static str, u32>>,
 }
 
+#[cfg(feature = "crash-points")]
 impl CrashPoints {
     /// Makes the next `count` passes through `name` crash (0 disarms); `false` for an unknown
     /// name.
@@ -81,7 +115,14 @@ impl CrashPoints {
     }
 }
 
-#[cfg(test)]
+#[cfg(not(feature = "crash-points"))]
+impl CrashPoints {
+    /// Deployed build: nothing to crash.
+    #[inline(always)]
+    pub fn pass(&self, _point: CrashPoint) {}
+}
+
+#[cfg(all(test, feature = "crash-points"))]
 mod tests {
     use super::*;
 

@@ -9,7 +9,7 @@ use http::StatusCode;
 use sha2::{Digest, Sha256};
 
 use crate::api::{ApiError, ApiResponse};
-use crate::store::{Claim, IdempotencyItem, Store, keys};
+use crate::store::{Claim, IdempotencyItem, IdempotencyState, IdempotencyStore, keys};
 
 /// How long a key is remembered.
 pub const RETENTION_HOURS: i64 = 24;
@@ -32,8 +32,8 @@ pub fn body_sha256(body: &[u8]) -> String {
 }
 
 fn replay(record: &IdempotencyItem) -> Option<ApiResponse> {
-    match (record.state.as_str(), record.status_code, &record.response_body) {
-        ("completed", Some(status), Some(body)) => Some(ApiResponse::json_text(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body.clone())),
+    match (record.state, record.status_code, &record.response_body) {
+        (IdempotencyState::Completed, Some(status), Some(body)) => Some(ApiResponse::json_text(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body.clone())),
         _ => None,
     }
 }
@@ -41,7 +41,7 @@ fn replay(record: &IdempotencyItem) -> Option<ApiResponse> {
 /// Claims `key` for this request (scoped by merchant and route) or resolves what an earlier
 /// request with the same key decided.
 pub async fn begin(
-    store: &Store,
+    store: &(impl IdempotencyStore + ?Sized),
     merchant_id: &str,
     route: &str,
     key: &str,
@@ -54,7 +54,7 @@ pub async fn begin(
         sk: keys::IDEMPOTENCY.into(),
         entity: "idempotency".into(),
         request_sha256: body_sha256(body),
-        state: "in_progress".into(),
+        state: IdempotencyState::InProgress,
         resource_id: new_resource_id.clone(),
         status_code: None,
         response_body: None,

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::aws::describe;
-use crate::store::{Store, StoreError, dynamo, from_item, key, s};
+use crate::store::{MailLedger, Store, StoreError, dynamo, from_item, key, s};
 
 pub const MAIL: &str = "MAIL";
 
@@ -22,6 +22,28 @@ pub fn mail_key(event_id: &str) -> String {
 /// How long a send record is kept (`ttl`): longer than any redrive of a dead-lettered event
 /// (SQS keeps them 14 days), so a late redelivery still finds the mail sent.
 pub const RETENTION_DAYS: i64 = 180;
+
+/// Where one mail stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailStatus {
+    /// Claimed; SES is not yet known to have accepted it.
+    Sending,
+    /// SES accepted it (its message id is kept).
+    Sent,
+    /// SES refused it or stayed unavailable; the next delivery tries again.
+    Failed,
+}
+
+impl MailStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        }
+    }
+}
 
 /// One notification's mail: who it went to, what it said, whether SES accepted it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,9 +57,7 @@ pub struct MailItem {
     pub template: String,
     pub to: Vec<String>,
     pub subject: String,
-    /// `sending` (claimed, SES not yet known to have accepted), `sent`, or `failed` (SES refused
-    /// or stayed unavailable; the next delivery tries again).
-    pub status: String,
+    pub status: MailStatus,
     /// Sends started for this event (claims taken).
     pub attempts: u32,
     /// The claim's holder may send until then; after it a redelivery takes over.
@@ -67,7 +87,7 @@ impl MailItem {
             template: template.into(),
             to: to.to_vec(),
             subject: subject.into(),
-            status: "sending".into(),
+            status: MailStatus::Sending,
             attempts: 1,
             lease_until: Some(lease_until),
             message_id: None,
@@ -96,11 +116,9 @@ fn millis(t: DateTime<Utc>) -> AttributeValue {
     s(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
-impl Store {
-    /// Claims the mail of `record.event_id`: one conditional `UpdateItem` that succeeds when no
-    /// record exists, or the existing one is not `sent` and its lease ran out (a crashed or
-    /// failed attempt); `attempts` counts the claims taken, `created_at` stays the first's.
-    pub async fn claim_mail(&self, record: &MailItem, now: DateTime<Utc>) -> Result<MailClaim, StoreError> {
+#[async_trait::async_trait]
+impl MailLedger for Store {
+    async fn claim_mail(&self, record: &MailItem, now: DateTime<Utc>) -> Result<MailClaim, StoreError> {
         let lease = record.lease_until.ok_or_else(|| StoreError::Corrupt("a claim needs a lease".into()))?;
         let to = serde_dynamo::to_attribute_value(&record.to).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let result = self
@@ -123,8 +141,8 @@ impl Store {
             .expression_attribute_values(":template", s(record.template.clone()))
             .expression_attribute_values(":to", to)
             .expression_attribute_values(":subject", s(record.subject.clone()))
-            .expression_attribute_values(":sending", s("sending"))
-            .expression_attribute_values(":sent", s("sent"))
+            .expression_attribute_values(":sending", s(MailStatus::Sending.as_str()))
+            .expression_attribute_values(":sent", s(MailStatus::Sent.as_str()))
             .expression_attribute_values(":lease", millis(lease))
             .expression_attribute_values(":zero", AttributeValue::N("0".into()))
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
@@ -144,18 +162,17 @@ impl Store {
             Some(old) => from_item(old)?,
             None => self.get(mail_key(&record.event_id), MAIL).await?.ok_or(StoreError::Conflict)?,
         };
-        Ok(if existing.status == "sent" { MailClaim::Sent(existing) } else { MailClaim::Busy(existing) })
+        Ok(if existing.status == MailStatus::Sent { MailClaim::Sent(existing) } else { MailClaim::Busy(existing) })
     }
 
-    /// The claimed mail was accepted by SES: `sent`, with its message id; the lease is dropped.
-    pub async fn mail_sent(&self, event_id: &str, message_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn mail_sent(&self, event_id: &str, message_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.client()
             .update_item()
             .table_name(self.table())
             .set_key(Some(key(mail_key(event_id), MAIL)))
             .update_expression("SET #status = :sent, message_id = :id, sent_at = :at, updated_at = :at REMOVE lease_until, last_error")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":sent", s("sent"))
+            .expression_attribute_values(":sent", s(MailStatus::Sent.as_str()))
             .expression_attribute_values(":id", s(message_id))
             .expression_attribute_values(":at", millis(at))
             .send()
@@ -164,9 +181,7 @@ impl Store {
             .map_err(dynamo)
     }
 
-    /// The claimed mail could not be sent: `failed` with the reason, lease dropped, so the next
-    /// delivery of the event claims it at once. Never overwrites a `sent` record.
-    pub async fn mail_failed(&self, event_id: &str, error: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn mail_failed(&self, event_id: &str, error: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         let result = self
             .client()
             .update_item()
@@ -175,8 +190,8 @@ impl Store {
             .update_expression("SET #status = :failed, last_error = :error, updated_at = :at REMOVE lease_until")
             .condition_expression("#status = :sending")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":failed", s("failed"))
-            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":failed", s(MailStatus::Failed.as_str()))
+            .expression_attribute_values(":sending", s(MailStatus::Sending.as_str()))
             .expression_attribute_values(":error", s(error))
             .expression_attribute_values(":at", millis(at))
             .send()
@@ -190,6 +205,12 @@ impl Store {
         }
     }
 
+    async fn mail_record(&self, event_id: &str) -> Result<Option<MailItem>, StoreError> {
+        self.get(mail_key(event_id), MAIL).await
+    }
+}
+
+impl Store {
     /// Every send record of the table (a scan: for the local stack and tests, never a function).
     pub async fn mail_records(&self) -> Result<Vec<MailItem>, StoreError> {
         let mut pages = self

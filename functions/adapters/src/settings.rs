@@ -10,7 +10,7 @@ use einvoice_domain::{RuleViolation, Ubn};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{CryptoError, MasterKeys, Sealed};
-use crate::store::{Store, StoreError, dynamo, keys, to_item};
+use crate::store::{SettingsStore, Store, StoreError, dynamo, keys, to_item};
 
 /// AAD field names of the sealed credentials.
 pub const RID_FIELD: &str = "rid";
@@ -136,14 +136,13 @@ impl SettingsItem {
     }
 }
 
-impl Store {
-    pub async fn settings(&self, merchant_id: &str) -> Result<Option<SettingsItem>, StoreError> {
+#[async_trait::async_trait]
+impl SettingsStore for Store {
+    async fn settings(&self, merchant_id: &str) -> Result<Option<SettingsItem>, StoreError> {
         self.get(keys::merchant(merchant_id), keys::SETTINGS).await
     }
 
-    /// Writes settings whose `version` is one more than the version read (`version` 1: none
-    /// was stored). `Conflict` when someone saved in between.
-    pub async fn put_settings(&self, item: &SettingsItem) -> Result<(), StoreError> {
+    async fn put_settings(&self, item: &SettingsItem) -> Result<(), StoreError> {
         let mut put = self.client().put_item().table_name(self.table()).set_item(Some(to_item(item)));
         put = if item.version <= 1 {
             put.condition_expression("attribute_not_exists(pk)")

@@ -127,7 +127,13 @@ mod tests {
         for (secret, method, target, body, v2) in [
             (&platform, "GET", "/v1/merchants/m1/plan", &b""[..], "292d078fdf4e4107900e7c0b4a2c28508d2a021f13a12fd14c7609b0965e7f5b"),
             (&platform, "POST", "/v1/webhooks/orders", br#"{"event_id":"evt-1"}"#, "900ad47ff8b85cccd977b89ff09cf53e433d27d5170973f2ed165a13d0cba275"),
-            (&platform, "GET", "/v1/merchants/m1/orders/o-1/invoice/proof?reprint=true", b"", "fefddbccad48ecbff66b5b4ec06d122ed358abcbc304f62e729c76c01611a093"),
+            (
+                &platform,
+                "GET",
+                "/v1/merchants/m1/orders/o-1/invoice/proof?reprint=true",
+                b"",
+                "fefddbccad48ecbff66b5b4ec06d122ed358abcbc304f62e729c76c01611a093",
+            ),
             (&payment, "POST", "/v1/payments/notify", notify, "8e930c9c1ea7017e17d730a9f95a9c93ce10da18ee94408d59b2dfde9cab8b96"),
         ] {
             assert_eq!(sign(secret, 1_790_000_000, &SignedRequest::new(method, target, body)), format!("t=1790000000,v2={v2}"), "{method} {target}");

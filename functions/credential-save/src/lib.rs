@@ -12,7 +12,7 @@ use einvoice_adapters::crypto::MasterKeys;
 use einvoice_adapters::provider::Providers;
 use einvoice_adapters::secret::Secret;
 use einvoice_adapters::settings::{CredentialCheck, SettingsError, SettingsItem};
-use einvoice_adapters::store::{PlanItem, Store, StoreError};
+use einvoice_adapters::store::{PlanItem, PlanStore, SettingsStore, StoreError};
 use einvoice_adapters::upstream::UpstreamError;
 use einvoice_domain::settings::{InvoiceSettings, InvoiceSettingsWire, SettingsWarning, mask_last4, settings_warnings};
 use einvoice_domain::{Clock, PlanStatus};
@@ -39,9 +39,13 @@ impl Config {
     }
 }
 
+/// What credential-save needs from the table: the settings, and the plan they activate.
+pub trait CredentialStore: SettingsStore + PlanStore {}
+impl<T: SettingsStore + PlanStore + ?Sized> CredentialStore for T {}
+
 /// The outside world the handler needs.
 pub struct Dependencies {
-    pub store: Store,
+    pub store: Arc<dyn CredentialStore>,
     pub providers: Providers,
     pub master_keys: MasterKeys,
     pub platform_secret: Secret,

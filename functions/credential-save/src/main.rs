@@ -17,7 +17,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let sdk = aws::sdk_config().await;
     let [platform, master] = aws::read_secrets(&sdk, [&config.platform_secret_id, &config.master_key_secret_id]).await?;
     let deps = Dependencies {
-        store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name),
+        store: Arc::new(Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name)),
         providers: Providers { wixtar: Arc::new(WixtarProvider(Arc::new(HttpWixtarClient::new(&config.wixtar_api_url)))) },
         master_keys: MasterKeys::from_secret(&master)?,
         platform_secret: platform,

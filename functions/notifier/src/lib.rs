@@ -17,7 +17,7 @@ use einvoice_adapters::config::{self, ConfigError};
 use einvoice_adapters::events::{DomainEvent, EventHandler};
 use einvoice_adapters::mail::{MailClaim, MailError, MailItem, OutgoingMail, SesMailer};
 use einvoice_adapters::schedule::JobError;
-use einvoice_adapters::store::{PlanOrderItem, Store};
+use einvoice_adapters::store::{MailLedger, PlanOrderItem, PlanOrderStatus, PlanStore};
 use einvoice_domain::Clock;
 use serde_json::{Value, json};
 use tracing::Instrument;
@@ -88,8 +88,13 @@ where
 /// crashed invocation takes over.
 pub const CLAIM_LEASE: chrono::Duration = chrono::Duration::seconds(45);
 
+/// What the notifier needs from the table: the merchant's contact (its plan orders) and the
+/// send ledger.
+pub trait NotifierStore: PlanStore + MailLedger {}
+impl<T: PlanStore + MailLedger + ?Sized> NotifierStore for T {}
+
 pub struct Dependencies {
-    pub store: Store,
+    pub store: Arc<dyn NotifierStore>,
     pub mailer: SesMailer,
     pub clock: Arc<dyn Clock>,
 }
@@ -116,7 +121,7 @@ impl Notifier {
         let mut name = n.contact_name.clone();
         if to.is_empty() || n.concerns_invoices() {
             let items = self.deps.store.merchant_items(&n.merchant_id).await?;
-            let latest = items.orders.iter().filter(|o| o.status == "paid").max_by_key(|o| o.paid_at);
+            let latest = items.orders.iter().filter(|o| o.status == PlanOrderStatus::Paid).max_by_key(|o| o.paid_at);
             if let Some(order) = latest {
                 if to.is_empty() {
                     to.extend(contact_field(order, "contact", "email"));

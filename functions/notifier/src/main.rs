@@ -14,7 +14,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = Config::from_env()?;
     let sdk = aws::sdk_config().await;
     let deps = Dependencies {
-        store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name),
+        store: Arc::new(Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name)),
         mailer: SesMailer::new(SesMailer::client(&sdk), &config.mail_from),
         clock: Arc::new(SystemClock),
     };

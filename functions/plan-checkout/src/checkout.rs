@@ -3,7 +3,7 @@
 use einvoice_adapters::api::{self, ApiError, ApiRequest, ApiResponse};
 use einvoice_adapters::idempotency::{self, Begin};
 use einvoice_adapters::payment::PaymentRequest;
-use einvoice_adapters::store::{PlanOrderItem, StoreError, keys};
+use einvoice_adapters::store::{PlanOrderItem, PlanOrderStatus, StoreError, keys};
 use einvoice_adapters::upstream::UpstreamError;
 use einvoice_domain::checkout::CheckoutWire;
 use http::StatusCode;
@@ -52,7 +52,7 @@ impl PlanCheckout {
         let now = self.clock.now();
 
         let (record_pk, order_id) = match api::idempotency_key(req)? {
-            Some(key) => match idempotency::begin(&self.store, merchant_id, ROUTE, &key, &req.body, new_order_id(), now).await? {
+            Some(key) => match idempotency::begin(&*self.store, merchant_id, ROUTE, &key, &req.body, new_order_id(), now).await? {
                 Begin::Replay(response) => return Ok(response),
                 Begin::Proceed { record_pk, resource_id } => (Some(record_pk), resource_id),
             },
@@ -106,7 +106,7 @@ impl PlanCheckout {
             currency: "TWD".into(),
             payment_method: checkout.payment_method.as_str().into(),
             auto_renew: checkout.auto_renew,
-            status: "pending_payment".into(),
+            status: PlanOrderStatus::PendingPayment,
             contact: serde_json::to_value(&checkout.contact).expect("serializes"),
             company: serde_json::to_value(&checkout.company).expect("serializes"),
             payment: serde_json::to_value(&payment).expect("serializes"),

@@ -17,7 +17,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let sdk = aws::sdk_config().await;
     let [platform, payment] = aws::read_secrets(&sdk, [&config.platform_secret_id, &config.payment_secret_id]).await?;
     let deps = Dependencies {
-        store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name),
+        store: Arc::new(Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name)),
         gateway: Arc::new(HttpPaymentGateway::new(&config.payment_gateway_url)),
         wixtar: Arc::new(HttpWixtarClient::new(&config.wixtar_api_url)),
         events: Arc::new(EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&sdk), &config.event_bus_name)),

@@ -368,7 +368,7 @@ impl Functions {
             &plan_config,
             plan_checkout::SigningSecrets { platform: platform.clone(), payment: payment_secret },
             plan_checkout::Dependencies {
-                store: store.clone(),
+                store: Arc::new(store.clone()),
                 gateway: gateway.clone(),
                 wixtar: wixtar.clone(),
                 events: self.publisher.clone(),
@@ -376,7 +376,7 @@ impl Functions {
             },
         );
         let credential_save = credential_save::CredentialSave::new(credential_save::Dependencies {
-            store: store.clone(),
+            store: Arc::new(store.clone()),
             providers: Providers { wixtar: Arc::new(WixtarProvider(wixtar.clone())) },
             master_keys: MasterKeys::from_secret(&master).map_err(|e| e.to_string())?,
             platform_secret: platform.clone(),
@@ -418,7 +418,7 @@ impl Functions {
                 master_keys: MasterKeys::from_secret(&master).map_err(|e| e.to_string())?,
             },
         );
-        let renewal_deps = renewal_jobs::Dependencies { store, gateway, events: self.publisher.clone() };
+        let renewal_deps = renewal_jobs::Dependencies { store: Arc::new(store.clone()), gateway, events: self.publisher.clone() };
         let mut http: HashMap<String, Arc<dyn HttpHandler>> = HashMap::new();
         http.insert("PlanCheckoutFunction".into(), Arc::new(plan_checkout));
         http.insert("CredentialSaveFunction".into(), Arc::new(credential_save));

@@ -25,6 +25,15 @@ use einvoice_domain::{AutoRenew, ChargeAttempts, UsagePeriod};
 
 use crate::aws::describe;
 
+mod ports;
+#[cfg(any(test, feature = "testing"))]
+pub mod contract;
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
+pub use ports::{IdempotencyStore, MailLedger, PlanStore, SettingsStore};
+
+use async_trait::async_trait;
+
 pub const EXPIRY_INDEX: &str = "by-expiry";
 
 /// Item keys, in one place.
@@ -126,6 +135,46 @@ impl PlanItem {
     }
 }
 
+/// Where a plan order's payment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanOrderStatus {
+    /// Checkout done, the gateway has not said it was paid (待付款).
+    PendingPayment,
+    Paid,
+    /// The gateway said it failed; a later success still applies.
+    Failed,
+}
+
+impl PlanOrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingPayment => "pending_payment",
+            Self::Paid => "paid",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// Where the request holding an `Idempotency-Key` stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdempotencyState {
+    /// The first request is working; its response is not stored yet.
+    InProgress,
+    /// The first request's response is stored and replayed to repeats.
+    Completed,
+}
+
+impl IdempotencyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InProgress => "in_progress",
+            Self::Completed => "completed",
+        }
+    }
+}
+
 /// A plan purchase or renewal order (購買 / 續購).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanOrderItem {
@@ -143,8 +192,7 @@ pub struct PlanOrderItem {
     pub currency: String,
     pub payment_method: String,
     pub auto_renew: bool,
-    /// `pending_payment`, `paid` or `failed`.
-    pub status: String,
+    pub status: PlanOrderStatus,
     pub contact: serde_json::Value,
     pub company: serde_json::Value,
     pub payment: serde_json::Value,
@@ -220,8 +268,7 @@ pub struct IdempotencyItem {
     pub entity: String,
     /// SHA-256 of the request body, hex.
     pub request_sha256: String,
-    /// `in_progress` or `completed`.
-    pub state: String,
+    pub state: IdempotencyState,
     /// The resource the first request is creating, so a retry after a crash reuses it.
     pub resource_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -340,152 +387,6 @@ impl Store {
         Ok(keys.iter().map(|(pk, sk)| found.remove(&(pk.clone(), (*sk).to_owned()))).collect())
     }
 
-    pub async fn plan(&self, merchant_id: &str) -> Result<Option<PlanItem>, StoreError> {
-        self.get(keys::merchant(merchant_id), keys::PLAN).await
-    }
-
-    pub async fn plan_order(&self, merchant_id: &str, order_id: &str) -> Result<Option<PlanOrderItem>, StoreError> {
-        self.get(keys::merchant(merchant_id), &keys::plan_order(order_id)).await
-    }
-
-    /// Which merchant a plan order belongs to (the payment callback knows only the order id).
-    pub async fn plan_order_merchant(&self, order_id: &str) -> Result<Option<String>, StoreError> {
-        let r: Option<OrderRefItem> = self.get(keys::plan_order(order_id), keys::REF).await?;
-        Ok(r.map(|r| r.merchant_id))
-    }
-
-    /// The plan, its orders (by id: checkout orders are time-ordered UUID v7s; auto-renewal
-    /// orders, derived from their charge, sort among them by hash) and notices, in one query.
-    pub async fn merchant_items(&self, merchant_id: &str) -> Result<MerchantItems, StoreError> {
-        let mut items = MerchantItems::default();
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(keys::merchant(merchant_id)))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(item) = pages.next().await {
-            let item = item.map_err(dynamo)?;
-            match item.get("entity").and_then(|v| v.as_s().ok()).map(String::as_str) {
-                Some("plan") => items.plan = Some(from_item(item)?),
-                Some("invoice_settings") => items.settings = Some(from_item(item)?),
-                Some("plan_order") => items.orders.push(from_item(item)?),
-                Some("notice") => items.notices.push(from_item(item)?),
-                _ => {}
-            }
-        }
-        Ok(items)
-    }
-
-    /// Takes an idempotency key, or returns the record someone else already holds for it.
-    pub async fn claim_idempotency(&self, record: &IdempotencyItem) -> Result<Claim, StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(record)))
-            .condition_expression("attribute_not_exists(pk)")
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Claim::Claimed),
-            Err(e) => match e.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => match c.item.clone() {
-                    Some(old) => Ok(Claim::Existing(from_item(old)?)),
-                    None => self.idempotency(&record.pk).await?.map(Claim::Existing).ok_or(StoreError::Conflict),
-                },
-                _ => Err(dynamo(e)),
-            },
-        }
-    }
-
-    pub async fn idempotency(&self, pk: &str) -> Result<Option<IdempotencyItem>, StoreError> {
-        self.get(pk.to_owned(), keys::IDEMPOTENCY).await
-    }
-
-    /// Drops an idempotency claim whose request failed before creating anything, so the
-    /// client may retry with the same key.
-    pub async fn release_idempotency(&self, pk: &str) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(pk.to_owned(), keys::IDEMPOTENCY)))
-            .condition_expression("#state = :in_progress")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":in_progress", s("in_progress"))
-            .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| match e.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(_)) => Ok(()),
-                _ => Err(dynamo(e)),
-            })
-    }
-
-    /// Creates a plan order and its order-id pointer, and completes the idempotency record
-    /// with the response, all or nothing.
-    pub async fn create_plan_order(&self, order: &PlanOrderItem, completes: Option<(&str, u16, &str)>) -> Result<(), StoreError> {
-        let reference = OrderRefItem {
-            pk: keys::plan_order(&order.order_id),
-            sk: keys::REF.into(),
-            entity: "plan_order_ref".into(),
-            merchant_id: order.merchant_id.clone(),
-        };
-        let mut items = vec![put(to_item(order), &self.table, "attribute_not_exists(pk)"), put(to_item(&reference), &self.table, "attribute_not_exists(pk)")];
-        if let Some((pk, status, body)) = completes {
-            items.push(
-                TransactWriteItem::builder()
-                    .update(
-                        Update::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(key(pk.to_owned(), keys::IDEMPOTENCY)))
-                            .update_expression("SET #state = :completed, status_code = :status, response_body = :body")
-                            .condition_expression("#state = :in_progress AND resource_id = :rid")
-                            .expression_attribute_names("#state", "state")
-                            .expression_attribute_values(":completed", s("completed"))
-                            .expression_attribute_values(":in_progress", s("in_progress"))
-                            .expression_attribute_values(":status", AttributeValue::N(status.to_string()))
-                            .expression_attribute_values(":body", s(body))
-                            .expression_attribute_values(":rid", s(order.order_id.clone()))
-                            .build()
-                            .expect("update is complete"),
-                    )
-                    .build(),
-            );
-        }
-        self.transact(items).await
-    }
-
-    /// Applies a payment in one transaction: the order becomes paid (only from
-    /// `pending_payment` or `failed`), the plan is replaced (only if nobody changed it since
-    /// `plan.version - 1` was read), and a notice is added. `Conflict` when either condition fails.
-    pub async fn apply_payment(&self, paid_order: &PlanOrderItem, plan: &PlanItem, notice: Option<&NoticeItem>) -> Result<(), StoreError> {
-        let order_put = TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(to_item(paid_order)))
-                    .condition_expression("#status IN (:pending, :failed)")
-                    .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":pending", s("pending_payment"))
-                    .expression_attribute_values(":failed", s("failed"))
-                    .build()
-                    .expect("put is complete"),
-            )
-            .build();
-        let plan_put = self.plan_put(plan);
-        let mut items = vec![order_put, TransactWriteItem::builder().put(plan_put).build()];
-        if let Some(n) = notice {
-            items.push(put(to_item(n), &self.table, "attribute_not_exists(pk)"));
-        }
-        self.transact(items).await
-    }
-
     /// Runs a transaction; a failed condition (or a conflicting transaction) is `Conflict`.
     pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
         self.client.transact_write_items().set_transact_items(Some(items)).send().await.map(|_| ()).map_err(transaction_error)
@@ -512,10 +413,103 @@ impl Store {
         };
         put.build().expect("put is complete")
     }
+}
 
-    /// Writes the plan (auto-renew settings, card, renewal bookkeeping), with a notice for the
-    /// plan view if given; `Conflict` when the plan changed since it was read.
-    pub async fn put_plan(&self, plan: &PlanItem, notice: Option<&NoticeItem>) -> Result<(), StoreError> {
+#[async_trait]
+impl PlanStore for Store {
+    async fn plan(&self, merchant_id: &str) -> Result<Option<PlanItem>, StoreError> {
+        self.get(keys::merchant(merchant_id), keys::PLAN).await
+    }
+
+    async fn plan_order(&self, merchant_id: &str, order_id: &str) -> Result<Option<PlanOrderItem>, StoreError> {
+        self.get(keys::merchant(merchant_id), &keys::plan_order(order_id)).await
+    }
+
+    async fn plan_order_merchant(&self, order_id: &str) -> Result<Option<String>, StoreError> {
+        let r: Option<OrderRefItem> = self.get(keys::plan_order(order_id), keys::REF).await?;
+        Ok(r.map(|r| r.merchant_id))
+    }
+
+    async fn merchant_items(&self, merchant_id: &str) -> Result<MerchantItems, StoreError> {
+        let mut items = MerchantItems::default();
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(keys::merchant(merchant_id)))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(dynamo)?;
+            match item.get("entity").and_then(|v| v.as_s().ok()).map(String::as_str) {
+                Some("plan") => items.plan = Some(from_item(item)?),
+                Some("invoice_settings") => items.settings = Some(from_item(item)?),
+                Some("plan_order") => items.orders.push(from_item(item)?),
+                Some("notice") => items.notices.push(from_item(item)?),
+                _ => {}
+            }
+        }
+        Ok(items)
+    }
+
+    async fn create_plan_order(&self, order: &PlanOrderItem, completes: Option<(&str, u16, &str)>) -> Result<(), StoreError> {
+        let reference = OrderRefItem {
+            pk: keys::plan_order(&order.order_id),
+            sk: keys::REF.into(),
+            entity: "plan_order_ref".into(),
+            merchant_id: order.merchant_id.clone(),
+        };
+        let mut items = vec![put(to_item(order), &self.table, "attribute_not_exists(pk)"), put(to_item(&reference), &self.table, "attribute_not_exists(pk)")];
+        if let Some((pk, status, body)) = completes {
+            items.push(
+                TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(key(pk.to_owned(), keys::IDEMPOTENCY)))
+                            .update_expression("SET #state = :completed, status_code = :status, response_body = :body")
+                            .condition_expression("#state = :in_progress AND resource_id = :rid")
+                            .expression_attribute_names("#state", "state")
+                            .expression_attribute_values(":completed", s(IdempotencyState::Completed.as_str()))
+                            .expression_attribute_values(":in_progress", s(IdempotencyState::InProgress.as_str()))
+                            .expression_attribute_values(":status", AttributeValue::N(status.to_string()))
+                            .expression_attribute_values(":body", s(body))
+                            .expression_attribute_values(":rid", s(order.order_id.clone()))
+                            .build()
+                            .expect("update is complete"),
+                    )
+                    .build(),
+            );
+        }
+        self.transact(items).await
+    }
+
+    async fn apply_payment(&self, paid_order: &PlanOrderItem, plan: &PlanItem, notice: Option<&NoticeItem>) -> Result<(), StoreError> {
+        let order_put = TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(to_item(paid_order)))
+                    .condition_expression("#status IN (:pending, :failed)")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":pending", s(PlanOrderStatus::PendingPayment.as_str()))
+                    .expression_attribute_values(":failed", s(PlanOrderStatus::Failed.as_str()))
+                    .build()
+                    .expect("put is complete"),
+            )
+            .build();
+        let plan_put = self.plan_put(plan);
+        let mut items = vec![order_put, TransactWriteItem::builder().put(plan_put).build()];
+        if let Some(n) = notice {
+            items.push(put(to_item(n), &self.table, "attribute_not_exists(pk)"));
+        }
+        self.transact(items).await
+    }
+
+    async fn put_plan(&self, plan: &PlanItem, notice: Option<&NoticeItem>) -> Result<(), StoreError> {
         let mut items = vec![TransactWriteItem::builder().put(self.plan_put(plan)).build()];
         if let Some(n) = notice {
             items.push(put(to_item(n), &self.table, "attribute_not_exists(pk)"));
@@ -523,9 +517,7 @@ impl Store {
         self.transact(items).await
     }
 
-    /// Records a renewal the job charged: a new paid order (its id derived from the charge's
-    /// idempotency key, so it is recorded once) and the extended plan, together.
-    pub async fn record_renewal(&self, order: &PlanOrderItem, plan: &PlanItem) -> Result<(), StoreError> {
+    async fn record_renewal(&self, order: &PlanOrderItem, plan: &PlanItem) -> Result<(), StoreError> {
         let reference = OrderRefItem {
             pk: keys::plan_order(&order.order_id),
             sk: keys::REF.into(),
@@ -540,9 +532,7 @@ impl Store {
         self.transact(items).await
     }
 
-    /// Plans whose `expires_on` is one of the days `from..=to`, through the `by-expiry` index
-    /// (one query per day), and how many index items were read doing so.
-    pub async fn plans_expiring(&self, from: NaiveDate, to: NaiveDate) -> Result<ExpiringPlans, StoreError> {
+    async fn plans_expiring(&self, from: NaiveDate, to: NaiveDate) -> Result<ExpiringPlans, StoreError> {
         let mut found = ExpiringPlans::default();
         for day in from.iter_days().take_while(|d| *d <= to) {
             let mut start = None;
@@ -572,8 +562,7 @@ impl Store {
         Ok(found)
     }
 
-    /// `pending_payment` → `failed`; false when the order was no longer pending.
-    pub async fn fail_plan_order(&self, merchant_id: &str, order_id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn fail_plan_order(&self, merchant_id: &str, order_id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
@@ -582,8 +571,8 @@ impl Store {
             .update_expression("SET #status = :failed, failed_at = :at")
             .condition_expression("#status = :pending")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":failed", s("failed"))
-            .expression_attribute_values(":pending", s("pending_payment"))
+            .expression_attribute_values(":failed", s(PlanOrderStatus::Failed.as_str()))
+            .expression_attribute_values(":pending", s(PlanOrderStatus::PendingPayment.as_str()))
             .expression_attribute_values(":at", s(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
             .send()
             .await;
@@ -596,10 +585,7 @@ impl Store {
         }
     }
 
-    /// Takes the lease on a paid order's outstanding side effects until `until`, so that of
-    /// many concurrent callbacks exactly one performs them. False when nothing is pending or
-    /// another request holds an unexpired lease.
-    pub async fn lease_order_effects(&self, merchant_id: &str, order_id: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn lease_order_effects(&self, merchant_id: &str, order_id: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, StoreError> {
         let stamp = |t: DateTime<Utc>| s(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
         let result = self
             .client
@@ -625,9 +611,7 @@ impl Store {
         }
     }
 
-    /// Marks outbox flags of a plan order done (`pending_onboarding`, `pending_notification`);
-    /// with `release`, also gives up the effects lease.
-    pub async fn clear_order_flags(&self, merchant_id: &str, order_id: &str, flags: &[&str], release: bool) -> Result<(), StoreError> {
+    async fn clear_order_flags(&self, merchant_id: &str, order_id: &str, flags: &[&str], release: bool) -> Result<(), StoreError> {
         let mut names: Vec<String> = (0..flags.len()).map(|i| format!("#f{i}")).collect();
         if release {
             names.push("effects_lease_until".into());
@@ -645,6 +629,52 @@ impl Store {
             req = req.expression_attribute_names(format!("#f{i}"), *flag);
         }
         req.send().await.map(|_| ()).map_err(dynamo)
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for Store {
+    async fn claim_idempotency(&self, record: &IdempotencyItem) -> Result<Claim, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(record)))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claim::Claimed),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => match c.item.clone() {
+                    Some(old) => Ok(Claim::Existing(from_item(old)?)),
+                    None => self.idempotency(&record.pk).await?.map(Claim::Existing).ok_or(StoreError::Conflict),
+                },
+                _ => Err(dynamo(e)),
+            },
+        }
+    }
+
+    async fn idempotency(&self, pk: &str) -> Result<Option<IdempotencyItem>, StoreError> {
+        self.get(pk.to_owned(), keys::IDEMPOTENCY).await
+    }
+
+    async fn release_idempotency(&self, pk: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk.to_owned(), keys::IDEMPOTENCY)))
+            .condition_expression("#state = :in_progress")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":in_progress", s(IdempotencyState::InProgress.as_str()))
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(_)) => Ok(()),
+                _ => Err(dynamo(e)),
+            })
     }
 }
 

@@ -13,7 +13,7 @@ CHECKOV_REQUIREMENTS="$ROOT/infra/requirements-checkov.txt"
 SAM_VENV="$ROOT/infra/.venv-sam"
 SAM_REQUIREMENTS="$ROOT/infra/requirements-sam.txt"
 
-log() { printf '\033[1m[infra]\033[0m %s\n' "$*" >&2; }
+log() { printf '\033[1m[infra +%ss]\033[0m %s\n' "$SECONDS" "$*" >&2; }
 
 # Creates or refreshes the virtualenv when requirements.txt changed (idempotent).
 ensure_venv() { ensure_venv_at "$VENV" "$REQUIREMENTS"; }

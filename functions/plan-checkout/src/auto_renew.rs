@@ -12,8 +12,9 @@ use serde::Deserialize;
 
 use crate::PlanCheckout;
 
-/// Version conflicts retried before giving up (concurrent writes to one plan).
-const MAX_ATTEMPTS: usize = 5;
+/// Rounds of read, change and conditional write of one plan (`update_plan`): a version
+/// conflict (a concurrent write to the plan) starts the next round.
+const PLAN_UPDATE_ROUNDS: usize = 5;
 
 /// A refused change as HTTP: a broken rule is a 422 like every [`RuleViolation`], a conflict
 /// with the plan's current state (`no_plan`, `plan_expired`, `cancel_deadline_passed`) a 409.
@@ -67,7 +68,7 @@ impl PlanCheckout {
     where
         F: Fn(PlanItem) -> Result<PlanItem, ApiError>,
     {
-        for _ in 0..MAX_ATTEMPTS {
+        for _ in 0..PLAN_UPDATE_ROUNDS {
             let now = self.clock.now();
             let current = self.store.plan(merchant_id).await?.unwrap_or_else(|| PlanItem::empty(merchant_id, now));
             let mut next = change(current.clone())?;

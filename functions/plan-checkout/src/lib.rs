@@ -3,7 +3,7 @@
 
 mod auto_renew;
 mod checkout;
-mod notify;
+mod payment_callback;
 mod verify;
 mod view;
 
@@ -14,7 +14,7 @@ use einvoice_adapters::config::{self, ConfigError, WixtarContact};
 use einvoice_adapters::events::EventPublisher;
 use einvoice_adapters::payment::PaymentGateway;
 use einvoice_adapters::secret::Secret;
-use einvoice_adapters::store::{IdempotencyStore, PlanStore};
+use einvoice_adapters::store::Store;
 use einvoice_adapters::wixtar::WixtarClient;
 use einvoice_domain::{Clock, PlanCatalogue};
 use http::Method;
@@ -56,14 +56,9 @@ pub struct SigningSecrets {
     pub payment: Secret,
 }
 
-/// What plan-checkout needs from the table: plans, plan orders and notices, and
-/// `Idempotency-Key` records.
-pub trait CheckoutStore: PlanStore + IdempotencyStore {}
-impl<T: PlanStore + IdempotencyStore + ?Sized> CheckoutStore for T {}
-
 /// The handler and everything it talks to.
 pub struct PlanCheckout {
-    pub(crate) store: Arc<dyn CheckoutStore>,
+    pub(crate) store: Store,
     pub(crate) gateway: Arc<dyn PaymentGateway>,
     pub(crate) wixtar: Arc<dyn WixtarClient>,
     pub(crate) events: Arc<dyn EventPublisher>,
@@ -75,7 +70,7 @@ pub struct PlanCheckout {
 
 /// The outside world the handler needs.
 pub struct Dependencies {
-    pub store: Arc<dyn CheckoutStore>,
+    pub store: Store,
     pub gateway: Arc<dyn PaymentGateway>,
     pub wixtar: Arc<dyn WixtarClient>,
     pub events: Arc<dyn EventPublisher>,
@@ -91,7 +86,7 @@ enum Route<'a> {
     PlanView(&'a str),
     AutoRenew(&'a str),
     PaymentCard(&'a str),
-    PaymentNotify,
+    PaymentCallback,
 }
 
 impl<'a> Route<'a> {
@@ -103,7 +98,7 @@ impl<'a> Route<'a> {
             ["v1", "merchants", m, "plan"] => (Route::PlanView(m), Method::GET),
             ["v1", "merchants", m, "plan", "auto-renew"] => (Route::AutoRenew(m), Method::PUT),
             ["v1", "merchants", m, "payment-card"] => (Route::PaymentCard(m), Method::PUT),
-            ["v1", "payments", "notify"] => (Route::PaymentNotify, Method::POST),
+            ["v1", "payments", "notify"] => (Route::PaymentCallback, Method::POST),
             // Err(true): the path exists with another method.
             _ => return Err(false),
         };
@@ -132,7 +127,7 @@ impl PlanCheckout {
         if route == Route::Healthz {
             return Ok(api::healthz());
         }
-        let secret = if route == Route::PaymentNotify { &self.secrets.payment } else { &self.secrets.platform };
+        let secret = if route == Route::PaymentCallback { &self.secrets.payment } else { &self.secrets.platform };
         api::authenticate(req, secret)?;
         match route {
             Route::Healthz => Ok(api::healthz()),
@@ -141,7 +136,7 @@ impl PlanCheckout {
             Route::PlanView(m) => self.plan_view(&api::record_merchant(m)?).await,
             Route::AutoRenew(m) => self.put_auto_renew(&api::record_merchant(m)?, req).await,
             Route::PaymentCard(m) => self.put_payment_card(&api::record_merchant(m)?, req).await,
-            Route::PaymentNotify => self.payment_notify(req).await,
+            Route::PaymentCallback => self.payment_callback(req).await,
         }
     }
 }

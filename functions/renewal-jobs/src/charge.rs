@@ -11,14 +11,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use einvoice_adapters::events::DomainEvent;
 use einvoice_adapters::payment::{ChargeRequest, ChargeResult};
 use einvoice_adapters::schedule::{JobError, ScheduledJob};
-use einvoice_adapters::store::{NoticeItem, PlanItem, PlanOrderItem, PlanOrderStatus, StoreError, keys};
+use einvoice_adapters::store::{NoticeItem, PlanItem, PlanOrderItem, StoreError, keys};
 use einvoice_adapters::upstream::UpstreamError;
 use einvoice_domain::renewal::{ChargeDecision, ChargeOrder, ChargeOutcome, apply_charge_outcome, charge_due, charge_window, start_charge};
 use einvoice_domain::{ChargeAttempts, ChargeEffect, PlanCatalogue, RetryPolicy, SuspendReason, taipei_date};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::{Config, Dependencies, MAX_ATTEMPTS, RunSummary, notification, publish};
+use crate::{Config, Dependencies, PLAN_WRITE_ROUNDS, RunSummary, notification, publish};
 
 pub struct RenewalCharge {
     deps: Dependencies,
@@ -56,7 +56,7 @@ fn renewal_order(plan: &PlanItem, order: &ChargeOrder, amount: u64, charge_id: &
         currency: "TWD".into(),
         payment_method: "card".into(),
         auto_renew: true,
-        status: PlanOrderStatus::Paid,
+        status: "paid".into(),
         contact: json!({}),
         company: json!({}),
         payment: json!({"method": "card", "source": "auto_renew", "charge_id": charge_id,
@@ -86,7 +86,7 @@ impl RenewalCharge {
 
     /// Does what is due for one merchant, re-reading the plan after any version conflict.
     async fn renew(&self, merchant_id: &str, today: NaiveDate, now: DateTime<Utc>) -> Result<Done, JobError> {
-        for _ in 0..MAX_ATTEMPTS {
+        for _ in 0..PLAN_WRITE_ROUNDS {
             let Some(plan) = self.deps.store.plan(merchant_id).await? else {
                 return Ok(Done::NothingToDo);
             };

@@ -8,7 +8,7 @@ use einvoice_domain::renewal::{cutoff_due, cutoff_window};
 use einvoice_domain::{PlanCatalogue, taipei_date};
 use serde_json::json;
 
-use crate::{Config, Dependencies, MAX_ATTEMPTS, RunSummary, notification, publish};
+use crate::{Config, Dependencies, PLAN_WRITE_ROUNDS, RunSummary, notification, publish};
 
 pub struct RenewalCutoff {
     deps: Dependencies,
@@ -28,7 +28,7 @@ impl RenewalCutoff {
 
     /// Notifies one merchant once per locked renewal and records it on the plan.
     async fn lock(&self, merchant_id: &str, today: chrono::NaiveDate, now: DateTime<Utc>) -> Result<Done, JobError> {
-        for _ in 0..MAX_ATTEMPTS {
+        for _ in 0..PLAN_WRITE_ROUNDS {
             // The index is eventually consistent: decide on a consistent read of the plan.
             let Some(plan) = self.deps.store.plan(merchant_id).await? else {
                 return Ok(Done::NothingToDo);

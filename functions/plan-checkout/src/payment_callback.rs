@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use einvoice_adapters::api::{ApiError, ApiRequest, ApiResponse};
 use einvoice_adapters::events::DomainEvent;
-use einvoice_adapters::store::{NoticeItem, PlanItem, PlanOrderItem, PlanOrderStatus, StoreError};
+use einvoice_adapters::store::{NoticeItem, PlanItem, PlanOrderItem, StoreError};
 use einvoice_adapters::wixtar::OnboardingRequest;
 use einvoice_domain::{PlanMonths, RuleViolation, UsagePeriod, card, taipei_date};
 use serde::Deserialize;
@@ -17,13 +17,14 @@ use crate::checkout::order_json;
 /// How far `paid_at` may be from now (late ATM callbacks, clock skew), in days.
 const PAID_AT_WINDOW_DAYS: i64 = 730;
 
-/// Optimistic-concurrency retries when several payments for one merchant race.
-const MAX_ATTEMPTS: usize = 10;
+/// Rounds of read, apply and conditional write of one payment: a version conflict (several
+/// payments for one merchant racing) starts the next round.
+const PAYMENT_APPLY_ROUNDS: usize = 10;
 /// How long one request may hold the side-effect lease before another may take over.
 const EFFECTS_LEASE: chrono::Duration = chrono::Duration::seconds(30);
 
 #[derive(Deserialize)]
-struct NotifyWire {
+struct PaymentCallbackWire {
     order_id: Option<String>,
     status: Option<String>,
     paid_at: Option<String>,
@@ -31,7 +32,7 @@ struct NotifyWire {
     card_last4: Option<String>,
 }
 
-enum Outcome {
+enum PaymentOutcome {
     Paid { paid_at: DateTime<Utc>, card: Option<(String, String)> },
     Failed,
 }
@@ -40,10 +41,10 @@ fn missing(field: &str) -> RuleViolation {
     RuleViolation::on_field("missing_field", field, format!("{field} is required"))
 }
 
-impl NotifyWire {
+impl PaymentCallbackWire {
     /// `now` bounds `paid_at`: a payment time more than [`PAID_AT_WINDOW_DAYS`] from it is a
     /// gateway error, not a date to start a plan on.
-    fn parse(self, now: DateTime<Utc>) -> Result<(String, Outcome), RuleViolation> {
+    fn parse(self, now: DateTime<Utc>) -> Result<(String, PaymentOutcome), RuleViolation> {
         let order_id = self.order_id.filter(|o| !o.trim().is_empty()).ok_or_else(|| missing("order_id"))?;
         let outcome = match self.status.as_deref() {
             Some("paid") => {
@@ -64,9 +65,9 @@ impl NotifyWire {
                     (Some(token), Some(last4)) if !token.is_empty() => Some((token, card::last4(&last4, "card_last4")?)),
                     _ => None,
                 };
-                Outcome::Paid { paid_at, card }
+                PaymentOutcome::Paid { paid_at, card }
             }
-            Some("failed") => Outcome::Failed,
+            Some("failed") => PaymentOutcome::Failed,
             Some(_) => {
                 return Err(RuleViolation::on_field("invalid_payment_status", "status", "status must be \"paid\" or \"failed\""));
             }
@@ -77,21 +78,21 @@ impl NotifyWire {
 }
 
 impl PlanCheckout {
-    pub(crate) async fn payment_notify(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-        let (order_id, outcome) = req.json::<NotifyWire>()?.parse(self.clock.now())?;
+    pub(crate) async fn payment_callback(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let (order_id, outcome) = req.json::<PaymentCallbackWire>()?.parse(self.clock.now())?;
         tracing::Span::current().record("order_id", order_id.as_str());
         let merchant_id =
             self.store.plan_order_merchant(&order_id).await?.ok_or_else(|| ApiError::not_found("order_not_found", format!("no plan order {order_id}")))?;
         tracing::Span::current().record("merchant_id", merchant_id.as_str());
 
         let order = match outcome {
-            Outcome::Failed => {
+            PaymentOutcome::Failed => {
                 if self.store.fail_plan_order(&merchant_id, &order_id, self.clock.now()).await? {
                     tracing::info!("plan order payment failed");
                 }
                 self.load_order(&merchant_id, &order_id).await?
             }
-            Outcome::Paid { paid_at, card } => {
+            PaymentOutcome::Paid { paid_at, card } => {
                 let order = self.apply_payment(&merchant_id, &order_id, paid_at, card).await?;
                 self.finish_side_effects(&order).await?;
                 order
@@ -118,9 +119,9 @@ impl PlanCheckout {
         paid_at: DateTime<Utc>,
         card: Option<(String, String)>,
     ) -> Result<PlanOrderItem, ApiError> {
-        for _ in 0..MAX_ATTEMPTS {
+        for _ in 0..PAYMENT_APPLY_ROUNDS {
             let order = self.load_order(merchant_id, order_id).await?;
-            if order.status == PlanOrderStatus::Paid {
+            if order.status == "paid" {
                 tracing::info!("payment already applied");
                 return Ok(order);
             }
@@ -158,7 +159,7 @@ impl PlanCheckout {
             _ => UsagePeriod::first(paid_on, months.get() + bonus),
         };
 
-        order.status = PlanOrderStatus::Paid;
+        order.status = "paid".into();
         order.paid_at = Some(paid_at);
         order.kind = if first { "purchase" } else { "renewal" }.into();
         order.bonus_months = bonus;

@@ -14,7 +14,7 @@ use einvoice_adapters::config::{self, ConfigError, WixtarContact};
 use einvoice_adapters::events::EventPublisher;
 use einvoice_adapters::payment::PaymentGateway;
 use einvoice_adapters::secret::Secret;
-use einvoice_adapters::store::Store;
+use einvoice_adapters::store::{IdempotencyStore, PlanStore};
 use einvoice_adapters::wixtar::WixtarClient;
 use einvoice_domain::{Clock, PlanCatalogue};
 use http::Method;
@@ -56,9 +56,14 @@ pub struct SigningSecrets {
     pub payment: Secret,
 }
 
+/// What plan-checkout needs from the table: plans, plan orders and notices, and
+/// `Idempotency-Key` records.
+pub trait CheckoutStore: PlanStore + IdempotencyStore {}
+impl<T: PlanStore + IdempotencyStore + ?Sized> CheckoutStore for T {}
+
 /// The handler and everything it talks to.
 pub struct PlanCheckout {
-    pub(crate) store: Store,
+    pub(crate) store: Arc<dyn CheckoutStore>,
     pub(crate) gateway: Arc<dyn PaymentGateway>,
     pub(crate) wixtar: Arc<dyn WixtarClient>,
     pub(crate) events: Arc<dyn EventPublisher>,
@@ -70,7 +75,7 @@ pub struct PlanCheckout {
 
 /// The outside world the handler needs.
 pub struct Dependencies {
-    pub store: Store,
+    pub store: Arc<dyn CheckoutStore>,
     pub gateway: Arc<dyn PaymentGateway>,
     pub wixtar: Arc<dyn WixtarClient>,
     pub events: Arc<dyn EventPublisher>,

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use einvoice_adapters::api::{ApiError, ApiRequest, ApiResponse};
 use einvoice_adapters::events::DomainEvent;
-use einvoice_adapters::store::{NoticeItem, PlanItem, PlanOrderItem, StoreError};
+use einvoice_adapters::store::{NoticeItem, PlanItem, PlanOrderItem, PlanOrderStatus, StoreError};
 use einvoice_adapters::wixtar::OnboardingRequest;
 use einvoice_domain::{PlanMonths, RuleViolation, UsagePeriod, card, taipei_date};
 use serde::Deserialize;
@@ -121,7 +121,7 @@ impl PlanCheckout {
     ) -> Result<PlanOrderItem, ApiError> {
         for _ in 0..PAYMENT_APPLY_ROUNDS {
             let order = self.load_order(merchant_id, order_id).await?;
-            if order.status == "paid" {
+            if order.status == PlanOrderStatus::Paid {
                 tracing::info!("payment already applied");
                 return Ok(order);
             }
@@ -159,7 +159,7 @@ impl PlanCheckout {
             _ => UsagePeriod::first(paid_on, months.get() + bonus),
         };
 
-        order.status = "paid".into();
+        order.status = PlanOrderStatus::Paid;
         order.paid_at = Some(paid_at);
         order.kind = if first { "purchase" } else { "renewal" }.into();
         order.bonus_months = bonus;

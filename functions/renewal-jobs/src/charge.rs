@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use einvoice_adapters::events::DomainEvent;
 use einvoice_adapters::payment::{ChargeRequest, ChargeResult};
 use einvoice_adapters::schedule::{JobError, ScheduledJob};
-use einvoice_adapters::store::{NoticeItem, PlanItem, PlanOrderItem, StoreError, keys};
+use einvoice_adapters::store::{NoticeItem, PlanItem, PlanOrderItem, PlanOrderStatus, StoreError, keys};
 use einvoice_adapters::upstream::UpstreamError;
 use einvoice_domain::renewal::{ChargeDecision, ChargeOrder, ChargeOutcome, apply_charge_outcome, charge_due, charge_window, start_charge};
 use einvoice_domain::{ChargeAttempts, ChargeEffect, PlanCatalogue, RetryPolicy, SuspendReason, taipei_date};
@@ -56,7 +56,7 @@ fn renewal_order(plan: &PlanItem, order: &ChargeOrder, amount: u64, charge_id: &
         currency: "TWD".into(),
         payment_method: "card".into(),
         auto_renew: true,
-        status: "paid".into(),
+        status: PlanOrderStatus::Paid,
         contact: json!({}),
         company: json!({}),
         payment: json!({"method": "card", "source": "auto_renew", "charge_id": charge_id,

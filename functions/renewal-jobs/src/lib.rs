@@ -19,7 +19,7 @@ use einvoice_adapters::config::{self, ConfigError};
 use einvoice_adapters::events::{DomainEvent, EventPublisher};
 use einvoice_adapters::payment::PaymentGateway;
 use einvoice_adapters::schedule::JobError;
-use einvoice_adapters::store::{PlanItem, Store};
+use einvoice_adapters::store::{PlanItem, PlanStore, Store};
 use einvoice_domain::{PlanCatalogue, RetryPolicy};
 use serde::Serialize;
 
@@ -61,7 +61,7 @@ impl Config {
 /// What both jobs talk to.
 #[derive(Clone)]
 pub struct Dependencies {
-    pub store: Store,
+    pub store: Arc<dyn PlanStore>,
     pub gateway: Arc<dyn PaymentGateway>,
     pub events: Arc<dyn EventPublisher>,
 }
@@ -71,7 +71,7 @@ impl Dependencies {
     pub async fn from_config(config: &Config) -> Self {
         let sdk = einvoice_adapters::aws::sdk_config().await;
         Self {
-            store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name),
+            store: Arc::new(Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name)),
             gateway: Arc::new(einvoice_adapters::payment::HttpPaymentGateway::new(&config.payment_gateway_url)),
             events: Arc::new(einvoice_adapters::events::EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&sdk), &config.event_bus_name)),
         }

@@ -542,11 +542,12 @@ async fn crash_points_armed(State(mounted): State<Arc<Mounted>>) -> impl IntoRes
 #[derive(serde::Deserialize)]
 struct ArmRequest {
     point: String,
-    #[serde(default = "one")]
+    #[serde(default = "one_crash")]
     count: u32,
 }
 
-fn one() -> u32 {
+/// An armed point crashes once unless `count` says otherwise.
+fn one_crash() -> u32 {
     1
 }
 

@@ -21,5 +21,7 @@ pub mod store;
 pub mod stream;
 pub mod tax;
 pub mod telemetry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod upstream;
 pub mod wixtar;

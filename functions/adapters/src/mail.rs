@@ -257,6 +257,13 @@ impl MailError {
     }
 }
 
+/// Where mail goes out: SES in AWS and locally (moto), a fake in unit tests.
+#[async_trait::async_trait]
+pub trait Mailer: Send + Sync {
+    /// Sends one mail; returns the provider's message id.
+    async fn send(&self, mail: &OutgoingMail) -> Result<String, MailError>;
+}
+
 /// Sends through Amazon SES v2 from one configured address.
 pub struct SesMailer {
     client: aws_sdk_sesv2::Client,
@@ -275,8 +282,11 @@ impl SesMailer {
         aws_sdk_sesv2::Client::from_conf(config)
     }
 
-    /// Sends one mail; returns SES's message id.
-    pub async fn send(&self, mail: &OutgoingMail) -> Result<String, MailError> {
+}
+
+#[async_trait::async_trait]
+impl Mailer for SesMailer {
+    async fn send(&self, mail: &OutgoingMail) -> Result<String, MailError> {
         let utf8 = |text: &str| Content::builder().data(text).charset("UTF-8").build().expect("data is set");
         let message = Message::builder().subject(utf8(&mail.subject)).body(Body::builder().text(utf8(&mail.text)).html(utf8(&mail.html)).build()).build();
         let result = self

@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use einvoice_adapters::config::{self, ConfigError};
 use einvoice_adapters::events::{DomainEvent, EventHandler};
-use einvoice_adapters::mail::{MailClaim, MailError, MailItem, OutgoingMail, SesMailer};
+use einvoice_adapters::mail::{MailClaim, MailError, MailItem, Mailer, OutgoingMail};
 use einvoice_adapters::schedule::JobError;
 use einvoice_adapters::store::{MailLedger, PlanOrderItem, PlanOrderStatus, PlanStore};
 use einvoice_domain::Clock;
@@ -95,7 +95,7 @@ impl<T: PlanStore + MailLedger + ?Sized> NotifierStore for T {}
 
 pub struct Dependencies {
     pub store: Arc<dyn NotifierStore>,
-    pub mailer: SesMailer,
+    pub mailer: Arc<dyn Mailer>,
     pub clock: Arc<dyn Clock>,
 }
 

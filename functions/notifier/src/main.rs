@@ -15,7 +15,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let sdk = aws::sdk_config().await;
     let deps = Dependencies {
         store: Arc::new(Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name)),
-        mailer: SesMailer::new(SesMailer::client(&sdk), &config.mail_from),
+        mailer: Arc::new(SesMailer::new(SesMailer::client(&sdk), &config.mail_from)),
         clock: Arc::new(SystemClock),
     };
     events::run_lambda(Arc::new(Notifier::new(&config, deps))).await

@@ -190,6 +190,42 @@ async fn fifty_concurrent_deliveries_make_one_invoice() {
     assert_eq!(h.dead_letters().await.len(), 0);
 }
 
+/// `occurred_at` far in the future would pin the order's content (the merge keeps the latest):
+/// refused with 422 `invalid_occurred_at`, nothing written, and the real event is what is
+/// invoiced and uploaded.
+#[tokio::test]
+async fn a_far_future_event_is_refused_and_cannot_change_what_is_invoiced() {
+    let h = start().await;
+    let m = h.invoicing_merchant(&["shipment"]).await;
+    let id = oid("o");
+    let priced = |total: u32, delivery: &str| {
+        let mut o = order(&id, "paid", delivery, "tcat");
+        o["lines"] = json!([{"sku": "TEA-01", "name": "凍頂烏龍茶 150g", "quantity": 1, "unit_price": total}]);
+        (o["shipping_fee"], o["discount"], o["total"]) = (json!(0), json!(0), json!(total));
+        o
+    };
+    let forged = json!({"event_id": "far", "occurred_at": "9999-12-31T23:59:59Z", "merchant_id": m, "order": priced(1000, "pending")});
+    let r = h.c.post("/v1/webhooks/orders", &forged).await;
+    assert_eq!((r.status, r.error_code(), r.body["error"]["field"].as_str()), (422, Some("invalid_occurred_at"), Some("occurred_at")), "{:?}", r.body);
+    // Six minutes ahead of the clock is refused too; five minutes before the start of e-invoicing as well.
+    for at in [(chrono::Utc::now() + chrono::Duration::seconds(360)).to_rfc3339(), "2005-12-31T23:55:00+08:00".to_owned()] {
+        let body = json!({"event_id": "early-or-late", "occurred_at": at, "merchant_id": m, "order": priced(1000, "pending")});
+        assert_eq!(h.c.post("/v1/webhooks/orders", &body).await.error_code(), Some("invalid_occurred_at"), "{at}");
+    }
+    assert_eq!(h.invoice(&m, &id).await.status, 404, "nothing written");
+
+    let real = json!({"event_id": "real", "occurred_at": chrono::Utc::now().to_rfc3339(), "merchant_id": m, "order": priced(400, "shipped")});
+    let r = h.c.post("/v1/webhooks/orders", &real).await;
+    assert_eq!((r.status, status(&r)), (202, "uploaded"), "{:?}", r.body);
+    // The forged event again, after the real one: still refused, still nothing changed.
+    assert_eq!(h.c.post("/v1/webhooks/orders", &forged).await.status, 422);
+    let view = h.invoice(&m, &id).await.body;
+    assert_eq!((view["total"].as_u64(), view["sales_amount"].as_u64()), (Some(400), Some(400)));
+    let uploads = h.uploads(&id).await;
+    assert_eq!(uploads.len(), 1);
+    assert_eq!((uploads[0]["total"].as_u64(), uploads[0]["number"].as_str()), (Some(400), view["number"].as_str()));
+}
+
 #[tokio::test]
 async fn concurrent_orders_get_distinct_consecutive_numbers_and_ranges_refill() {
     let h = start().await;

@@ -285,6 +285,9 @@ impl OrderLineWire {
                 return Err(RuleViolation::on_field("missing_field", f("name"), format!("{} is required", f("name"))));
             }
         };
+        // Control characters are mapped where the name is written (proof codes); noncharacters
+        // have no meaning anywhere and are refused.
+        crate::text::refuse_noncharacters(&name, &f("name"))?;
         let quantity = match self.quantity {
             None => {
                 return Err(RuleViolation::on_field("missing_field", f("quantity"), format!("{} is required", f("quantity"))));
@@ -425,6 +428,40 @@ impl Order {
         crate::tax::tax_plan(self, tax, b2b)?;
         Ok(())
     }
+}
+
+/// How far ahead of "now" an event's `occurred_at` may be: the platform's clock and ours may
+/// disagree by this much (the same 300 s a request signature's `t` may be off by).
+pub const EVENT_TIME_AHEAD: chrono::TimeDelta = chrono::TimeDelta::seconds(300);
+
+/// The earliest `occurred_at` accepted: 2006-01-01 00:00 Asia/Taipei. Taiwan allowed
+/// e-invoices between businesses from 2000 and, about five years later, from online sellers to
+/// consumers, which is what a shop platform issues; no order event of ours can be older
+/// (docs/invoices.md §2, with sources).
+pub fn earliest_event_time() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2006-01-01T00:00:00+08:00").expect("a valid time").to_utc()
+}
+
+/// Whether an event's `occurred_at` may be merged: not more than [`EVENT_TIME_AHEAD`] after
+/// "now" and not before [`earliest_event_time`]. "Now" is the later of the wall clock and the
+/// handler's clock (the same in AWS; a test's clock set ahead carries its events' times with
+/// it). A time far ahead would otherwise win the content merge forever
+/// ([`OrderState::merge`]): every real event would be older than it.
+pub fn check_occurred_at(occurred_at: DateTime<Utc>, wall: DateTime<Utc>, clock: DateTime<Utc>) -> Result<(), RuleViolation> {
+    let now = wall.max(clock);
+    let latest = now + EVENT_TIME_AHEAD;
+    if occurred_at > latest {
+        let ahead = (occurred_at - now).num_seconds();
+        return Err(RuleViolation::on_field(
+            "invalid_occurred_at",
+            "occurred_at",
+            format!("occurred_at is {ahead} s ahead of now; at most {} s ahead is accepted", EVENT_TIME_AHEAD.num_seconds()),
+        ));
+    }
+    if occurred_at < earliest_event_time() {
+        return Err(RuleViolation::on_field("invalid_occurred_at", "occurred_at", "occurred_at is before 2006-01-01 (Asia/Taipei), when e-invoicing began"));
+    }
+    Ok(())
 }
 
 /// What is known of an order after any number of its webhooks: statuses merged forward,
@@ -584,6 +621,7 @@ pub fn decide(state: &OrderState, settings: &IssueSettings, plan: PlanStatus) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeDelta;
     use proptest::prelude::*;
 
     fn valid() -> serde_json::Value {
@@ -721,6 +759,29 @@ mod tests {
         let a = order_with(|v| v["total"] = 1.into());
         let b = order_with(|v| v["total"] = 2.into());
         assert_eq!(OrderState::new(a, at(0)).merge(b, at(0)).order.total, 1);
+    }
+
+    #[test]
+    fn event_times_are_bounded_by_now_and_by_the_start_of_e_invoicing() {
+        let wall = at(0);
+        let refused = |t, wall, clock| check_occurred_at(t, wall, clock).map_err(|v| (v.code, v.field));
+        // Exactly 300 s ahead is accepted, 301 s is not.
+        assert_eq!(refused(wall + TimeDelta::seconds(300), wall, wall), Ok(()));
+        assert_eq!(refused(wall + TimeDelta::seconds(301), wall, wall), Err(("invalid_occurred_at", Some("occurred_at".into()))));
+        // Year 9999.
+        let far = DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z").unwrap().to_utc();
+        assert!(refused(far, wall, wall).is_err());
+        // "Now" is the later of the wall clock and the handler's clock, whichever is ahead.
+        let clock = wall + TimeDelta::days(400);
+        assert_eq!(refused(clock + TimeDelta::seconds(300), wall, clock), Ok(()));
+        assert!(refused(clock + TimeDelta::seconds(301), wall, clock).is_err());
+        assert_eq!(refused(clock + TimeDelta::seconds(300), clock, wall), Ok(()));
+        // The past is fine back to 2006-01-01 00:00 Asia/Taipei, not a second earlier.
+        let floor = earliest_event_time();
+        assert_eq!(floor, DateTime::parse_from_rfc3339("2005-12-31T16:00:00Z").unwrap().to_utc());
+        assert_eq!(refused(floor, wall, wall), Ok(()));
+        assert!(refused(floor - TimeDelta::seconds(1), wall, wall).is_err());
+        assert!(refused(DateTime::UNIX_EPOCH, wall, wall).is_err());
     }
 
     #[test]

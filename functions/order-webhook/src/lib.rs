@@ -81,7 +81,9 @@ fn missing(field: &str) -> RuleViolation {
 }
 
 impl WebhookWire {
-    fn parse(self) -> Result<Webhook, ApiError> {
+    /// Checks the body field by field, in wire order; `occurred_at` is bounded by "now", the
+    /// later of `wall` (the machine's clock) and `clock` (the handler's).
+    fn parse(self, wall: DateTime<Utc>, clock: DateTime<Utc>) -> Result<Webhook, ApiError> {
         let event_id = self.event_id.filter(|e| !e.is_empty()).ok_or_else(|| missing("event_id"))?;
         if event_id.len() > 128 || !event_id.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(RuleViolation::on_field("invalid_event_id", "event_id", "event_id must be 1 to 128 printable ASCII characters").into());
@@ -90,6 +92,7 @@ impl WebhookWire {
         let occurred_at = DateTime::parse_from_rfc3339(&raw)
             .map_err(|_| RuleViolation::on_field("invalid_occurred_at", "occurred_at", "occurred_at must be an RFC 3339 time"))?
             .to_utc();
+        einvoice_domain::order::check_occurred_at(occurred_at, wall, clock)?;
         let merchant_id = api::merchant_id(self.merchant_id.as_deref().ok_or_else(|| missing("merchant_id"))?)?;
         let order = self.order.ok_or_else(|| missing("order"))?.parse()?;
         Ok(Webhook { event_id, occurred_at, merchant_id, order })
@@ -180,7 +183,7 @@ impl OrderWebhook {
     }
 
     async fn webhook(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-        let hook = req.json::<WebhookWire>()?.parse()?;
+        let hook = req.json::<WebhookWire>()?.parse(Utc::now(), self.deps.clock.now())?;
         let (m, order_id) = (hook.merchant_id.clone(), hook.order.id.as_str().to_owned());
         tracing::Span::current().record("merchant_id", m.as_str()).record("order_id", order_id.as_str());
         for _ in 0..MAX_ATTEMPTS {

@@ -205,8 +205,8 @@ fn contact_field(order: &PlanOrderItem, object: &str, field: &str) -> Option<Str
 /// One `@`, something either side, no spaces or line breaks (SES checks the rest).
 fn plausible_address(address: &str) -> bool {
     let mut parts = address.split('@');
-    let ok = |p: Option<&str>| p.is_some_and(|p| !p.is_empty());
-    ok(parts.next()) && ok(parts.next()) && parts.next().is_none() && !address.chars().any(|c| c.is_whitespace() || c.is_control())
+    let non_empty = |part: Option<&str>| part.is_some_and(|part| !part.is_empty());
+    non_empty(parts.next()) && non_empty(parts.next()) && parts.next().is_none() && !address.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 #[async_trait]

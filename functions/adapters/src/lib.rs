@@ -4,6 +4,7 @@
 pub mod api;
 pub mod aws;
 pub mod config;
+pub mod contracts;
 pub mod crash;
 pub mod crypto;
 pub mod events;

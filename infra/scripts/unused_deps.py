@@ -25,7 +25,6 @@ ROOT = Path(__file__).resolve().parents[2]
 # Remove an entry with its dependency; an entry whose dependency is used again or gone is
 # reported as stale.
 PENDING = {
-    ("order-webhook", "rand"),
     ("invoice-issuer", "http"),
     ("invoice-issuer", "serde"),
     ("einvoice-bench", "bytes"),

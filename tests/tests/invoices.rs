@@ -190,6 +190,58 @@ async fn fifty_concurrent_deliveries_make_one_invoice() {
     assert_eq!(h.dead_letters().await.len(), 0);
 }
 
+/// 50 deliveries of one order at once, each its own event (distinct `event_id`s, mixed statuses,
+/// spread `occurred_at`s): one invoice, and the order ends as the merge of all 50 says,
+/// whatever order the writes landed in.
+#[tokio::test]
+async fn fifty_concurrent_distinct_events_end_in_the_merged_state() {
+    let h = start().await;
+    let m = h.invoicing_merchant(&["payment", "shipment"]).await;
+    let id = oid("o");
+    let base = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let started = std::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..50i64 {
+        let (c, m, id) = (h.c.clone(), m.clone(), id.clone());
+        let (payment, delivery) = [("unpaid", "pending"), ("paid", "pending"), ("paid", "shipped"), ("paid", "received"), ("unpaid", "pending")][i as usize % 5];
+        // Content differs by the buyer's e-mail: the latest event's (i = 47) is the content kept.
+        let occurred = base + chrono::Duration::seconds((i * 17) % 50);
+        let mut o = order(&id, payment, delivery, "tcat");
+        o["buyer"]["email"] = json!(format!("buyer-{i}@example.com"));
+        tasks.spawn(async move {
+            let body = json!({"event_id": format!("{id}-ev-{i}"), "occurred_at": occurred.to_rfc3339(), "merchant_id": m, "order": o});
+            let t = std::time::Instant::now();
+            (c.post("/v1/webhooks/orders", &body).await, t.elapsed())
+        });
+    }
+    let mut took = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        let (r, t) = r.unwrap();
+        assert!(r.status == 200 || r.status == 202, "{:?}", r.body);
+        took.push(t.as_secs_f64());
+    }
+    took.sort_by(f64::total_cmp);
+    println!("BENCH fifty-distinct-events total {:.2} s, p50 {:.3} s, max {:.3} s", started.elapsed().as_secs_f64(), took[24], took[49]);
+
+    let uploads = h.uploads(&id).await;
+    assert_eq!((uploads.len(), uploads[0]["received_count"].as_u64()), (1, Some(1)), "{uploads:?}");
+    let view = h.invoice(&m, &id).await.body;
+    assert_eq!((view["status"].as_str(), view["trigger"].as_str(), view["total"].as_u64()), (Some("uploaded"), Some("payment"), Some(1050)));
+    let items = h.items().await;
+    assert_eq!(e2e_tests::count_entities(&items, "invoice"), 1);
+    assert_eq!(e2e_tests::count_entities(&items, "invoice_number"), 1);
+    assert_eq!(e2e_tests::count_entities(&items, "skipped_number"), 0);
+    // The merged state: statuses the furthest any event had, content from the latest event.
+    let stored: einvoice_adapters::orders::OrderItem = h.stack.store().order(&m, &id).await.unwrap().unwrap();
+    let o = &stored.state.order;
+    assert_eq!((o.payment_status.as_str(), o.delivery_status.as_str(), o.cancelled), ("paid", "received", false));
+    assert_eq!(stored.state.content_at, base + chrono::Duration::seconds(49));
+    let latest: serde_json::Value = serde_json::to_value(&o.buyer).unwrap();
+    assert_eq!(latest["email"], "buyer-47@example.com", "(47 × 17) mod 50 = 49: the latest event");
+    assert!(stored.events_seen <= 50 && stored.event_ids.iter().all(|e| e.starts_with(&format!("{id}-ev-"))));
+    assert_eq!(h.dead_letters().await.len(), 0);
+}
+
 /// `occurred_at` far in the future would pin the order's content (the merge keeps the latest):
 /// refused with 422 `invalid_occurred_at`, nothing written, and the real event is what is
 /// invoiced and uploaded.
@@ -224,6 +276,34 @@ async fn a_far_future_event_is_refused_and_cannot_change_what_is_invoiced() {
     let uploads = h.uploads(&id).await;
     assert_eq!(uploads.len(), 1);
     assert_eq!((uploads[0]["total"].as_u64(), uploads[0]["number"].as_str()), (Some(400), view["number"].as_str()));
+}
+
+/// A large order (lines over 1 KiB) keeps its lines in an item of their own, written once: the
+/// webhooks that only move its statuses rewrite the small order item; the invoice has every line.
+#[tokio::test]
+async fn a_large_order_is_invoiced_whole_and_its_lines_are_written_once() {
+    let h = start().await;
+    let m = h.invoicing_merchant(&["shipment"]).await;
+    let id = oid("big");
+    let big = |delivery: &str| {
+        let mut o = order(&id, "paid", delivery, "tcat");
+        let lines: Vec<Value> = (0..400).map(|i| json!({"sku": format!("SKU-{i:05}"), "name": format!("凍頂烏龍茶 150g 第{i}號"), "quantity": 1, "unit_price": 10})).collect();
+        o["lines"] = json!(lines);
+        (o["shipping_fee"], o["discount"], o["total"]) = (json!(0), json!(0), json!(4000));
+        o
+    };
+    assert_eq!(status(&h.order_event(&m, "pending", &big("pending")).await), "waiting");
+    let r = h.order_event(&m, "shipped", &big("shipped")).await;
+    assert_eq!((r.status, status(&r)), (202, "uploaded"), "{:?}", r.body);
+    assert_eq!(status(&h.order_event(&m, "received", &big("received")).await), "uploaded");
+    let view = h.invoice(&m, &id).await.body;
+    assert_eq!((view["total"].as_u64(), view["lines"].as_array().map(Vec::len)), (Some(4000), Some(400)));
+    let uploads = h.uploads(&id).await;
+    assert_eq!((uploads.len(), uploads[0]["total"].as_u64()), (1, Some(4000)));
+    let items = h.items().await;
+    assert_eq!(e2e_tests::count_entities(&items, "order_lines"), 1, "three webhooks, one content: one lines item");
+    let order = items.iter().find(|i| i["entity"].as_s().is_ok_and(|e| e == "order")).unwrap();
+    assert!(einvoice_adapters::orders::item_size(order) < 1024, "the order item every webhook rewrites is one write unit");
 }
 
 #[tokio::test]

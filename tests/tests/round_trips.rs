@@ -12,6 +12,7 @@ use einvoice_adapters::orders::{InvoiceStatus, OrderItem, OrderWrite};
 use einvoice_adapters::wixtar::{HttpWixtarClient, PosIdentity, WixtarClient};
 use einvoice_domain::InvoicePeriod;
 use local_stack::LocalConfig;
+use serde_json::json;
 use local_stack::calls::{self, AwsCall, AwsCalls};
 
 const WEBHOOK: &str = "OrderWebhookFunction";
@@ -98,6 +99,14 @@ async fn a_webhook_costs_two_dynamodb_calls_and_the_issuer_three() {
     assert_eq!((r.status, r.body["invoice"]["status"].as_str()), (200, Some("uploaded")), "{:?}", r.body);
     let calls = h.stack.aws_calls.take();
     assert_eq!(by_operation(&calls, WEBHOOK), ops(&[("DynamoDB.BatchGetItem", 1)]));
+
+    // A new event that changes nothing (an earlier status, sent late): one read and no write.
+    let body = json!({"event_id": "o1-shipped-late", "occurred_at": (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339(),
+                      "merchant_id": m, "order": order("o1", "paid", "shipped", "tcat")});
+    let r = h.c.post("/v1/webhooks/orders", &body).await;
+    assert_eq!((r.status, r.body["invoice"]["status"].as_str()), (202, Some("uploaded")), "{:?}", r.body);
+    let calls = h.stack.aws_calls.take();
+    assert_eq!(by_operation(&calls, WEBHOOK), ops(&[("DynamoDB.BatchGetItem", 1)]));
     assert!(h.stack.publisher.published().iter().all(|e| e.detail_type != "InvoiceRequested"), "the hand-off is the stream, not an event");
     assert_eq!(h.events(&m, "InvoiceIssued").len(), 3, "one per order");
     let stream = h.stack.stream.as_ref().unwrap().stats();
@@ -119,7 +128,7 @@ async fn claimed_order(h: &Harness, m: &str, id: &str) {
         event_ids: vec![format!("{id}-shipped")],
         ..OrderItem::new(m, id, einvoice_domain::OrderState::new(wire.parse().unwrap(), now), now)
     };
-    assert_eq!(h.stack.store().save_order(&item).await.unwrap(), OrderWrite::Saved);
+    assert_eq!(h.stack.store().save_order(&item, None).await.unwrap(), OrderWrite::Saved);
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 //! | item | PK | SK |
 //! |---|---|---|
 //! | order (merged webhook state + invoice status) | `ORDER#{merchant_id}#{order_id}` | `ORDER` |
+//! | a large order's lines, by content | `ORDER#{merchant_id}#{order_id}` | `LINES#{sha256 of the lines}` |
 //! | invoice (電子發票) | `ORDER#{merchant_id}#{order_id}` | `INVOICE` |
 //! | invoice number guard | `INVOICENO#{seller_ubn}#{number}` | `REF` |
 //! | number range (字軌) with its counter | `RANGES#{merchant_id}#{period}` | `RANGE#{track}{first}` |
@@ -10,7 +11,10 @@
 //! | the period's unused numbers, reported | `RANGES#{merchant_id}#{period}` | `CLOSED` |
 //! | merchants with ranges in a period | `PERIOD#{period}` | `MERCHANT#{merchant_id}` |
 //!
-//! Orders live in their own partitions, so a merchant's plan view never reads them. An order
+//! Orders live in their own partitions, so a merchant's plan view never reads them. A large
+//! order's lines (more than [`LINES_INLINE_MAX`] bytes) are not in the order item, which every
+//! webhook rewrites, but in an item of their own, written once per distinct content and never
+//! changed ([`OrderItem::lines_key`]). An order
 //! with invoice work left carries `due_shard` / `due_at`, which put it in the sparse index
 //! [`DUE_INDEX`] the invoice-reconciler reads; finished orders drop them.
 
@@ -30,6 +34,7 @@ pub mod order_keys {
     pub const ORDER: &str = "ORDER";
     pub const INVOICE: &str = "INVOICE";
     pub const REF: &str = "REF";
+    pub const LINES_PREFIX: &str = "LINES#";
 
     pub fn order(merchant_id: &str, order_id: &str) -> String {
         format!("ORDER#{merchant_id}#{order_id}")
@@ -161,9 +166,52 @@ pub struct OrderItem {
     pub events_seen: u32,
     pub version: u64,
     pub updated_at: DateTime<Utc>,
+    /// Where the lines of `state.order` are stored when they are large: the `sk` of their own
+    /// item (`LINES#{sha256}`) in the order's partition; absent: in this item. Derived from the
+    /// lines by [`Store::save_order`], which sets it; reads put the lines back into `state`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines_key: Option<String>,
+}
+
+/// The order item without its merged state: what the invoice view, the proof and a webhook's
+/// answer show (reading it never reads a large order's lines).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct OrderHead {
+    pub merchant_id: String,
+    pub order_id: String,
+    pub invoice_status: InvoiceStatus,
+    #[serde(default)]
+    pub invoice_reason: Option<String>,
+    #[serde(default)]
+    pub invoice_field: Option<String>,
+    #[serde(default)]
+    pub invoice_trigger: Option<IssueTrigger>,
+    pub version: u64,
 }
 
 impl OrderItem {
+    /// What the invoice view and the webhook's answer show of the order.
+    pub fn head(&self) -> OrderHead {
+        OrderHead {
+            merchant_id: self.merchant_id.clone(),
+            order_id: self.order_id.clone(),
+            invoice_status: self.invoice_status,
+            invoice_reason: self.invoice_reason.clone(),
+            invoice_field: self.invoice_field.clone(),
+            invoice_trigger: self.invoice_trigger,
+            version: self.version,
+        }
+    }
+
+    /// Whether `other` says the same as this item about the order and its invoice: it differs
+    /// at most in the bookkeeping of writes (`event_ids`, `events_seen`, `version`,
+    /// `updated_at`, and `lines_key`, which follows from the lines). Writing `other` over this
+    /// item would change nothing that anyone reads.
+    pub fn same_apart_from_bookkeeping(&self, other: &Self) -> bool {
+        let strip = |i: &Self| Self { event_ids: Vec::new(), events_seen: 0, version: 0, updated_at: DateTime::UNIX_EPOCH, lines_key: None, ..i.clone() };
+        strip(self) == strip(other)
+    }
+
     /// An order as its first event makes it: version 1, its invoice `waiting` until decided.
     pub fn new(merchant_id: &str, order_id: &str, state: OrderState, now: DateTime<Utc>) -> Self {
         Self {
@@ -187,6 +235,7 @@ impl OrderItem {
             events_seen: 1,
             version: 1,
             updated_at: now,
+            lines_key: None,
         }
     }
 
@@ -392,11 +441,113 @@ pub struct DueOrder {
 }
 
 /// What became of a webhook's write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum OrderWrite {
     Saved,
-    /// The order changed since it was read: read again.
-    Stale,
+    /// The order changed since it was read: here it is as the failed write found it (from the
+    /// write's own answer, `ReturnValuesOnConditionCheckFailure = ALL_OLD`; `None` if that
+    /// answer carried none: read it again).
+    Stale(Option<Box<OrderItem>>),
+}
+
+/// Lines stay in the order item up to this many bytes (their attribute, by DynamoDB's size
+/// rules, [`item_size`]): one write unit is 1 KB, so beyond it every webhook of the order
+/// would pay for lines it does not change. Larger lines go to an item of their own
+/// (`LINES#{sha256}`), written when an order first has that content and never again.
+pub const LINES_INLINE_MAX: usize = 1024;
+
+/// A large order's lines as they are stored apart: the `sk` of their item and the attribute.
+#[derive(Debug, Clone)]
+struct StoredLines {
+    key: String,
+    attribute: AttributeValue,
+    count: usize,
+}
+
+/// Where `order`'s lines are stored: `Some` (their own item's key and attribute) when they are
+/// larger than [`LINES_INLINE_MAX`], `None` when they stay in the order item. The key is the
+/// SHA-256 of the lines as JSON: the same lines always have the same key, other lines another.
+fn stored_lines(order: &einvoice_domain::Order) -> Option<StoredLines> {
+    use sha2::Digest;
+    let lines = einvoice_domain::OrderWire::from(order.clone()).lines.unwrap_or_default();
+    let attribute = attribute(&lines);
+    if attribute_size(&attribute) <= LINES_INLINE_MAX {
+        return None;
+    }
+    let json = serde_json::to_vec(&lines).expect("order lines serialize to JSON");
+    let key = format!("{}{}", order_keys::LINES_PREFIX, hex::encode(sha2::Sha256::digest(&json)));
+    Some(StoredLines { key, attribute, count: lines.len() })
+}
+
+/// `ORDER#{merchant_id}#{order_id}` / `LINES#{sha256}`: a large order's lines (`lines`, L of M,
+/// beside these attributes), immutable.
+#[derive(Debug, Clone, Serialize)]
+struct OrderLinesItem<'a> {
+    pk: String,
+    sk: &'a str,
+    entity: &'static str,
+    merchant_id: &'a str,
+    order_id: &'a str,
+    line_count: usize,
+    created_at: DateTime<Utc>,
+}
+
+/// The attribute's size by DynamoDB's rules ("Item sizes and formats" in the developer guide):
+/// strings and binary their bytes, numbers about one byte per two significant digits plus one,
+/// BOOL and NULL one byte, lists and maps 3 bytes plus one per element plus their contents
+/// (and a map's keys).
+pub fn attribute_size(value: &AttributeValue) -> usize {
+    let number = |n: &str| {
+        let digits = n.trim_start_matches('-').replace('.', "");
+        digits.trim_start_matches('0').trim_end_matches('0').len().max(1).div_ceil(2) + 1
+    };
+    match value {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => number(n),
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::Ss(v) => v.iter().map(String::len).sum(),
+        AttributeValue::Ns(v) => v.iter().map(|n| number(n)).sum(),
+        AttributeValue::Bs(v) => v.iter().map(|b| b.as_ref().len()).sum(),
+        AttributeValue::L(l) => 3 + l.iter().map(|e| 1 + attribute_size(e)).sum::<usize>(),
+        AttributeValue::M(m) => 3 + m.iter().map(|(k, e)| 1 + k.len() + attribute_size(e)).sum::<usize>(),
+        _ => 0,
+    }
+}
+
+/// An item's size by DynamoDB's rules: its attribute names and values ([`attribute_size`]).
+pub fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter().map(|(k, v)| k.len() + attribute_size(v)).sum()
+}
+
+/// `state.order` of an order item, as a map to take the lines out of or put them back in.
+fn order_map(item: &mut HashMap<String, AttributeValue>) -> Option<&mut HashMap<String, AttributeValue>> {
+    match item.get_mut("state")? {
+        AttributeValue::M(state) => match state.get_mut("order")? {
+            AttributeValue::M(order) => Some(order),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The order item as written: with its lines, or with `lines_key` naming their own item (then
+/// also returned, to be written first).
+fn order_attributes(order: &OrderItem) -> (HashMap<String, AttributeValue>, Option<StoredLines>) {
+    let mut item = to_item(order);
+    let lines = stored_lines(&order.state.order);
+    match &lines {
+        Some(l) => {
+            if let Some(o) = order_map(&mut item) {
+                o.remove("lines");
+            }
+            item.insert("lines_key".into(), s(l.key.clone()));
+        }
+        None => {
+            item.remove("lines_key");
+        }
+    }
+    (item, lines)
 }
 
 /// What a webhook needs, read in one round trip.
@@ -538,33 +689,116 @@ impl Store {
         self.client().update_item().table_name(self.table()).set_key(Some(key(order_keys::order(merchant_id, order_id), order_keys::ORDER)))
     }
 
+    /// The order with its lines (a large order's from their own item: a second read).
     pub async fn order(&self, merchant_id: &str, order_id: &str) -> Result<Option<OrderItem>, StoreError> {
+        match self.raw_item(&order_keys::order(merchant_id, order_id), order_keys::ORDER).await? {
+            Some(raw) => Ok(Some(self.complete_order(raw, None).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// One item as stored (consistent GetItem).
+    async fn raw_item(&self, pk: &str, sk: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let out = self.client().get_item().table_name(self.table()).set_key(Some(key(pk.to_owned(), sk))).consistent_read(true).send().await.map_err(dynamo)?;
+        Ok(out.item)
+    }
+
+    /// The order's invoice status, without its merged state (one GetItem).
+    pub async fn order_head(&self, merchant_id: &str, order_id: &str) -> Result<Option<OrderHead>, StoreError> {
         self.get(order_keys::order(merchant_id, order_id), order_keys::ORDER).await
+    }
+
+    /// An order item as read, made whole: a large order's lines (`lines_key`) are put back into
+    /// its state, from `known` when those are the lines (no read), else read from their item.
+    async fn complete_order(&self, mut raw: HashMap<String, AttributeValue>, known: Option<&StoredLines>) -> Result<OrderItem, StoreError> {
+        let key = raw.get("lines_key").and_then(|v| v.as_s().ok()).cloned();
+        if let Some(key) = key
+            && order_map(&mut raw).is_some_and(|o| !o.contains_key("lines"))
+        {
+            let lines = match known {
+                Some(k) if k.key == key => k.attribute.clone(),
+                _ => {
+                    let pk = raw.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                    self.stored_order_lines(&pk, &key).await?
+                }
+            };
+            if let Some(o) = order_map(&mut raw) {
+                o.insert("lines".into(), lines);
+            }
+        }
+        from_item(raw)
+    }
+
+    /// The `lines` of a large order's lines item (consistent GetItem).
+    async fn stored_order_lines(&self, pk: &str, sk: &str) -> Result<AttributeValue, StoreError> {
+        let item = self.raw_item(pk, sk).await?;
+        item.and_then(|mut i| i.remove("lines")).ok_or_else(|| StoreError::Corrupt(format!("order {pk} names its lines {sk}, which are not stored")))
+    }
+
+    /// Writes a large order's lines item, unless it is there already (same key, same lines).
+    async fn put_order_lines(&self, order: &OrderItem, lines: &StoredLines) -> Result<(), StoreError> {
+        let head = OrderLinesItem {
+            pk: order.pk.clone(),
+            sk: &lines.key,
+            entity: "order_lines",
+            merchant_id: &order.merchant_id,
+            order_id: &order.order_id,
+            line_count: lines.count,
+            created_at: order.updated_at,
+        };
+        let mut item = to_item(&head);
+        item.insert("lines".into(), lines.attribute.clone());
+        let result = self.client().put_item().table_name(self.table()).set_item(Some(item)).condition_expression("attribute_not_exists(pk)").send().await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(dynamo(e)),
+        }
     }
 
     pub async fn invoice(&self, merchant_id: &str, order_id: &str) -> Result<Option<InvoiceItem>, StoreError> {
         self.get(order_keys::order(merchant_id, order_id), order_keys::INVOICE).await
     }
 
-    /// The order, the merchant's settings and plan: one `BatchGetItem`.
-    pub async fn webhook_context(&self, merchant_id: &str, order_id: &str) -> Result<WebhookContext, StoreError> {
+    /// The order, the merchant's settings and plan: one `BatchGetItem`. `event` is the order
+    /// the webhook brings: when a large order's stored lines are the event's lines, the event's
+    /// are used; other stored lines are read from their item (a second read, only when the
+    /// order's lines change).
+    pub async fn webhook_context(&self, merchant_id: &str, order_id: &str, event: &einvoice_domain::Order) -> Result<WebhookContext, StoreError> {
         let merchant = keys::merchant(merchant_id);
         let keys = [(order_keys::order(merchant_id, order_id), order_keys::ORDER), (merchant.clone(), keys::SETTINGS), (merchant, keys::PLAN)];
         let [order, settings, plan]: [_; 3] = self.get_many(&keys).await?.try_into().expect("one answer per key");
-        Ok(WebhookContext { order: order.map(from_item).transpose()?, settings: settings.map(from_item).transpose()?, plan: plan.map(from_item).transpose()? })
+        let order = match order {
+            Some(raw) => Some(self.complete_order(raw, stored_lines(event).as_ref()).await?),
+            None => None,
+        };
+        Ok(WebhookContext { order, settings: settings.map(from_item).transpose()?, plan: plan.map(from_item).transpose()? })
     }
 
-    /// The order and its invoice: one `BatchGetItem`.
+    /// The order (whole) and its invoice: one `BatchGetItem` (and a large order's lines).
     pub async fn order_and_invoice(&self, merchant_id: &str, order_id: &str) -> Result<(Option<OrderItem>, Option<InvoiceItem>), StoreError> {
+        let pk = order_keys::order(merchant_id, order_id);
+        let [order, invoice]: [_; 2] =
+            self.get_many(&[(pk.clone(), order_keys::ORDER), (pk, order_keys::INVOICE)]).await?.try_into().expect("one answer per key");
+        let order = match order {
+            Some(raw) => Some(self.complete_order(raw, None).await?),
+            None => None,
+        };
+        Ok((order, invoice.map(from_item).transpose()?))
+    }
+
+    /// What the invoice view shows: the order's invoice status and its invoice, in one
+    /// `BatchGetItem` (never a large order's lines: the invoice has its own).
+    pub async fn invoice_view_context(&self, merchant_id: &str, order_id: &str) -> Result<(Option<OrderHead>, Option<InvoiceItem>), StoreError> {
         let pk = order_keys::order(merchant_id, order_id);
         let [order, invoice]: [_; 2] =
             self.get_many(&[(pk.clone(), order_keys::ORDER), (pk, order_keys::INVOICE)]).await?.try_into().expect("one answer per key");
         Ok((order.map(from_item).transpose()?, invoice.map(from_item).transpose()?))
     }
 
-    /// What the invoice proof (證明聯) prints: the order, its invoice and the merchant's plan
-    /// (the seller's company name), in one `BatchGetItem`.
-    pub async fn proof_context(&self, merchant_id: &str, order_id: &str) -> Result<(Option<OrderItem>, Option<InvoiceItem>, Option<PlanItem>), StoreError> {
+    /// What the invoice proof (證明聯) prints: the order's invoice status, its invoice and the
+    /// merchant's plan (the seller's company name), in one `BatchGetItem`.
+    pub async fn proof_context(&self, merchant_id: &str, order_id: &str) -> Result<(Option<OrderHead>, Option<InvoiceItem>, Option<PlanItem>), StoreError> {
         let pk = order_keys::order(merchant_id, order_id);
         let keys = [(pk.clone(), order_keys::ORDER), (pk, order_keys::INVOICE), (keys::merchant(merchant_id), keys::PLAN)];
         let [order, invoice, plan]: [_; 3] = self.get_many(&keys).await?.try_into().expect("one answer per key");
@@ -576,27 +810,54 @@ impl Store {
         let order = order_keys::order(merchant_id, order_id);
         let keys = [(order.clone(), order_keys::ORDER), (order, order_keys::INVOICE), (keys::merchant(merchant_id), keys::SETTINGS)];
         let [order, invoice, settings]: [_; 3] = self.get_many(&keys).await?.try_into().expect("one answer per key");
-        Ok(IssueContext {
-            order: order.map(from_item).transpose()?,
-            invoice: invoice.map(from_item).transpose()?,
-            settings: settings.map(from_item).transpose()?,
-        })
+        let order = match order {
+            Some(raw) => Some(self.complete_order(raw, None).await?),
+            None => None,
+        };
+        Ok(IssueContext { order, invoice: invoice.map(from_item).transpose()?, settings: settings.map(from_item).transpose()? })
     }
 
     /// Writes the order a webhook merged, in one conditional `PutItem`: its `version` is one more
     /// than what was read (1: nothing was). The item carries the event's id (deduplication)
     /// and the claim with its due time, so applying an event is one write (whose stream record
-    /// hands a claim to the invoice-issuer).
-    pub async fn save_order(&self, order: &OrderItem) -> Result<OrderWrite, StoreError> {
+    /// hands a claim to the invoice-issuer). A large order's lines go to their own item first
+    /// (`lines_key`), only when `previous` (the order as read) did not have these lines: a
+    /// webhook that does not change the lines rewrites only the small order item.
+    ///
+    /// When another write came first, the condition fails and its answer carries the order as
+    /// it is now (`ALL_OLD`): [`OrderWrite::Stale`] with it, so the caller merges again without
+    /// reading.
+    pub async fn save_order(&self, order: &OrderItem, previous: Option<&OrderItem>) -> Result<OrderWrite, StoreError> {
+        use aws_sdk_dynamodb::operation::put_item::PutItemError;
+        let (item, lines) = order_attributes(order);
+        if let Some(l) = &lines
+            && previous.and_then(|p| p.lines_key.as_deref()) != Some(l.key.as_str())
+        {
+            self.put_order_lines(order, l).await?;
+        }
         let (condition, values) = versioned(order.version);
-        let mut put = self.client().put_item().table_name(self.table()).set_item(Some(to_item(order))).condition_expression(condition);
+        let mut put = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         for (name, value) in values {
             put = put.expression_attribute_values(name, value);
         }
         match put.send().await {
             Ok(_) => Ok(OrderWrite::Saved),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(OrderWrite::Stale),
-            Err(e) => Err(dynamo(e)),
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(c)) => {
+                    let current = match c.item() {
+                        Some(raw) => Some(Box::new(self.complete_order(raw.clone(), lines.as_ref()).await?)),
+                        None => None,
+                    };
+                    Ok(OrderWrite::Stale(current))
+                }
+                _ => Err(dynamo(e)),
+            },
         }
     }
 

@@ -3,7 +3,7 @@
 //! `BatchGetItem` (order, invoice, the merchant's plan for the seller's company name).
 
 use einvoice_adapters::api::{ApiError, ApiRequest, ApiResponse};
-use einvoice_adapters::orders::{InvoiceItem, InvoiceStatus, OrderItem};
+use einvoice_adapters::orders::{InvoiceItem, InvoiceStatus, OrderHead};
 use einvoice_domain::clock::taipei_offset;
 use einvoice_domain::proof_sheet::{self, ProofSheet};
 use einvoice_domain::{InvoiceNumber, InvoicePeriod, RuleViolation};
@@ -40,7 +40,7 @@ fn reprint(req: &ApiRequest) -> Result<bool, ApiError> {
 
 /// The invoice, if a paper proof may be printed for it: issued, not voided, and printed (B2B,
 /// or B2C with neither a carrier nor a donation).
-fn printable<'a>(order: &OrderItem, invoice: Option<&'a InvoiceItem>) -> Result<&'a InvoiceItem, ApiError> {
+fn printable<'a>(order: &OrderHead, invoice: Option<&'a InvoiceItem>) -> Result<&'a InvoiceItem, ApiError> {
     let invoice = invoice.ok_or_else(|| ApiError::conflict("invoice_not_issued", "the order's invoice is not issued yet: no proof before it has a number"))?;
     if invoice.voided_at.is_some() || order.invoice_status == InvoiceStatus::Void {
         return Err(ApiError::conflict("invoice_void", format!("invoice {} is void (作廢): its proof may not be printed", invoice.number)));

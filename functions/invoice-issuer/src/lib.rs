@@ -18,9 +18,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use einvoice_adapters::config::{self, ConfigError};
+use einvoice_adapters::contracts::{Channel, Contract, InvoiceIssued, MerchantNotification, NoInvoiceNumbers, Template};
 use einvoice_adapters::crash::{self, CrashPoints};
 use einvoice_adapters::crypto::MasterKeys;
-use einvoice_adapters::events::{DomainEvent, EventPublisher};
+use einvoice_adapters::events::EventPublisher;
 use einvoice_adapters::numbers::NumberAllocator;
 use einvoice_adapters::orders::{AllowanceItem, Due, InvoiceItem, InvoiceStatus, OrderItem, UploadState, order_keys};
 use einvoice_adapters::schedule::JobError;
@@ -299,12 +300,19 @@ impl InvoiceIssuer {
         let due = Due::Later { at: next_try(self.deps.clock.now(), order.retries + 1), failed: true };
         self.deps.store.set_invoice_status(m, o, InvoiceStatus::NoInvoiceNumbers, Some("no_invoice_numbers"), due).await?;
         tracing::warn!(period = %period, "no invoice numbers left");
-        let event = DomainEvent::new(
-            "MerchantNotification",
-            json!({"event_id": format!("{m}:no-invoice-numbers:{period}"), "merchant_id": m, "order_id": o, "channel": "email",
-                   "template": "no_invoice_numbers", "period": period.to_string(),
-                   "message": "美麗科技字軌已用完：請至美麗科技加值中心新增字軌。No invoice numbers left: add number ranges (字軌) in Wixtar."}),
-        );
+        let event = MerchantNotification {
+            event_id: format!("{m}:no-invoice-numbers:{period}"),
+            merchant_id: m.clone(),
+            channel: Channel::Email,
+            to: Vec::new(),
+            contact_name: None,
+            template: Template::NoInvoiceNumbers(NoInvoiceNumbers {
+                period: period.to_string(),
+                order_id: Some(o.clone()),
+                message: Some("美麗科技字軌已用完：請至美麗科技加值中心新增字軌。No invoice numbers left: add number ranges (字軌) in Wixtar.".into()),
+            }),
+        }
+        .to_event();
         if let Err(e) = self.deps.events.publish(&[event]).await {
             tracing::warn!(error = %e, "no-invoice-numbers notification not published");
         }
@@ -471,11 +479,15 @@ impl InvoiceIssuer {
         };
         let return_pending = self.deps.store.record_upload(&invoice, status, due, now).await?;
         if status == InvoiceStatus::Uploaded {
-            let event = DomainEvent::new(
-                "InvoiceIssued",
-                json!({"event_id": format!("{}:{}:invoice-issued", invoice.merchant_id, invoice.order_id), "merchant_id": invoice.merchant_id,
-                       "order_id": invoice.order_id, "number": invoice.number, "total": invoice.total, "issued_at": invoice.issued_at}),
-            );
+            let event = InvoiceIssued {
+                event_id: format!("{}:{}:invoice-issued", invoice.merchant_id, invoice.order_id),
+                merchant_id: invoice.merchant_id.clone(),
+                order_id: invoice.order_id.clone(),
+                number: invoice.number.clone(),
+                total: u64::from(invoice.total),
+                issued_at: invoice.issued_at,
+            }
+            .to_event();
             if let Err(e) = self.deps.events.publish(&[event]).await {
                 tracing::warn!(error = %e, "InvoiceIssued not published");
             }

@@ -82,6 +82,8 @@ pub struct HeldInvoice {
 struct WixtarState {
     /// request_id → (request, reference).
     onboarding: BTreeMap<String, (OnboardingRequest, String)>,
+    /// Contact hand-offs received, repeats included.
+    hand_offs: u32,
     /// UBN → the RID Wixtar knows for it.
     registered: BTreeMap<String, String>,
     /// UBN → most books it may get per period.
@@ -136,6 +138,11 @@ impl FakeWixtar {
         lock(&self.state).onboarding.values().map(|(r, _)| r.clone()).collect()
     }
 
+    /// How many contact hand-offs were received, repeats of one request id included.
+    pub fn hand_offs_received(&self) -> u32 {
+        lock(&self.state).hand_offs
+    }
+
     /// Every invoice held, by (UBN, number).
     pub fn invoices(&self) -> Vec<HeldInvoice> {
         lock(&self.state).invoices.values().cloned().collect()
@@ -172,6 +179,7 @@ impl WixtarClient for FakeWixtar {
     async fn hand_off_contact(&self, req: &OnboardingRequest) -> Result<OnboardingReceipt, UpstreamError> {
         self.faults.run(|| {
             let mut state = lock(&self.state);
+            state.hand_offs += 1;
             let n = state.onboarding.len() + 1;
             let (_, reference) = state.onboarding.entry(req.request_id.clone()).or_insert_with(|| (req.clone(), format!("WX-ONB-{n:05}")));
             Ok(OnboardingReceipt { reference: reference.clone() })

@@ -4,6 +4,8 @@
 mod auto_renew;
 mod checkout;
 mod payment_callback;
+#[cfg(test)]
+mod tests;
 mod verify;
 mod view;
 

@@ -271,7 +271,8 @@ pub async fn idempotency_claims_are_exclusive(s: &(impl IdempotencyStore + ?Size
     s.release_idempotency(&unique("IDEMPOTENCY#none")).await.unwrap();
 }
 
-fn settings_item(merchant: &str, version: u64, store_code: &str) -> SettingsItem {
+/// Invoice settings of `merchant` as saved at `version` (credentials accepted by Wixtar).
+pub fn settings_item(merchant: &str, version: u64, store_code: &str) -> SettingsItem {
     let wire: einvoice_domain::settings::InvoiceSettingsWire = serde_json::from_value(json!({
         "enabled": true, "provider": "wixtar", "show_at_checkout": true, "issue_on": ["shipment"],
         "credentials": {"ubn": "04595257", "store_code": store_code, "pos_code": "P01", "pid": "PID-1",

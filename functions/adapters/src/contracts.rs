@@ -150,7 +150,7 @@ pub struct MerchantNotification {
     pub channel: Channel,
     /// Recipients the publisher knew (plan-checkout: the order's contact); empty: the notifier
     /// finds the merchant's contact.
-    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "one_or_many", serialize_with = "one_or_many_out", skip_serializing_if = "Vec::is_empty")]
     pub to: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact_name: Option<String>,
@@ -277,6 +277,14 @@ pub struct NoInvoiceNumbers {
 
 fn twd() -> String {
     "TWD".into()
+}
+
+/// One recipient as a string (the shape the publishers have always written), several as a list.
+fn one_or_many_out<S: serde::Serializer>(to: &[String], s: S) -> Result<S::Ok, S::Error> {
+    match to {
+        [one] => s.serialize_str(one),
+        many => many.serialize(s),
+    }
 }
 
 fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {

@@ -1,13 +1,13 @@
 //! `POST /v1/merchants/{merchant_id}/plan/checkout`: a plan order and its payment.
 
 use einvoice_adapters::api::{self, ApiError, ApiRequest, ApiResponse};
+use einvoice_adapters::contracts::PlanOrderSummary;
 use einvoice_adapters::idempotency::{self, Begin};
 use einvoice_adapters::payment::PaymentRequest;
 use einvoice_adapters::store::{PlanOrderItem, PlanOrderStatus, StoreError, keys};
 use einvoice_adapters::upstream::UpstreamError;
 use einvoice_domain::checkout::CheckoutWire;
 use http::StatusCode;
-use serde_json::json;
 
 use crate::PlanCheckout;
 
@@ -19,22 +19,6 @@ fn new_order_id() -> String {
 }
 
 /// The checkout response and the plan view's order entry.
-pub(crate) fn order_json(order: &PlanOrderItem) -> serde_json::Value {
-    json!({
-        "order_id": order.order_id,
-        "kind": order.kind,
-        "months": order.months,
-        "bonus_months": order.bonus_months,
-        "amount": order.amount,
-        "currency": order.currency,
-        "status": order.status,
-        "payment_method": order.payment_method,
-        "auto_renew": order.auto_renew,
-        "payment": order.payment,
-        "created_at": order.created_at,
-        "paid_at": order.paid_at,
-    })
-}
 
 fn gateway_error(e: UpstreamError) -> ApiError {
     tracing::warn!(error = %e, "payment gateway call failed");
@@ -119,7 +103,7 @@ impl PlanCheckout {
             pending_notification: false,
             effects_lease_until: None,
         };
-        let response = ApiResponse::json(StatusCode::CREATED, &order_json(&order));
+        let response = ApiResponse::json(StatusCode::CREATED, &PlanOrderSummary::from(&order));
         let completes = record_pk.map(|pk| (pk, response.status.as_u16(), response.body.as_str()));
         match self.store.create_plan_order(&order, completes).await {
             Ok(()) => {

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use einvoice_adapters::api::{ApiError, ApiRequest, ApiResponse};
+use einvoice_adapters::contracts::{Channel, Contract, MerchantNotification, PlanOrderSummary, PlanPaid, PlanPurchased, Template};
 use einvoice_adapters::events::DomainEvent;
 use einvoice_adapters::store::{NoticeItem, PlanItem, PlanOrderItem, PlanOrderStatus, StoreError};
 use einvoice_adapters::wixtar::OnboardingRequest;
@@ -12,7 +13,6 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::PlanCheckout;
-use crate::checkout::order_json;
 
 /// How far `paid_at` may be from now (late ATM callbacks, clock skew), in days.
 const PAID_AT_WINDOW_DAYS: i64 = 730;
@@ -246,32 +246,33 @@ impl PlanCheckout {
     }
 
     fn payment_events(&self, order: &PlanOrderItem) -> Vec<DomainEvent> {
-        let mut detail = order_json(order);
-        detail["event_id"] = format!("{}:plan-purchased", order.order_id).into();
-        detail["merchant_id"] = order.merchant_id.clone().into();
-        detail["starts_on"] = json!(order.period_starts_on);
-        detail["expires_on"] = json!(order.period_expires_on);
-        let purchased = DomainEvent::new("PlanPurchased", detail);
-        let template = if order.kind == "purchase" { "wixtar_purchase_confirmation" } else { "wixtar_renewal_confirmation" };
-        let email = DomainEvent::new(
-            "MerchantNotification",
-            json!({
-                "event_id": format!("{}:{template}", order.order_id),
-                "merchant_id": order.merchant_id,
-                "order_id": order.order_id,
-                "channel": "email",
-                "template": template,
-                "to": order.contact.get("email"),
-                "contact_name": order.contact.get("name"),
-                "wixtar_contact": self.wixtar_contact,
-                "starts_on": order.period_starts_on,
-                "expires_on": order.period_expires_on,
-                "months": order.months,
-                "bonus_months": order.bonus_months,
-                "amount": order.amount,
-                "currency": order.currency,
-            }),
-        );
-        vec![purchased, email]
+        let purchased = PlanPurchased {
+            event_id: format!("{}:plan-purchased", order.order_id),
+            merchant_id: order.merchant_id.clone(),
+            order: PlanOrderSummary::from(order),
+            starts_on: order.period_starts_on,
+            expires_on: order.period_expires_on,
+        };
+        let paid = PlanPaid {
+            order_id: order.order_id.clone(),
+            wixtar_contact: self.wixtar_contact.clone(),
+            starts_on: order.period_starts_on,
+            expires_on: order.period_expires_on,
+            months: Some(order.months),
+            bonus_months: Some(order.bonus_months),
+            amount: Some(order.amount),
+            currency: order.currency.clone(),
+        };
+        let template = if order.kind == "purchase" { Template::WixtarPurchaseConfirmation(paid) } else { Template::WixtarRenewalConfirmation(paid) };
+        let contact = |field: &str| order.contact.get(field).and_then(serde_json::Value::as_str).map(str::to_owned);
+        let email = MerchantNotification {
+            event_id: format!("{}:{}", order.order_id, template.name()),
+            merchant_id: order.merchant_id.clone(),
+            channel: Channel::Email,
+            to: contact("email").into_iter().collect(),
+            contact_name: contact("name"),
+            template,
+        };
+        vec![purchased.to_event(), email.to_event()]
     }
 }

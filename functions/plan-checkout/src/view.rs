@@ -7,7 +7,7 @@ use einvoice_domain::renewal::auto_renew_view;
 use serde_json::json;
 
 use crate::PlanCheckout;
-use crate::checkout::order_json;
+use einvoice_adapters::contracts::PlanOrderSummary;
 
 impl PlanCheckout {
     pub(crate) async fn plan_view(&self, merchant_id: &str) -> Result<ApiResponse, ApiError> {
@@ -31,7 +31,7 @@ impl PlanCheckout {
             "auto_renew": auto_renew_view(&auto_renew, period.map(|p| p.expires_on), today),
             "card": card,
             "notices": notices,
-            "orders": orders.iter().map(order_json).collect::<Vec<_>>(),
+            "orders": orders.iter().map(PlanOrderSummary::from).collect::<Vec<_>>(),
         })))
     }
 }

@@ -61,8 +61,9 @@ pub struct OrderWebhook {
     deps: Dependencies,
 }
 
-/// Optimistic-concurrency rounds for one webhook (deliveries of one order racing).
-const MAX_ATTEMPTS: usize = 50;
+/// Read-merge-write rounds for one webhook before it answers 503 (deliveries of one order
+/// racing; a lost round merges into the order its failed write returned).
+const MERGE_ROUNDS: usize = 50;
 
 #[derive(Deserialize)]
 struct WebhookWire {
@@ -244,7 +245,7 @@ impl OrderWebhook {
         let context = self.deps.store.webhook_context(&m, &order_id, &hook.order).await?;
         let merchant = Merchant { settings: context.settings.as_ref(), plan: context.plan.as_ref(), today: self.deps.clock.today_in_taipei() };
         let mut existing = context.order;
-        for _ in 0..MAX_ATTEMPTS {
+        for _ in 0..MERGE_ROUNDS {
             if let Some(seen) = existing.as_ref().filter(|e| e.has_seen(&hook.event_id)) {
                 tracing::info!(event_id = %hook.event_id, "order event seen before; nothing changed");
                 return self.answer(seen.head(), false, StatusCode::OK).await;

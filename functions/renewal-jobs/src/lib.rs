@@ -12,6 +12,8 @@
 
 mod charge;
 mod cutoff;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 

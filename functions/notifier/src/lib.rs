@@ -115,21 +115,23 @@ impl Notifier {
 
     /// Who gets the mail: the event's `to`; for an event without one (the renewal jobs and the
     /// invoice-issuer do not hold the contact), the contact of the merchant's latest paid plan
-    /// order; plus that order's company invoice e-mail when the mail concerns invoices.
+    /// order that names one (orders the renewal-charge job records carry no contact); plus the
+    /// latest company invoice e-mail when the mail concerns invoices.
     async fn recipients(&self, n: &Notification) -> Result<(Vec<String>, Option<String>), JobError> {
         let mut to = n.to.clone();
         let mut name = n.contact_name.clone();
         if to.is_empty() || n.concerns_invoices() {
             let items = self.deps.store.merchant_items(&n.merchant_id).await?;
-            let latest = items.orders.iter().filter(|o| o.status == PlanOrderStatus::Paid).max_by_key(|o| o.paid_at);
-            if let Some(order) = latest {
-                if to.is_empty() {
-                    to.extend(contact_field(order, "contact", "email"));
-                    name = name.or_else(|| contact_field(order, "contact", "name"));
-                }
-                if n.concerns_invoices() {
-                    to.extend(contact_field(order, "company", "invoice_email"));
-                }
+            let mut paid: Vec<&PlanOrderItem> = items.orders.iter().filter(|o| o.status == PlanOrderStatus::Paid).collect();
+            paid.sort_by_key(|o| std::cmp::Reverse(o.paid_at));
+            if to.is_empty()
+                && let Some((order, email)) = paid.iter().find_map(|o| Some((o, contact_field(o, "contact", "email")?)))
+            {
+                to.push(email);
+                name = name.or_else(|| contact_field(order, "contact", "name"));
+            }
+            if n.concerns_invoices() {
+                to.extend(paid.iter().find_map(|o| contact_field(o, "company", "invoice_email")));
             }
         }
         let mut unique: Vec<String> = Vec::new();
@@ -225,55 +227,4 @@ impl EventHandler for Notifier {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    use super::*;
-
-    const FAST: SendPolicy = SendPolicy { max_attempts: 4, base_delay: Duration::from_millis(1) };
-
-    async fn run(failures: Vec<MailError>) -> ((Result<String, MailError>, u32), u32) {
-        let calls = AtomicU32::new(0);
-        let outcome = send_with_retries(FAST, || {
-            let n = calls.fetch_add(1, Ordering::SeqCst) as usize;
-            let result = failures.get(n).cloned().map_or_else(|| Ok(format!("msg-{n}")), Err);
-            async move { result }
-        })
-        .await;
-        (outcome, calls.load(Ordering::SeqCst))
-    }
-
-    #[tokio::test]
-    async fn throttling_is_retried_until_it_passes() {
-        let throttled = || MailError::Throttled("TooManyRequestsException".into());
-        let ((outcome, attempts), calls) = run(vec![throttled(), throttled()]).await;
-        assert_eq!((outcome, attempts, calls), (Ok("msg-2".into()), 3, 3));
-    }
-
-    #[tokio::test]
-    async fn retries_are_bounded() {
-        let ((outcome, attempts), calls) = run(vec![MailError::Unavailable("503".into()); 10]).await;
-        assert_eq!((outcome, attempts, calls), (Err(MailError::Unavailable("503".into())), 4, 4));
-    }
-
-    #[tokio::test]
-    async fn a_refusal_is_not_retried() {
-        let ((outcome, attempts), _) = run(vec![MailError::Rejected("MessageRejected".into())]).await;
-        assert_eq!((outcome, attempts), (Err(MailError::Rejected("MessageRejected".into())), 1));
-    }
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let p = SendPolicy { max_attempts: 5, base_delay: Duration::from_millis(200) };
-        let caps: Vec<u128> = [1, 2, 3, 4, 30].iter().map(|n| p.backoff_cap(*n).as_millis()).collect();
-        assert_eq!(caps, [200, 400, 800, 1600, 204_800]);
-    }
-
-    #[test]
-    fn addresses() {
-        assert!(plausible_address("ming@example.com.tw"));
-        for bad in ["", "ming", "@example.com", "ming@", "a@b@c", "ming @example.com", "ming@example.com\r\nBcc: x@y"] {
-            assert!(!plausible_address(bad), "{bad:?}");
-        }
-    }
-}
+mod tests;

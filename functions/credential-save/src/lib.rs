@@ -225,3 +225,6 @@ impl HttpHandler for CredentialSave {
         api::instrumented(&req, self.route(&req)).await
     }
 }
+
+#[cfg(test)]
+mod tests;

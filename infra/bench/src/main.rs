@@ -14,6 +14,9 @@
 //! (event handed out → response posted); peak RSS (`VmHWM` of `/proc/<pid>/status`) after the
 //! last invocation; AWS calls during init and per invocation.
 //!
+//! `--webhook-load` also measures a burst of concurrent deliveries of one order over as many
+//! order-webhook instances, and the largest order the body limit accepts (`webhook_load.rs`).
+//!
 //! `--lifecycle N` also runs N orders through their happy path (webhook paid → webhook shipped →
 //! the claim's stream record to invoice-issuer → webhook received) and prints each step's AWS calls and DynamoDB units.
 //!
@@ -26,7 +29,8 @@
 //! Usage: `cold-start --bin-dir /work/target-release/release [--runs 5] [--requests 10]
 //!         [--only order-webhook,renewal-cutoff] [--lifecycle 5] [--json out.json]
 //!         [--env KEY=VALUE]… [--system-cert-dir] [--wrap "strace -f -tt -o /tmp/trace"]
-//!         [--root <checkout>] [--label "heading"]`
+//!         [--root <checkout>] [--label "heading"] [--webhook-load [--concurrency 50] [--load-runs 3]]`
+//! (`--only none --webhook-load` measures only the webhook load: `webhook_load.rs`)
 //! or `cold-start --sam-build .aws-sam/build --wrap qemu-aarch64-static …` for the deployed
 //! arm64 binaries (`<Function>/bootstrap`, matched to binaries through template.yaml) under
 //! emulation.
@@ -59,6 +63,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 mod capacity;
 mod events;
+mod webhook_load;
 
 use events::{Front, HttpRequest};
 
@@ -79,6 +84,8 @@ enum Outcome {
 
 struct Runtime {
     first_poll: watch::Sender<Option<Instant>>,
+    /// `/next` requests waiting for an event: instances idle and ready.
+    polling: std::sync::atomic::AtomicUsize,
     queue: tokio::sync::Mutex<mpsc::Receiver<Invocation>>,
     pending: Mutex<HashMap<String, oneshot::Sender<(Instant, Outcome)>>>,
     init_error: Mutex<Option<String>>,
@@ -94,7 +101,10 @@ async fn next(State(rt): State<Arc<Runtime>>) -> Response {
             false
         }
     });
-    let Some(inv) = rt.queue.lock().await.recv().await else {
+    rt.polling.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let received = rt.queue.lock().await.recv().await;
+    rt.polling.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    let Some(inv) = received else {
         return StatusCode::GONE.into_response();
     };
     let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
@@ -144,7 +154,7 @@ impl RuntimeApi {
         let (tx, rx) = mpsc::channel(16);
         let (poll_tx, poll_rx) = watch::channel(None);
         let rt =
-            Arc::new(Runtime { first_poll: poll_tx, queue: tokio::sync::Mutex::new(rx), pending: Mutex::new(HashMap::new()), init_error: Mutex::new(None) });
+            Arc::new(Runtime { first_poll: poll_tx, polling: Default::default(), queue: tokio::sync::Mutex::new(rx), pending: Mutex::new(HashMap::new()), init_error: Mutex::new(None) });
         let router = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
             .route("/2018-06-01/runtime/invocation/{id}/response", post(respond))
@@ -165,14 +175,24 @@ impl RuntimeApi {
 
     /// Hands out one event and waits for the function's answer; returns (latency, outcome).
     async fn invoke(&self, body: String) -> Result<(Duration, Outcome), String> {
+        self.invoke_within(body, Duration::from_secs(60)).await
+    }
+
+    /// Instances waiting for an event.
+    fn polling(&self) -> usize {
+        self.rt.polling.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// [`Self::invoke`] with another time limit.
+    async fn invoke_within(&self, body: String, within: Duration) -> Result<(Duration, Outcome), String> {
         let id = uuid::Uuid::new_v4().to_string();
         let (done_tx, done_rx) = oneshot::channel();
         self.rt.pending.lock().unwrap().insert(id.clone(), done_tx);
         let start = Instant::now();
         self.tx.send(Invocation { id, body }).await.map_err(|_| "runtime API closed".to_owned())?;
-        let (at, outcome) = tokio::time::timeout(Duration::from_secs(60), done_rx)
+        let (at, outcome) = tokio::time::timeout(within, done_rx)
             .await
-            .map_err(|_| "no answer within 60 s".to_owned())?
+            .map_err(|_| format!("no answer within {} s", within.as_secs()))?
             .map_err(|_| "invocation dropped".to_owned())?;
         Ok((at - start, outcome))
     }
@@ -994,6 +1014,13 @@ struct Args {
     lifecycle: usize,
     /// Do not set `SSL_CERT_FILE`: the functions then read the whole system certificate directory.
     system_cert_dir: bool,
+    /// Also measure a burst of concurrent deliveries of one order and the largest order
+    /// (`webhook_load.rs`).
+    webhook_load: bool,
+    /// Deliveries (and order-webhook instances) of a burst.
+    concurrency: usize,
+    /// Bursts measured.
+    load_runs: usize,
 }
 
 fn args() -> Args {
@@ -1009,6 +1036,9 @@ fn args() -> Args {
         env: Vec::new(),
         lifecycle: 0,
         system_cert_dir: false,
+        webhook_load: false,
+        concurrency: 50,
+        load_runs: 3,
         root: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."),
     };
     let mut it = std::env::args().skip(1);
@@ -1029,6 +1059,9 @@ fn args() -> Args {
             "--wrap" => a.wrap = Some(val()),
             "--lifecycle" => a.lifecycle = val().parse().expect("--lifecycle N"),
             "--system-cert-dir" => a.system_cert_dir = true,
+            "--webhook-load" => a.webhook_load = true,
+            "--concurrency" => a.concurrency = val().parse().expect("--concurrency N"),
+            "--load-runs" => a.load_runs = val().parse().expect("--load-runs N"),
             "--env" => {
                 let kv = val();
                 let (k, v) = kv.split_once('=').expect("--env KEY=VALUE");
@@ -1139,6 +1172,7 @@ async fn run(a: Args, moto_url: &str, log_dir: &FsPath) -> i32 {
     if let Some(label) = &a.label {
         println!("\n{label}");
     }
+    if !summaries.is_empty() {
     println!(
         "\n| function | size (MB) | cold start (ms) | of which AWS (ms) | 1st request (ms) | request #{} (ms) | peak RSS (MB) | AWS calls: init | AWS calls: 1st request |",
         a.requests
@@ -1159,6 +1193,7 @@ async fn run(a: Args, moto_url: &str, log_dir: &FsPath) -> i32 {
         );
     }
     println!("\nmedians of {} runs × {} invocations; moto and the function on 127.0.0.1; logs in {}", a.runs, a.requests, log_dir.display());
+    }
     let mut life = Value::Null;
     if a.lifecycle > 0 {
         match lifecycle(&w, &proxy, &binaries, a.lifecycle, log_dir, moto_url, a.wrap.as_deref()).await {
@@ -1169,8 +1204,18 @@ async fn run(a: Args, moto_url: &str, log_dir: &FsPath) -> i32 {
             }
         }
     }
+    let mut load = Value::Null;
+    if a.webhook_load {
+        match webhook_load::run(&w, &proxy, &binaries, a.concurrency, a.load_runs, log_dir, moto_url, a.wrap.as_deref()).await {
+            Ok(v) => load = v,
+            Err(e) => {
+                eprintln!("webhook load: {e}");
+                failed = true;
+            }
+        }
+    }
     if let Some(path) = a.json {
-        let out = json!({"runs": a.runs, "requests": a.requests, "functions": summaries, "lifecycle": life});
+        let out = json!({"runs": a.runs, "requests": a.requests, "functions": summaries, "lifecycle": life, "webhook_load": load});
         if let Err(e) = std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap_or_default()) {
             eprintln!("cannot write {}: {e}", path.display());
         }

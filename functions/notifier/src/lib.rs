@@ -22,7 +22,7 @@ use einvoice_domain::Clock;
 use serde_json::{Value, json};
 use tracing::Instrument;
 
-use crate::templates::Notification;
+use einvoice_adapters::contracts::MerchantNotification as Notification;
 
 /// Settings from the environment (template.yaml sets them in AWS).
 #[derive(Debug, Clone)]
@@ -120,7 +120,7 @@ impl Notifier {
     async fn recipients(&self, n: &Notification) -> Result<(Vec<String>, Option<String>), JobError> {
         let mut to = n.to.clone();
         let mut name = n.contact_name.clone();
-        if to.is_empty() || n.concerns_invoices() {
+        if to.is_empty() || templates::concerns_invoices(n) {
             let items = self.deps.store.merchant_items(&n.merchant_id).await?;
             let mut paid: Vec<&PlanOrderItem> = items.orders.iter().filter(|o| o.status == PlanOrderStatus::Paid).collect();
             paid.sort_by_key(|o| std::cmp::Reverse(o.paid_at));
@@ -130,7 +130,7 @@ impl Notifier {
                 to.push(email);
                 name = name.or_else(|| contact_field(order, "contact", "name"));
             }
-            if n.concerns_invoices() {
+            if templates::concerns_invoices(n) {
                 to.extend(paid.iter().find_map(|o| contact_field(o, "company", "invoice_email")));
             }
         }
@@ -151,10 +151,10 @@ impl Notifier {
 
     async fn deliver(&self, n: &Notification) -> Result<Value, JobError> {
         let (to, name) = self.recipients(n).await?;
-        let rendered = n.render(name.as_deref()).map_err(failed)?;
+        let rendered = templates::render(n, name.as_deref()).map_err(failed)?;
         let mail = OutgoingMail { to, subject: rendered.subject, text: rendered.text, html: rendered.html };
         let now = self.deps.clock.now();
-        let claim = MailItem::claim(&n.event_id, &n.merchant_id, n.template(), &mail.to, &mail.subject, now, now + CLAIM_LEASE);
+        let claim = MailItem::claim(&n.event_id, &n.merchant_id, n.template.name(), &mail.to, &mail.subject, now, now + CLAIM_LEASE);
         match self.deps.store.claim_mail(&claim, now).await? {
             MailClaim::Claimed => {}
             MailClaim::Sent(record) => {
@@ -215,12 +215,12 @@ fn plausible_address(address: &str) -> bool {
 impl EventHandler for Notifier {
     async fn handle(&self, event: &DomainEvent) -> Result<Value, JobError> {
         let notification =
-            Notification::parse(&event.detail).map_err(|e| JobError(format!("{} is not a notification the notifier knows: {e}", event.detail_type)))?;
+            templates::parse(&event.detail).map_err(|e| JobError(format!("{} is not a notification the notifier knows: {e}", event.detail_type)))?;
         let span = tracing::info_span!(
             "notification",
             event_id = %notification.event_id,
             merchant_id = %notification.merchant_id,
-            template = notification.template()
+            template = notification.template.name()
         );
         self.deliver(&notification).instrument(span).await
     }

@@ -7,120 +7,9 @@
 use askama::Template;
 use chrono::{Datelike, NaiveDate};
 use einvoice_adapters::config::WixtarContact;
-use serde::{Deserialize, Deserializer};
-
-/// A `MerchantNotification`'s detail, as the publishers write it (docs/renewal.md §5, docs/invoices.md).
-#[derive(Debug, Clone, Deserialize)]
-pub struct Notification {
-    pub event_id: String,
-    pub merchant_id: String,
-    /// Recipients the publisher knew (plan-checkout: the order's contact); may be absent.
-    #[serde(default, deserialize_with = "one_or_many")]
-    pub to: Vec<String>,
-    #[serde(default)]
-    pub contact_name: Option<String>,
-    #[serde(flatten)]
-    pub kind: Kind,
-}
-
-/// The templates the publishers use, by `template`, with the facts each mail states.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "template", rename_all = "snake_case")]
-pub enum Kind {
-    /// 購買完成 (plan-checkout, first purchase).
-    WixtarPurchaseConfirmation(PlanPaid),
-    /// 續購完成 (plan-checkout, a renewal bought at checkout).
-    WixtarRenewalConfirmation(PlanPaid),
-    /// 自動續約鎖定 at T-15 (renewal-cutoff).
-    AutoRenewLocked(RenewalLocked),
-    /// 自動續約扣款成功 (renewal-charge).
-    AutoRenewSucceeded(RenewalSucceeded),
-    /// 自動續約扣款失敗, tried again later (renewal-charge).
-    AutoRenewDeclined(RenewalDeclined),
-    /// 自動續約暫停 (renewal-charge).
-    AutoRenewSuspended(RenewalSuspended),
-    /// 字軌用完 (invoice-issuer).
-    NoInvoiceNumbers(NoInvoiceNumbers),
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct PlanPaid {
-    pub order_id: String,
-    pub wixtar_contact: WixtarContact,
-    #[serde(default)]
-    pub starts_on: Option<NaiveDate>,
-    #[serde(default)]
-    pub expires_on: Option<NaiveDate>,
-    #[serde(default)]
-    pub months: Option<u32>,
-    #[serde(default)]
-    pub bonus_months: Option<u32>,
-    #[serde(default)]
-    pub amount: Option<u64>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct RenewalLocked {
-    /// The expiry the coming renewal extends.
-    pub cycle: NaiveDate,
-    pub locked_from: NaiveDate,
-    pub charge_on: NaiveDate,
-    pub months: u32,
-    pub amount: u64,
-    #[serde(default)]
-    pub card_last4: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct RenewalSucceeded {
-    pub months: u32,
-    pub amount: u64,
-    pub expires_on: NaiveDate,
-    #[serde(default)]
-    pub card_last4: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct RenewalDeclined {
-    pub cycle: NaiveDate,
-    pub attempt: u32,
-    pub next_attempt_on: NaiveDate,
-    #[serde(default)]
-    pub amount: Option<u64>,
-    #[serde(default)]
-    pub card_last4: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct RenewalSuspended {
-    pub cycle: NaiveDate,
-    pub reason: String,
-    #[serde(default)]
-    pub expires_on: Option<NaiveDate>,
-    #[serde(default)]
-    pub card_last4: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct NoInvoiceNumbers {
-    pub period: String,
-    #[serde(default)]
-    pub order_id: Option<String>,
-}
-
-fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match Option::<OneOrMany>::deserialize(d)? {
-        None => Vec::new(),
-        Some(OneOrMany::One(a)) => vec![a],
-        Some(OneOrMany::Many(v)) => v,
-    })
-}
+use einvoice_adapters::contracts::{MerchantNotification, PlanPaid, Template as Kind};
+use einvoice_domain::SuspendReason;
+use serde::Deserialize;
 
 /// A rendered mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,73 +21,59 @@ pub struct Rendered {
 
 const SUBJECT_PREFIX: &str = "【美麗科技電子發票】";
 
-impl Notification {
-    pub fn parse(detail: &serde_json::Value) -> Result<Self, serde_json::Error> {
-        Self::deserialize(detail)
-    }
+/// Parses a `MerchantNotification` event's detail (the contract every publisher writes).
+pub fn parse(detail: &serde_json::Value) -> Result<MerchantNotification, serde_json::Error> {
+    MerchantNotification::deserialize(detail)
+}
 
-    /// The `template` name, as published.
-    pub fn template(&self) -> &'static str {
-        match self.kind {
-            Kind::WixtarPurchaseConfirmation(_) => "wixtar_purchase_confirmation",
-            Kind::WixtarRenewalConfirmation(_) => "wixtar_renewal_confirmation",
-            Kind::AutoRenewLocked(_) => "auto_renew_locked",
-            Kind::AutoRenewSucceeded(_) => "auto_renew_succeeded",
-            Kind::AutoRenewDeclined(_) => "auto_renew_declined",
-            Kind::AutoRenewSuspended(_) => "auto_renew_suspended",
-            Kind::NoInvoiceNumbers(_) => "no_invoice_numbers",
+/// Mails about invoices also go to the company's invoice e-mail.
+pub fn concerns_invoices(n: &MerchantNotification) -> bool {
+    matches!(n.template, Kind::NoInvoiceNumbers(_))
+}
+
+/// Subject, text and HTML; `name` is the contact's name for the greeting.
+pub fn render(n: &MerchantNotification, name: Option<&str>) -> askama::Result<Rendered> {
+    let greeting = match name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(n) => format!("{n} 您好："),
+        None => "商家您好：".to_owned(),
+    };
+    match &n.template {
+        Kind::WixtarPurchaseConfirmation(p) => {
+            plan_paid(greeting, p, true).finish(format!("方案購買完成，美麗科技將與您聯繫開通（使用期限至 {}）", date_or(p.expires_on)))
         }
-    }
-
-    /// Mails about invoices also go to the company's invoice e-mail.
-    pub fn concerns_invoices(&self) -> bool {
-        matches!(self.kind, Kind::NoInvoiceNumbers(_))
-    }
-
-    /// Subject, text and HTML; `name` is the contact's name for the greeting.
-    pub fn render(&self, name: Option<&str>) -> askama::Result<Rendered> {
-        let greeting = match name.map(str::trim).filter(|n| !n.is_empty()) {
-            Some(n) => format!("{n} 您好："),
-            None => "商家您好：".to_owned(),
-        };
-        match &self.kind {
-            Kind::WixtarPurchaseConfirmation(p) => {
-                plan_paid(greeting, p, true).finish(format!("方案購買完成，美麗科技將與您聯繫開通（使用期限至 {}）", date_or(p.expires_on)))
-            }
-            Kind::WixtarRenewalConfirmation(p) => plan_paid(greeting, p, false).finish(format!("方案續購完成，使用期限延長至 {}", date_or(p.expires_on))),
-            Kind::AutoRenewLocked(l) => LockedMail {
-                greeting,
-                charge_on: date(l.charge_on),
-                amount: twd(l.amount),
-                months: l.months,
-                card: card(l.card_last4.as_deref()),
-                expires_on: date(l.cycle),
-                cancel_deadline: date(l.locked_from.pred_opt().unwrap_or(l.locked_from)),
-            }
-            .finish(format!("自動續約將於 {} 扣款 {}", date(l.charge_on), twd(l.amount))),
-            Kind::AutoRenewSucceeded(s) => {
-                SucceededMail { greeting, months: s.months, amount: twd(s.amount), expires_on: date(s.expires_on), card: card(s.card_last4.as_deref()) }
-                    .finish(format!("自動續約扣款成功，使用期限延長至 {}", date(s.expires_on)))
-            }
-            Kind::AutoRenewDeclined(d) => DeclinedMail {
-                greeting,
-                attempt: d.attempt,
-                next_attempt_on: date(d.next_attempt_on),
-                amount: d.amount.map(twd).unwrap_or_default(),
-                card: card(d.card_last4.as_deref()),
-                expires_on: date(d.cycle),
-            }
-            .finish(format!("自動續約扣款失敗，將於 {} 再次扣款", date(d.next_attempt_on))),
-            Kind::AutoRenewSuspended(s) => SuspendedMail {
-                greeting,
-                reason: suspend_reason(&s.reason).to_owned(),
-                expires_on: date(s.expires_on.unwrap_or(s.cycle)),
-                card: card(s.card_last4.as_deref()),
-            }
-            .finish("自動續約已暫停".to_owned()),
-            Kind::NoInvoiceNumbers(n) => NoNumbersMail { greeting, period: period_label(&n.period), order_id: n.order_id.clone().unwrap_or_default() }
-                .finish("電子發票字軌已用完，請儘速新增".to_owned()),
+        Kind::WixtarRenewalConfirmation(p) => plan_paid(greeting, p, false).finish(format!("方案續購完成，使用期限延長至 {}", date_or(p.expires_on))),
+        Kind::AutoRenewLocked(l) => LockedMail {
+            greeting,
+            charge_on: date(l.charge_on),
+            amount: twd(l.amount),
+            months: l.months,
+            card: card(l.card_last4.as_deref()),
+            expires_on: date(l.cycle),
+            cancel_deadline: date(l.locked_from.pred_opt().unwrap_or(l.locked_from)),
         }
+        .finish(format!("自動續約將於 {} 扣款 {}", date(l.charge_on), twd(l.amount))),
+        Kind::AutoRenewSucceeded(s) => {
+            SucceededMail { greeting, months: s.months, amount: twd(s.amount), expires_on: date(s.expires_on), card: card(s.card_last4.as_deref()) }
+                .finish(format!("自動續約扣款成功，使用期限延長至 {}", date(s.expires_on)))
+        }
+        Kind::AutoRenewDeclined(d) => DeclinedMail {
+            greeting,
+            attempt: d.attempt,
+            next_attempt_on: date(d.next_attempt_on),
+            amount: d.amount.map(twd).unwrap_or_default(),
+            card: card(d.card_last4.as_deref()),
+            expires_on: date(d.cycle),
+        }
+        .finish(format!("自動續約扣款失敗，將於 {} 再次扣款", date(d.next_attempt_on))),
+        Kind::AutoRenewSuspended(s) => SuspendedMail {
+            greeting,
+            reason: suspend_reason(s.reason).to_owned(),
+            expires_on: date(s.expires_on.unwrap_or(s.cycle)),
+            card: card(s.card_last4.as_deref()),
+        }
+        .finish("自動續約已暫停".to_owned()),
+        Kind::NoInvoiceNumbers(n) => NoNumbersMail { greeting, period: period_label(&n.period), order_id: n.order_id.clone().unwrap_or_default() }
+            .finish("電子發票字軌已用完，請儘速新增".to_owned()),
     }
 }
 
@@ -262,12 +137,11 @@ pub fn period_label(period: &str) -> String {
     }
 }
 
-fn suspend_reason(reason: &str) -> &'static str {
+fn suspend_reason(reason: SuspendReason) -> &'static str {
     match reason {
-        "declined" => "信用卡多次扣款失敗",
-        "declined_hard" => "信用卡已失效或遭停用",
-        "card_not_bound" => "尚未綁定信用卡",
-        _ => "扣款未能完成",
+        SuspendReason::Declined => "信用卡多次扣款失敗",
+        SuspendReason::DeclinedHard => "信用卡已失效或遭停用",
+        SuspendReason::CardNotBound => "尚未綁定信用卡",
     }
 }
 
@@ -375,8 +249,8 @@ mod tests {
         detail["merchant_id"] = "m-1".into();
         detail["channel"] = "email".into();
         detail["card_token"] = "tok-SECRET-4111111111111111".into();
-        let n = Notification::parse(&detail).expect("parses");
-        let r = n.render(name).expect("renders");
+        let n = parse(&detail).expect("parses");
+        let r = super::render(&n, name).expect("renders");
         for (part, text) in [("subject", &r.subject), ("text", &r.text), ("html", &r.html)] {
             assert!(!text.contains('{') && !text.contains('}'), "placeholder left in the {part}: {text}");
             assert!(!text.contains("SECRET") && !text.contains("4111111111111111"), "card token in the {part}");
@@ -497,8 +371,8 @@ mod tests {
     fn no_invoice_numbers_names_the_period_and_what_to_do() {
         let detail = json!({"template": "no_invoice_numbers", "order_id": "A1001", "period": "11512",
                             "message": "美麗科技字軌已用完：請至美麗科技加值中心新增字軌。"});
-        let n = Notification::parse(&json!({"event_id": "e", "merchant_id": "m", "template": "no_invoice_numbers", "period": "11512"})).unwrap();
-        assert!(n.concerns_invoices());
+        let n = parse(&json!({"event_id": "e", "merchant_id": "m", "template": "no_invoice_numbers", "period": "11512"})).unwrap();
+        assert!(concerns_invoices(&n));
         let r = render(detail, None);
         for fact in ["115年11-12月", "A1001", "美麗科技加值中心新增字軌"] {
             both(&r, fact);
@@ -519,16 +393,16 @@ mod tests {
             json!({"event_id": "e", "merchant_id": "m", "template": "auto_renew_succeeded", "to": to,
                                       "months": 3, "amount": 1, "expires_on": "2027-01-01"})
         };
-        assert_eq!(Notification::parse(&base(json!("a@b.tw"))).unwrap().to, ["a@b.tw"]);
-        assert_eq!(Notification::parse(&base(json!(["a@b.tw", "c@d.tw"]))).unwrap().to, ["a@b.tw", "c@d.tw"]);
-        assert!(Notification::parse(&base(Value::Null)).unwrap().to.is_empty());
+        assert_eq!(parse(&base(json!("a@b.tw"))).unwrap().to, ["a@b.tw"]);
+        assert_eq!(parse(&base(json!(["a@b.tw", "c@d.tw"]))).unwrap().to, ["a@b.tw", "c@d.tw"]);
+        assert!(parse(&base(Value::Null)).unwrap().to.is_empty());
     }
 
     #[test]
     fn unknown_or_incomplete_notifications_are_refused() {
-        assert!(Notification::parse(&json!({"event_id": "e", "merchant_id": "m", "template": "birthday"})).is_err());
-        assert!(Notification::parse(&json!({"event_id": "e", "merchant_id": "m", "template": "auto_renew_locked", "months": 3})).is_err());
-        assert!(Notification::parse(&json!({"merchant_id": "m", "template": "no_invoice_numbers", "period": "11512"})).is_err());
+        assert!(parse(&json!({"event_id": "e", "merchant_id": "m", "template": "birthday"})).is_err());
+        assert!(parse(&json!({"event_id": "e", "merchant_id": "m", "template": "auto_renew_locked", "months": 3})).is_err());
+        assert!(parse(&json!({"merchant_id": "m", "template": "no_invoice_numbers", "period": "11512"})).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use einvoice_adapters::contracts::{Contract, PlanRenewed, RenewalDeclined, RenewalSucceeded, RenewalSuspended, Template};
 use einvoice_adapters::events::DomainEvent;
 use einvoice_adapters::payment::{ChargeRequest, ChargeResult};
 use einvoice_adapters::schedule::{JobError, ScheduledJob};
@@ -227,29 +228,32 @@ impl RenewalCharge {
         let last4 = plan.auto_renew.card_last4.clone();
         match *effect {
             ChargeEffect::Renewed { cycle, attempt, months, expires_on } => vec![
-                DomainEvent::new(
-                    "PlanRenewed",
-                    json!({"event_id": format!("{m}:renewal:{cycle}:renewed"), "merchant_id": m, "cycle": cycle,
-                           "attempt": attempt, "months": months, "amount": amount, "currency": "TWD", "expires_on": expires_on}),
-                ),
+                PlanRenewed {
+                    event_id: format!("{m}:renewal:{cycle}:renewed"),
+                    merchant_id: m.clone(),
+                    cycle,
+                    attempt,
+                    months: months.get(),
+                    amount,
+                    currency: "TWD".into(),
+                    expires_on,
+                }
+                .to_event(),
                 notification(
                     plan,
                     format!("{m}:renewal:{cycle}:renewed:email"),
-                    "auto_renew_succeeded",
-                    json!({"months": months, "amount": amount, "currency": "TWD", "expires_on": expires_on, "card_last4": last4}),
+                    Template::AutoRenewSucceeded(RenewalSucceeded { months: months.get(), amount, currency: "TWD".into(), expires_on, card_last4: last4 }),
                 ),
             ],
             ChargeEffect::Declined { cycle, attempt, next_attempt_on } => vec![notification(
                 plan,
                 format!("{m}:renewal:{cycle}:declined:{attempt}"),
-                "auto_renew_declined",
-                json!({"cycle": cycle, "attempt": attempt, "next_attempt_on": next_attempt_on, "amount": amount, "currency": "TWD", "card_last4": last4}),
+                Template::AutoRenewDeclined(RenewalDeclined { cycle, attempt, next_attempt_on, amount: Some(amount), currency: "TWD".into(), card_last4: last4 }),
             )],
             ChargeEffect::Suspended { cycle, attempt, reason } => vec![notification(
                 plan,
                 format!("{m}:renewal:{cycle}:suspended"),
-                "auto_renew_suspended",
-                json!({"cycle": cycle, "attempt": attempt, "reason": reason, "expires_on": plan.expires_on, "card_last4": last4}),
+                Template::AutoRenewSuspended(RenewalSuspended { cycle, attempt: Some(attempt), reason, expires_on: plan.expires_on, card_last4: last4 }),
             )],
         }
     }

@@ -6,7 +6,7 @@ use einvoice_adapters::schedule::{JobError, ScheduledJob};
 use einvoice_adapters::store::{PlanItem, StoreError};
 use einvoice_domain::renewal::{cutoff_due, cutoff_window};
 use einvoice_domain::{PlanCatalogue, taipei_date};
-use serde_json::json;
+use einvoice_adapters::contracts::{RenewalLocked, Template};
 
 use crate::{Config, Dependencies, PLAN_WRITE_ROUNDS, RunSummary, notification, publish};
 
@@ -43,9 +43,15 @@ impl RenewalCutoff {
             let event = notification(
                 &plan,
                 format!("{merchant_id}:renewal-locked:{}", notice.cycle),
-                "auto_renew_locked",
-                json!({"cycle": notice.cycle, "locked_from": notice.locked_from, "charge_on": notice.charge_on,
-                       "months": notice.months, "amount": amount, "currency": "TWD", "card_last4": notice.card_last4}),
+                Template::AutoRenewLocked(RenewalLocked {
+                    cycle: notice.cycle,
+                    locked_from: notice.locked_from,
+                    charge_on: notice.charge_on,
+                    months: notice.months.get(),
+                    amount,
+                    currency: "TWD".into(),
+                    card_last4: Some(notice.card_last4.clone()),
+                }),
             );
             publish(&self.deps, &[event]).await?;
             let locked = PlanItem { renewal_locked_for: Some(notice.cycle), version: plan.version + 1, updated_at: now, ..plan };

@@ -18,6 +18,7 @@ mod tests;
 use std::sync::Arc;
 
 use einvoice_adapters::config::{self, ConfigError};
+use einvoice_adapters::contracts::{Channel, Contract, MerchantNotification, Template};
 use einvoice_adapters::events::{DomainEvent, EventPublisher};
 use einvoice_adapters::payment::PaymentGateway;
 use einvoice_adapters::schedule::JobError;
@@ -116,13 +117,10 @@ impl RunSummary {
 }
 
 /// A `MerchantNotification` (e-mail) event about the merchant's plan; `event_id` lets
-/// consumers drop repeats (a job re-run publishes the same id).
-fn notification(plan: &PlanItem, event_id: String, template: &str, mut detail: serde_json::Value) -> DomainEvent {
-    detail["event_id"] = event_id.into();
-    detail["merchant_id"] = plan.merchant_id.clone().into();
-    detail["channel"] = "email".into();
-    detail["template"] = template.into();
-    DomainEvent::new("MerchantNotification", detail)
+/// consumers drop repeats (a job re-run publishes the same id). The notifier finds the
+/// merchant's contact.
+fn notification(plan: &PlanItem, event_id: String, template: Template) -> DomainEvent {
+    MerchantNotification { event_id, merchant_id: plan.merchant_id.clone(), channel: Channel::Email, to: Vec::new(), contact_name: None, template }.to_event()
 }
 
 /// Publishes before the state change is written, so a failure leaves the work to the next run

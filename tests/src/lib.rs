@@ -22,10 +22,25 @@ pub async fn start() -> Harness {
 
 /// A stack with its own table, bus and secrets, configured otherwise (`..LocalConfig::isolated()`).
 pub async fn start_with(config: LocalConfig) -> Harness {
-    assert!(std::env::var("AWS_ENDPOINT_URL").is_ok(), "AWS_ENDPOINT_URL is not set: run the tests through ./infra/test, which starts moto");
+    require_moto();
     let stack = LocalStack::start(config).await.expect("local stack starts");
     let c = ContractClient::local(stack.url());
     Harness { stack, c }
+}
+
+/// The end-to-end tests talk to moto, which `./infra/test` installs and starts. Without it
+/// (a plain `cargo test --workspace`) the test binary stops at once with one line saying so,
+/// instead of every test failing on its own.
+fn require_moto() {
+    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+        use std::io::Write;
+        // Straight to stderr: the test harness's capture would swallow an eprintln! on exit.
+        let _ = writeln!(
+            std::io::stderr(),
+            "end-to-end tests need moto (AWS_ENDPOINT_URL is not set): run ./infra/test, which installs and starts it; `cargo test` alone runs the unit tests"
+        );
+        std::process::exit(2);
+    }
 }
 
 /// A merchant id no other test uses.

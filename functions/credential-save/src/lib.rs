@@ -14,10 +14,12 @@ use einvoice_adapters::secret::Secret;
 use einvoice_adapters::settings::{CredentialCheck, SettingsError, SettingsItem};
 use einvoice_adapters::store::{PlanItem, PlanStore, SettingsStore, StoreError};
 use einvoice_adapters::upstream::UpstreamError;
-use einvoice_domain::settings::{InvoiceSettings, InvoiceSettingsWire, SettingsWarning, mask_last4, settings_warnings};
-use einvoice_domain::{Clock, PlanStatus};
+use chrono::{DateTime, Utc};
+use einvoice_domain::settings::{InvoiceSettings, InvoiceSettingsWire, Provider, SettingsWarning, mask_last4, settings_warnings};
+use einvoice_domain::tax::{CustomsClearance, TaxKind, ZeroTaxReason};
+use einvoice_domain::{Clock, PlanStatus, Ubn};
 use http::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 /// Settings from the environment (template.yaml sets them in AWS).
 #[derive(Debug, Clone)]
@@ -159,16 +161,16 @@ impl CredentialSave {
     /// `GET`: the stored settings, masked; defaults when nothing was saved.
     async fn read(&self, merchant_id: &str) -> Result<ApiResponse, ApiError> {
         let Some(item) = self.deps.store.settings(merchant_id).await? else {
-            return Ok(ApiResponse::ok(&json!({
-                "merchant_id": merchant_id,
-                "configured": false,
-                "enabled": false,
-                "provider": "wixtar",
-                "show_at_checkout": false,
-                "issue_on": ["shipment"],
-                "credentials": Value::Null,
-                "warnings": [],
-            })));
+            return Ok(ApiResponse::ok(&UnconfiguredView {
+                merchant_id,
+                configured: false,
+                enabled: false,
+                provider: Provider::Wixtar,
+                show_at_checkout: false,
+                issue_on: &["shipment"],
+                credentials: None,
+                warnings: &[],
+            }));
         };
         let settings = item.open(&self.deps.master_keys).map_err(unreadable)?;
         self.respond(merchant_id, &item, &settings).await
@@ -189,34 +191,86 @@ impl CredentialSave {
     }
 }
 
-/// The response body: every credential shown, AES KEY and RID masked to their last 4.
-fn settings_view(merchant_id: &str, item: &SettingsItem, settings: &InvoiceSettings, plan_status: PlanStatus, warnings: &[SettingsWarning]) -> Value {
+/// The answer when nothing was saved: the defaults a first save starts from.
+#[derive(Debug, Serialize)]
+struct UnconfiguredView<'a> {
+    merchant_id: &'a str,
+    configured: bool,
+    enabled: bool,
+    provider: Provider,
+    show_at_checkout: bool,
+    issue_on: &'a [&'a str],
+    credentials: Option<MaskedCredentials<'a>>,
+    warnings: &'a [SettingsWarning],
+}
+
+/// The saved settings (串接設定), every credential shown, AES KEY and RID masked to their last 4.
+#[derive(Debug, Serialize)]
+struct SettingsView<'a> {
+    merchant_id: &'a str,
+    configured: bool,
+    enabled: bool,
+    provider: Provider,
+    show_at_checkout: bool,
+    issue_on: Vec<&'static str>,
+    default_tax_type: TaxKind,
+    customs_clearance: Option<CustomsClearance>,
+    zero_tax_reason: Option<ZeroTaxReason>,
+    mixed_tax_approved: bool,
+    credentials: MaskedCredentials<'a>,
+    credentials_check: CheckView,
+    plan_status: PlanStatus,
+    updated_at: DateTime<Utc>,
+    warnings: &'a [SettingsWarning],
+}
+
+#[derive(Debug, Serialize)]
+struct MaskedCredentials<'a> {
+    ubn: &'a Ubn,
+    store_code: &'a str,
+    pos_code: &'a str,
+    pid: &'a str,
+    /// 認證碼, masked.
+    rid: String,
+    pname: &'a str,
+    /// AES KEY, masked.
+    aes_key: String,
+}
+
+/// What Wixtar said of the credentials when they were saved (連線檢查).
+#[derive(Debug, Serialize)]
+struct CheckView {
+    status: CredentialCheck,
+    checked_at: DateTime<Utc>,
+}
+
+fn settings_view<'a>(merchant_id: &'a str, item: &SettingsItem, settings: &'a InvoiceSettings, plan_status: PlanStatus, warnings: &'a [SettingsWarning]) -> SettingsView<'a> {
     let c = &settings.credentials;
-    json!({
-        "merchant_id": merchant_id,
-        "configured": true,
-        "enabled": settings.enabled,
-        "provider": settings.provider,
-        "show_at_checkout": settings.show_at_checkout,
-        "issue_on": settings.issue_on.names(),
-        "default_tax_type": settings.tax.default_tax_type,
-        "customs_clearance": settings.tax.zero_rating.map(|z| z.customs_clearance),
-        "zero_tax_reason": settings.tax.zero_rating.map(|z| z.reason),
-        "mixed_tax_approved": settings.tax.mixed_tax_approved,
-        "credentials": {
-            "ubn": c.ubn,
-            "store_code": c.store_code,
-            "pos_code": c.pos_code,
-            "pid": c.pid,
-            "rid": mask_last4(&c.rid),
-            "pname": c.pname,
-            "aes_key": mask_last4(&c.aes_key),
+    SettingsView {
+        merchant_id,
+        configured: true,
+        enabled: settings.enabled,
+        provider: settings.provider,
+        show_at_checkout: settings.show_at_checkout,
+        issue_on: settings.issue_on.names(),
+        default_tax_type: settings.tax.default_tax_type,
+        customs_clearance: settings.tax.zero_rating.map(|z| z.customs_clearance),
+        zero_tax_reason: settings.tax.zero_rating.map(|z| z.reason),
+        mixed_tax_approved: settings.tax.mixed_tax_approved,
+        credentials: MaskedCredentials {
+            ubn: &c.ubn,
+            store_code: &c.store_code,
+            pos_code: &c.pos_code,
+            pid: &c.pid,
+            rid: mask_last4(&c.rid),
+            pname: &c.pname,
+            aes_key: mask_last4(&c.aes_key),
         },
-        "credentials_check": {"status": item.credentials_check, "checked_at": item.checked_at},
-        "plan_status": plan_status,
-        "updated_at": item.updated_at,
-        "warnings": warnings,
-    })
+        credentials_check: CheckView { status: item.credentials_check, checked_at: item.checked_at },
+        plan_status,
+        updated_at: item.updated_at,
+        warnings,
+    }
 }
 
 #[async_trait::async_trait]

@@ -13,6 +13,7 @@ use einvoice_adapters::testing::{FakeWixtar, Fault, MemoryStore};
 use einvoice_domain::FixedClock;
 
 use super::*;
+use serde_json::{Value, json};
 
 /// AES KEY and RID of the settings saved here (never to be seen in clear).
 const RID: &str = "Rid-9f3e7c1a-SECRET";

@@ -9,8 +9,8 @@ use einvoice_adapters::events::DomainEvent;
 use einvoice_adapters::store::{NoticeItem, PlanItem, PlanOrderItem, PlanOrderStatus, StoreError};
 use einvoice_adapters::wixtar::OnboardingRequest;
 use einvoice_domain::{PlanMonths, RuleViolation, UsagePeriod, card, taipei_date};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use einvoice_adapters::config::WixtarContact;
 
 use crate::PlanCheckout;
 
@@ -77,6 +77,23 @@ impl PaymentCallbackWire {
     }
 }
 
+/// The details of the plan view's notice after a first payment: whom Wixtar sends.
+#[derive(Debug, Serialize)]
+struct OnboardingNotice<'a> {
+    wixtar_contact: &'a WixtarContact,
+    order_id: &'a str,
+}
+
+/// The answer to the gateway's callback: where the order stands now.
+#[derive(Debug, Serialize)]
+struct PaymentApplied<'a> {
+    order_id: &'a str,
+    status: PlanOrderStatus,
+    kind: &'a str,
+    starts_on: Option<chrono::NaiveDate>,
+    expires_on: Option<chrono::NaiveDate>,
+}
+
 impl PlanCheckout {
     pub(crate) async fn payment_callback(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let (order_id, outcome) = req.json::<PaymentCallbackWire>()?.parse(self.clock.now())?;
@@ -98,13 +115,13 @@ impl PlanCheckout {
                 order
             }
         };
-        Ok(ApiResponse::ok(&json!({
-            "order_id": order.order_id,
-            "status": order.status,
-            "kind": order.kind,
-            "starts_on": order.period_starts_on,
-            "expires_on": order.period_expires_on,
-        })))
+        Ok(ApiResponse::ok(&PaymentApplied {
+            order_id: &order.order_id,
+            status: order.status,
+            kind: &order.kind,
+            starts_on: order.period_starts_on,
+            expires_on: order.period_expires_on,
+        }))
     }
 
     async fn load_order(&self, merchant_id: &str, order_id: &str) -> Result<PlanOrderItem, ApiError> {
@@ -190,7 +207,7 @@ impl PlanCheckout {
                 &order.merchant_id,
                 "wixtar_onboarding",
                 format!("付款完成，美麗科技專員將與您聯繫開通帳號。Payment received: {} will contact you to open your account ({}).", c.name, c.phone),
-                json!({"wixtar_contact": c, "order_id": order.order_id}),
+                serde_json::to_value(OnboardingNotice { wixtar_contact: c, order_id: &order.order_id }).expect("notice details serialize"),
                 now,
             )
         });

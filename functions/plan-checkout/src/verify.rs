@@ -1,15 +1,23 @@
 //! `POST /v1/merchants/{merchant_id}/plan/verify` (帳號驗證): UBN check and the plan list.
 
 use einvoice_adapters::api::{ApiError, ApiRequest, ApiResponse};
-use einvoice_domain::{RuleViolation, Ubn};
-use serde::Deserialize;
-use serde_json::json;
+use einvoice_domain::{PlanOffer, RuleViolation, Ubn};
+use serde::{Deserialize, Serialize};
 
 use crate::PlanCheckout;
 
 #[derive(Deserialize)]
 struct VerifyWire {
     ubn: Option<String>,
+}
+
+/// The answer to `POST …/plan/verify`: the plans on offer, with the first-purchase bonus.
+#[derive(Debug, Serialize)]
+struct VerifyView {
+    ubn: Ubn,
+    first_purchase: bool,
+    currency: &'static str,
+    plans: Vec<PlanOffer>,
 }
 
 impl PlanCheckout {
@@ -23,11 +31,6 @@ impl PlanCheckout {
         let raw = wire.ubn.ok_or_else(|| RuleViolation::on_field("missing_field", "ubn", "ubn is required"))?;
         let ubn = Ubn::parse(&raw)?;
         let first_purchase = self.is_first_purchase(merchant_id).await?;
-        Ok(ApiResponse::ok(&json!({
-            "ubn": ubn,
-            "first_purchase": first_purchase,
-            "currency": "TWD",
-            "plans": self.catalogue.offers(first_purchase),
-        })))
+        Ok(ApiResponse::ok(&VerifyView { ubn, first_purchase, currency: "TWD", plans: self.catalogue.offers(first_purchase) }))
     }
 }

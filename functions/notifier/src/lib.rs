@@ -19,7 +19,8 @@ use einvoice_adapters::mail::{MailClaim, MailError, MailItem, Mailer, OutgoingMa
 use einvoice_adapters::schedule::JobError;
 use einvoice_adapters::store::{MailLedger, PlanOrderItem, PlanOrderStatus, PlanStore};
 use einvoice_domain::Clock;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use tracing::Instrument;
 
 use einvoice_adapters::contracts::MerchantNotification as Notification;
@@ -93,6 +94,21 @@ pub const CLAIM_LEASE: chrono::Duration = chrono::Duration::seconds(45);
 pub trait NotifierStore: PlanStore + MailLedger {}
 impl<T: PlanStore + MailLedger + ?Sized> NotifierStore for T {}
 
+/// What one delivery of a notification did (the handler's answer, logged by the runner).
+#[derive(Debug, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+enum Delivery {
+    /// The mail was sent by an earlier delivery.
+    Duplicate { message_id: Option<String> },
+    Sent { message_id: String, attempts: u32 },
+}
+
+impl Delivery {
+    fn json(&self) -> Value {
+        serde_json::to_value(self).expect("a delivery serializes")
+    }
+}
+
 pub struct Dependencies {
     pub store: Arc<dyn NotifierStore>,
     pub mailer: Arc<dyn Mailer>,
@@ -159,7 +175,7 @@ impl Notifier {
             MailClaim::Claimed => {}
             MailClaim::Sent(record) => {
                 tracing::info!(message_id = record.message_id.as_deref().unwrap_or_default(), "mail already sent; nothing to do");
-                return Ok(json!({"result": "duplicate", "message_id": record.message_id}));
+                return Ok(Delivery::Duplicate { message_id: record.message_id }.json());
             }
             MailClaim::Busy(record) => {
                 // Another delivery is sending it, or crashed: its lease decides; retry later.
@@ -185,7 +201,7 @@ impl Notifier {
                     tracing::error!(error = %e, message_id, "mail sent but not recorded; a redelivery after the lease would send it again");
                 }
                 tracing::info!(message_id, recipients = mail.to.len(), attempts, "mail sent");
-                Ok(json!({"result": "sent", "message_id": message_id, "attempts": attempts}))
+                Ok(Delivery::Sent { message_id, attempts }.json())
             }
             Err(e) => {
                 if let Err(store) = self.deps.store.mail_failed(&n.event_id, &e.to_string(), at).await {

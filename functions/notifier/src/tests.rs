@@ -12,6 +12,7 @@ use einvoice_adapters::testing::{FakeMailer, MemoryStore};
 use einvoice_domain::FixedClock;
 
 use super::*;
+use serde_json::json;
 
 const FAST: SendPolicy = SendPolicy { max_attempts: 4, base_delay: Duration::from_millis(1) };
 

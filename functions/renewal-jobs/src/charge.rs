@@ -16,7 +16,7 @@ use einvoice_adapters::store::{NoticeItem, PlanItem, PlanOrderItem, PlanOrderSta
 use einvoice_adapters::upstream::UpstreamError;
 use einvoice_domain::renewal::{ChargeDecision, ChargeOrder, ChargeOutcome, apply_charge_outcome, charge_due, charge_window, start_charge};
 use einvoice_domain::{ChargeAttempts, ChargeEffect, PlanCatalogue, RetryPolicy, SuspendReason, taipei_date};
-use serde_json::json;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::{Config, Dependencies, PLAN_WRITE_ROUNDS, RunSummary, notification, publish};
@@ -58,10 +58,17 @@ fn renewal_order(plan: &PlanItem, order: &ChargeOrder, amount: u64, charge_id: &
         payment_method: "card".into(),
         auto_renew: true,
         status: PlanOrderStatus::Paid,
-        contact: json!({}),
-        company: json!({}),
-        payment: json!({"method": "card", "source": "auto_renew", "charge_id": charge_id,
-                        "idempotency_key": order.idempotency_key, "cycle": order.cycle, "attempt": order.attempt}),
+        contact: serde_json::Value::Object(Default::default()),
+        company: serde_json::Value::Object(Default::default()),
+        payment: serde_json::to_value(RenewalPayment {
+            method: "card",
+            source: "auto_renew",
+            charge_id,
+            idempotency_key: &order.idempotency_key,
+            cycle: order.cycle,
+            attempt: order.attempt,
+        })
+        .expect("the payment record serializes"),
         created_at: now,
         paid_at: Some(now),
         failed_at: None,
@@ -259,6 +266,24 @@ impl RenewalCharge {
     }
 }
 
+/// How a renewal order was paid: the charge of the bound card.
+#[derive(Debug, Serialize)]
+struct RenewalPayment<'a> {
+    method: &'static str,
+    source: &'static str,
+    charge_id: &'a str,
+    idempotency_key: &'a str,
+    cycle: NaiveDate,
+    attempt: u32,
+}
+
+/// The details of the plan view's notice when auto-renew is suspended.
+#[derive(Debug, Serialize)]
+struct SuspensionDetails {
+    reason: SuspendReason,
+    cycle: NaiveDate,
+}
+
 fn suspended_notice(plan: &PlanItem, reason: SuspendReason, cycle: NaiveDate, now: DateTime<Utc>) -> NoticeItem {
     let why = match reason {
         SuspendReason::Declined => "信用卡扣款多次失敗 the card was declined on every attempt",
@@ -269,7 +294,7 @@ fn suspended_notice(plan: &PlanItem, reason: SuspendReason, cycle: NaiveDate, no
         &plan.merchant_id,
         "auto_renew_suspended",
         format!("自動續約已暫停（{why}）；方案將於 {cycle} 到期，請更新付款設定或手動續購。Auto-renew is suspended; the plan ends on {cycle}."),
-        json!({"reason": reason, "cycle": cycle}),
+        serde_json::to_value(SuspensionDetails { reason, cycle }).expect("notice details serialize"),
         now,
     )
 }

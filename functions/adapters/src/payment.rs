@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::upstream::{UpstreamError, http_client, post_json};
 
+#[cfg(any(test, feature = "testing"))]
+pub mod contract;
+
 /// A payment to open for one plan order; `order_id` is the gateway's idempotency key
 /// (the same order always gets the same payment).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -16,7 +16,12 @@ use crate::events::{DomainEvent, EventPublisher, PublishError};
 use crate::mail::{MailError, Mailer, OutgoingMail};
 use crate::payment::{ChargeReceipt, ChargeRequest, ChargeResult, PaymentGateway, PaymentInstructions, PaymentRequest};
 use crate::upstream::UpstreamError;
-use crate::wixtar::{AllowanceUpload, InvoiceUpload, OnboardingReceipt, OnboardingRequest, PosIdentity, UnusedSpan, UploadReceipt, WireRange, WixtarClient};
+use crate::wixtar::rules::{self, HeldAllowance, Refusal};
+use crate::wixtar::{
+    AllowanceUpload, InvoiceUpload, OnboardingReceipt, OnboardingRequest, PosIdentity, UnusedSpan, UploadReceipt, WireRange, WixtarClient, none_when,
+};
+
+pub use crate::wixtar::rules::{BOOK, track_for};
 
 /// How the next calls to a fake fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,16 +43,20 @@ impl Faults {
         armed.extend(std::iter::repeat_n(fault, count));
     }
 
-    fn take(&self) -> Option<Fault> {
-        let mut armed = lock(&self.0);
-        (!armed.is_empty()).then(|| armed.remove(0))
-    }
-
-    /// Runs `work` under the next armed fault, if any.
+    /// Runs `work` under the next armed fault, if any. As at the simulators, an `AfterWork`
+    /// fault is used up only by work that succeeds: a refusal is answered as usual and leaves it
+    /// armed for the next call.
     fn run<T>(&self, work: impl FnOnce() -> Result<T, UpstreamError>) -> Result<T, UpstreamError> {
-        match self.take() {
-            Some(Fault::Unavailable) => Err(UpstreamError::Unavailable("injected fault: unavailable".into())),
-            Some(Fault::AfterWork) => work().and(Err(UpstreamError::Unavailable("injected fault: the answer was lost after the work".into()))),
+        let mut armed = lock(&self.0);
+        match armed.first() {
+            Some(Fault::Unavailable) => {
+                armed.remove(0);
+                Err(UpstreamError::Unavailable("injected fault: unavailable".into()))
+            }
+            Some(Fault::AfterWork) => work().and_then(|_| {
+                armed.remove(0);
+                Err(UpstreamError::Unavailable("injected fault: the answer was lost after the work".into()))
+            }),
             None => work(),
         }
     }
@@ -57,16 +66,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn rejected(status: u16, code: &str) -> UpstreamError {
-    UpstreamError::Rejected { status, message: format!("{{\"error\":\"{code}\"}}") }
-}
-
 fn accepted(number: &str, status: &str) -> UploadReceipt {
     UploadReceipt { number: number.to_owned(), status: status.to_owned() }
 }
-
-/// Numbers per book, as Wixtar hands them out.
-pub const BOOK: u32 = 50;
 
 /// One invoice Wixtar holds, with what was done to it since.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,17 +102,14 @@ struct WixtarState {
 
 /// Wixtar in memory: books of [`BOOK`] numbers per UBN and period, uploads checked against
 /// them and idempotent by number, voids and allowances, unused-number reports, credentials
-/// accepted until a UBN's real RID is registered.
+/// accepted until a UBN's real RID is registered. What it refuses it refuses with the
+/// simulator's rules (`wixtar::rules`), and the Wixtar contract (`wixtar::contract`) runs
+/// against both. Unlike the simulator, an `AfterWork` fault also loses the answer of a
+/// contact hand-off or a range query (the simulator keeps it armed through them).
 #[derive(Debug, Default)]
 pub struct FakeWixtar {
     state: Mutex<WixtarState>,
     faults: Faults,
-}
-
-/// The 字軌 the fake uses for a period (the simulator's rule: two letters from its digits).
-pub fn track_for(period: &str) -> String {
-    let n = period.parse::<u32>().unwrap_or(0);
-    [n % 26, n / 26 % 26].iter().map(|&i| char::from(b'A' + i as u8)).collect()
 }
 
 impl FakeWixtar {
@@ -153,77 +152,81 @@ impl FakeWixtar {
         lock(&self.state).unused.get(&(ubn.to_owned(), period.to_owned())).cloned()
     }
 
-    fn authenticate(state: &WixtarState, pos: &PosIdentity) -> Result<(), UpstreamError> {
+    fn authenticate(state: &WixtarState, pos: &PosIdentity) -> Result<(), Refusal> {
+        rules::check_pos(pos)?;
         match state.registered.get(&pos.ubn) {
-            Some(rid) if *rid != pos.rid => Err(rejected(401, "invalid_credentials")),
+            Some(rid) if *rid != pos.rid => Err(rules::INVALID_CREDENTIALS),
             _ => Ok(()),
         }
     }
 
-    /// A POS call: faults, then the credentials, then `work` on the state.
-    fn pos_call<T>(&self, pos: &PosIdentity, work: impl FnOnce(&mut WixtarState) -> Result<T, UpstreamError>) -> Result<T, UpstreamError> {
+    /// A POS call: faults, then the POS identity, then `work` on the state.
+    fn pos_call<T>(&self, pos: &PosIdentity, work: impl FnOnce(&mut WixtarState) -> Result<T, Refusal>) -> Result<T, UpstreamError> {
         self.faults.run(|| {
             let mut state = lock(&self.state);
             Self::authenticate(&state, pos)?;
-            work(&mut state)
+            Ok(work(&mut state)?)
         })
     }
 }
 
-fn in_range(range: &WireRange, number: &str) -> bool {
-    number.len() == 10 && number[..2] == range.track && number[2..] >= *range.first && number[2..] <= *range.last
+/// The allowances an invoice holds, as the rules see them.
+fn held(invoice: &HeldInvoice) -> impl Iterator<Item = HeldAllowance<'_>> {
+    invoice.allowances.iter().map(|(number, (a, voided))| HeldAllowance { number, total: a.total, voided: *voided })
 }
 
 #[async_trait]
 impl WixtarClient for FakeWixtar {
     async fn hand_off_contact(&self, req: &OnboardingRequest) -> Result<OnboardingReceipt, UpstreamError> {
         self.faults.run(|| {
+            if req.request_id.is_empty() || req.ubn.is_empty() {
+                return Err(rules::HAND_OFF_INCOMPLETE.into());
+            }
             let mut state = lock(&self.state);
             state.hand_offs += 1;
-            let n = state.onboarding.len() + 1;
-            let (_, reference) = state.onboarding.entry(req.request_id.clone()).or_insert_with(|| (req.clone(), format!("WX-ONB-{n:05}")));
+            let (_, reference) = state.onboarding.entry(req.request_id.clone()).or_insert_with(|| (req.clone(), format!("WX-{}", req.request_id)));
             Ok(OnboardingReceipt { reference: reference.clone() })
         })
     }
 
     async fn number_ranges(&self, pos: &PosIdentity, period: &str) -> Result<Vec<WireRange>, UpstreamError> {
-        self.pos_call(pos, |state| Ok(state.allocations.iter().filter(|((ubn, _), r)| *ubn == pos.ubn && r.period == period).map(|(_, r)| r.clone()).collect()))
+        self.pos_call(pos, |state| {
+            if !rules::valid_period(period) {
+                return Err(rules::BAD_PERIOD);
+            }
+            Ok(state.allocations.iter().filter(|((ubn, _), r)| *ubn == pos.ubn && r.period == period).map(|(_, r)| r.clone()).collect())
+        })
     }
 
     async fn allocate_range(&self, pos: &PosIdentity, period: &str, request_id: &str) -> Result<Option<WireRange>, UpstreamError> {
-        self.pos_call(pos, |state| {
+        let answer = self.pos_call(pos, |state| {
+            if !rules::valid_period(period) {
+                return Err(rules::BAD_PERIOD);
+            }
+            if request_id.is_empty() {
+                return Err(rules::REQUEST_ID_REQUIRED);
+            }
             if let Some(known) = state.allocations.get(&(pos.ubn.clone(), request_id.to_owned())) {
-                return if known.period == period { Ok(Some(known.clone())) } else { Err(rejected(409, "request_id_conflict")) };
+                return if known.period == period { Ok(known.clone()) } else { Err(Refusal::conflict("request_id_conflict")) };
             }
             let books = state.allocations.iter().filter(|((ubn, _), r)| *ubn == pos.ubn && r.period == period).count() as u32;
-            if state.book_limits.get(&pos.ubn).is_some_and(|max| books >= *max) {
-                return Ok(None);
-            }
-            let issued = state.books_per_period.entry(period.to_owned()).or_default();
-            let range = WireRange {
-                period: period.to_owned(),
-                track: track_for(period),
-                first: format!("{:08}", *issued * BOOK),
-                last: format!("{:08}", *issued * BOOK + BOOK - 1),
-            };
-            *issued += 1;
+            let issued = state.books_per_period.get(period).copied().unwrap_or(0);
+            let range = rules::nth_book(period, issued).filter(|_| state.book_limits.get(&pos.ubn).is_none_or(|max| books < *max));
+            let range = range.ok_or(Refusal::conflict("no_ranges_available"))?;
+            state.books_per_period.insert(period.to_owned(), issued + 1);
             state.allocations.insert((pos.ubn.clone(), request_id.to_owned()), range.clone());
-            Ok(Some(range))
-        })
+            Ok(range)
+        });
+        none_when(answer, 409, "no_ranges_available")
     }
 
     async fn upload_invoice(&self, pos: &PosIdentity, invoice: &InvoiceUpload) -> Result<UploadReceipt, UpstreamError> {
         self.pos_call(pos, |state| {
-            if invoice.seller_ubn != pos.ubn || invoice.items.is_empty() {
-                return Err(rejected(400, "invoice is malformed"));
-            }
-            let allocated = state.allocations.iter().any(|((ubn, _), r)| *ubn == pos.ubn && r.period == invoice.period && in_range(r, &invoice.number));
-            if !allocated {
-                return Err(rejected(422, "number_not_allocated"));
-            }
+            let ranges = state.allocations.iter().filter(|((ubn, _), _)| *ubn == pos.ubn).map(|(_, r)| r);
+            rules::check_upload(&pos.ubn, invoice, ranges)?;
             let key = (pos.ubn.clone(), invoice.number.clone());
             match state.invoices.get_mut(&key) {
-                Some(held) if held.upload != *invoice => return Err(rejected(409, "number_conflict")),
+                Some(held) if held.upload != *invoice => return Err(Refusal::conflict("number_conflict")),
                 Some(held) => held.received += 1,
                 None => {
                     state.invoices.insert(key, HeldInvoice { upload: invoice.clone(), received: 1, voided: false, allowances: BTreeMap::new() });
@@ -234,32 +237,32 @@ impl WixtarClient for FakeWixtar {
     }
 
     async fn find_invoice(&self, pos: &PosIdentity, number: &str) -> Result<Option<UploadReceipt>, UpstreamError> {
-        self.pos_call(pos, |state| Ok(state.invoices.contains_key(&(pos.ubn.clone(), number.to_owned())).then(|| accepted(number, "accepted"))))
+        let answer = self.pos_call(pos, |state| {
+            if number.is_empty() {
+                return Err(rules::NUMBER_REQUIRED);
+            }
+            match state.invoices.contains_key(&(pos.ubn.clone(), number.to_owned())) {
+                true => Ok(accepted(number, "accepted")),
+                false => Err(Refusal::not_found()),
+            }
+        });
+        none_when(answer, 404, "not_found")
     }
 
     async fn void_invoice(&self, pos: &PosIdentity, number: &str, _reason: &str) -> Result<UploadReceipt, UpstreamError> {
         self.pos_call(pos, |state| {
-            let held = state.invoices.get_mut(&(pos.ubn.clone(), number.to_owned())).ok_or_else(|| rejected(404, "not_found"))?;
-            if held.allowances.values().any(|(_, voided)| !voided) {
-                return Err(rejected(409, "allowances_exist"));
-            }
-            held.voided = true;
+            let invoice = state.invoices.get_mut(&(pos.ubn.clone(), number.to_owned())).ok_or(Refusal::not_found())?;
+            rules::may_void(held(invoice))?;
+            invoice.voided = true;
             Ok(accepted(number, "void"))
         })
     }
 
     async fn upload_allowance(&self, pos: &PosIdentity, allowance: &AllowanceUpload) -> Result<UploadReceipt, UpstreamError> {
         self.pos_call(pos, |state| {
-            let held = state.invoices.get_mut(&(pos.ubn.clone(), allowance.invoice_number.clone())).ok_or_else(|| rejected(404, "not_found"))?;
-            if held.voided {
-                return Err(rejected(409, "invoice_void"));
-            }
-            if !held.allowances.contains_key(&allowance.number) {
-                let allowed: u64 = held.allowances.values().filter(|(_, voided)| !voided).map(|(a, _)| a.total).sum();
-                if allowed + allowance.total > held.upload.total {
-                    return Err(rejected(409, "allowance_exceeds_invoice"));
-                }
-                held.allowances.insert(allowance.number.clone(), (allowance.clone(), false));
+            let invoice = state.invoices.get_mut(&(pos.ubn.clone(), allowance.invoice_number.clone())).ok_or(Refusal::not_found())?;
+            if rules::take_allowance(&invoice.upload, invoice.voided, held(invoice), allowance)? {
+                invoice.allowances.insert(allowance.number.clone(), (allowance.clone(), false));
             }
             Ok(accepted(&allowance.number, "accepted"))
         })
@@ -272,7 +275,7 @@ impl WixtarClient for FakeWixtar {
                 .iter_mut()
                 .filter(|((ubn, _), _)| *ubn == pos.ubn)
                 .find_map(|(_, held)| held.allowances.get_mut(number))
-                .ok_or_else(|| rejected(404, "not_found"))?;
+                .ok_or(Refusal::not_found())?;
             held.1 = true;
             Ok(accepted(number, "void"))
         })
@@ -280,10 +283,30 @@ impl WixtarClient for FakeWixtar {
 
     async fn report_unused(&self, pos: &PosIdentity, period: &str, unused: &[UnusedSpan]) -> Result<(), UpstreamError> {
         self.pos_call(pos, |state| {
+            if !rules::valid_period(period) {
+                return Err(rules::UNUSED_REPORT_MALFORMED);
+            }
             state.unused.insert((pos.ubn.clone(), period.to_owned()), unused.to_vec());
             Ok(())
         })
     }
+}
+
+/// One `#[tokio::test]` per check of a provider port's contract (the functions of module
+/// `<checks>`), each against a peer made by `let <pattern> = <make>;` and called with
+/// `<args>`: what `wixtar_contract_tests!` and `gateway_contract_tests!` expand to.
+#[macro_export]
+macro_rules! provider_contract_tests {
+    ($checks:path; let $pat:pat = $make:expr; $args:tt; $($check:ident),+ $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                use $checks as checks;
+                let $pat = $make;
+                checks::$check $args.await;
+            }
+        )+
+    };
 }
 
 /// One charge the fake gateway answered.
@@ -297,15 +320,18 @@ pub struct FakeCharge {
 
 #[derive(Debug, Default)]
 struct GatewayState {
-    payments: Vec<PaymentRequest>,
+    /// Payments opened, each with the instructions it was answered (replayed to repeats).
+    payments: Vec<(PaymentRequest, PaymentInstructions)>,
     /// By idempotency key: the first answer, replayed to repeats.
     charges: BTreeMap<String, FakeCharge>,
     /// Card token → what its charges answer (cards pass unless told otherwise).
     cards: BTreeMap<String, ChargeResult>,
 }
 
-/// The payment gateway in memory: payments opened, card charges idempotent by key, cards
-/// that pass or decline as told.
+/// The payment gateway in memory: payments opened once per order, card charges idempotent by
+/// key, cards that pass or decline as told. The payment-gateway contract
+/// (`payment::contract`) runs against it and against the simulator. Unlike the simulator, an
+/// `AfterWork` fault also loses the answer of a payment creation.
 #[derive(Debug, Default)]
 pub struct FakeGateway {
     state: Mutex<GatewayState>,
@@ -327,7 +353,7 @@ impl FakeGateway {
     }
 
     pub fn payments(&self) -> Vec<PaymentRequest> {
-        lock(&self.state).payments.clone()
+        lock(&self.state).payments.iter().map(|(p, _)| p.clone()).collect()
     }
 
     /// Charges made, one per idempotency key.
@@ -340,18 +366,32 @@ impl FakeGateway {
 impl PaymentGateway for FakeGateway {
     async fn create_payment(&self, req: &PaymentRequest) -> Result<PaymentInstructions, UpstreamError> {
         self.faults.run(|| {
-            let mut state = lock(&self.state);
-            if !state.payments.iter().any(|p| p.order_id == req.order_id) {
-                state.payments.push(req.clone());
+            if req.amount == 0 {
+                return Err(UpstreamError::Rejected { status: 400, message: r#"{"error":"amount must be a positive integer"}"#.into() });
             }
-            Ok(match req.method {
-                einvoice_domain::PaymentMethod::Atm => PaymentInstructions::Atm {
-                    bank_code: "822".into(),
-                    virtual_account: format!("9999{:010}", state.payments.len()),
-                    expires_at: chrono::DateTime::from_timestamp(4_102_444_800, 0).expect("2100-01-01"),
-                },
-                einvoice_domain::PaymentMethod::Card => PaymentInstructions::Card { payment_url: format!("https://pay.example/{}", req.order_id) },
-            })
+            let mut state = lock(&self.state);
+            let n = state.payments.len() + 1;
+            let instructions = match state.payments.iter().find(|(p, _)| p.order_id == req.order_id) {
+                Some((_, first)) => first.clone(),
+                None => {
+                    let instructions = match req.method {
+                        einvoice_domain::PaymentMethod::Atm => PaymentInstructions::Atm {
+                            bank_code: "822".into(),
+                            virtual_account: format!("9999{n:010}"),
+                            expires_at: chrono::DateTime::from_timestamp(4_102_444_800, 0).expect("2100-01-01"),
+                        },
+                        einvoice_domain::PaymentMethod::Card => PaymentInstructions::Card { payment_url: format!("https://pay.example/{}", req.order_id) },
+                    };
+                    state.payments.push((req.clone(), instructions.clone()));
+                    instructions
+                }
+            };
+            // What HttpPaymentGateway makes of a stored answer of the other method.
+            match (&instructions, req.method) {
+                (PaymentInstructions::Atm { .. }, einvoice_domain::PaymentMethod::Atm)
+                | (PaymentInstructions::Card { .. }, einvoice_domain::PaymentMethod::Card) => Ok(instructions),
+                _ => Err(UpstreamError::Unavailable("gateway answered with another payment method".into())),
+            }
         })
     }
 
@@ -363,7 +403,8 @@ impl PaymentGateway for FakeGateway {
             }
             let result = state.cards.get(&req.card_token).copied().unwrap_or(ChargeResult::Succeeded);
             let receipt = ChargeReceipt { charge_id: format!("ch_{:06}", state.charges.len() + 1), result };
-            let charge = FakeCharge { card_token: req.card_token.clone(), amount: req.amount, idempotency_key: req.idempotency_key.clone(), receipt: receipt.clone() };
+            let charge =
+                FakeCharge { card_token: req.card_token.clone(), amount: req.amount, idempotency_key: req.idempotency_key.clone(), receipt: receipt.clone() };
             state.charges.insert(req.idempotency_key.clone(), charge);
             Ok(receipt)
         })

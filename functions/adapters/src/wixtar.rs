@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::upstream::{UpstreamError, http_client, post_json};
 
+#[cfg(any(test, feature = "testing"))]
+pub mod contract;
+pub mod rules;
+
 /// The contact hand-off after a first paid plan: Wixtar's sales team then calls the merchant.
 /// `request_id` (the plan order id) makes repeats harmless at Wixtar.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -29,7 +33,7 @@ pub struct OnboardingReceipt {
 
 /// The POS identity Wixtar checks on every POS call (機台認證). The AES KEY is never sent: it
 /// only signs the QR codes locally.
-#[derive(Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PosIdentity {
     pub ubn: String,
     pub store_code: String,
@@ -72,7 +76,9 @@ pub struct WireRange {
 
 /// One issued invoice as uploaded to Wixtar (開立上傳). `number` is the idempotency key: a
 /// repeat with the same content is accepted again, the same number with other content is
-/// refused (`409 number_conflict`).
+/// refused (`409 number_conflict`). Read leniently as Wixtar (the simulator) reads it: the
+/// tax fields added with MIG 4.0 default to a taxable invoice when absent, the optional ones
+/// to `None`; we always send them all.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceUpload {
     /// 2 uppercase letters + 8 digits, from a range allocated to this UBN for `period`.
@@ -95,18 +101,23 @@ pub struct InvoiceUpload {
     /// MIG `TaxType`: 1 應稅, 2 零稅率, 3 免稅, 9 混合 (B2C only).
     pub tax_type: u8,
     /// MIG `TaxRate`: `"0.05"` for 1 and 9, `"0"` for 2 and 3.
+    #[serde(default = "taxable_rate")]
     pub tax_rate: String,
     /// 應稅銷售額 (MIG `SalesAmount`).
     pub sales_amount: u64,
     /// 零稅率銷售額 (MIG `ZeroTaxSalesAmount`).
+    #[serde(default)]
     pub zero_tax_sales_amount: u64,
     /// 免稅銷售額 (MIG `FreeTaxSalesAmount`).
+    #[serde(default)]
     pub free_tax_sales_amount: u64,
     pub tax_amount: u64,
     pub total: u64,
     /// MIG `CustomsClearanceMark` (1 非經海關出口, 2 經海關出口), with a zero-rated part only.
+    #[serde(default)]
     pub customs_clearance_mark: Option<u8>,
     /// MIG `ZeroTaxRateReason` (`"71"`–`"79"`), with a zero-rated part only.
+    #[serde(default)]
     pub zero_tax_rate_reason: Option<String>,
     pub items: Vec<UploadItem>,
 }
@@ -117,8 +128,17 @@ pub struct UploadItem {
     pub quantity: u32,
     pub unit_price: i64,
     pub amount: i64,
-    /// MIG `ProductItem/TaxType` (1, 2 or 3): the line's kind.
+    /// MIG `ProductItem/TaxType` (1, 2 or 3): the line's kind (taxable when absent).
+    #[serde(default = "taxable")]
     pub tax_type: u8,
+}
+
+fn taxable_rate() -> String {
+    "0.05".into()
+}
+
+fn taxable() -> u8 {
+    1
 }
 
 /// Wixtar's answer to an upload or a look-up: `status` is `accepted`.
@@ -252,7 +272,7 @@ impl HttpWixtarClient {
 }
 
 /// `Ok(None)` for a `Rejected` with `status` whose body names `code`; other results unchanged.
-fn none_when<T>(result: Result<T, UpstreamError>, status: u16, code: &str) -> Result<Option<T>, UpstreamError> {
+pub(crate) fn none_when<T>(result: Result<T, UpstreamError>, status: u16, code: &str) -> Result<Option<T>, UpstreamError> {
     match result {
         Ok(v) => Ok(Some(v)),
         Err(UpstreamError::Rejected { status: s, message }) if s == status && message.contains(code) => Ok(None),
@@ -326,33 +346,19 @@ mod tests {
 
     #[test]
     fn upload_serializes_as_documented() {
-        let invoice = InvoiceUpload {
-            number: "UA00000000".into(),
-            random_code: "0122".into(),
-            period: "11512".into(),
-            issued_at: "2026-11-03T02:04:05Z".parse().unwrap(),
-            order_id: "ord-1".into(),
-            seller_ubn: "04595257".into(),
-            buyer_ubn: "0000000000".into(),
-            buyer_name: "".into(),
-            carrier_type: Some("3J0002".into()),
-            carrier_id: Some("/ABC1234".into()),
-            love_code: None,
-            print: false,
-            tax_type: 1,
-            tax_rate: "0.05".into(),
-            sales_amount: 105,
-            zero_tax_sales_amount: 0,
-            free_tax_sales_amount: 0,
-            tax_amount: 0,
-            total: 105,
-            customs_clearance_mark: None,
-            zero_tax_rate_reason: None,
-            items: vec![UploadItem { description: "茶".into(), quantity: 1, unit_price: 105, amount: 105, tax_type: 1 }],
-        };
+        let invoice = contract::invoice("04595257", "UA00000000");
         let v = serde_json::to_value(&invoice).unwrap();
         assert_eq!(v["issued_at"], "2026-11-03T02:04:05Z");
         assert_eq!(v["love_code"], serde_json::Value::Null);
-        assert_eq!(serde_json::from_value::<InvoiceUpload>(v).unwrap(), invoice);
+        assert_eq!(serde_json::from_value::<InvoiceUpload>(v.clone()).unwrap(), invoice);
+        // Read as Wixtar reads it: the MIG 4.0 tax fields default to a taxable invoice.
+        let mut old = v;
+        for field in ["tax_rate", "zero_tax_sales_amount", "free_tax_sales_amount", "customs_clearance_mark", "zero_tax_rate_reason", "love_code"] {
+            old.as_object_mut().unwrap().remove(field);
+        }
+        for item in old["items"].as_array_mut().unwrap() {
+            item.as_object_mut().unwrap().remove("tax_type");
+        }
+        assert_eq!(serde_json::from_value::<InvoiceUpload>(old).unwrap(), invoice);
     }
 }

@@ -1,7 +1,10 @@
 //! Wixtar simulator: contact hand-off (onboarding), POS credential check, number-range
-//! allocation and query (books of 50), invoice upload and look-up; credential registry, book
-//! limits and fault injection for tests.
-//! Wire format: docs/wixtar-protocol.md.
+//! allocation and query (books of 50), invoice upload and look-up, voids, allowances and
+//! unused-number reports; credential registry, book limits and fault injection for tests.
+//! Wire format: docs/wixtar-protocol.md. What Wixtar checks beyond the shapes (the POS
+//! identity's form, periods, numbers, the MIG 4.0 tax rules, allowances and voids) is
+//! `einvoice_adapters::wixtar::rules`, the statement the in-memory fake refuses with too; the
+//! requests are read into the client's own wire types.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,14 +14,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
+use einvoice_adapters::wixtar::rules::{self, HeldAllowance, Refusal};
+use einvoice_adapters::wixtar::{AllowanceUpload, InvoiceUpload, PosIdentity, WireRange};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::faults::{FaultRequest, Faults};
-
-/// Numbers per book (本): every allocation hands out one book.
-const BOOK: u32 = 50;
 
 #[derive(Default)]
 pub struct WixtarSim {
@@ -42,132 +43,32 @@ pub struct WixtarSim {
 #[derive(Debug, Clone, Serialize)]
 struct Allocation {
     ubn: String,
-    period: String,
-    track: String,
-    first: String,
-    last: String,
+    #[serde(flatten)]
+    range: WireRange,
     request_id: String,
-}
-
-impl Allocation {
-    fn wire(&self) -> Value {
-        json!({"period": self.period, "track": self.track, "first": self.first, "last": self.last})
-    }
-
-    fn contains(&self, number: &str) -> bool {
-        let (track, digits) = number.split_at(2);
-        let n = |s: &str| s.parse::<u32>().unwrap_or(u32::MAX);
-        track == self.track && (n(&self.first)..=n(&self.last)).contains(&n(digits))
-    }
-}
-
-/// The invoice of an upload, as the simulator checks and compares it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Upload {
-    number: String,
-    random_code: String,
-    period: String,
-    issued_at: DateTime<Utc>,
-    order_id: String,
-    seller_ubn: String,
-    buyer_ubn: String,
-    buyer_name: String,
-    carrier_type: Option<String>,
-    carrier_id: Option<String>,
-    love_code: Option<String>,
-    print: bool,
-    tax_type: u8,
-    #[serde(default = "taxable_rate")]
-    tax_rate: String,
-    sales_amount: u64,
-    #[serde(default)]
-    zero_tax_sales_amount: u64,
-    #[serde(default)]
-    free_tax_sales_amount: u64,
-    tax_amount: u64,
-    total: u64,
-    #[serde(default)]
-    customs_clearance_mark: Option<u8>,
-    #[serde(default)]
-    zero_tax_rate_reason: Option<String>,
-    items: Vec<UploadItem>,
-}
-
-fn taxable_rate() -> String {
-    "0.05".into()
-}
-
-fn taxable() -> u8 {
-    1
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct UploadItem {
-    description: String,
-    quantity: u32,
-    unit_price: i64,
-    amount: i64,
-    #[serde(default = "taxable")]
-    tax_type: u8,
-}
-
-impl Upload {
-    /// The amount of each item kind (1 應稅, 2 零稅率, 3 免稅) the totals declare, tax included.
-    fn kind_amounts(&self) -> [u64; 3] {
-        [self.sales_amount + self.tax_amount, self.zero_tax_sales_amount, self.free_tax_sales_amount]
-    }
-
-    /// The MIG 4.0 tax-type rules Wixtar would check (docs/invoices.md, "Tax types").
-    fn check_tax(&self) -> Result<(), &'static str> {
-        let b2c = self.buyer_ubn == "0000000000";
-        let expected_rate = match self.tax_type {
-            1 | 9 => "0.05",
-            2 | 3 => "0",
-            _ => return Err("invalid_tax_type"),
-        };
-        if self.tax_rate != expected_rate {
-            return Err("tax_rate_mismatch");
-        }
-        if self.tax_type == 9 && !b2c {
-            return Err("mixed_tax_b2b");
-        }
-        if b2c && self.tax_amount != 0 {
-            return Err("amount_mismatch");
-        }
-        let declared = self.kind_amounts();
-        if u128::from(declared[0]) + u128::from(declared[1]) + u128::from(declared[2]) != u128::from(self.total) {
-            return Err("amount_mismatch");
-        }
-        let mut by_kind = [0i128; 3];
-        for item in &self.items {
-            let single = self.tax_type != 9;
-            if !(1..=3).contains(&item.tax_type) || (single && item.tax_type != self.tax_type) {
-                return Err("item_tax_type_mismatch");
-            }
-            by_kind[usize::from(item.tax_type - 1)] += i128::from(item.amount);
-        }
-        if by_kind.iter().zip(declared).any(|(&items, d)| items != i128::from(d)) {
-            return Err("amount_mismatch");
-        }
-        let zero_rated = declared[1] > 0 || self.tax_type == 2;
-        let mark_ok = matches!(self.customs_clearance_mark, Some(1 | 2));
-        let reason_ok = self.zero_tax_rate_reason.as_deref().is_some_and(|r| matches!(r.parse::<u8>(), Ok(71..=79)) && r.len() == 2);
-        if zero_rated && !(mark_ok && reason_ok) {
-            return Err("zero_tax_details_missing");
-        }
-        Ok(())
-    }
 }
 
 struct ReceivedInvoice {
     ubn: String,
-    upload: Upload,
-    /// (allowance number, total, voided)
-    /// (number, total, voided, items as received)
-    allowances: Vec<(String, u64, bool, Value)>,
+    upload: InvoiceUpload,
+    allowances: Vec<ReceivedAllowance>,
     voided: bool,
-    /// The `invoice` object as first received, plus `received_count`.
+    /// The `invoice` object as first received, plus `received_count`, `void` and `allowances`.
     record: Value,
+}
+
+impl ReceivedInvoice {
+    fn held(&self) -> impl Iterator<Item = HeldAllowance<'_>> {
+        self.allowances.iter().map(|a| HeldAllowance { number: &a.number, total: a.total, voided: a.voided })
+    }
+}
+
+struct ReceivedAllowance {
+    number: String,
+    total: u64,
+    voided: bool,
+    /// The items as received.
+    items: Value,
 }
 
 pub fn router() -> Router {
@@ -202,12 +103,17 @@ fn refuse(status: StatusCode, error: &str) -> Response {
     (status, Json(json!({"error": error}))).into_response()
 }
 
+/// The answer to a refusal of the rules: `{"error": …}` with its status.
+fn refusal(r: Refusal) -> Response {
+    refuse(StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST), r.error)
+}
+
 async fn onboarding(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value>) -> Response {
     if let Some(fault) = sim.faults.inject().await {
         return fault;
     }
     let (Some(request_id), Some(_), Some(_)) = (field(&body, "request_id"), field(&body, "ubn"), body.get("contact")) else {
-        return refuse(StatusCode::BAD_REQUEST, "request_id, ubn and contact are required");
+        return refusal(rules::HAND_OFF_INCOMPLETE);
     };
     let reference = format!("WX-{request_id}");
     let mut list = sim.onboarding.lock().unwrap();
@@ -267,13 +173,13 @@ pub struct RegisteredPos {
 }
 
 impl RegisteredPos {
-    fn matches(&self, pos: &Value) -> bool {
-        let same = |name: &str, want: &Option<String>| want.as_deref().is_none_or(|w| field(pos, name) == Some(w));
-        field(pos, "rid") == Some(self.rid.as_str())
-            && same("store_code", &self.store_code)
-            && same("pos_code", &self.pos_code)
-            && same("pid", &self.pid)
-            && same("pname", &self.pname)
+    fn matches(&self, pos: &PosIdentity) -> bool {
+        let same = |have: &str, want: &Option<String>| want.as_deref().is_none_or(|w| have == w);
+        pos.rid == self.rid
+            && same(&pos.store_code, &self.store_code)
+            && same(&pos.pos_code, &self.pos_code)
+            && same(&pos.pid, &self.pid)
+            && same(&pos.pname, &self.pname)
     }
 }
 
@@ -298,24 +204,15 @@ async fn register_credentials(State(sim): State<Arc<WixtarSim>>, Json(r): Json<R
     StatusCode::NO_CONTENT
 }
 
-const POS_FIELDS: [&str; 6] = ["ubn", "store_code", "pos_code", "pid", "rid", "pname"];
-
-/// Checks the `pos` object of a POS call: every field present, the UBN 8 digits, and the set
+/// Checks the `pos` object of a POS call: its form ([`rules::check_pos`]) and the set
 /// registered for the UBN (if any). The error never echoes the credentials.
-#[allow(clippy::result_large_err, reason = "the error is the handler's answer")]
-fn authenticate_pos(sim: &WixtarSim, body: &Value) -> Result<String, Response> {
-    let pos = body.get("pos").cloned().unwrap_or_default();
-    if POS_FIELDS.iter().any(|f| field(&pos, f).is_none()) {
-        return Err(refuse(StatusCode::BAD_REQUEST, "pos needs ubn, store_code, pos_code, pid, rid, pname"));
-    }
-    let ubn = field(&pos, "ubn").unwrap_or_default().to_owned();
-    if ubn.len() != 8 || !ubn.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(refuse(StatusCode::BAD_REQUEST, "pos.ubn must be 8 digits"));
-    }
+fn authenticate_pos(sim: &WixtarSim, body: &Value) -> Result<String, Refusal> {
+    let pos: PosIdentity = body.get("pos").and_then(|p| serde_json::from_value(p.clone()).ok()).ok_or(rules::POS_INCOMPLETE)?;
+    rules::check_pos(&pos)?;
     let registry = sim.credentials.lock().unwrap();
-    match registry.get(&ubn) {
-        Some(sets) if !sets.iter().any(|s| s.matches(&pos)) => Err(refuse(StatusCode::UNAUTHORIZED, "invalid_credentials")),
-        _ => Ok(ubn),
+    match registry.get(&pos.ubn) {
+        Some(sets) if !sets.iter().any(|s| s.matches(&pos)) => Err(rules::INVALID_CREDENTIALS),
+        _ => Ok(pos.ubn),
     }
 }
 
@@ -324,29 +221,13 @@ async fn pos_call(sim: &WixtarSim, body: &Value) -> Result<String, Response> {
     if let Some(fault) = sim.faults.inject().await {
         return Err(fault);
     }
-    authenticate_pos(sim, body)
-}
-
-fn valid_period(period: &str) -> bool {
-    period.len() == 5 && period.bytes().all(|b| b.is_ascii_digit()) && matches!(&period[3..], "02" | "04" | "06" | "08" | "10" | "12")
+    authenticate_pos(sim, body).map_err(refusal)
 }
 
 /// The `period` of a POS call, if well-formed.
 #[allow(clippy::result_large_err, reason = "the error is the handler's answer")]
 fn period_of(body: &Value) -> Result<&str, Response> {
-    field(body, "period").filter(|p| valid_period(p)).ok_or_else(|| refuse(StatusCode::BAD_REQUEST, "period must be ROC year + even month, e.g. 11512"))
-}
-
-/// The 字軌 the simulator uses for a (valid) period: two letters derived from its digits, the
-/// same for every UBN, e.g. `UA` for `11512`.
-fn track_for(period: &str) -> String {
-    let n = period.parse::<u32>().unwrap_or(0);
-    [n % 26, n / 26 % 26].iter().map(|&i| char::from(b'A' + i as u8)).collect()
-}
-
-/// 2 uppercase letters + 8 digits.
-fn valid_number(number: &str) -> bool {
-    number.len() == 10 && number.bytes().take(2).all(|b| b.is_ascii_uppercase()) && number.bytes().skip(2).all(|b| b.is_ascii_digit())
+    field(body, "period").filter(|p| rules::valid_period(p)).ok_or_else(|| refusal(rules::BAD_PERIOD))
 }
 
 /// `POST /api/v1/pos/number-ranges/query`: the ranges assigned to the POS for a period.
@@ -360,7 +241,7 @@ async fn query_ranges(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value>
         Err(refusal) => return refusal,
     };
     let allocations = sim.allocations.lock().unwrap();
-    let ranges: Vec<Value> = allocations.iter().filter(|a| a.ubn == ubn && a.period == period).map(Allocation::wire).collect();
+    let ranges: Vec<&WireRange> = allocations.iter().filter(|a| a.ubn == ubn && a.range.period == period).map(|a| &a.range).collect();
     Json(json!({"period": period, "ranges": ranges})).into_response()
 }
 
@@ -376,35 +257,27 @@ async fn allocate_range(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Valu
         Err(refusal) => return refusal,
     };
     let Some(request_id) = field(&body, "request_id") else {
-        return refuse(StatusCode::BAD_REQUEST, "request_id is required");
+        return refusal(rules::REQUEST_ID_REQUIRED);
     };
     let limit = sim.book_limits.lock().unwrap().get(&ubn).copied();
     let mut allocations = sim.allocations.lock().unwrap();
     if let Some(known) = allocations.iter().find(|a| a.ubn == ubn && a.request_id == request_id) {
-        if known.period != period {
+        if known.range.period != period {
             return refuse(StatusCode::CONFLICT, "request_id_conflict");
         }
-        let answer = Json(json!({"range": known.wire()})).into_response();
+        let answer = Json(json!({"range": known.range})).into_response();
         drop(allocations);
         return sim.faults.after(answer);
     }
-    let books = allocations.iter().filter(|a| a.ubn == ubn && a.period == period).count() as u32;
+    let books = allocations.iter().filter(|a| a.ubn == ubn && a.range.period == period).count() as u32;
     // Numbers are unique in a period across all sellers (as the MOF hands them out), so a
     // merchant that changes UBN never gets a book that overlaps its old one.
-    let issued = allocations.iter().filter(|a| a.period == period).count() as u32;
-    if limit.is_some_and(|max| books >= max) || u64::from(issued + 1) * u64::from(BOOK) > 100_000_000 {
+    let issued = allocations.iter().filter(|a| a.range.period == period).count() as u32;
+    let Some(range) = rules::nth_book(&period, issued).filter(|_| limit.is_none_or(|max| books < max)) else {
         return refuse(StatusCode::CONFLICT, "no_ranges_available");
-    }
-    let allocation = Allocation {
-        ubn,
-        track: track_for(&period),
-        first: format!("{:08}", issued * BOOK),
-        last: format!("{:08}", issued * BOOK + BOOK - 1),
-        period,
-        request_id: request_id.to_owned(),
     };
-    let answer = Json(json!({"range": allocation.wire()})).into_response();
-    allocations.push(allocation);
+    let answer = Json(json!({"range": range})).into_response();
+    allocations.push(Allocation { ubn, range, request_id: request_id.to_owned() });
     drop(allocations);
     sim.faults.after(answer)
 }
@@ -413,39 +286,25 @@ fn accepted(number: &str) -> Response {
     Json(json!({"number": number, "status": "accepted"})).into_response()
 }
 
-/// `POST /api/v1/invoices`: an issued invoice; idempotent by (UBN, number).
+/// `POST /api/v1/invoices`: an issued invoice, checked by [`rules::check_upload`];
+/// idempotent by (UBN, number).
 async fn upload_invoice(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value>) -> Response {
     let ubn = match pos_call(&sim, &body).await {
         Ok(ubn) => ubn,
         Err(refusal) => return refusal,
     };
     let raw = body.get("invoice").cloned().unwrap_or_default();
-    let upload: Upload = match serde_json::from_value(raw.clone()) {
+    let upload: InvoiceUpload = match serde_json::from_value(raw.clone()) {
         Ok(upload) => upload,
         Err(e) => {
             return refuse(StatusCode::BAD_REQUEST, &format!("invoice is malformed: {e}"));
         }
     };
-    if upload.seller_ubn != ubn {
-        return refuse(StatusCode::BAD_REQUEST, "invoice.seller_ubn must be pos.ubn");
-    }
-    if !valid_period(&upload.period) {
-        return refuse(StatusCode::BAD_REQUEST, "invoice.period must be ROC year + even month, e.g. 11512");
-    }
-    if upload.items.is_empty() {
-        return refuse(StatusCode::BAD_REQUEST, "invoice needs at least one item");
-    }
-    let allocated =
-        valid_number(&upload.number) && sim.allocations.lock().unwrap().iter().any(|a| a.ubn == ubn && a.period == upload.period && a.contains(&upload.number));
-    if !allocated {
-        return refuse(StatusCode::UNPROCESSABLE_ENTITY, "number_not_allocated");
-    }
-    let items_sum: i128 = upload.items.iter().map(|i| i128::from(i.amount)).sum();
-    if items_sum != i128::from(upload.total) {
-        return refuse(StatusCode::UNPROCESSABLE_ENTITY, "amount_mismatch");
-    }
-    if let Err(code) = upload.check_tax() {
-        return refuse(StatusCode::UNPROCESSABLE_ENTITY, code);
+    {
+        let allocations = sim.allocations.lock().unwrap();
+        if let Err(r) = rules::check_upload(&ubn, &upload, allocations.iter().filter(|a| a.ubn == ubn).map(|a| &a.range)) {
+            return refusal(r);
+        }
     }
     let number = upload.number.clone();
     {
@@ -475,7 +334,7 @@ async fn query_invoice(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value
         Err(refusal) => return refusal,
     };
     let Some(number) = field(&body, "number") else {
-        return refuse(StatusCode::BAD_REQUEST, "number is required");
+        return refusal(rules::NUMBER_REQUIRED);
     };
     let known = sim.invoices.lock().unwrap().iter().any(|i| i.ubn == ubn && i.upload.number == number);
     if !known {
@@ -484,109 +343,74 @@ async fn query_invoice(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value
     sim.faults.after(accepted(number))
 }
 
-/// Runs `change` on the POS's invoice `number` (404 if unknown) after the usual checks; the
-/// record listed by `/_sim/invoices` shows `void` and `allowances`.
-async fn with_invoice(
-    sim: &WixtarSim,
-    body: &Value,
-    number: Option<&str>,
-    change: impl FnOnce(&mut ReceivedInvoice) -> Result<Response, Response>,
-) -> Response {
+/// A change to one of the POS's invoices after the POS checks: `change` picks the invoice (the
+/// index among the UBN's invoices) and changes it, or refuses; the record listed by
+/// `/_sim/invoices` then shows `void` and `allowances`, and the answer passes `error_after`.
+async fn change_invoice(sim: &WixtarSim, body: &Value, change: impl FnOnce(&mut [&mut ReceivedInvoice]) -> Result<(usize, Value), Refusal>) -> Response {
     let ubn = match pos_call(sim, body).await {
         Ok(ubn) => ubn,
         Err(refusal) => return refusal,
     };
-    let Some(number) = number else {
-        return refuse(StatusCode::BAD_REQUEST, "number is required");
-    };
     let answer = {
-        let mut invoices = sim.invoices.lock().unwrap();
-        let Some(invoice) = invoices.iter_mut().find(|i| i.ubn == ubn && i.upload.number == number) else {
-            return refuse(StatusCode::NOT_FOUND, "not_found");
+        let mut all = sim.invoices.lock().unwrap();
+        let mut mine: Vec<&mut ReceivedInvoice> = all.iter_mut().filter(|i| i.ubn == ubn).collect();
+        let (index, answer) = match change(&mut mine) {
+            Ok(done) => done,
+            Err(r) => return refusal(r),
         };
-        let answer = change(invoice);
+        let invoice = &mut mine[index];
         invoice.record["void"] = invoice.voided.into();
         invoice.record["allowances"] =
-            invoice.allowances.iter().map(|(n, total, voided, items)| json!({"number": n, "total": total, "voided": voided, "items": items})).collect();
+            invoice.allowances.iter().map(|a| json!({"number": a.number, "total": a.total, "voided": a.voided, "items": a.items})).collect();
         answer
     };
-    match answer {
-        Ok(done) => sim.faults.after(done),
-        Err(refusal) => refusal,
-    }
+    sim.faults.after(Json(answer).into_response())
 }
 
-/// `POST /api/v1/invoices/void` `{"pos", "number", "reason"}`: 作廢; refused while allowances are active.
+/// `POST /api/v1/invoices/void` `{"pos", "number", "reason"}`: 作廢; refused while allowances are
+/// active ([`rules::may_void`]).
 async fn void_invoice(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value>) -> Response {
     let number = field(&body, "number").map(str::to_owned);
-    with_invoice(&sim, &body, number.as_deref(), |invoice| {
-        if invoice.allowances.iter().any(|(_, _, voided, _)| !voided) {
-            return Err(refuse(StatusCode::CONFLICT, "allowances_exist"));
-        }
+    change_invoice(&sim, &body, |invoices| {
+        let number = number.ok_or(rules::NUMBER_REQUIRED)?;
+        let index = invoices.iter().position(|i| i.upload.number == number).ok_or(Refusal::not_found())?;
+        let invoice = &mut invoices[index];
+        rules::may_void(invoice.held())?;
         invoice.voided = true;
-        Ok(Json(json!({"number": invoice.upload.number, "status": "void"})).into_response())
+        Ok((index, json!({"number": number, "status": "void"})))
     })
     .await
 }
 
-/// `POST /api/v1/allowances` `{"pos", "allowance": {number, invoice_number, total, …}}`: 折讓,
-/// idempotent by allowance number, never more than what is left on the invoice.
+/// `POST /api/v1/allowances` `{"pos", "allowance"}` (`AllowanceUpload`): 折讓, idempotent by
+/// allowance number, taken as [`rules::take_allowance`] says.
 async fn upload_allowance(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value>) -> Response {
-    let allowance = body.get("allowance").cloned().unwrap_or_default();
-    let invoice_number = field(&allowance, "invoice_number").map(str::to_owned);
-    let (Some(number), Some(total)) = (field(&allowance, "number").map(str::to_owned), allowance.get("total").and_then(Value::as_u64)) else {
-        return refuse(StatusCode::BAD_REQUEST, "allowance needs number, invoice_number and total");
-    };
-    with_invoice(&sim, &body, invoice_number.as_deref(), |invoice| {
-        if invoice.voided {
-            return Err(refuse(StatusCode::CONFLICT, "invoice_void"));
+    let allowance = serde_json::from_value::<AllowanceUpload>(body.get("allowance").cloned().unwrap_or_default());
+    change_invoice(&sim, &body, |invoices| {
+        let allowance = allowance.map_err(|_| Refusal::bad_request("allowance is malformed: it needs number, invoice_number, issued_at, amounts and items"))?;
+        let index = invoices.iter().position(|i| i.upload.number == allowance.invoice_number).ok_or(Refusal::not_found())?;
+        let invoice = &mut invoices[index];
+        if rules::take_allowance(&invoice.upload, invoice.voided, invoice.held(), &allowance)? {
+            let items = serde_json::to_value(&allowance.items).unwrap_or_default();
+            invoice.allowances.push(ReceivedAllowance { number: allowance.number.clone(), total: allowance.total, voided: false, items });
         }
-        if !invoice.allowances.iter().any(|(n, _, _, _)| *n == number) {
-            let allowed: u64 = invoice.allowances.iter().filter(|(_, _, v, _)| !v).map(|(_, t, _, _)| t).sum();
-            if total == 0 || allowed + total > invoice.upload.total {
-                return Err(refuse(StatusCode::CONFLICT, "allowance_exceeds_invoice"));
-            }
-            let items = allowance.get("items").cloned().unwrap_or_default();
-            if let Err(code) = allowance_kinds_fit(&invoice.upload, &items, total) {
-                return Err(refuse(StatusCode::UNPROCESSABLE_ENTITY, code));
-            }
-            invoice.allowances.push((number.clone(), total, false, items));
-        }
-        Ok(Json(json!({"number": number, "status": "accepted"})).into_response())
+        Ok((index, json!({"number": allowance.number, "status": "accepted"})))
     })
     .await
 }
 
-/// An allowance's items add up to its total, and each returns a kind the invoice has (its
-/// tax follows the lines it returns): `allowance_tax_type_mismatch` otherwise.
-fn allowance_kinds_fit(invoice: &Upload, items: &Value, total: u64) -> Result<(), &'static str> {
-    let declared = invoice.kind_amounts();
-    let mut sum = 0i64;
-    for item in items.as_array().map(Vec::as_slice).unwrap_or_default() {
-        let amount = item.get("amount").and_then(Value::as_i64).unwrap_or(0);
-        let kind = item.get("tax_type").and_then(Value::as_u64).unwrap_or(1);
-        let fits = (1..=3).contains(&kind) && declared[(kind - 1) as usize] >= u64::try_from(amount).unwrap_or(u64::MAX);
-        if !fits {
-            return Err("allowance_tax_type_mismatch");
-        }
-        sum += amount;
-    }
-    if u64::try_from(sum).ok() != Some(total) {
-        return Err("amount_mismatch");
-    }
-    Ok(())
-}
-
-/// `POST /api/v1/allowances/void` `{"pos", "number"}`: 作廢折讓.
+/// `POST /api/v1/allowances/void` `{"pos", "number", "reason"}`: 作廢折讓, of whichever of the
+/// UBN's invoices holds allowance `number`.
 async fn void_allowance(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value>) -> Response {
-    let number = field(&body, "number").map(str::to_owned).unwrap_or_default();
-    let invoice_number = number.rsplit_once('-').map(|(invoice, _)| invoice.to_owned());
-    with_invoice(&sim, &body, invoice_number.as_deref(), |invoice| {
-        let Some(allowance) = invoice.allowances.iter_mut().find(|(n, _, _, _)| *n == number) else {
-            return Err(refuse(StatusCode::NOT_FOUND, "not_found"));
-        };
-        allowance.2 = true;
-        Ok(Json(json!({"number": number, "status": "void"})).into_response())
+    let number = field(&body, "number").map(str::to_owned);
+    change_invoice(&sim, &body, |invoices| {
+        let number = number.ok_or(rules::NUMBER_REQUIRED)?;
+        let held = |i: &&mut ReceivedInvoice| i.allowances.iter().any(|a| a.number == number);
+        let index = invoices.iter().position(held).ok_or(Refusal::not_found())?;
+        for allowance in invoices[index].allowances.iter_mut().filter(|a| a.number == number) {
+            allowance.voided = true;
+        }
+        Ok((index, json!({"number": number, "status": "void"})))
     })
     .await
 }
@@ -598,8 +422,8 @@ async fn report_unused(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value
         Ok(ubn) => ubn,
         Err(refusal) => return refusal,
     };
-    let (Some(period), Some(unused)) = (field(&body, "period").filter(|p| valid_period(p)), body.get("unused").filter(|u| u.is_array())) else {
-        return refuse(StatusCode::BAD_REQUEST, "period and unused are required");
+    let (Some(period), Some(unused)) = (field(&body, "period").filter(|p| rules::valid_period(p)), body.get("unused").filter(|u| u.is_array())) else {
+        return refusal(rules::UNUSED_REPORT_MALFORMED);
     };
     let mut reports = sim.unused_reports.lock().unwrap();
     let count = match reports.iter().position(|r| r["ubn"] == ubn.as_str() && r["period"] == period) {
@@ -700,10 +524,10 @@ mod tests {
 
     #[test]
     fn tracks_are_two_uppercase_letters() {
-        assert_eq!(track_for("11512"), "UA");
-        assert_eq!(track_for("11602"), "GE");
+        assert_eq!(rules::track_for("11512"), "UA");
+        assert_eq!(rules::track_for("11602"), "GE");
         for period in ["11502", "11504", "11612", "09908"] {
-            let t = track_for(period);
+            let t = rules::track_for(period);
             assert!(t.len() == 2 && t.bytes().all(|b| b.is_ascii_uppercase()), "{period} → {t}");
         }
     }

@@ -15,7 +15,7 @@ use base64::Engine;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::Call;
+use crate::aws_proxy::Call;
 
 pub type Key = (String, String);
 
@@ -184,6 +184,14 @@ pub async fn item(moto: &str, table: &str, pk: &str, sk: &str) -> Result<Value, 
     let key = serde_json::json!({"pk": {"S": pk}, "sk": {"S": sk}});
     let resp = dynamodb(&reqwest::Client::new(), moto, "GetItem", &serde_json::json!({"TableName": table, "Key": key, "ConsistentRead": true})).await?;
     resp.get("Item").cloned().ok_or_else(|| format!("no item {pk} / {sk} in {table}: {resp}"))
+}
+
+/// The table's items by entity (count, largest size) from [`table_sizes`], as a report line.
+pub fn print_entities(entities: &BTreeMap<String, (usize, usize)>) {
+    println!(
+        "\nitems in the table (count, largest bytes): {}",
+        entities.iter().map(|(e, (n, max))| format!("{e} {n}× ≤{max} B")).collect::<Vec<_>>().join(", ")
+    );
 }
 
 /// Every item of the table with its size, read through moto's JSON API (no SDK types).

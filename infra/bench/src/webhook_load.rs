@@ -17,40 +17,35 @@
 //! conditional write is counted at its item's size, as DynamoDB bills it. Index writes (the
 //! `by-due` GSI) are not counted.
 
-use std::path::Path as FsPath;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::aws_proxy::{calls_text, count};
+use crate::capacity;
 use crate::events::Front;
-use crate::{Binaries, Proxy, RuntimeApi, World, capacity, check, claim_record, count, calls_text, median, ms, signed_http, spawn, wait_first_poll, webhook_answer};
+use crate::launcher::Launcher;
+use crate::runtime_api::{Outcome, RuntimeApi};
+use crate::scenarios::{Scenario, check, http_body, webhook_answer};
+use crate::stats::{median, ms, percentile};
+use crate::world::{World, sample_order};
 
 /// The contract's body limit (413 above it).
 const BODY_LIMIT: usize = 256 * 1024;
-
-fn webhook_body(w: &World, event_id: &str, occurred_at: chrono::DateTime<chrono::Utc>, order: &Value) -> String {
-    let body = json!({"event_id": event_id, "occurred_at": occurred_at.to_rfc3339(), "merchant_id": w.merchant, "order": order}).to_string();
-    signed_http(w, Front::HttpApi, "POST", "/v1/webhooks/orders", "/v1/webhooks/orders", &body)
-}
-
-fn small_order(id: &str, payment: &str, delivery: &str) -> Value {
-    let mut o = crate::order_at(id, delivery);
-    o["payment_status"] = json!(payment);
-    o
-}
 
 /// The order with the most lines whose webhook body stays under the 256 KiB limit.
 fn largest_order(w: &World, id: &str, delivery: &str) -> (Value, usize, usize) {
     let line = |i: usize| json!({"sku": format!("SKU-{i:05}"), "name": format!("凍頂烏龍茶 150g 第{i}號"), "quantity": 1, "unit_price": 10});
     let order = |n: usize| {
-        let mut o = small_order(id, "paid", delivery);
+        let mut o = sample_order(id, "paid", delivery);
         o["lines"] = Value::Array((0..n).map(line).collect());
         (o["shipping_fee"], o["discount"], o["total"]) = (json!(0), json!(0), json!(10 * n));
         o
     };
-    let body_len = |n: usize| json!({"event_id": format!("{id}-received-again"), "occurred_at": chrono::Utc::now().to_rfc3339(), "merchant_id": w.merchant, "order": order(n)}).to_string().len();
+    let body_len = |n: usize| w.webhook_body(&format!("{id}-received-again"), chrono::Utc::now(), &order(n)).len();
     // Binary search on the line count: the longest body of the run (its longest event id) fits.
     let (mut lo, mut hi): (usize, usize) = (1, 10_000);
     while lo < hi {
@@ -67,26 +62,21 @@ struct BurstRun {
     p50_ms: f64,
     p99_ms: f64,
     max_ms: f64,
-    answers: std::collections::BTreeMap<u16, usize>,
-    calls: std::collections::BTreeMap<String, usize>,
+    answers: BTreeMap<u16, usize>,
+    calls: BTreeMap<String, usize>,
     wru: f64,
     rru: f64,
 }
 
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank.min(sorted.len()) - 1]
-}
-
-fn status_of(outcome: &crate::Outcome) -> Result<(u16, Value), String> {
-    let v = crate::response(outcome)?;
+/// An HTTP answer's status and JSON body.
+fn status_of(outcome: &Outcome) -> Result<(u16, Value), String> {
+    let v = outcome.json()?;
     let status = v["statusCode"].as_u64().ok_or_else(|| format!("no statusCode in {v}"))? as u16;
-    Ok((status, crate::http_body(&v)))
+    Ok((status, http_body(&v)))
 }
 
 /// Hands out all `events` at once; their (latency, outcome) in completion order.
-async fn all_at_once(api: &Arc<RuntimeApi>, events: Vec<String>, within: Duration) -> Result<Vec<(Duration, crate::Outcome)>, String> {
+async fn all_at_once(api: &Arc<RuntimeApi>, events: Vec<String>, within: Duration) -> Result<Vec<(Duration, Outcome)>, String> {
     let mut set = tokio::task::JoinSet::new();
     for e in events {
         let api = api.clone();
@@ -112,7 +102,7 @@ async fn all_polling(api: &RuntimeApi, n: usize) -> Result<(), String> {
 }
 
 /// One burst of `n` deliveries of one new order over `n` warm instances.
-async fn burst(w: &World, proxy: &Proxy, api: &Arc<RuntimeApi>, n: usize, run: usize, moto_url: &str) -> Result<BurstRun, String> {
+async fn burst(w: &World, api: &Arc<RuntimeApi>, n: usize, run: usize) -> Result<BurstRun, String> {
     let order_id = format!("burst-{run}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
     let base = chrono::Utc::now() - chrono::Duration::minutes(10);
     let statuses = [("unpaid", "pending"), ("paid", "pending"), ("paid", "shipped"), ("paid", "received"), ("unpaid", "pending")];
@@ -120,17 +110,17 @@ async fn burst(w: &World, proxy: &Proxy, api: &Arc<RuntimeApi>, n: usize, run: u
         .map(|i| {
             let (payment, delivery) = statuses[i % statuses.len()];
             let occurred = base + chrono::Duration::seconds(((i * 17) % 50) as i64);
-            webhook_body(w, &format!("{order_id}-ev-{i}"), occurred, &small_order(&order_id, payment, delivery))
+            w.order_webhook(Front::HttpApi, &format!("{order_id}-ev-{i}"), occurred, &sample_order(&order_id, payment, delivery))
         })
         .collect();
     all_polling(api, n).await?;
-    proxy.take();
+    w.proxy.take();
     let started = Instant::now();
     let results = all_at_once(api, events, Duration::from_secs(300)).await?;
     let wall = started.elapsed();
-    let calls = proxy.take();
+    let calls = w.proxy.take();
     let mut latencies = Vec::new();
-    let mut answers = std::collections::BTreeMap::new();
+    let mut answers = BTreeMap::new();
     for (latency, outcome) in results {
         let (status, body) = status_of(&outcome)?;
         if status != 200 && status != 202 {
@@ -141,13 +131,13 @@ async fn burst(w: &World, proxy: &Proxy, api: &Arc<RuntimeApi>, n: usize, run: u
     }
     latencies.sort_by(f64::total_cmp);
     // The merge of all n: paid, received (the furthest statuses), one claim.
-    let item = crate::order_item(w, &w.merchant, &order_id).await?;
+    let item = w.order_item(&w.merchant, &order_id).await?;
     let state = &item["state"]["M"]["order"]["M"];
     let got = (state["payment_status"]["S"].as_str(), state["delivery_status"]["S"].as_str(), item["invoice_status"]["S"].as_str());
     if got != (Some("paid"), Some("received"), Some("issuing")) {
         return Err(format!("burst {run}: the order ended as {got:?}: {item}"));
     }
-    let (table, _) = capacity::table_sizes(moto_url, &w.stack.config.table_name).await?;
+    let (table, _) = capacity::table_sizes(&w.moto_url, &w.stack.config.table_name).await?;
     let u = capacity::units(&calls, &table);
     Ok(BurstRun {
         deliveries: n,
@@ -166,60 +156,63 @@ async fn burst(w: &World, proxy: &Proxy, api: &Arc<RuntimeApi>, n: usize, run: u
 struct LargeStep {
     step: &'static str,
     latency_ms: f64,
-    calls: std::collections::BTreeMap<String, usize>,
+    calls: BTreeMap<String, usize>,
     rru: f64,
     wru: f64,
 }
 
+/// Delivers the largest order at `delivery` as event `{id}-{suffix}`; order-webhook must
+/// answer with the invoice at `status`.
+async fn deliver_largest(
+    w: &World,
+    api: &RuntimeApi,
+    id: &str,
+    suffix: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    delivery: &str,
+    status: &str,
+) -> Result<Duration, String> {
+    let (d, o) = api.invoke(w.order_webhook(Front::HttpApi, &format!("{id}-{suffix}"), at, &largest_order(w, id, delivery).0)).await?;
+    webhook_answer(&o, status).map_err(|e| format!("large webhook {}: {e}", suffix.replace('-', " ")))?;
+    Ok(d)
+}
+
 /// The largest accepted order through its life, warm processes.
-async fn largest(w: &World, proxy: &Proxy, binaries: &Binaries, log_dir: &FsPath, moto_url: &str, wrap: Option<&str>) -> Result<Value, String> {
-    let ow_api = RuntimeApi::start().await;
-    let ii_api = RuntimeApi::start().await;
-    let t0 = Instant::now();
-    let mut ow = spawn(w, &ow_api, &binaries.path("order-webhook"), "order-webhook", &log_dir.join("large-order-webhook.log"), wrap, &[])?;
-    wait_first_poll(&ow_api, &mut ow, "order-webhook", t0, log_dir).await?;
-    let t0 = Instant::now();
-    let mut ii = spawn(w, &ii_api, &binaries.path("invoice-issuer"), "invoice-issuer", &log_dir.join("large-invoice-issuer.log"), wrap, &[])?;
-    wait_first_poll(&ii_api, &mut ii, "invoice-issuer", t0, log_dir).await?;
+async fn largest(w: &World, launcher: &Launcher) -> Result<Value, String> {
+    let (ow_api, _ow) = launcher.start_with_api(w, "order-webhook", "large-order-webhook.log").await?;
+    let (ii_api, _ii) = launcher.start_with_api(w, "invoice-issuer", "large-invoice-issuer.log").await?;
     // Warm both on a small order first (connections, the settings read), outside the figures.
     let warm = format!("warm-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
-    let (_, o) = ow_api.invoke(webhook_body(w, &format!("{warm}-shipped"), chrono::Utc::now(), &small_order(&warm, "paid", "shipped"))).await?;
+    let (_, o) =
+        ow_api.invoke(w.order_webhook(Front::HttpApi, &format!("{warm}-shipped"), chrono::Utc::now(), &sample_order(&warm, "paid", "shipped"))).await?;
     webhook_answer(&o, "issuing").map_err(|e| format!("warm-up webhook: {e}"))?;
-    let (_, o) = ii_api.invoke(claim_record(w, &w.merchant, &warm).await?).await?;
-    check(crate::Scenario::InvoiceIssuer, &o).map_err(|e| format!("warm-up issuer: {e}"))?;
-    proxy.take();
+    let (_, o) = ii_api.invoke(w.claim_record(&w.merchant, &warm).await?).await?;
+    check(Scenario::InvoiceIssuer, &o).map_err(|e| format!("warm-up issuer: {e}"))?;
+    w.proxy.take();
 
     let id = format!("largest-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
     let (_, lines, body_bytes) = largest_order(w, &id, "pending");
     let base = chrono::Utc::now() - chrono::Duration::seconds(60);
     let at = |secs: i64| base + chrono::Duration::seconds(secs);
     let mut steps = Vec::new();
-    let mut record = |step: &'static str, d: Duration, calls: Vec<crate::Call>| steps.push((step, d, calls));
-    let (d, o) = ow_api.invoke(webhook_body(w, &format!("{id}-paid"), at(0), &largest_order(w, &id, "pending").0)).await?;
-    webhook_answer(&o, "waiting").map_err(|e| format!("large webhook paid: {e}"))?;
-    record("webhook paid (new order)", d, proxy.take());
-    let (d, o) = ow_api.invoke(webhook_body(w, &format!("{id}-shipped"), at(1), &largest_order(w, &id, "shipped").0)).await?;
-    webhook_answer(&o, "issuing").map_err(|e| format!("large webhook shipped: {e}"))?;
-    record("webhook shipped (claim)", d, proxy.take());
-    let (d, o) = ii_api.invoke_within(claim_record(w, &w.merchant, &id).await?, Duration::from_secs(300)).await?;
-    let answer = check(crate::Scenario::InvoiceIssuer, &o).map_err(|e| format!("large invoice-issuer: {e}"))?;
+    let mut record = |step: &'static str, d: Duration| steps.push((step, d, w.proxy.take()));
+    record("webhook paid (new order)", deliver_largest(w, &ow_api, &id, "paid", at(0), "pending", "waiting").await?);
+    record("webhook shipped (claim)", deliver_largest(w, &ow_api, &id, "shipped", at(1), "shipped", "issuing").await?);
+    let (d, o) = ii_api.invoke_within(w.claim_record(&w.merchant, &id).await?, Duration::from_secs(300)).await?;
+    let answer = check(Scenario::InvoiceIssuer, &o).map_err(|e| format!("large invoice-issuer: {e}"))?;
     eprintln!("largest order: invoice-issuer answered {answer}");
-    record("claim stream record to invoice-issuer", d, proxy.take());
-    let (d, o) = ow_api.invoke(webhook_body(w, &format!("{id}-received"), at(2), &largest_order(w, &id, "received").0)).await?;
-    webhook_answer(&o, "uploaded").map_err(|e| format!("large webhook received: {e}"))?;
-    record("webhook received (status only)", d, proxy.take());
-    let (d, o) = ow_api.invoke(webhook_body(w, &format!("{id}-received-again"), at(2), &largest_order(w, &id, "received").0)).await?;
-    webhook_answer(&o, "uploaded").map_err(|e| format!("large webhook received again: {e}"))?;
-    record("webhook received again, new event_id (changes nothing)", d, proxy.take());
+    record("claim stream record to invoice-issuer", d);
+    record("webhook received (status only)", deliver_largest(w, &ow_api, &id, "received", at(2), "received", "uploaded").await?);
+    record("webhook received again, new event_id (changes nothing)", deliver_largest(w, &ow_api, &id, "received-again", at(2), "received", "uploaded").await?);
     let path = format!("/v1/merchants/{}/orders/{id}/invoice", w.merchant);
-    let (d, o) = ow_api.invoke(signed_http(w, Front::HttpApi, "GET", "/v1/merchants/{merchant_id}/orders/{order_id}/invoice", &path, "")).await?;
+    let (d, o) = ow_api.invoke(w.signed_http(Front::HttpApi, "GET", "/v1/merchants/{merchant_id}/orders/{order_id}/invoice", &path, "")).await?;
     let (status, view) = status_of(&o)?;
     if status != 200 || view["lines"].as_array().map(Vec::len) != Some(lines) {
         return Err(format!("invoice view of the largest order: {status}, {} lines", view["lines"].as_array().map_or(0, Vec::len)));
     }
-    record("invoice view", d, proxy.take());
+    record("invoice view", d);
 
-    let (table, entities) = capacity::table_sizes(moto_url, &w.stack.config.table_name).await?;
+    let (table, entities) = capacity::table_sizes(&w.moto_url, &w.stack.config.table_name).await?;
     let out: Vec<LargeStep> = steps
         .iter()
         .map(|(step, d, calls)| {
@@ -232,20 +225,17 @@ async fn largest(w: &World, proxy: &Proxy, binaries: &Binaries, log_dir: &FsPath
     for s in &out {
         println!("| {} | {:.1} | {} | {} | {} |", s.step, s.latency_ms, calls_text(&s.calls), s.rru, s.wru);
     }
-    println!(
-        "\nitems in the table (count, largest bytes): {}",
-        entities.iter().map(|(e, (n, max))| format!("{e} {n}× ≤{max} B")).collect::<Vec<_>>().join(", ")
-    );
+    capacity::print_entities(&entities);
     Ok(json!({"lines": lines, "body_bytes": body_bytes, "steps": out, "entities": entities}))
 }
 
 /// Both measurements; the JSON for `--json`.
-pub async fn run(w: &World, proxy: &Proxy, binaries: &Binaries, concurrency: usize, runs: usize, log_dir: &FsPath, moto_url: &str, wrap: Option<&str>) -> Result<Value, String> {
+pub async fn run(w: &World, launcher: &Launcher, concurrency: usize, runs: usize) -> Result<Value, String> {
     // N instances of order-webhook on one Runtime API: each takes one delivery at a time.
     let api = Arc::new(RuntimeApi::start().await);
     let mut instances = Vec::new();
     for i in 0..concurrency {
-        instances.push(spawn(w, &api, &binaries.path("order-webhook"), "order-webhook", &log_dir.join(format!("burst-order-webhook-{i}.log")), wrap, &[])?);
+        instances.push(launcher.spawn(w, &api, "order-webhook", &format!("burst-order-webhook-{i}.log"), &[])?);
     }
     all_polling(&api, concurrency).await?;
     // Warm the instances (a first call opens connections): two rounds of one small new order each.
@@ -253,7 +243,7 @@ pub async fn run(w: &World, proxy: &Proxy, binaries: &Binaries, concurrency: usi
         let warm: Vec<String> = (0..concurrency)
             .map(|i| {
                 let id = format!("warm-{round}-{i}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
-                webhook_body(w, &format!("{id}-paid"), chrono::Utc::now(), &small_order(&id, "unpaid", "pending"))
+                w.order_webhook(Front::HttpApi, &format!("{id}-paid"), chrono::Utc::now(), &sample_order(&id, "unpaid", "pending"))
             })
             .collect();
         all_polling(&api, concurrency).await?;
@@ -261,12 +251,14 @@ pub async fn run(w: &World, proxy: &Proxy, binaries: &Binaries, concurrency: usi
     }
     let mut bursts = Vec::new();
     for run in 0..runs {
-        let b = burst(w, proxy, &api, concurrency, run, moto_url).await?;
+        let b = burst(w, &api, concurrency, run).await?;
         eprintln!("burst {run}: p50 {:.0} ms, p99 {:.0} ms, wall {:.0} ms, {} WRU", b.p50_ms, b.p99_ms, b.wall_ms, b.wru);
         bursts.push(b);
     }
     drop(instances);
-    println!("\n| {concurrency} concurrent deliveries of one order (distinct event_ids, mixed statuses) | p50 (ms) | p99 (ms) | wall (ms) | answers | DynamoDB calls | WRU | WRU per delivery |");
+    println!(
+        "\n| {concurrency} concurrent deliveries of one order (distinct event_ids, mixed statuses) | p50 (ms) | p99 (ms) | wall (ms) | answers | DynamoDB calls | WRU | WRU per delivery |"
+    );
     println!("|---|---:|---:|---:|---|---|---:|---:|");
     for (i, b) in bursts.iter().enumerate() {
         let answers = b.answers.iter().map(|(s, n)| format!("{n}× {s}")).collect::<Vec<_>>().join(", ");
@@ -288,6 +280,6 @@ pub async fn run(w: &World, proxy: &Proxy, binaries: &Binaries, concurrency: usi
         median(bursts.iter().map(|b| b.wall_ms).collect()),
         median(bursts.iter().map(|b| b.wru).collect())
     );
-    let large = largest(w, proxy, binaries, log_dir, moto_url, wrap).await?;
+    let large = largest(w, launcher).await?;
     Ok(json!({"concurrency": concurrency, "bursts": bursts, "largest_order": large}))
 }

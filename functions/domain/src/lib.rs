@@ -27,7 +27,10 @@ pub use buyer::{Buyer, BuyerWire, Carrier, CarrierKind, LoveCode};
 pub use checkout::{CheckoutRequest, Company, Contact, PaymentMethod};
 pub use clock::{Clock, FixedClock, SystemClock, taipei_date};
 pub use invoice::{AesKey, InvoiceNumber, InvoicePeriod, NumberBlock, NumberRange, RandomCode, Track, upload_deadline};
-pub use order::{Decision, DeliveryStatus, DisabledReason, IssueSettings, Logistics, Order, OrderId, OrderState, OrderWire, PaymentStatus, decide};
+pub use order::{
+    Decision, DeliveryStatus, DisabledReason, IssueSettings, Logistics, Order, OrderId, OrderState, OrderWire, PaymentStatus, TaxedSale, decide, invoice_lines,
+    invoice_total, taxed_sale,
+};
 pub use period::{AutoRenewDates, UsagePeriod};
 pub use plan::{PlanCatalogue, PlanMonths, PlanOffer, PlanStatus};
 pub use proof::{Proof, ProofInput, ProofItem};
@@ -36,6 +39,6 @@ pub use renewal::{
     ChargeOutcome, CutoffNotice, RetryPolicy, SuspendReason,
 };
 pub use rule::RuleViolation;
-pub use sale::{Amounts, InvoiceLine, TaxType, invoice_lines, invoice_total};
-pub use tax::{KindAmounts, TaxKind, TaxSettings, TaxedSale, taxed_sale};
+pub use sale::{Amounts, InvoiceLine};
+pub use tax::{KindAmounts, TaxKind, TaxSettings, TaxType};
 pub use ubn::Ubn;

@@ -1,14 +1,11 @@
-//! 發票金額與明細: the invoice's lines (商品明細) and its amounts (銷售額, 稅額, 總計).
-//!
-//! Amounts are whole New Taiwan dollars. An order's lines, its shipping fee (運費) and its
-//! discount (折扣, a negative line) must add up exactly to the order total, and the total must
-//! not be 0 (an invoice of 0 cannot be issued). Arithmetic is checked: nothing wraps.
+//! 發票金額與明細: an invoice's lines (商品明細) and its amounts (銷售額, 稅額, 總計), in whole
+//! New Taiwan dollars. Which lines and amounts an order makes is [`crate::order::content`].
 
 use serde::{Deserialize, Serialize};
 
-use crate::order::Order;
-use crate::rule::RuleViolation;
-use crate::tax::{KindAmounts, TaxKind, TaxSettings, taxed_sale};
+// The invoice's 課稅別 is defined with the line's in `tax`; also reachable as `sale::TaxType`.
+pub use crate::tax::TaxType;
+use crate::tax::{KindAmounts, TaxKind};
 
 /// Description of the shipping-fee line.
 pub const SHIPPING_DESCRIPTION: &str = "運費";
@@ -30,90 +27,6 @@ pub struct InvoiceLine {
     /// 課稅別 of the line (MIG `ProductItem/TaxType`); invoices stored before tax types are taxable.
     #[serde(default)]
     pub tax_type: TaxKind,
-}
-
-/// The invoice total the order's content adds up to, checked without building the lines:
-/// Σ quantity × unit_price + shipping fee − discount must equal `order.total`
-/// (`total_mismatch` on `order.total`), and must not be 0 (`zero_total` on `order.total`).
-pub fn invoice_total(order: &Order) -> Result<u32, RuleViolation> {
-    let lines = order.lines.iter().try_fold(0i64, |sum, l| {
-        let amount = i64::try_from(u64::from(l.quantity) * u64::from(l.unit_price)).ok()?;
-        sum.checked_add(amount)
-    });
-    let sum = lines.and_then(|s| s.checked_add(i64::from(order.shipping_fee))).and_then(|s| s.checked_sub(i64::from(order.discount)));
-    if sum != Some(i64::from(order.total)) {
-        let lines = lines.map_or_else(|| "more than the largest amount".to_owned(), |s| s.to_string());
-        return Err(RuleViolation::on_field(
-            "total_mismatch",
-            "order.total",
-            format!("order.total {} is not lines {lines} + shipping_fee {} - discount {}", order.total, order.shipping_fee, order.discount),
-        ));
-    }
-    if order.total == 0 {
-        return Err(RuleViolation::on_field("zero_total", "order.total", "order.total is 0: an invoice of 0 cannot be issued"));
-    }
-    Ok(order.total)
-}
-
-/// The invoice lines of an order whose lines are all taxable or say their own kind, as
-/// [`taxed_sale`] builds them for a merchant with default tax settings: one per order line,
-/// then `運費` for a non-zero shipping fee, then a negative `折扣` line for a non-zero discount.
-/// Their amounts add up exactly to the total (see [`invoice_total`] for the violations).
-pub fn invoice_lines(order: &Order) -> Result<Vec<InvoiceLine>, RuleViolation> {
-    taxed_sale(order, &TaxSettings::default(), false).map(|sale| sale.lines)
-}
-
-/// 課稅別.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(try_from = "u8", into = "u8")]
-pub enum TaxType {
-    /// 應稅 (1), 5%: the default.
-    #[default]
-    Taxable = 1,
-    /// 零稅率 (2).
-    ZeroRated = 2,
-    /// 免稅 (3).
-    Exempt = 3,
-    /// 混合應稅與免稅或零稅率 (9): B2C only, for merchants approved for it.
-    Mixed = 9,
-}
-
-impl TaxType {
-    pub fn code(self) -> u8 {
-        self as u8
-    }
-
-    pub fn from_code(code: u8) -> Result<Self, RuleViolation> {
-        match code {
-            1 => Ok(Self::Taxable),
-            2 => Ok(Self::ZeroRated),
-            3 => Ok(Self::Exempt),
-            9 => Ok(Self::Mixed),
-            other => Err(RuleViolation::on_field("invalid_tax_type", "tax_type", format!("tax_type must be 1, 2, 3 or 9 (got {other})"))),
-        }
-    }
-
-    /// 稅率 in percent (MIG `TaxRate`): 5 for taxable and mixed (the rate of its taxable
-    /// part), 0 for zero-rated and tax-free.
-    pub fn rate_percent(self) -> u8 {
-        match self {
-            Self::Taxable | Self::Mixed => 5,
-            Self::ZeroRated | Self::Exempt => 0,
-        }
-    }
-}
-
-impl TryFrom<u8> for TaxType {
-    type Error = RuleViolation;
-    fn try_from(code: u8) -> Result<Self, Self::Error> {
-        Self::from_code(code)
-    }
-}
-
-impl From<TaxType> for u8 {
-    fn from(t: TaxType) -> Self {
-        t.code()
-    }
 }
 
 /// round(total / 1.05), half up, in integers: the untaxed sales amount (未稅銷售額) of a
@@ -167,79 +80,11 @@ impl Amounts {
     }
 }
 
-/// An order with these lines `(quantity, unit_price, tax_type)` and amounts, for the unit tests
-/// of this crate.
-#[cfg(test)]
-pub(crate) fn test_order(lines: &[(u32, u32, Option<TaxKind>)], shipping_fee: u32, discount: u32, total: u32) -> Order {
-    use crate::order::{OrderLine, OrderWire};
-    let mut o: Order = serde_json::from_value::<OrderWire>(serde_json::json!({
-        "id": "A1", "currency": "TWD", "payment_status": "paid", "delivery_status": "pending",
-        "cancelled": false, "logistics": "tcat",
-        "lines": [{"sku": "S", "name": "n", "quantity": 1, "unit_price": 1}],
-        "shipping_fee": 0, "discount": 0, "total": 1, "buyer": {}
-    }))
-    .expect("a valid order")
-    .parse()
-    .expect("a valid order");
-    o.lines = lines
-        .iter()
-        .enumerate()
-        .map(|(i, &(quantity, unit_price, tax_type))| OrderLine { sku: None, name: format!("品項{i}"), quantity, unit_price, tax_type })
-        .collect();
-    (o.shipping_fee, o.discount, o.total) = (shipping_fee, discount, total);
-    o
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
     use proptest::prelude::*;
 
-    fn order(lines: &[(u32, u32)], shipping_fee: u32, discount: u32, total: u32) -> Order {
-        let lines: Vec<(u32, u32, Option<TaxKind>)> = lines.iter().map(|&(q, p)| (q, p, None)).collect();
-        test_order(&lines, shipping_fee, discount, total)
-    }
-
-    #[test]
-    fn lines_shipping_and_discount_add_up() {
-        let o = order(&[(2, 150), (1, 99)], 60, 50, 409);
-        let lines = invoice_lines(&o).unwrap();
-        let shown: Vec<_> = lines.iter().map(|l| (l.description.as_str(), l.quantity, l.unit_price, l.amount)).collect();
-        assert_eq!(shown, [("品項0", 2, 150, 300), ("品項1", 1, 99, 99), ("運費", 1, 60, 60), ("折扣", 1, -50, -50)]);
-        assert_eq!(lines.iter().map(|l| l.amount).sum::<i64>(), 409);
-        assert_eq!(invoice_total(&o), Ok(409));
-        // No zero lines for shipping or discount.
-        assert_eq!(invoice_lines(&order(&[(3, 10)], 0, 0, 30)).unwrap().len(), 1);
-    }
-
-    #[test]
-    fn mismatch_and_zero_total_are_refused() {
-        for o in [order(&[(2, 150)], 0, 0, 299), order(&[(1, 10)], 0, 20, 0), order(&[(1, 10)], 5, 0, 10)] {
-            let e = invoice_lines(&o).unwrap_err();
-            assert_eq!((e.code, e.field.as_deref()), ("total_mismatch", Some("order.total")), "{}", e.message);
-        }
-        for o in [order(&[(1, 0)], 0, 0, 0), order(&[(1, 100)], 0, 100, 0)] {
-            let e = invoice_lines(&o).unwrap_err();
-            assert_eq!((e.code, e.field.as_deref()), ("zero_total", Some("order.total")));
-        }
-        // Free items are fine next to paid ones.
-        assert!(invoice_lines(&order(&[(1, 0), (1, 5)], 0, 0, 5)).is_ok());
-    }
-
-    #[test]
-    fn huge_amounts_do_not_wrap() {
-        let o = order(&[(u32::MAX, u32::MAX); 3], u32::MAX, 0, u32::MAX);
-        assert_eq!(invoice_total(&o).unwrap_err().code, "total_mismatch");
-        let o = order(&[(u32::MAX, 1)], 0, 0, u32::MAX);
-        assert_eq!(invoice_total(&o), Ok(u32::MAX));
-    }
-
-    #[test]
-    fn long_descriptions_are_cut() {
-        let mut o = order(&[(1, 10)], 0, 0, 10);
-        o.lines[0].name = "品".repeat(300);
-        assert_eq!(invoice_lines(&o).unwrap()[0].description.chars().count(), DESCRIPTION_MAX);
-    }
+    use super::*;
 
     #[test]
     fn b2c_and_b2b_amounts() {
@@ -292,16 +137,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn tax_type_codes() {
-        assert_eq!(TaxType::default().code(), 1);
-        assert_eq!(serde_json::to_value(TaxType::Exempt).unwrap(), 3);
-        assert_eq!(serde_json::from_value::<TaxType>(2.into()).unwrap(), TaxType::ZeroRated);
-        assert_eq!(serde_json::from_value::<TaxType>(9.into()).unwrap(), TaxType::Mixed);
-        assert_eq!(TaxType::from_code(4).unwrap_err().code, "invalid_tax_type");
-        assert_eq!((TaxType::Taxable.rate_percent(), TaxType::Exempt.rate_percent(), TaxType::Mixed.rate_percent()), (5, 0, 5));
-    }
-
     proptest! {
         #[test]
         fn amounts_add_up_to_the_total(taxable in 0u32..1 << 30, zero_rated in 0u32..1 << 30, tax_free in 0u32..1 << 30, b2b: bool) {
@@ -317,20 +152,6 @@ mod tests {
         fn untaxed_agrees_with_float_rounding(total: u32) {
             // Never within 1/210 of a half, so f64 rounding is exact enough here.
             prop_assert_eq!(u64::from(untaxed_amount(total)), (f64::from(total) / 1.05).round() as u64);
-        }
-
-        #[test]
-        fn lines_always_sum_to_the_accepted_total(
-            lines in proptest::collection::vec((1u32..100, 0u32..10_000), 1..6),
-            shipping_fee in 0u32..500,
-            discount in 0u32..500,
-        ) {
-            let sum: i64 = lines.iter().map(|&(q, p)| i64::from(q) * i64::from(p)).sum::<i64>() + i64::from(shipping_fee) - i64::from(discount);
-            prop_assume!(sum > 0);
-            let o = order(&lines, shipping_fee, discount, u32::try_from(sum).unwrap());
-            let got = invoice_lines(&o).unwrap();
-            prop_assert_eq!(got.iter().map(|l| l.amount).sum::<i64>(), sum);
-            prop_assert!(got.iter().all(|l| l.amount == i64::from(l.quantity) * l.unit_price));
         }
     }
 }

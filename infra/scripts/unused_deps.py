@@ -27,8 +27,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PENDING = {
     ("invoice-issuer", "http"),
     ("invoice-issuer", "serde"),
-    ("einvoice-bench", "bytes"),
-    ("einvoice-bench", "http"),
 }
 
 DEPENDENCY_TABLES = ("dependencies", "dev-dependencies", "build-dependencies")

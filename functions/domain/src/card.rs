@@ -23,7 +23,9 @@ impl CardToken {
             return Err(RuleViolation::on_field(
                 "card_number_not_allowed",
                 field,
-                format!("{field} looks like a card number (13 to 19 digits passing the Luhn check); send the payment gateway's token for the card, never the number"),
+                format!(
+                    "{field} looks like a card number (13 to 19 digits passing the Luhn check); send the payment gateway's token for the card, never the number"
+                ),
             ));
         }
         if raw.is_empty() || raw.len() > 128 || !raw.bytes().all(|b| b.is_ascii_graphic()) {
@@ -73,7 +75,18 @@ mod tests {
     #[test]
     fn test_card_numbers_are_refused_without_echoing_them() {
         // Published test PANs of the card schemes (Visa, Mastercard, Amex, JCB, Diners 14, Visa 13, 19 digits).
-        for pan in ["4111111111111111", "5555555555554444", "378282246310005", "3530111333300000", "30569309025904", "4222222222222", "4111 1111 1111 1111", "4111-1111-1111-1111", "6011000990139424", "6250941006528599"] {
+        for pan in [
+            "4111111111111111",
+            "5555555555554444",
+            "378282246310005",
+            "3530111333300000",
+            "30569309025904",
+            "4222222222222",
+            "4111 1111 1111 1111",
+            "4111-1111-1111-1111",
+            "6011000990139424",
+            "6250941006528599",
+        ] {
             let v = CardToken::parse(pan, "card_token").unwrap_err();
             assert_eq!((v.code, v.field.as_deref()), ("card_number_not_allowed", Some("card_token")), "{pan}");
             assert!(!v.message.contains(&pan[..6]), "the message echoes the number");

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use e2e_tests::{Harness, merchant, order, settings_body, start};
+use einvoice_adapters::store::OrderStore;
 use serde_json::{Value, json};
 
 fn status(r: &e2e_tests::Reply) -> &str {

@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use chrono::{DateTime, Duration, Utc};
 use e2e_tests::{Harness, count_entities, order, start};
 use einvoice_adapters::orders::{InvoiceStatus, OrderItem, due_shard};
+use einvoice_adapters::store::OrderStore;
 use serde_json::{Value, json};
 
 fn status(r: &e2e_tests::Reply) -> &str {

@@ -2,6 +2,7 @@
 //! 折讓 (allowance) after it and for partial refunds, allowances voided before the invoice.
 
 use e2e_tests::{Harness, order, start};
+use einvoice_adapters::store::NumberLedger;
 use serde_json::{Value, json};
 
 /// An invoiced order (issued now, in period 11512 while the clock is in Nov–Dec 2026); its

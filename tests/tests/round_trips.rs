@@ -9,6 +9,7 @@ use std::time::Instant;
 use e2e_tests::{Harness, order};
 use einvoice_adapters::numbers::{NumberAllocator, fetch_range};
 use einvoice_adapters::orders::{InvoiceStatus, OrderItem, OrderWrite};
+use einvoice_adapters::store::{NumberLedger, OrderStore};
 use einvoice_adapters::wixtar::{HttpWixtarClient, PosIdentity, WixtarClient};
 use einvoice_domain::InvoicePeriod;
 use local_stack::LocalConfig;

@@ -3,7 +3,7 @@
 
 use chrono::{Duration, Utc};
 use e2e_tests::start;
-use einvoice_adapters::store::Store;
+use einvoice_adapters::store::{OrderStore, Store};
 use serde_json::json;
 
 async fn store() -> (e2e_tests::Harness, Store) {

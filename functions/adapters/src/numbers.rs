@@ -1,5 +1,5 @@
 //! Invoice numbers (發票號碼) for one issuer instance: handed out from blocks it leases from the
-//! merchant's 字軌 ranges (one counter write per block, [`Store::take_block`]), the block size
+//! merchant's 字軌 ranges (one atomic take per block, [`NumberLedger::take_block`]), the block size
 //! growing while the merchant is busy ([`NumberBlock::next_size`]); a new range is fetched from
 //! Wixtar when all are used up. docs/invoices.md §5 has the design and its limits.
 
@@ -10,7 +10,7 @@ use einvoice_domain::{InvoiceNumber, InvoicePeriod, NumberBlock, Track};
 use tokio::sync::Mutex;
 
 use crate::orders::{RangeItem, order_keys};
-use crate::store::{Store, StoreError};
+use crate::store::{NumberLedger, StoreError};
 use crate::upstream::UpstreamError;
 use crate::wixtar::{PosIdentity, WixtarClient};
 
@@ -49,7 +49,7 @@ impl NumberAllocator {
     /// The next number of the merchant's ranges for `period`; `None` when Wixtar has none left.
     pub async fn next(
         &self,
-        store: &Store,
+        store: &(impl NumberLedger + ?Sized),
         wixtar: &dyn WixtarClient,
         pos: &PosIdentity,
         merchant_id: &str,
@@ -108,7 +108,7 @@ impl NumberAllocator {
 /// many instances ask: the request id `{merchant_id}:{period}:{n}` gets the same book);
 /// `false` when Wixtar has none left.
 pub async fn fetch_range(
-    store: &Store,
+    store: &(impl NumberLedger + ?Sized),
     wixtar: &dyn WixtarClient,
     pos: &PosIdentity,
     merchant_id: &str,

@@ -2,7 +2,6 @@
 //! operator can read, except AES KEY and RID, which exist only as AES-256-GCM ciphertext
 //! (`crypto.rs`, AAD = merchant id + field name).
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use einvoice_domain::settings::{InvoiceSettings, IssueOn, Provider, WixtarCredentials};
 use einvoice_domain::tax::{CustomsClearance, TaxKind, TaxSettings, ZeroRating, ZeroTaxReason};
@@ -10,7 +9,7 @@ use einvoice_domain::{RuleViolation, Ubn};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{CryptoError, MasterKeys, Sealed};
-use crate::store::{SettingsStore, Store, StoreError, dynamo, keys, to_item};
+use crate::store::keys;
 
 /// AAD field names of the sealed credentials.
 pub const RID_FIELD: &str = "rid";
@@ -133,29 +132,6 @@ impl SettingsItem {
     pub fn tax_settings(&self) -> TaxSettings {
         let zero_rating = self.customs_clearance.zip(self.zero_tax_reason).map(|(customs_clearance, reason)| ZeroRating { customs_clearance, reason });
         TaxSettings { default_tax_type: self.default_tax_type, zero_rating, mixed_tax_approved: self.mixed_tax_approved }
-    }
-}
-
-#[async_trait::async_trait]
-impl SettingsStore for Store {
-    async fn settings(&self, merchant_id: &str) -> Result<Option<SettingsItem>, StoreError> {
-        self.get(keys::merchant(merchant_id), keys::SETTINGS).await
-    }
-
-    async fn put_settings(&self, item: &SettingsItem) -> Result<(), StoreError> {
-        let mut put = self.client().put_item().table_name(self.table()).set_item(Some(to_item(item)));
-        put = if item.version <= 1 {
-            put.condition_expression("attribute_not_exists(pk)")
-        } else {
-            put.condition_expression("version = :expected").expression_attribute_values(":expected", AttributeValue::N((item.version - 1).to_string()))
-        };
-        match put.send().await {
-            Ok(_) => Ok(()),
-            Err(e) => match e.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(_)) => Err(StoreError::Conflict),
-                _ => Err(dynamo(e)),
-            },
-        }
     }
 }
 

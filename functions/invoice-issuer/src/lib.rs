@@ -23,9 +23,9 @@ use einvoice_adapters::crash::{self, CrashPoints};
 use einvoice_adapters::crypto::MasterKeys;
 use einvoice_adapters::events::EventPublisher;
 use einvoice_adapters::numbers::NumberAllocator;
-use einvoice_adapters::orders::{AllowanceItem, Due, InvoiceItem, InvoiceStatus, OrderItem, UploadState, order_keys};
+use einvoice_adapters::orders::{AllowanceItem, AllowanceStatus, Due, InvoiceItem, InvoiceStatus, OrderItem, UploadState, UploadStatus, order_keys};
 use einvoice_adapters::schedule::JobError;
-use einvoice_adapters::store::{Store, StoreError};
+use einvoice_adapters::store::{DueIndex, InvoiceStore, NumberLedger, OrderStore, Store, StoreError};
 use einvoice_adapters::stream::{BatchResponse, StreamHandler, StreamRecord};
 use einvoice_adapters::upstream::UpstreamError;
 use einvoice_adapters::wixtar::{AllowanceUpload, InvoiceUpload, PosIdentity, UploadItem, WixtarClient};
@@ -238,7 +238,7 @@ impl InvoiceIssuer {
             barcode: proof.barcode,
             qr_left: proof.qr_left,
             qr_right: proof.qr_right,
-            upload: UploadState { status: "pending".into(), attempts: 0, last_error: None, uploaded_at: None, deadline: upload_deadline(now) },
+            upload: UploadState { status: UploadStatus::Pending, attempts: 0, last_error: None, uploaded_at: None, deadline: upload_deadline(now) },
             allowances: Vec::new(),
             voided_at: None,
         };
@@ -332,7 +332,7 @@ impl InvoiceIssuer {
                 // records the upload, and returns it then.
                 return Ok(json!({"result": "no_invoice"}));
             };
-            if invoice.upload.status != "uploaded" {
+            if invoice.upload.status != UploadStatus::Uploaded {
                 // A return needs the invoice at the provider first.
                 let (uploaded, _) = self.upload(invoice.clone(), order.retries, pos, Sent::Maybe).await?;
                 if uploaded["result"] != "uploaded" {
@@ -340,18 +340,18 @@ impl InvoiceIssuer {
                 }
                 continue;
             }
-            if let Some((index, pending)) = invoice.allowances.iter().enumerate().find(|(_, a)| a.status == "pending") {
+            if let Some((index, pending)) = invoice.allowances.iter().enumerate().find(|(_, a)| a.status == AllowanceStatus::Pending) {
                 // Recorded before a crash or a failed call: send it again (same number).
                 let body = allowance_body(&invoice, pending);
                 self.deps.wixtar.upload_allowance(pos, &body).await.map_err(failed)?;
                 self.deps.crash_points.pass(crash::AFTER_RETURN_ACCEPTED);
-                store.set_allowance_status(&invoice, index, "uploaded").await?;
+                store.set_allowance_status(&invoice, index, AllowanceStatus::Uploaded).await?;
                 continue;
             }
             let records: Vec<AllowanceRecord> = invoice
                 .allowances
                 .iter()
-                .map(|a| AllowanceRecord { number: a.number.clone(), amount: a.amount, parts: a.parts(), voided: a.status == "void" })
+                .map(|a| AllowanceRecord { number: a.number.clone(), amount: a.amount, parts: a.parts(), voided: a.status == AllowanceStatus::Void })
                 .collect();
             let period: InvoicePeriod = invoice.period.parse().map_err(failed)?;
             let facts = InvoiceFacts { period, total: invoice.total, parts: invoice.parts(), voided: invoice.voided_at.is_some(), allowances: &records };
@@ -367,7 +367,7 @@ impl InvoiceIssuer {
                     self.deps.wixtar.void_allowance(pos, &number, "order cancelled").await.map_err(failed)?;
                     self.deps.crash_points.pass(crash::AFTER_RETURN_ACCEPTED);
                     let index = invoice.allowances.iter().position(|a| a.number == number).expect("decided from these allowances");
-                    store.set_allowance_status(&invoice, index, "void").await?;
+                    store.set_allowance_status(&invoice, index, AllowanceStatus::Void).await?;
                     tracing::info!(allowance = %number, "allowance voided");
                     steps.push(json!({"void_allowance": number}));
                 }
@@ -389,7 +389,7 @@ impl InvoiceIssuer {
                         sales_amount,
                         tax_amount,
                         issued_at: now,
-                        status: "pending".into(),
+                        status: AllowanceStatus::Pending,
                     };
                     match store.add_allowance(&invoice, invoice.allowances.len(), &allowance).await {
                         // Another processor added one meanwhile: decide again on fresh data.
@@ -398,7 +398,7 @@ impl InvoiceIssuer {
                     }
                     self.deps.wixtar.upload_allowance(pos, &allowance_body(&invoice, &allowance)).await.map_err(failed)?;
                     self.deps.crash_points.pass(crash::AFTER_RETURN_ACCEPTED);
-                    store.set_allowance_status(&invoice, invoice.allowances.len(), "uploaded").await?;
+                    store.set_allowance_status(&invoice, invoice.allowances.len(), AllowanceStatus::Uploaded).await?;
                     tracing::info!(allowance = %number, amount, "allowance issued");
                     steps.push(json!({"allowance": number, "amount": amount}));
                 }
@@ -419,7 +419,7 @@ impl InvoiceIssuer {
     /// `{"result": "upload_failed"}`, not as an error.
     /// Also says whether the order has a return waiting (found by the same write).
     async fn upload(&self, mut invoice: InvoiceItem, failures: u32, pos: &PosIdentity, sent: Sent) -> Result<(Value, bool), JobError> {
-        if invoice.upload.status == "uploaded" {
+        if invoice.upload.status == UploadStatus::Uploaded {
             return Ok((json!({"result": "uploaded", "number": invoice.number}), false));
         }
         let body = upload_body(&invoice);
@@ -450,13 +450,13 @@ impl InvoiceIssuer {
         let now = self.deps.clock.now();
         let (status, due, result) = match outcome {
             Ok(()) => {
-                invoice.upload.status = "uploaded".into();
+                invoice.upload.status = UploadStatus::Uploaded;
                 invoice.upload.uploaded_at = Some(now);
                 invoice.upload.last_error = None;
                 (InvoiceStatus::Uploaded, Due::Done, json!({"result": "uploaded", "number": invoice.number}))
             }
             Err(e) => {
-                invoice.upload.status = "failed".into();
+                invoice.upload.status = UploadStatus::Failed;
                 invoice.upload.last_error = Some(e.to_string().chars().take(300).collect());
                 let deadline = invoice.upload.deadline;
                 match DeadlineState::of(deadline, now) {

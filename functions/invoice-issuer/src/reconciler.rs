@@ -11,7 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use einvoice_adapters::config::{self, ConfigError};
-use einvoice_adapters::orders::{DueOrder, InvoiceStatus};
+use einvoice_adapters::orders::{DueOrder, InvoiceStatus, UploadStatus};
+use einvoice_adapters::store::{DueIndex, InvoiceStore};
 use einvoice_adapters::schedule::{JobError, ScheduledJob};
 use einvoice_domain::recovery::DeadlineState;
 use futures_util::StreamExt;
@@ -100,7 +101,7 @@ impl InvoiceReconciler {
             Some(deadline) => deadline,
             None if matches!(due.invoice_status, InvoiceStatus::Issued | InvoiceStatus::UploadFailed) => {
                 let invoice = self.issuer.deps.store.invoice(&due.merchant_id, &due.order_id).await.ok().flatten()?;
-                if invoice.upload.status == "uploaded" {
+                if invoice.upload.status == UploadStatus::Uploaded {
                     return None;
                 }
                 invoice.upload.deadline

@@ -21,10 +21,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use einvoice_adapters::api::{self, ApiError, ApiRequest, ApiResponse, HttpHandler};
 use einvoice_adapters::config::{self, ConfigError};
 use einvoice_adapters::crash::{self, CrashPoints};
-use einvoice_adapters::orders::{InvoiceItem, InvoiceStatus, OrderHead, OrderItem, OrderWrite};
+use einvoice_adapters::orders::{AllowanceStatus, InvoiceItem, InvoiceStatus, OrderHead, OrderItem, OrderWrite};
 use einvoice_adapters::secret::Secret;
 use einvoice_adapters::settings::SettingsItem;
-use einvoice_adapters::store::{PlanItem, Store};
+use einvoice_adapters::store::{OrderStore, PlanItem, Store};
 use einvoice_adapters::stream::StreamSettled;
 use einvoice_domain::order::{IssueSettings, OrderWire};
 use einvoice_domain::settings::{IssueOn, Provider};
@@ -330,7 +330,7 @@ fn invoice_view(order: &OrderHead, invoice: Option<&InvoiceItem>) -> Value {
         "qr_right": invoice.map(|i| &i.qr_right),
         "voided_at": invoice.and_then(|i| i.voided_at),
         "allowances": invoice.map_or(json!([]), |i| json!(i.allowances)),
-        "allowed_amount": invoice.map_or(0, |i| i.allowances.iter().filter(|a| a.status != "void").map(|a| a.amount).sum::<u32>()),
+        "allowed_amount": invoice.map_or(0, |i| i.allowances.iter().filter(|a| a.status != AllowanceStatus::Void).map(|a| a.amount).sum::<u32>()),
         "upload": {
             "status": upload.map_or("none", |u| u.status.as_str()),
             "attempts": upload.map_or(0, |u| u.attempts),

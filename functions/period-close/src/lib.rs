@@ -11,7 +11,7 @@ use einvoice_adapters::config::{self, ConfigError};
 use einvoice_adapters::crypto::MasterKeys;
 use einvoice_adapters::orders::{PeriodCloseItem, PeriodNumbers, order_keys};
 use einvoice_adapters::schedule::{JobError, ScheduledJob};
-use einvoice_adapters::store::{SettingsStore, Store};
+use einvoice_adapters::store::{NumberLedger, SettingsStore, Store};
 use einvoice_adapters::wixtar::{PosIdentity, UnusedSpan, WixtarClient};
 use einvoice_domain::{InvoicePeriod, taipei_date};
 use serde_json::json;

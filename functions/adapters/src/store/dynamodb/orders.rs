@@ -132,3 +132,28 @@ impl OrderStore for Store {
         if condition_held(update.send().await)? { Ok(()) } else { Err(StoreError::Conflict) }
     }
 }
+
+#[cfg(any(test, feature = "testing"))]
+#[async_trait]
+impl crate::store::contract::OrderLinesProbe for Store {
+    /// The order partition's `LINES#…` items (a consistent query).
+    async fn order_lines_items(&self, merchant_id: &str, order_id: &str) -> Result<Vec<(String, chrono::DateTime<chrono::Utc>)>, StoreError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :pk AND begins_with(sk, :lines)")
+            .expression_attribute_values(":pk", s(order_keys::order(merchant_id, order_id)))
+            .expression_attribute_values(":lines", s(order_keys::LINES_PREFIX))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo)?;
+        #[derive(serde::Deserialize)]
+        struct Written {
+            sk: String,
+            created_at: chrono::DateTime<chrono::Utc>,
+        }
+        out.items().iter().map(|item| from_item::<Written>(item.clone()).map(|w| (w.sk, w.created_at))).collect()
+    }
+}

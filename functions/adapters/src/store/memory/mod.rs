@@ -4,17 +4,25 @@
 //!
 //! Each call first yields to the runtime, so concurrent tasks interleave between a read and
 //! the write that depends on it, as they do against DynamoDB; [`MemoryStore::fail_next`]
-//! makes the next calls fail as if DynamoDB were unavailable.
+//! makes the next calls fail as if DynamoDB were unavailable. Whole items are stored as the
+//! DynamoDB adapter writes them (through `serde_dynamo` and back), so what is read back is what
+//! it would read (times of `due_at` in whole seconds, absent attributes as their defaults).
+//!
+//! The plan, idempotency, settings and mail ports are here; the order-side ones (orders,
+//! invoices, the number ledger, the due index) in `orders.rs`.
 
-use std::collections::BTreeMap;
+mod orders;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::orders::{InvoiceItem, OrderItem, PeriodCloseItem, RangeItem};
 use super::{
-    Claim, ExpiringPlans, IdempotencyItem, IdempotencyState, IdempotencyStore, MailLedger, MerchantItems, NoticeItem, PlanItem, PlanOrderItem,
-    PlanOrderStatus, PlanStore, SettingsStore, StoreError,
+    Claim, ExpiringPlans, IdempotencyItem, IdempotencyState, IdempotencyStore, MailLedger, MerchantItems, NoticeItem, PlanItem, PlanOrderItem, PlanOrderStatus,
+    PlanStore, SettingsStore, StoreError,
 };
 use crate::mail::{MailClaim, MailItem, MailStatus};
 use crate::settings::SettingsItem;
@@ -36,6 +44,23 @@ struct Tables {
     settings: BTreeMap<String, SettingsItem>,
     /// By event id.
     mail: BTreeMap<String, MailItem>,
+    /// Shop orders by (merchant id, order id), as written.
+    orders: BTreeMap<(String, String), OrderItem>,
+    /// A large order's lines by (the order's `pk`, their `LINES#…` key): the lines, and when
+    /// they were written (never again).
+    order_lines: BTreeMap<(String, String), (Vec<einvoice_domain::order::OrderLine>, DateTime<Utc>)>,
+    /// Invoices by (merchant id, order id).
+    invoices: BTreeMap<(String, String), InvoiceItem>,
+    /// Number guards: (seller UBN, number) → (merchant id, order id).
+    number_guards: BTreeMap<(String, String), (String, String)>,
+    /// 字軌 ranges by (`pk`, `sk`): a merchant's period reads back in key order.
+    ranges: BTreeMap<(String, String), RangeItem>,
+    /// Skipped numbers by (the period's `pk`, number): the order and the reason.
+    skipped: BTreeMap<(String, String), (String, String, DateTime<Utc>)>,
+    /// Close reports by the period's `pk`.
+    period_closes: BTreeMap<String, PeriodCloseItem>,
+    /// The period registry: (period, merchant id).
+    period_merchants: BTreeSet<(String, String)>,
 }
 
 /// The in-memory adapter. Clones share the same tables.
@@ -69,13 +94,18 @@ impl MemoryStore {
     }
 }
 
-/// The condition on a whole-plan write: nobody wrote the plan since it was read at
-/// `plan.version - 1` (version ≤ 1: no plan existed).
-fn plan_write_holds(t: &Tables, plan: &PlanItem) -> bool {
-    match t.plans.get(&plan.merchant_id) {
-        None => plan.version <= 1,
-        Some(stored) => plan.version > 1 && stored.version == plan.version - 1,
+/// The condition on a versioned write of a whole item: nobody wrote it since it was read at
+/// `version - 1` (version ≤ 1: none existed); `stored` is the version stored, if any.
+fn version_holds(stored: Option<u64>, version: u64) -> bool {
+    match stored {
+        None => version <= 1,
+        Some(stored) => version > 1 && stored == version - 1,
     }
+}
+
+/// The condition on a whole-plan write ([`version_holds`]).
+fn plan_write_holds(t: &Tables, plan: &PlanItem) -> bool {
+    version_holds(t.plans.get(&plan.merchant_id).map(|p| p.version), plan.version)
 }
 
 fn notice_key(notice: &NoticeItem) -> (String, String) {
@@ -256,11 +286,7 @@ impl SettingsStore for MemoryStore {
 
     async fn put_settings(&self, item: &SettingsItem) -> Result<(), StoreError> {
         let mut t = self.enter().await?;
-        let holds = match t.settings.get(&item.merchant_id) {
-            None => item.version <= 1,
-            Some(stored) => item.version > 1 && stored.version == item.version - 1,
-        };
-        conflict_unless(holds)?;
+        conflict_unless(version_holds(t.settings.get(&item.merchant_id).map(|s| s.version), item.version))?;
         t.settings.insert(item.merchant_id.clone(), item.clone());
         Ok(())
     }

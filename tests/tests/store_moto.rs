@@ -18,7 +18,10 @@ async fn store() -> (e2e_tests::Harness, Store) {
 // checks the in-memory adapter passes in the adapters' unit tests.
 einvoice_adapters::store_contract_tests!(let (_h, store) = store().await; &store);
 
-fn raw_order<'a>(items: &'a [std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>], sk: &str) -> &'a std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+fn raw_order<'a>(
+    items: &'a [std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>],
+    sk: &str,
+) -> &'a std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
     items.iter().find(|i| i.get("sk").and_then(|v| v.as_s().ok()).is_some_and(|s| s == sk)).expect("the item")
 }
 

@@ -25,7 +25,7 @@ use einvoice_adapters::events::EventPublisher;
 use einvoice_adapters::numbers::NumberAllocator;
 use einvoice_adapters::orders::{AllowanceItem, AllowanceStatus, Due, InvoiceItem, InvoiceStatus, OrderItem, UploadState, UploadStatus, order_keys};
 use einvoice_adapters::schedule::JobError;
-use einvoice_adapters::store::{DueIndex, InvoiceStore, NumberLedger, OrderStore, Store, StoreError};
+use einvoice_adapters::store::{DueIndex, InvoiceStore, NumberLedger, OrderStore, StoreError};
 use einvoice_adapters::stream::{BatchResponse, StreamHandler, StreamRecord};
 use einvoice_adapters::upstream::UpstreamError;
 use einvoice_adapters::wixtar::{AllowanceUpload, InvoiceUpload, PosIdentity, UploadItem, WixtarClient};
@@ -77,8 +77,13 @@ impl UploadPolicy {
     }
 }
 
+/// What the invoice-issuer and the reconciler need from the table: the order and its claim,
+/// its invoice, the merchant's number ledger, and the due index.
+pub trait IssuerStore: OrderStore + InvoiceStore + NumberLedger + DueIndex {}
+impl<T: OrderStore + InvoiceStore + NumberLedger + DueIndex + ?Sized> IssuerStore for T {}
+
 pub struct Dependencies {
-    pub store: Store,
+    pub store: Arc<dyn IssuerStore>,
     pub wixtar: Arc<dyn WixtarClient>,
     pub events: Arc<dyn EventPublisher>,
     pub master_keys: MasterKeys,
@@ -113,7 +118,7 @@ impl InvoiceIssuer {
         let sdk = aws::sdk_config().await;
         let [master] = aws::read_secrets(&sdk, [&config.master_key_secret_id]).await?;
         let deps = Dependencies {
-            store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name),
+            store: Arc::new(einvoice_adapters::store::Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name)),
             wixtar: Arc::new(einvoice_adapters::wixtar::HttpWixtarClient::new(&config.wixtar_api_url)),
             events: Arc::new(einvoice_adapters::events::EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&sdk), &config.event_bus_name)),
             master_keys: MasterKeys::from_secret(&master)?,
@@ -186,7 +191,7 @@ impl InvoiceIssuer {
 
         let now = self.deps.clock.now();
         let period = InvoicePeriod::containing(taipei_date(now));
-        let numbers = self.numbers.next(store, self.deps.wixtar.as_ref(), &pos, merchant_id, &period, now).await.map_err(failed)?;
+        let numbers = self.numbers.next(store.as_ref(), self.deps.wixtar.as_ref(), &pos, merchant_id, &period, now).await.map_err(failed)?;
         let Some(number) = numbers else {
             return self.out_of_numbers(&order, &period).await;
         };

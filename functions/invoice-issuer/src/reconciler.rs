@@ -12,7 +12,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use einvoice_adapters::config::{self, ConfigError};
 use einvoice_adapters::orders::{DueOrder, InvoiceStatus, UploadStatus};
-use einvoice_adapters::store::{DueIndex, InvoiceStore};
 use einvoice_adapters::schedule::{JobError, ScheduledJob};
 use einvoice_domain::recovery::DeadlineState;
 use futures_util::StreamExt;

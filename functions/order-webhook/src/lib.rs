@@ -24,7 +24,7 @@ use einvoice_adapters::crash::{self, CrashPoints};
 use einvoice_adapters::orders::{AllowanceStatus, InvoiceItem, InvoiceStatus, OrderHead, OrderItem, OrderWrite};
 use einvoice_adapters::secret::Secret;
 use einvoice_adapters::settings::SettingsItem;
-use einvoice_adapters::store::{OrderStore, PlanItem, Store};
+use einvoice_adapters::store::{OrderStore, PlanItem};
 use einvoice_adapters::stream::StreamSettled;
 use einvoice_domain::order::{IssueSettings, OrderWire};
 use einvoice_domain::settings::{IssueOn, Provider};
@@ -47,7 +47,8 @@ impl Config {
 }
 
 pub struct Dependencies {
-    pub store: Store,
+    /// The orders (all the webhook and the invoice view read and write of the table).
+    pub store: Arc<dyn OrderStore>,
     pub clock: Arc<dyn Clock>,
     pub platform_secret: Secret,
     pub crash_points: Arc<CrashPoints>,

@@ -14,7 +14,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let sdk = aws::sdk_config().await;
     let [platform_secret] = aws::read_secrets(&sdk, [&config.platform_secret_id]).await?;
     let deps = Dependencies {
-        store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name),
+        store: Arc::new(Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name)),
         clock: Arc::new(SystemClock),
         platform_secret,
         crash_points: Default::default(),

@@ -4,7 +4,6 @@
 
 use einvoice_adapters::api::{ApiError, ApiRequest, ApiResponse};
 use einvoice_adapters::orders::{InvoiceItem, InvoiceStatus, OrderHead};
-use einvoice_adapters::store::OrderStore;
 use einvoice_domain::clock::taipei_offset;
 use einvoice_domain::proof_sheet::{self, ProofSheet};
 use einvoice_domain::{InvoiceNumber, InvoicePeriod, RuleViolation};

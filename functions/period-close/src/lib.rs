@@ -11,7 +11,7 @@ use einvoice_adapters::config::{self, ConfigError};
 use einvoice_adapters::crypto::MasterKeys;
 use einvoice_adapters::orders::{PeriodCloseItem, PeriodNumbers, order_keys};
 use einvoice_adapters::schedule::{JobError, ScheduledJob};
-use einvoice_adapters::store::{NumberLedger, SettingsStore, Store};
+use einvoice_adapters::store::{NumberLedger, SettingsStore};
 use einvoice_adapters::wixtar::{PosIdentity, UnusedSpan, WixtarClient};
 use einvoice_domain::{InvoicePeriod, taipei_date};
 use serde_json::json;
@@ -38,8 +38,13 @@ impl Config {
     }
 }
 
+/// What period-close needs from the table: the number ledger, and the settings (the POS the
+/// report goes out under).
+pub trait CloseStore: NumberLedger + SettingsStore {}
+impl<T: NumberLedger + SettingsStore + ?Sized> CloseStore for T {}
+
 pub struct Dependencies {
-    pub store: Store,
+    pub store: Arc<dyn CloseStore>,
     pub wixtar: Arc<dyn WixtarClient>,
     pub master_keys: MasterKeys,
 }
@@ -155,3 +160,6 @@ impl ScheduledJob for PeriodClose {
                   "failed": failed, "unused_numbers": unused}))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -15,7 +15,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let sdk = aws::sdk_config().await;
     let [master] = aws::read_secrets(&sdk, [&config.master_key_secret_id]).await?;
     let deps = Dependencies {
-        store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name),
+        store: Arc::new(Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name)),
         wixtar: Arc::new(HttpWixtarClient::new(&config.wixtar_api_url)),
         master_keys: MasterKeys::from_secret(&master)?,
     };

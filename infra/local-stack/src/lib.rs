@@ -328,7 +328,7 @@ impl Functions {
                 upload: invoice_issuer::UploadPolicy { max_attempts: upload_attempts, base_delay: std::time::Duration::from_millis(20) },
             },
             invoice_issuer::Dependencies {
-                store,
+                store: Arc::new(store),
                 wixtar,
                 events: self.publisher.clone(),
                 master_keys: MasterKeys::from_secret(master).map_err(|e| e.to_string())?,
@@ -393,7 +393,7 @@ impl Functions {
         // The stream's hand-off can be waited for here: the answer can show the issuer's result.
         let read_back = self.stream.clone().filter(|_| self.config.webhook_read_back).map(|s| s as Arc<dyn StreamSettled>);
         let order_webhook = order_webhook::OrderWebhook::new(order_webhook::Dependencies {
-            store: store.clone(),
+            store: Arc::new(store.clone()),
             clock: self.clock.clone(),
             platform_secret: platform.clone(),
             crash_points: self.crash_points.clone(),
@@ -413,7 +413,7 @@ impl Functions {
                 look_back_periods: 3,
             },
             period_close::Dependencies {
-                store: store.clone(),
+                store: Arc::new(store.clone()),
                 wixtar: wixtar.clone(),
                 master_keys: MasterKeys::from_secret(&master).map_err(|e| e.to_string())?,
             },

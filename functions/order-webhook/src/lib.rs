@@ -15,6 +15,11 @@
 
 mod proof;
 
+// The handler over the in-memory store (the inline `tests` below test `apply` alone).
+#[cfg(test)]
+#[path = "tests.rs"]
+mod handler_tests;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};

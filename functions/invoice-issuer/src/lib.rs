@@ -587,23 +587,4 @@ impl StreamHandler for InvoiceIssuer {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use einvoice_adapters::stream::StreamEvent;
-
-    #[test]
-    fn a_batch_names_each_order_once_with_all_its_records() {
-        let record = |seq: &str, order: &str| {
-            json!({"eventID": seq, "eventName": "MODIFY", "dynamodb": {"SequenceNumber": seq,
-                   "NewImage": {"merchant_id": {"S": "m1"}, "order_id": {"S": order}, "request_pending": {"BOOL": true}}}})
-        };
-        let event: StreamEvent = serde_json::from_value(json!({"Records": [record("1", "a"), record("2", "b"), record("3", "a"),
-            {"eventID": "4", "eventName": "MODIFY", "dynamodb": {"SequenceNumber": "4", "NewImage": {"pk": {"S": "x"}}}}]}))
-        .unwrap();
-        let claims = claims(&event.records);
-        assert_eq!(
-            claims,
-            [(("m1".to_owned(), "a".to_owned()), vec!["1".to_owned(), "3".to_owned()]), (("m1".to_owned(), "b".to_owned()), vec!["2".to_owned()])]
-        );
-    }
-}
+mod tests;

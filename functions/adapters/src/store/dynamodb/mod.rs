@@ -76,6 +76,12 @@ fn transaction_error(
     dynamo(e)
 }
 
+/// The condition of a whole-item write at `version`: nobody wrote the item since it was read at
+/// `version - 1` (version 1: no item existed). Plans, settings and orders are written so.
+fn versioned(version: u64) -> (&'static str, Vec<(&'static str, AttributeValue)>) {
+    if version <= 1 { ("attribute_not_exists(pk)", vec![]) } else { ("version = :expected", vec![(":expected", AttributeValue::N((version - 1).to_string()))]) }
+}
+
 fn put(item: HashMap<String, AttributeValue>, table: &str, condition: &str) -> TransactWriteItem {
     TransactWriteItem::builder()
         .put(Put::builder().table_name(table).set_item(Some(item)).condition_expression(condition).build().expect("put is complete"))

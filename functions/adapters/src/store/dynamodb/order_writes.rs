@@ -112,10 +112,6 @@ pub(super) fn conditional_put(table: &str, item: HashMap<String, AttributeValue>
     TransactWriteItem::builder().put(put.build().expect("put is complete")).build()
 }
 
-pub(super) fn versioned(version: u64) -> (&'static str, Vec<(&'static str, AttributeValue)>) {
-    if version <= 1 { ("attribute_not_exists(pk)", vec![]) } else { ("version = :expected", vec![(":expected", AttributeValue::N((version - 1).to_string()))]) }
-}
-
 /// What a status update does with `invoice_reason`.
 #[derive(Clone, Copy)]
 pub(super) enum Reason {

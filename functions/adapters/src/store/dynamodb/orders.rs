@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
-use super::order_writes::{Reason, due_values, order_attributes, status_expression, versioned};
+use super::order_writes::{Reason, due_values, order_attributes, status_expression};
+use super::versioned;
 use super::{Store, attribute, condition_held, dynamo, from_item, s};
 use crate::store::orders::{Due, InvoiceItem, InvoiceStatus, IssueContext, OrderHead, OrderItem, OrderWrite, WebhookContext, order_keys, stored_lines};
 use crate::store::{OrderStore, PlanItem, StoreError, keys};

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{Store, condition_held, dynamo, from_item, key, put, s, to_item};
+use super::{Store, condition_held, dynamo, from_item, key, put, s, to_item, versioned};
 use crate::store::{
     EXPIRY_INDEX, ExpiringPlans, IdempotencyState, MerchantItems, NoticeItem, OrderRefItem, PlanItem, PlanOrderItem, PlanOrderStatus, PlanStore, StoreError,
     keys,
@@ -15,12 +15,11 @@ impl Store {
     /// A whole-plan Put that holds only if nobody wrote the plan since it was read at
     /// `plan.version - 1` (version 1: no plan existed).
     fn plan_put(&self, plan: &PlanItem) -> Put {
-        let put = Put::builder().table_name(&self.table).set_item(Some(to_item(plan)));
-        let put = if plan.version <= 1 {
-            put.condition_expression("attribute_not_exists(pk)")
-        } else {
-            put.condition_expression("version = :expected").expression_attribute_values(":expected", AttributeValue::N((plan.version - 1).to_string()))
-        };
+        let (condition, values) = versioned(plan.version);
+        let mut put = Put::builder().table_name(&self.table).set_item(Some(to_item(plan))).condition_expression(condition);
+        for (name, value) in values {
+            put = put.expression_attribute_values(name, value);
+        }
         put.build().expect("put is complete")
     }
 }

@@ -1,8 +1,7 @@
 //! [`SettingsStore`] on DynamoDB: the invoice-settings item (docs/table-layout.md §3.6, §6.5).
 
-use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{Store, dynamo, to_item};
+use super::{Store, dynamo, to_item, versioned};
 use crate::settings::SettingsItem;
 use crate::store::{SettingsStore, StoreError, keys};
 
@@ -13,12 +12,11 @@ impl SettingsStore for Store {
     }
 
     async fn put_settings(&self, item: &SettingsItem) -> Result<(), StoreError> {
-        let mut put = self.client().put_item().table_name(self.table()).set_item(Some(to_item(item)));
-        put = if item.version <= 1 {
-            put.condition_expression("attribute_not_exists(pk)")
-        } else {
-            put.condition_expression("version = :expected").expression_attribute_values(":expected", AttributeValue::N((item.version - 1).to_string()))
-        };
+        let (condition, values) = versioned(item.version);
+        let mut put = self.client().put_item().table_name(self.table()).set_item(Some(to_item(item))).condition_expression(condition);
+        for (name, value) in values {
+            put = put.expression_attribute_values(name, value);
+        }
         match put.send().await {
             Ok(_) => Ok(()),
             Err(e) => match e.as_service_error() {

@@ -9,7 +9,7 @@ use einvoice_adapters::payment::ChargeResult;
 use einvoice_adapters::payment::HttpPaymentGateway;
 use einvoice_adapters::payment::contract::GatewayControl;
 use einvoice_adapters::testing::Fault;
-use einvoice_adapters::wixtar::HttpWixtarClient;
+use einvoice_adapters::wixtar::{HttpWixtarClient, Winner};
 use einvoice_adapters::wixtar::contract::WixtarControl;
 use serde_json::{Value, json};
 
@@ -61,6 +61,10 @@ impl WixtarControl for Sim {
 
     async fn register(&self, ubn: &str, rid: &str) {
         self.post("/_sim/credentials", json!({"ubn": ubn, "rid": rid})).await;
+    }
+
+    async fn publish_winners(&self, period: &str, winners: &[Winner]) {
+        self.post("/_sim/winners", json!({"period": period, "winners": winners})).await;
     }
 }
 

@@ -1,7 +1,8 @@
 //! notifier Lambda (通知信): the target of the `MerchantNotification` rule. Each event becomes
 //! one e-mail in Traditional Chinese (plain text and HTML) sent through Amazon SES v2 from the
 //! configured address, to the purchase contact (購買聯絡人) — and the company's invoice e-mail
-//! when it concerns invoices. Once per `event_id`: the send record is claimed before SES is
+//! when it concerns invoices — or, for the buyer notices, to the buyer the event names in `to`
+//! (no merchant data is read for them; their addresses are masked in logs). Once per `event_id`: the send record is claimed before SES is
 //! called and marked sent after (einvoice_adapters::mail), so redeliveries send nothing.
 //! Throttling is retried with bounded backoff; what still fails makes the invocation fail, so
 //! Lambda retries it and finally dead-letters it.
@@ -24,7 +25,8 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
 
-use einvoice_adapters::contracts::MerchantNotification as Notification;
+use einvoice_adapters::contracts::{Audience, MerchantNotification as Notification};
+use einvoice_domain::text::mask_email;
 
 /// Settings from the environment (template.yaml sets them in AWS).
 #[derive(Debug, Clone)]
@@ -146,10 +148,17 @@ impl Notifier {
     /// invoice-issuer do not hold the contact), the contact of the merchant's latest paid plan
     /// order that names one (orders the renewal-charge job records carry no contact); plus the
     /// latest company invoice e-mail when the mail concerns invoices.
+    ///
+    /// A buyer notice goes to its `to` alone (the buyer's address, set by the publisher): no
+    /// merchant data is read, and an event without one fails.
     async fn recipients(&self, n: &Notification) -> Result<(Vec<String>, Option<String>), JobError> {
         let mut to = n.to.clone();
         let mut name = n.contact_name.clone();
-        if to.is_empty() || templates::concerns_invoices(n) {
+        let buyer = n.template.audience() == Audience::Buyer;
+        if buyer && to.iter().all(|a| a.trim().is_empty()) {
+            return Err(JobError(format!("buyer notice {} names no buyer address (`to`)", n.event_id)));
+        }
+        if !buyer && (to.is_empty() || templates::concerns_invoices(n)) {
             let items = self.deps.store.merchant_items(&n.merchant_id).await?;
             let mut paid: Vec<&PlanOrderItem> = items.orders.iter().filter(|o| o.status == PlanOrderStatus::Paid).collect();
             paid.sort_by_key(|o| std::cmp::Reverse(o.paid_at));
@@ -170,7 +179,8 @@ impl Notifier {
             }
         }
         if let Some(bad) = unique.iter().find(|a| !plausible_address(a)) {
-            return Err(JobError(format!("recipient {bad:?} is not an e-mail address")));
+            let shown = if buyer { mask_email(bad) } else { bad.clone() };
+            return Err(JobError(format!("recipient {shown:?} is not an e-mail address")));
         }
         if unique.is_empty() {
             return Err(JobError(format!("no e-mail address known for merchant {} (no `to`, no paid plan order)", n.merchant_id)));

@@ -8,12 +8,11 @@ use einvoice_adapters::crash;
 use einvoice_adapters::orders::{Due, InvoiceItem, InvoiceStatus, OrderItem, UploadState, UploadStatus, order_keys};
 use einvoice_adapters::schedule::JobError;
 use einvoice_adapters::store::StoreError;
-use einvoice_adapters::wixtar::PosIdentity;
 use einvoice_domain::proof::{self, ProofInput, ProofItem};
 use einvoice_domain::recovery::next_try;
 use einvoice_domain::{AesKey, Amounts, InvoicePeriod, RandomCode, taipei_date, taxed_sale, upload_deadline};
 
-use crate::{InvoiceIssuer, Sent, WorkOutcome, failed};
+use crate::{InvoiceIssuer, Seller, Sent, WorkOutcome, failed};
 
 /// Retries of recording an invoice after a transient failure (not a second invoice).
 const RECORD_RETRIES: usize = 4;
@@ -26,13 +25,13 @@ impl InvoiceIssuer {
         // One read: the order, an invoice already issued, the merchant's settings.
         let context = store.issue_context(merchant_id, order_id).await?;
         let settings = self.open_settings(context.settings)?;
-        let pos = PosIdentity::from(&settings.credentials);
+        let seller = Seller::of(&settings);
         let Some(order) = context.order else {
             return Err(JobError(format!("no order {order_id} of {merchant_id}")));
         };
         if let Some(invoice) = context.invoice {
             // Redelivery: the number is taken; the upload (and a return) may be left.
-            return self.finish(invoice, &order, &pos, Sent::Maybe).await;
+            return self.finish(invoice, &order, &seller, Sent::Maybe).await;
         }
         if !matches!(order.invoice_status, InvoiceStatus::Issuing | InvoiceStatus::NoInvoiceNumbers) {
             tracing::info!(status = ?order.invoice_status, "order not waiting for an invoice; nothing to do");
@@ -53,7 +52,7 @@ impl InvoiceIssuer {
 
         let now = self.deps.clock.now();
         let period = InvoicePeriod::containing(taipei_date(now));
-        let numbers = self.numbers.next(store.as_ref(), self.deps.wixtar.as_ref(), &pos, merchant_id, &period, now).await.map_err(failed)?;
+        let numbers = self.numbers.next(store.as_ref(), self.deps.wixtar.as_ref(), &seller.pos, merchant_id, &period, now).await.map_err(failed)?;
         let Some(number) = numbers else {
             return self.out_of_numbers(&order, &period).await;
         };
@@ -123,7 +122,7 @@ impl InvoiceIssuer {
             Ok(()) => {
                 tracing::info!(number = %invoice.number, period = %invoice.period, total = invoice.total, "invoice issued");
                 self.deps.crash_points.pass(crash::AFTER_INVOICE_RECORDED);
-                self.finish(invoice, &order, &pos, Sent::No).await
+                self.finish(invoice, &order, &seller, Sent::No).await
             }
             Err(StoreError::Conflict) => {
                 // Another delivery issued this order's invoice first: the number we took is
@@ -133,7 +132,7 @@ impl InvoiceIssuer {
                     .await?;
                 tracing::warn!(number = %invoice.number, "number unused: order invoiced concurrently");
                 match store.invoice(merchant_id, order_id).await? {
-                    Some(existing) => self.finish(existing, &order, &pos, Sent::Maybe).await,
+                    Some(existing) => self.finish(existing, &order, &seller, Sent::Maybe).await,
                     None => Err(failed("invoice write conflicted but no invoice exists")),
                 }
             }

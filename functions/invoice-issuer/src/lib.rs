@@ -17,6 +17,7 @@
 
 pub mod config;
 mod issue;
+mod notices;
 pub mod outcome;
 pub mod reconciler;
 mod returns;
@@ -30,17 +31,18 @@ use einvoice_adapters::crash::CrashPoints;
 use einvoice_adapters::crypto::MasterKeys;
 use einvoice_adapters::events::EventPublisher;
 use einvoice_adapters::numbers::NumberAllocator;
-use einvoice_adapters::orders::{InvoiceItem, OrderItem};
+use einvoice_adapters::orders::{InvoiceItem, InvoiceStatus, OrderItem};
 use einvoice_adapters::schedule::JobError;
 use einvoice_adapters::store::{DueIndex, InvoiceStore, NumberLedger, OrderStore};
 use einvoice_adapters::wiring::{Edges, Function};
-use einvoice_adapters::wixtar::{PosIdentity, WixtarClient};
+use einvoice_adapters::wixtar::WixtarClient;
 use einvoice_domain::Clock;
 use einvoice_domain::recovery::next_try;
 use einvoice_domain::settings::InvoiceSettings;
 
 pub use config::{Config, UploadPolicy};
 pub use outcome::{ReturnDone, WorkOutcome};
+use notices::Seller;
 use upload::Sent;
 
 /// What the invoice-issuer and the reconciler need from the table: the order and its claim,
@@ -125,16 +127,31 @@ impl InvoiceIssuer {
         .await
     }
 
-    /// Uploads an issued invoice, then returns it if its order was cancelled or refunded: as read
-    /// at the start, or meanwhile (the upload's write finds the order's return flag).
-    async fn finish(&self, invoice: InvoiceItem, order: &OrderItem, pos: &PosIdentity, sent: Sent) -> Result<WorkOutcome, JobError> {
+    /// Uploads an issued invoice and announces it (unless the order shows that done before),
+    /// then returns it if its order was cancelled or refunded: as read at the start, or
+    /// meanwhile (the upload's write finds the order's return flag).
+    async fn finish(&self, invoice: InvoiceItem, order: &OrderItem, seller: &Seller, sent: Sent) -> Result<WorkOutcome, JobError> {
         let (merchant_id, order_id) = (invoice.merchant_id.clone(), invoice.order_id.clone());
-        let (uploaded, return_pending) = self.upload(invoice, order.retries, pos, sent).await?;
-        let is_uploaded = matches!(uploaded, WorkOutcome::Uploaded { .. });
-        if is_uploaded && (return_pending || order.return_pending || order.state.order.is_returned()) {
-            return self.returns(&merchant_id, &order_id, pos).await;
+        let uploaded = self.upload(invoice.clone(), order, seller, sent).await?;
+        if !matches!(uploaded.outcome, WorkOutcome::Uploaded { .. }) {
+            return Ok(uploaded.outcome);
         }
-        Ok(uploaded)
+        let returning = uploaded.return_pending || order.return_pending || order.state.order.is_returned();
+        if !uploaded.now
+            && !returning
+            && order.invoice_status == InvoiceStatus::Uploaded
+            && let Some(due) = order.due_at
+        {
+            // Recorded uploaded but left due: its announcement failed (or did not finish). A
+            // return keeps the order due for itself, and announces the upload again when done.
+            if self.announce_upload(&invoice, order, seller).await {
+                self.settle(&merchant_id, &order_id, due).await;
+            }
+        }
+        if returning {
+            return self.returns(&merchant_id, &order_id, seller).await;
+        }
+        Ok(uploaded.outcome)
     }
 
     /// The merchant's settings, opened (AES KEY and RID in the clear).

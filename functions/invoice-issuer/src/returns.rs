@@ -5,11 +5,11 @@ use einvoice_adapters::crash;
 use einvoice_adapters::orders::{AllowanceItem, AllowanceStatus, InvoiceItem, UploadStatus};
 use einvoice_adapters::schedule::JobError;
 use einvoice_adapters::store::StoreError;
-use einvoice_adapters::wixtar::{AllowanceUpload, PosIdentity};
+use einvoice_adapters::wixtar::AllowanceUpload;
 use einvoice_domain::InvoicePeriod;
 use einvoice_domain::returns::{AllowanceRecord, InvoiceFacts, Refund, ReturnStep, allowance_amounts, next_return_step};
 
-use crate::{InvoiceIssuer, ReturnDone, Sent, WorkOutcome, failed};
+use crate::{InvoiceIssuer, ReturnDone, Seller, Sent, WorkOutcome, failed};
 
 /// Return steps tried in one invocation (each allowance voided, then the invoice).
 const MAX_RETURN_STEPS: usize = 12;
@@ -18,8 +18,9 @@ impl InvoiceIssuer {
     /// Brings an uploaded invoice in line with a cancelled or refunded order, one idempotent step
     /// at a time ([`next_return_step`]): void while the period is open (allowances first),
     /// else, or for a partial refund, an allowance for what is not yet returned.
-    pub(crate) async fn returns(&self, merchant_id: &str, order_id: &str, pos: &PosIdentity) -> Result<WorkOutcome, JobError> {
+    pub(crate) async fn returns(&self, merchant_id: &str, order_id: &str, seller: &Seller) -> Result<WorkOutcome, JobError> {
         let store = &self.deps.store;
+        let pos = &seller.pos;
         let mut steps = Vec::new();
         // Each pass does one step; a return needs at most (allowances + 1) of them.
         for _ in 0..MAX_RETURN_STEPS {
@@ -30,9 +31,9 @@ impl InvoiceIssuer {
             };
             if invoice.upload.status != UploadStatus::Uploaded {
                 // A return needs the invoice at the provider first.
-                let (uploaded, _) = self.upload(invoice.clone(), order.retries, pos, Sent::Maybe).await?;
-                if !matches!(uploaded, WorkOutcome::Uploaded { .. }) {
-                    return Ok(uploaded);
+                let uploaded = self.upload(invoice.clone(), &order, seller, Sent::Maybe).await?;
+                if !matches!(uploaded.outcome, WorkOutcome::Uploaded { .. }) {
+                    return Ok(uploaded.outcome);
                 }
                 continue;
             }
@@ -55,7 +56,11 @@ impl InvoiceIssuer {
             let now = self.deps.clock.now();
             match next_return_step(facts, refund, &invoice.number, now) {
                 ReturnStep::Nothing => {
-                    // Done: the order's return flag goes (unless a newer return came meanwhile).
+                    // Done: the buyer is told (of the invoice again too, in case its own
+                    // announcement failed), then the order's return flag goes (unless a newer
+                    // return came meanwhile).
+                    self.announce_upload(&invoice, &order, seller).await;
+                    self.announce_returns(&invoice, &order, seller).await?;
                     store.finish_return(merchant_id, order_id, order.version).await?;
                     break;
                 }

@@ -2,6 +2,7 @@
 //! (`einvoice_adapters::testing`): no moto, no simulators.
 
 use super::*;
+use einvoice_adapters::wixtar::PosIdentity;
 use std::time::Duration;
 
 use chrono::{DateTime, Duration as Minutes, TimeZone, Utc};
@@ -60,9 +61,12 @@ struct World {
 
 impl World {
     async fn new() -> Self {
+        Self::with_settings(invoice_settings()).await
+    }
+
+    async fn with_settings(settings: InvoiceSettings) -> Self {
         let keys_json = MasterKeys::generate_json("k1");
         let keys = MasterKeys::from_secret(&Secret::new(keys_json.clone())).expect("master keys");
-        let settings = invoice_settings();
         let store = MemoryStore::new();
         store.put_settings(&SettingsItem::seal(MERCHANT, &settings, &keys, CredentialCheck::Accepted, 1, t0())).await.expect("settings saved");
         Self {
@@ -215,7 +219,7 @@ async fn a_claimed_order_gets_its_invoice_issued_and_uploaded() {
     assert_eq!((held[0].upload.sales_amount, held[0].upload.tax_amount, held[0].upload.total), (200, 0, 200));
     assert_eq!(held[0].received, 1);
 
-    assert_eq!(w.bus.events(), vec![invoice_issued("o-1", &number(0))]);
+    assert_eq!(w.bus.of_type(DetailType::InvoiceIssued.as_str()), vec![invoice_issued("o-1", &number(0))]);
 }
 
 #[tokio::test]
@@ -290,7 +294,7 @@ async fn a_wixtar_outage_leaves_upload_failed_and_the_reconciler_uploads_later()
     let held = w.wixtar.invoices();
     assert_eq!(held.len(), 1);
     assert_eq!((held[0].upload.number.as_str(), held[0].received), (number(0).as_str(), 1));
-    assert_eq!(w.bus.events(), vec![invoice_issued("o-1", &number(0))]);
+    assert_eq!(w.bus.of_type(DetailType::InvoiceIssued.as_str()), vec![invoice_issued("o-1", &number(0))]);
 
     // Nothing is due any more.
     let later = due + Minutes::hours(1);
@@ -314,7 +318,7 @@ async fn an_answer_lost_after_the_upload_is_found_by_the_look_up_and_not_sent_tw
     assert_eq!(invoice.upload.status, UploadStatus::Uploaded);
     assert_eq!(invoice.upload.attempts, 2);
     assert_eq!(w.order("o-1").await.invoice_status, InvoiceStatus::Uploaded);
-    assert_eq!(w.bus.events(), vec![invoice_issued("o-1", &number(0))]);
+    assert_eq!(w.bus.of_type(DetailType::InvoiceIssued.as_str()), vec![invoice_issued("o-1", &number(0))]);
 }
 
 #[tokio::test]
@@ -383,4 +387,67 @@ async fn concurrent_issuers_make_one_invoice_of_one_order() {
         assert!(w.bus.of_type(DetailType::InvoiceIssued.as_str()).len() <= 2);
         assert!(w.bus.of_type(DetailType::InvoiceIssued.as_str()).iter().all(|e| *e == invoice_issued(&order_id, &invoice.number)));
     }
+}
+
+/// The buyer notices published for the order (`MerchantNotification`s with a buyer template).
+fn buyer_notices(w: &World) -> Vec<serde_json::Value> {
+    w.bus.of_type(DetailType::MerchantNotification.as_str()).into_iter().map(|e| e.detail).filter(|d| d["template"] != "no_invoice_numbers").collect()
+}
+
+#[tokio::test]
+async fn the_buyer_is_told_once_when_wixtar_accepted_the_upload() {
+    let w = World::new().await.with_book().await;
+    let item = w.claimed_order("o-1").await;
+    let issuer = w.issuer();
+    assert_eq!(issuer.work(MERCHANT, "o-1", 0).await.unwrap(), WorkOutcome::Uploaded { number: number(0) });
+
+    let notices = buyer_notices(&w);
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    let notice = &notices[0];
+    assert_eq!(notice["template"], "invoice_issued");
+    assert_eq!(notice["event_id"], "m-issuer:o-1:buyer:invoice-issued");
+    assert_eq!(notice["to"], "hua@example.com");
+    assert_eq!((notice["number"].as_str(), notice["seller_ubn"].as_str(), notice["total"].as_u64()), (Some(number(0).as_str()), Some(UBN), Some(200)));
+    assert_eq!(notice["destination"], json!({"kind": "paper"}));
+    assert_eq!(w.order("o-1").await.due_at, None, "published: nothing left for the reconciler");
+
+    // A redelivery, a second instance, the reconciler: nothing announced again.
+    assert_eq!(issuer.handle(&[stream_record(&item, "101")]).await, BatchResponse::default());
+    w.issuer().work(MERCHANT, "o-1", 0).await.unwrap();
+    assert_eq!(w.reconciler().run(t0() + Minutes::hours(1)).await.unwrap()["due"], 0);
+    assert_eq!(buyer_notices(&w).len(), 1);
+    assert_eq!(w.bus.of_type(DetailType::InvoiceIssued.as_str()).len(), 1);
+}
+
+#[tokio::test]
+async fn a_notice_lost_after_the_upload_is_published_by_the_reconciler() {
+    let w = World::new().await.with_book().await;
+    w.claimed_order("o-1").await;
+    // The publish after the accepted upload fails (as if the Lambda died there).
+    w.bus.fail_next(1);
+    assert_eq!(w.issuer().work(MERCHANT, "o-1", 0).await.unwrap(), WorkOutcome::Uploaded { number: number(0) });
+    assert!(w.bus.events().is_empty());
+    let due = t0() + Minutes::minutes(2);
+    let order = w.order("o-1").await;
+    assert_eq!((order.invoice_status, order.due_at), (InvoiceStatus::Uploaded, Some(due)), "left due for its notices");
+
+    let reconciler = w.reconciler();
+    assert_eq!(reconciler.run(t0() + Minutes::minutes(1)).await.unwrap()["due"], 0, "not before the grace");
+    w.set_time(due);
+    let summary = reconciler.run(due).await.unwrap();
+    assert_eq!((summary["due"].as_u64(), summary["finished"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(buyer_notices(&w).len(), 1);
+    assert_eq!(w.bus.of_type(DetailType::InvoiceIssued.as_str()), vec![invoice_issued("o-1", &number(0))]);
+    assert_eq!(w.order("o-1").await.due_at, None);
+    assert_eq!(w.wixtar.invoices()[0].received, 1, "uploaded once");
+}
+
+#[tokio::test]
+async fn buyer_notices_off_tells_nobody_and_leaves_nothing_due() {
+    let w = World::with_settings(InvoiceSettings { buyer_notices: false, ..invoice_settings() }).await.with_book().await;
+    w.claimed_order("o-1").await;
+    assert_eq!(w.issuer().work(MERCHANT, "o-1", 0).await.unwrap(), WorkOutcome::Uploaded { number: number(0) });
+    assert!(buyer_notices(&w).is_empty());
+    assert_eq!(w.bus.of_type(DetailType::InvoiceIssued.as_str()).len(), 1);
+    assert_eq!(w.order("o-1").await.due_at, None);
 }

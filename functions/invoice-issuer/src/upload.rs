@@ -1,27 +1,40 @@
 //! The upload to Wixtar (上傳), exactly once: bounded retries, and after an ambiguous failure
 //! Wixtar is asked before the invoice is sent again.
 
-use einvoice_adapters::contracts::{Contract, InvoiceIssued};
 use einvoice_adapters::crash;
-use einvoice_adapters::orders::{Due, InvoiceItem, InvoiceStatus, UploadStatus};
+use einvoice_adapters::orders::{Due, InvoiceItem, InvoiceStatus, OrderItem, UploadStatus};
 use einvoice_adapters::schedule::JobError;
 use einvoice_adapters::upstream::UpstreamError;
-use einvoice_adapters::wixtar::{InvoiceUpload, PosIdentity, UploadItem};
+use einvoice_adapters::wixtar::{InvoiceUpload, UploadItem};
 use einvoice_domain::recovery::{DeadlineState, next_try};
 
-use crate::{InvoiceIssuer, WorkOutcome};
+use crate::notices::NOTICE_GRACE;
+use crate::{InvoiceIssuer, Seller, WorkOutcome};
+
+/// What an upload came to.
+pub(crate) struct Uploaded {
+    pub outcome: WorkOutcome,
+    /// The order has a return waiting (found by the upload's write).
+    pub return_pending: bool,
+    /// Uploaded (and announced) by this call, not found uploaded before.
+    pub now: bool,
+}
 
 impl InvoiceIssuer {
     /// Uploads with bounded retries. After an ambiguous failure (timeout, 5xx) Wixtar is asked
     /// whether it has the number before the invoice is sent again; a repeat of an upload Wixtar
     /// has (same number, same content) is accepted again. A failure is recorded with the time
     /// the reconciler tries again (after `failures` + 1 failed tries), and answered
-    /// `{"result": "upload_failed"}`, not as an error.
-    /// Also says whether the order has a return waiting (found by the same write).
-    pub(crate) async fn upload(&self, mut invoice: InvoiceItem, failures: u32, pos: &PosIdentity, sent: Sent) -> Result<(WorkOutcome, bool), JobError> {
+    /// [`WorkOutcome::UploadFailed`], not as an error. An accepted upload is announced
+    /// (`InvoiceIssued`, the buyer's notice) before it is recorded: a crash in between leaves
+    /// the upload to be recorded, and the announcement made again, by the reconciler (the
+    /// notifier sends a notice once); an announcement that fails leaves the order due a little
+    /// later, for the reconciler to make it.
+    pub(crate) async fn upload(&self, mut invoice: InvoiceItem, order: &OrderItem, seller: &Seller, sent: Sent) -> Result<Uploaded, JobError> {
         if invoice.upload.status == UploadStatus::Uploaded {
-            return Ok((WorkOutcome::Uploaded { number: invoice.number }, false));
+            return Ok(Uploaded { outcome: WorkOutcome::Uploaded { number: invoice.number }, return_pending: false, now: false });
         }
+        let (pos, failures) = (&seller.pos, order.retries);
         let body = upload_body(&invoice);
         // An invoice this invocation did not record may have reached Wixtar before a crash.
         let mut ambiguous = sent == Sent::Maybe;
@@ -53,7 +66,11 @@ impl InvoiceIssuer {
                 invoice.upload.status = UploadStatus::Uploaded;
                 invoice.upload.uploaded_at = Some(now);
                 invoice.upload.last_error = None;
-                (InvoiceStatus::Uploaded, Due::Done, WorkOutcome::Uploaded { number: invoice.number.clone() })
+                let due = match self.announce_upload(&invoice, order, seller).await {
+                    true => Due::Done,
+                    false => Due::Later { at: now + NOTICE_GRACE, failed: false },
+                };
+                (InvoiceStatus::Uploaded, due, WorkOutcome::Uploaded { number: invoice.number.clone() })
             }
             Err(e) => {
                 invoice.upload.status = UploadStatus::Failed;
@@ -78,21 +95,7 @@ impl InvoiceIssuer {
             }
         };
         let return_pending = self.deps.store.record_upload(&invoice, status, due, now).await?;
-        if status == InvoiceStatus::Uploaded {
-            let event = InvoiceIssued {
-                event_id: format!("{}:{}:invoice-issued", invoice.merchant_id, invoice.order_id),
-                merchant_id: invoice.merchant_id.clone(),
-                order_id: invoice.order_id.clone(),
-                number: invoice.number.clone(),
-                total: u64::from(invoice.total),
-                issued_at: invoice.issued_at,
-            }
-            .to_event();
-            if let Err(e) = self.deps.events.publish(&[event]).await {
-                tracing::warn!(error = %e, "InvoiceIssued not published");
-            }
-        }
-        Ok((result, return_pending))
+        Ok(Uploaded { outcome: result, return_pending, now: true })
     }
 }
 

@@ -2,6 +2,8 @@
 //! (`einvoice_adapters::testing`): no moto, no simulators.
 
 use super::*;
+use std::time::Duration;
+
 use chrono::{DateTime, Duration as Minutes, TimeZone, Utc};
 use einvoice_adapters::contracts::DetailType;
 use einvoice_adapters::crypto::MasterKeys;
@@ -11,7 +13,12 @@ use einvoice_adapters::secret::Secret;
 use einvoice_adapters::settings::{CredentialCheck, SettingsItem};
 use einvoice_adapters::store::SettingsStore;
 use einvoice_adapters::store::contract::shop_order;
-use einvoice_adapters::stream::StreamEvent;
+use einvoice_adapters::contracts::{Channel, Contract, InvoiceIssued, MerchantNotification, NoInvoiceNumbers, Template};
+use einvoice_adapters::orders::{InvoiceStatus, UploadStatus};
+use einvoice_adapters::store::{InvoiceStore, OrderStore};
+use einvoice_adapters::stream::{BatchResponse, StreamEvent, StreamHandler, StreamRecord};
+use einvoice_domain::upload_deadline;
+use serde_json::json;
 use einvoice_adapters::testing::{FakeWixtar, Fault, MemoryStore, RecordingBus, track_for};
 use einvoice_domain::settings::{InvoiceSettingsWire, IssueTrigger};
 use einvoice_domain::{FixedClock, OrderState};
@@ -167,7 +174,7 @@ fn a_batch_names_each_order_once_with_all_its_records() {
     let event: StreamEvent = serde_json::from_value(json!({"Records": [record("1", "a"), record("2", "b"), record("3", "a"),
         {"eventID": "4", "eventName": "MODIFY", "dynamodb": {"SequenceNumber": "4", "NewImage": {"pk": {"S": "x"}}}}]}))
     .unwrap();
-    let claims = claims(&event.records);
+    let claims = crate::stream::claims(&event.records);
     assert_eq!(claims, [(("m1".to_owned(), "a".to_owned()), vec!["1".to_owned(), "3".to_owned()]), (("m1".to_owned(), "b".to_owned()), vec!["2".to_owned()])]);
 }
 
@@ -218,13 +225,13 @@ async fn repeated_runs_issue_nothing_twice() {
     let issuer = w.issuer();
 
     let first = issuer.work(MERCHANT, "o-1", 0).await.unwrap();
-    assert_eq!(first, json!({"result": "uploaded", "number": number(0)}));
+    assert_eq!(first, WorkOutcome::Uploaded { number: number(0) });
     let first_invoice = w.invoice("o-1").await;
 
     // A redelivered record, a second instance, the reconciler's step: the same invoice.
     assert_eq!(issuer.handle(&[stream_record(&item, "101")]).await, BatchResponse::default());
-    assert_eq!(w.issuer().work(MERCHANT, "o-1", 0).await.unwrap(), json!({"result": "uploaded", "number": number(0)}));
-    assert_eq!(issuer.work(MERCHANT, "o-1", 0).await.unwrap(), json!({"result": "uploaded", "number": number(0)}));
+    assert_eq!(w.issuer().work(MERCHANT, "o-1", 0).await.unwrap(), WorkOutcome::Uploaded { number: number(0) });
+    assert_eq!(issuer.work(MERCHANT, "o-1", 0).await.unwrap(), WorkOutcome::Uploaded { number: number(0) });
 
     assert_eq!(w.invoice("o-1").await, first_invoice);
     let held = w.wixtar.invoices();
@@ -234,7 +241,7 @@ async fn repeated_runs_issue_nothing_twice() {
 
     // The next order takes the next number.
     w.claimed_order("o-2").await;
-    assert_eq!(issuer.work(MERCHANT, "o-2", 0).await.unwrap(), json!({"result": "uploaded", "number": number(1)}));
+    assert_eq!(issuer.work(MERCHANT, "o-2", 0).await.unwrap(), WorkOutcome::Uploaded { number: number(1) });
 }
 
 #[tokio::test]
@@ -246,10 +253,8 @@ async fn a_wixtar_outage_leaves_upload_failed_and_the_reconciler_uploads_later()
 
     let outcome = w.issuer().work(MERCHANT, "o-1", 0).await.unwrap();
     let due = t0() + Minutes::minutes(1);
-    assert_eq!(outcome["result"], "upload_failed");
-    assert_eq!(outcome["number"], number(0));
-    assert_eq!(outcome["due_at"], json!(due));
-    assert_eq!(outcome["deadline"], json!(upload_deadline(t0())));
+    let WorkOutcome::UploadFailed { number: failed_number, due_at, deadline, .. } = outcome else { panic!("{outcome:?}") };
+    assert_eq!((failed_number, due_at, deadline), (number(0), due, upload_deadline(t0())));
 
     let invoice = w.invoice("o-1").await;
     assert_eq!(invoice.upload.status, UploadStatus::Failed);
@@ -273,7 +278,7 @@ async fn a_wixtar_outage_leaves_upload_failed_and_the_reconciler_uploads_later()
     let summary = reconciler.run(due).await.unwrap();
     assert_eq!(
         (summary["due"].clone(), summary["finished"].clone(), summary["retrying"].clone(), summary["failed"].clone()),
-        (json!(1), json!(1), json!(0), json!(0))
+        (serde_json::json!(1), serde_json::json!(1), serde_json::json!(0), serde_json::json!(0))
     );
     let invoice = w.invoice("o-1").await;
     assert_eq!(invoice.number, number(0));
@@ -299,7 +304,7 @@ async fn an_answer_lost_after_the_upload_is_found_by_the_look_up_and_not_sent_tw
     w.wixtar.fail_next(Fault::AfterWork, 1);
 
     let outcome = w.issuer().work(MERCHANT, "o-1", 0).await.unwrap();
-    assert_eq!(outcome, json!({"result": "uploaded", "number": number(0)}));
+    assert_eq!(outcome, WorkOutcome::Uploaded { number: number(0) });
 
     let held = w.wixtar.invoices();
     assert_eq!(held.len(), 1);
@@ -319,7 +324,7 @@ async fn no_numbers_left_waits_in_no_invoice_numbers_and_tells_the_merchant() {
     w.claimed_order("o-1").await;
 
     let outcome = w.issuer().work(MERCHANT, "o-1", 0).await.unwrap();
-    assert_eq!(outcome, json!({"result": "no_invoice_numbers"}));
+    assert_eq!(outcome, WorkOutcome::NoInvoiceNumbers);
 
     let order = w.order("o-1").await;
     assert_eq!(order.invoice_status, InvoiceStatus::NoInvoiceNumbers);
@@ -362,10 +367,8 @@ async fn concurrent_issuers_make_one_invoice_of_one_order() {
         };
         assert_eq!(first.await.unwrap(), BatchResponse::default());
         let second = second.await.unwrap().unwrap();
-        assert_eq!(second["result"], "uploaded", "{second}");
-
         let invoice = w.invoice(&order_id).await;
-        assert_eq!(second["number"], invoice.number);
+        assert_eq!(second, WorkOutcome::Uploaded { number: invoice.number.clone() });
         assert_eq!(invoice.upload.status, UploadStatus::Uploaded);
         let held = w.wixtar.invoices();
         assert_eq!(held.len(), 1, "one invoice at Wixtar");

@@ -14,11 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use einvoice_adapters::config::{self, ConfigError};
+use einvoice_adapters::config::{ConfigError, Vars};
 use einvoice_adapters::events::{DomainEvent, EventHandler};
 use einvoice_adapters::mail::{MailClaim, MailError, MailItem, Mailer, OutgoingMail};
 use einvoice_adapters::schedule::JobError;
 use einvoice_adapters::store::{MailLedger, PlanOrderItem, PlanOrderStatus, PlanStore};
+use einvoice_adapters::wiring::{Edges, Function};
 use einvoice_domain::Clock;
 use serde::Serialize;
 use serde_json::Value;
@@ -37,16 +38,28 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let number = |name: &str, default: &str| config::optional(name, default).parse::<u64>().map_err(|_| ConfigError(format!("{name} is not a number")));
+    pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
         Ok(Self {
-            table_name: config::required("TABLE_NAME")?,
-            mail_from: config::required("MAIL_FROM_ADDRESS")?,
+            table_name: vars.required("TABLE_NAME")?,
+            mail_from: vars.required("MAIL_FROM_ADDRESS")?,
             send: SendPolicy {
-                max_attempts: u32::try_from(number("MAIL_SEND_MAX_ATTEMPTS", "5")?).unwrap_or(5),
-                base_delay: Duration::from_millis(number("MAIL_SEND_BASE_DELAY_MS", "200")?),
+                max_attempts: vars.number("MAIL_SEND_MAX_ATTEMPTS", 5)?,
+                base_delay: Duration::from_millis(vars.number("MAIL_SEND_BASE_DELAY_MS", 200)?),
             },
         })
+    }
+}
+
+impl Function for Notifier {
+    type Config = Config;
+
+    fn config(vars: &impl Vars) -> Result<Config, ConfigError> {
+        Config::from_vars(vars)
+    }
+
+    async fn wire(config: &Config, edges: &impl Edges) -> Result<Self, ConfigError> {
+        let deps = Dependencies { store: Arc::new(edges.store(&config.table_name)), mailer: edges.mailer(&config.mail_from), clock: edges.clock() };
+        Ok(Self::new(config, deps))
     }
 }
 

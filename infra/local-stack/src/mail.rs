@@ -1,5 +1,5 @@
 //! Merchant e-mail in the local stack: the sender identity verified in moto's SES at start (as
-//! the deploy creates it), the notifier built like its Lambda, and `GET /_local/mail`: the mails
+//! the deploy creates it), and `GET /_local/mail`: the mails
 //! SES (moto) accepted for this stack's notifications.
 //!
 //! The list joins moto's sent messages (`/moto-api/data.json`, `ses` → `Message`: recipients,
@@ -8,15 +8,12 @@
 //! two-part mail, the HTML part; `text` is that part with its markup removed.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use einvoice_adapters::mail::SesMailer;
 use einvoice_adapters::store::Store;
-use einvoice_domain::Clock;
 use serde_json::{Value, json};
 
 /// The sender address and SES identity template.yaml deploys with (its parameters' defaults).
@@ -47,16 +44,6 @@ impl Sender {
             Err(e) => Err(format!("cannot create the SES identity {}: {}", self.identity, einvoice_adapters::aws::describe(&e))),
         }
     }
-}
-
-/// The notifier as its Lambda's `main.rs` builds it, with short retry pauses.
-pub fn notifier(sdk: &aws_types::SdkConfig, store: Store, clock: Arc<dyn Clock>, sender: &Sender) -> notifier::Notifier {
-    let config = notifier::Config {
-        table_name: store.table().to_owned(),
-        mail_from: sender.address.clone(),
-        send: notifier::SendPolicy { max_attempts: 5, base_delay: std::time::Duration::from_millis(20) },
-    };
-    notifier::Notifier::new(&config, notifier::Dependencies { store: Arc::new(store), mailer: Arc::new(SesMailer::new(SesMailer::client(sdk), &sender.address)), clock })
 }
 
 /// `GET /_local/mail`.

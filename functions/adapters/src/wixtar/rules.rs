@@ -47,7 +47,11 @@ impl Refusal {
 
     /// The answer's body, `{"error":"…"}`.
     pub fn body(&self) -> String {
-        serde_json::json!({ "error": self.error }).to_string()
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            error: &'a str,
+        }
+        serde_json::to_string(&Body { error: self.error }).expect("a string serializes")
     }
 }
 

@@ -9,8 +9,8 @@ use einvoice_adapters::payment::ChargeResult;
 use einvoice_adapters::payment::HttpPaymentGateway;
 use einvoice_adapters::payment::contract::GatewayControl;
 use einvoice_adapters::testing::Fault;
-use einvoice_adapters::wixtar::{HttpWixtarClient, Winner};
 use einvoice_adapters::wixtar::contract::WixtarControl;
+use einvoice_adapters::wixtar::{HttpWixtarClient, Winner};
 use serde_json::{Value, json};
 
 /// A simulator started in-process on a free port, and its `/_sim` admin endpoints.

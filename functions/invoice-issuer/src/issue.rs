@@ -107,6 +107,7 @@ impl InvoiceIssuer {
             upload: UploadState { status: UploadStatus::Pending, attempts: 0, last_error: None, uploaded_at: None, deadline: upload_deadline(now) },
             allowances: Vec::new(),
             voided_at: None,
+            prize: None,
         };
         let mut recorded = store.record_invoice(&invoice).await;
         for _ in 0..RECORD_RETRIES {

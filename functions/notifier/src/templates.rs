@@ -157,14 +157,8 @@ fn voided(greeting: String, v: &InvoiceVoidedNotice) -> askama::Result<Rendered>
 fn allowance(greeting: String, a: &AllowanceIssuedNotice) -> askama::Result<Rendered> {
     let facts = InvoiceFacts::of(&a.invoice);
     let (prefix, subject) = facts.subject("折讓通知");
-    AllowanceMail {
-        greeting,
-        facts,
-        allowance_number: a.allowance_number.clone(),
-        amount: twd(a.amount),
-        allowance_date: taipei_day(a.allowance_issued_at),
-    }
-    .finish_as(&prefix, subject)
+    AllowanceMail { greeting, facts, allowance_number: a.allowance_number.clone(), amount: twd(a.amount), allowance_date: taipei_day(a.allowance_issued_at) }
+        .finish_as(&prefix, subject)
 }
 
 /// 獎別 with its amount when MOF names the prize by it (雲端發票專屬 500 元獎).
@@ -245,7 +239,7 @@ fn with_commas(amount: u64) -> String {
     let digits = amount.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -603,7 +597,8 @@ mod tests {
         let r = render(buyer("invoice_issued", carrier), None);
         assert_eq!(r.subject, "【小明商行】電子發票開立通知 UA-00000057");
         // Issued at 17:30 UTC: already December 1st in Taipei.
-        for fact in ["親愛的顧客您好", "小明商行", "04595257", "UA-00000057", "2026年12月1日", "0122", "NT$1,050", "手機條碼載具（******34）", "A1001"] {
+        for fact in ["親愛的顧客您好", "小明商行", "04595257", "UA-00000057", "2026年12月1日", "0122", "NT$1,050", "手機條碼載具（******34）", "A1001"]
+        {
             both(&r, fact);
         }
         for part in [&r.subject, &r.text, &r.html] {
@@ -628,7 +623,8 @@ mod tests {
             assert!(r.text.contains(fact), "{fact}: {}", r.text);
         }
         both(&r, "不能兌獎");
-        let r = render(buyer("allowance_issued", json!({"allowance_number": "UA00000057-1", "amount": 300, "allowance_issued_at": "2026-12-10T02:00:00Z"})), None);
+        let r =
+            render(buyer("allowance_issued", json!({"allowance_number": "UA00000057-1", "amount": 300, "allowance_issued_at": "2026-12-10T02:00:00Z"})), None);
         assert_eq!(r.subject, "【小明商行】折讓通知 UA-00000057");
         for fact in ["折讓金額：NT$300", "折讓單號碼：UA00000057-1", "折讓日期：2026年12月10日", "原發票號碼：UA-00000057"] {
             assert!(r.text.contains(fact), "{fact}: {}", r.text);
@@ -640,7 +636,8 @@ mod tests {
     fn invoice_won_states_the_prize_the_claim_window_and_the_printed_proof() {
         let r = render(buyer("invoice_won", json!({"period": "11510", "kind": "first", "amount": 200000})), None);
         assert_eq!(r.subject, "【小明商行】發票中獎通知（頭獎） UA-00000057");
-        for fact in ["115年09-10月", "頭獎", "NT$200,000", "2026年12月6日 至 2027年3月5日", "列印中獎的電子發票證明聯並寄送給您", "UA-00000057", "A1001"] {
+        for fact in ["115年09-10月", "頭獎", "NT$200,000", "2026年12月6日 至 2027年3月5日", "列印中獎的電子發票證明聯並寄送給您", "UA-00000057", "A1001"]
+        {
             both(&r, fact);
         }
         // Nov–Dec is drawn in January: claims from February to May.
@@ -659,7 +656,9 @@ mod tests {
         let r = render(detail, None);
         assert_eq!(r.subject, "【美麗科技電子發票】115年09-10月 中獎發票 2 張，請列印中獎證明聯並寄送");
         assert!(r.text.starts_with("商家您好："));
-        for fact in ["UA-00000057", "A1001", "六獎", "NT$200", "UA-00000058", "A1002", "雲端發票專屬 1,000,000 元獎", "NT$1,000,000", "2027年3月5日", "只能列印一次"] {
+        for fact in
+            ["UA-00000057", "A1001", "六獎", "NT$200", "UA-00000058", "A1002", "雲端發票專屬 1,000,000 元獎", "NT$1,000,000", "2027年3月5日", "只能列印一次"]
+        {
             both(&r, fact);
         }
         assert!(r.text.contains("- 發票號碼 UA-00000057｜訂單 A1001｜六獎 NT$200\n- 發票號碼 UA-00000058"), "{}", r.text);

@@ -445,11 +445,7 @@ async fn buyer_notices_go_to_the_buyer_alone_without_reading_merchant_data() {
             with(buyer_invoice(), json!({"allowance_number": "UA00000057-1", "amount": 300, "allowance_issued_at": "2026-11-20T02:00:00Z"})),
             "【小明商行】折讓通知 UA-00000057",
         ),
-        (
-            "invoice_won",
-            with(buyer_invoice(), json!({"period": "11510", "kind": "sixth", "amount": 200})),
-            "【小明商行】發票中獎通知（六獎） UA-00000057",
-        ),
+        ("invoice_won", with(buyer_invoice(), json!({"period": "11510", "kind": "sixth", "amount": 200})), "【小明商行】發票中獎通知（六獎） UA-00000057"),
     ];
     for (template, mut detail, subject) in cases {
         detail["to"] = BUYER.into();

@@ -378,6 +378,9 @@ pub struct InvoiceItem {
     /// 作廢: when the provider confirmed the void.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voided_at: Option<DateTime<Utc>>,
+    /// 中獎: set when MOF's list names the invoice ([`PrizeStore`](super::PrizeStore)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prize: Option<super::PrizeItem>,
 }
 
 /// One allowance (折讓單) of an invoice.
@@ -640,6 +643,7 @@ mod tests {
             upload: UploadState { status: UploadStatus::Pending, attempts: 0, last_error: None, uploaded_at: None, deadline: at },
             allowances: Vec::new(),
             voided_at: None,
+            prize: None,
         }
     }
 

@@ -535,10 +535,7 @@ pub async fn winners_are_only_the_sellers_own_uploaded_numbers(w: &(impl WixtarC
     assert_eq!(w.winners(&pos(&unique_ubn()), DRAWN).await.unwrap(), published(&[]), "a UBN with no uploads");
     // More of the list arrives: in the list's order.
     c.publish_winners(DRAWN, &[winner(&mine[1], PrizeKind::Cloud, 2_000)]).await;
-    assert_eq!(
-        w.winners(&a, DRAWN).await.unwrap(),
-        published(&[winner(&mine[0], PrizeKind::First, 200_000), winner(&mine[1], PrizeKind::Cloud, 2_000)])
-    );
+    assert_eq!(w.winners(&a, DRAWN).await.unwrap(), published(&[winner(&mine[0], PrizeKind::First, 200_000), winner(&mine[1], PrizeKind::Cloud, 2_000)]));
 }
 
 /// Faults apply to the winners call like the others: `Unavailable` before the answer, an

@@ -313,7 +313,10 @@ mod tests {
         publish_winners(&mut lists, "11510", &[winner("UA00000001", PrizeKind::Sixth, 200), winner("UA00000002", PrizeKind::First, 200_000)]).unwrap();
         publish_winners(&mut lists, "11510", &[winner("UA00000001", PrizeKind::Fifth, 1_000), winner("UA00000003", PrizeKind::Cloud, 500)]).unwrap();
         let list = lists["11510"].clone();
-        assert_eq!(list.iter().map(|w| (w.number.as_str(), w.amount)).collect::<Vec<_>>(), [("UA00000001", 1_000), ("UA00000002", 200_000), ("UA00000003", 500)]);
+        assert_eq!(
+            list.iter().map(|w| (w.number.as_str(), w.amount)).collect::<Vec<_>>(),
+            [("UA00000001", 1_000), ("UA00000002", 200_000), ("UA00000003", 500)]
+        );
         let mine = |n: &str| n != "UA00000002";
         assert_eq!(
             winners_for(Some(&list), mine),

@@ -12,6 +12,7 @@
 //! invoices, the number ledger, the due index) in `orders.rs`.
 
 mod orders;
+mod prizes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -16,7 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use einvoice_adapters::config::{ConfigError, Vars};
 use einvoice_adapters::events::{DomainEvent, EventHandler};
-use einvoice_adapters::mail::{MailClaim, MailError, MailItem, Mailer, OutgoingMail};
+use einvoice_adapters::mail::{MailClaim, MailError, MailItem, MailStatus, Mailer, OutgoingMail};
 use einvoice_adapters::schedule::JobError;
 use einvoice_adapters::store::{MailLedger, PlanOrderItem, PlanOrderStatus, PlanStore};
 use einvoice_adapters::wiring::{Edges, Function};
@@ -115,6 +115,8 @@ impl<T: PlanStore + MailLedger + ?Sized> NotifierStore for T {}
 enum Delivery {
     /// The mail was sent by an earlier delivery.
     Duplicate { message_id: Option<String> },
+    /// Another delivery was sending it; this one waited and found it sent.
+    SentByAnother { message_id: Option<String> },
     Sent { message_id: String, attempts: u32 },
 }
 
@@ -201,7 +203,12 @@ impl Notifier {
                 return Ok(Delivery::Duplicate { message_id: record.message_id }.json());
             }
             MailClaim::Busy(record) => {
-                // Another delivery is sending it, or crashed: its lease decides; retry later.
+                // Another delivery is sending it (a duplicate delivery: not a failure once it is
+                // sent), or crashed: then its lease decides, and the retry after it takes over.
+                if let Some(sent) = self.sent_by_holder(&n.event_id).await? {
+                    tracing::info!(message_id = sent.message_id.as_deref().unwrap_or_default(), "mail sent by the delivery holding the claim");
+                    return Ok(Delivery::SentByAnother { message_id: sent.message_id }.json());
+                }
                 let until = record.lease_until.map(|t| t.to_rfc3339()).unwrap_or_default();
                 return Err(JobError(format!("mail of {} is claimed by another delivery until {until}; retry later", n.event_id)));
             }
@@ -236,6 +243,26 @@ impl Notifier {
         }
     }
 }
+
+impl Notifier {
+    /// Waits a little (wall-clock time: a send takes well under a second) for the delivery
+    /// holding the claim to record the mail sent; `None` when it has not.
+    async fn sent_by_holder(&self, event_id: &str) -> Result<Option<MailItem>, JobError> {
+        for _ in 0..BUSY_POLLS {
+            tokio::time::sleep(BUSY_POLL_INTERVAL).await;
+            if let Some(record) = self.deps.store.mail_record(event_id).await?
+                && record.status == MailStatus::Sent
+            {
+                return Ok(Some(record));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// How long a delivery that finds the mail claimed waits for it to be sent: 20 × 250 ms.
+const BUSY_POLLS: u32 = 20;
+const BUSY_POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 /// A string field of a plan order's `contact` or `company` object.
 fn contact_field(order: &PlanOrderItem, object: &str, field: &str) -> Option<String> {

@@ -215,16 +215,17 @@ async fn concurrent_deliveries_of_one_event_send_one_mail() {
         deliveries.spawn(async move { notifier.handle(&lock_notice()).await });
     }
     let outcomes = deliveries.join_all().await;
-    let sent = outcomes.iter().filter(|o| o.as_ref().is_ok_and(|v| v["result"] == "sent")).count();
-    let busy = outcomes.iter().filter(|o| o.as_ref().is_err_and(|e| e.0.ends_with("retry later"))).count();
-    let duplicate = outcomes.iter().filter(|o| o.as_ref().is_ok_and(|v| v["result"] == "duplicate")).count();
-    assert_eq!((sent, busy + duplicate), (1, 7), "{outcomes:?}");
-    assert!(busy > 0, "no delivery overlapped the sending one: this test proves nothing");
+    let count = |result: &str| outcomes.iter().filter(|o| o.as_ref().is_ok_and(|v| v["result"] == result)).count();
+    let (sent, waited, duplicate) = (count("sent"), count("sent_by_another"), count("duplicate"));
+    // A delivery that found the mail being sent waited for it: none failed (no dead letter).
+    assert_eq!((sent, waited + duplicate), (1, 7), "{outcomes:?}");
+    assert!(waited > 0, "no delivery overlapped the sending one: this test proves nothing");
     assert_eq!(w.sent().len(), 1);
     assert_eq!(w.record(LOCK_ID).await, Some(sent_record("msg-00001", 1, now())), "one claim taken");
 }
 
-#[tokio::test]
+// Paused: the deliveries that find the claim held wait for it (5 s) without the test waiting.
+#[tokio::test(start_paused = true)]
 async fn a_live_claim_is_busy_and_a_crashed_one_is_taken_over_after_its_lease() {
     let w = World::paid().await;
     // A delivery claimed the mail and died before SES answered: its lease holds 45 s.

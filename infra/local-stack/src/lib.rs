@@ -415,6 +415,7 @@ impl Functions {
         jobs.insert("RenewalCutoffFunction".into(), self.function::<renewal_jobs::RenewalCutoff>("RenewalCutoffFunction").await?);
         jobs.insert("RenewalChargeFunction".into(), self.function::<renewal_jobs::RenewalCharge>("RenewalChargeFunction").await?);
         jobs.insert("PeriodCloseFunction".into(), self.function::<period_close::PeriodClose>("PeriodCloseFunction").await?);
+        jobs.insert("InvoicePrizesFunction".into(), self.function::<invoice_prizes::InvoicePrizes>("InvoicePrizesFunction").await?);
         Ok(Handlers { http, jobs, events, streams })
     }
 }

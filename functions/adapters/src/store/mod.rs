@@ -33,7 +33,7 @@ pub mod prizes;
 pub use dynamodb::Store;
 pub(crate) use dynamodb::attribute;
 pub use ports::{DueIndex, IdempotencyStore, InvoiceStore, MailLedger, NumberLedger, OrderStore, PlanStore, PrizeStore, SettingsStore};
-pub use prizes::{PrizeItem, PrizeMarked, PrizeStamp};
+pub use prizes::{PrizeItem, PrizeListItem, PrizeMarked, PrizeStamp};
 
 pub const EXPIRY_INDEX: &str = "by-expiry";
 

@@ -58,6 +58,8 @@ pub mod order_keys {
         format!("SKIPPED#{number}")
     }
     pub const CLOSED: &str = "CLOSED";
+    /// A period's list of winning invoices (中獎清冊), handled.
+    pub const PRIZES: &str = "PRIZES";
     pub fn period(period: &str) -> String {
         format!("PERIOD#{period}")
     }

@@ -13,7 +13,7 @@ use super::orders::{
     AllowanceItem, AllowanceStatus, Due, DueOrder, InvoiceItem, InvoiceStatus, IssueContext, OrderHead, OrderItem, OrderWrite, PeriodCloseItem, PeriodNumbers,
     RangeItem, WebhookContext,
 };
-use super::prizes::{PrizeItem, PrizeMarked, PrizeStamp};
+use super::prizes::{PrizeItem, PrizeListItem, PrizeMarked, PrizeStamp};
 use super::{Claim, ExpiringPlans, IdempotencyItem, MerchantItems, NoticeItem, PlanItem, PlanOrderItem, StoreError};
 use crate::mail::{MailClaim, MailItem};
 use crate::settings::SettingsItem;
@@ -288,4 +288,10 @@ pub trait PrizeStore: Send + Sync {
     /// `Recorded(at)`, the others `AlreadyRecorded(printed_at)`; a later call of the same
     /// `request` gets `Recorded(printed_at)` again (it may render the same document).
     async fn record_prize_printed(&self, merchant_id: &str, order_id: &str, request: &str, at: DateTime<Utc>) -> Result<PrizeStamp, StoreError>;
+
+    /// The merchant's handled list of winners of `period`, if the prize job finished it.
+    async fn prize_list(&self, merchant_id: &str, period: &str) -> Result<Option<PrizeListItem>, StoreError>;
+
+    /// Records the list as handled; the first record stays (a repeat changes nothing).
+    async fn record_prize_list(&self, list: &PrizeListItem) -> Result<(), StoreError>;
 }

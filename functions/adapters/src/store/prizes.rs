@@ -13,7 +13,7 @@ use einvoice_domain::buyer::B2C_BUYER_IDENTIFIER;
 use einvoice_domain::{CarrierKind, Claimant, PrizeKind, WinnerFacts, claimant};
 use serde::{Deserialize, Serialize};
 
-use super::orders::InvoiceItem;
+use super::orders::{InvoiceItem, order_keys};
 
 /// `prize` on a winning invoice (中獎發票).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,4 +106,33 @@ pub enum PrizeStamp {
     AlreadyRecorded(DateTime<Utc>),
     /// No such invoice, or it did not win.
     NotAWinner,
+}
+
+/// `RANGES#{merchant_id}#{period}` / `PRIZES`: the merchant's list of winning invoices of a
+/// drawn period (中獎清冊) is handled — every winner marked and told — so the prize job does not
+/// ask Wixtar for it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrizeListItem {
+    pub pk: String,
+    pub sk: String,
+    pub entity: String,
+    pub merchant_id: String,
+    pub period: String,
+    /// The winning numbers Wixtar answered (maybe none).
+    pub numbers: Vec<String>,
+    pub handled_at: DateTime<Utc>,
+}
+
+impl PrizeListItem {
+    pub fn new(merchant_id: &str, period: &str, numbers: Vec<String>, at: DateTime<Utc>) -> Self {
+        Self {
+            pk: order_keys::ranges(merchant_id, period),
+            sk: order_keys::PRIZES.into(),
+            entity: "prize_list".into(),
+            merchant_id: merchant_id.into(),
+            period: period.into(),
+            numbers,
+            handled_at: at,
+        }
+    }
 }

@@ -374,6 +374,7 @@ macro_rules! store_contract_tests {
             a_prize_is_notified_once,
             a_winning_proof_prints_once_for_one_request,
             of_concurrent_prints_exactly_one_wins,
+            a_handled_prize_list_is_recorded_once,
         );
     };
     (@each ($pat:pat) ($make:expr) ($store:expr); $($check:ident),* $(,)?) => {

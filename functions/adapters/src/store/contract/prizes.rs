@@ -8,7 +8,7 @@ use einvoice_domain::{Claimant, PrizeKind};
 use super::orders::{all, claimed, invoice_item, seller};
 use super::{is_conflict, now, unique};
 use crate::store::orders::{InvoiceItem, OrderWrite};
-use crate::store::prizes::{PrizeItem, PrizeMarked, PrizeStamp};
+use crate::store::prizes::{PrizeItem, PrizeListItem, PrizeMarked, PrizeStamp};
 use crate::store::{InvoiceStore, OrderStore, PrizeStore, StoreError};
 
 /// A B2C invoice on the platform's member carrier, recorded for a new order of a new merchant.
@@ -116,4 +116,16 @@ pub async fn of_concurrent_prints_exactly_one_wins<S: OrderStore + InvoiceStore 
     }
     let prize = s.invoice(&m, &o).await.unwrap().unwrap().prize.unwrap();
     assert_eq!((prize.printed_at, prize.printed_by), (Some(printed_at), Some(requests[winners[0]].0.clone())));
+}
+
+/// A handled list reads back; recording it again (an overlapping run) keeps the first record.
+pub async fn a_handled_prize_list_is_recorded_once<S: PrizeStore + ?Sized>(s: &S) {
+    let m = unique("m");
+    assert_eq!(s.prize_list(&m, "11510").await.unwrap(), None);
+    let first = PrizeListItem::new(&m, "11510", vec!["WA00000007".into()], now());
+    s.record_prize_list(&first).await.unwrap();
+    let again = PrizeListItem::new(&m, "11510", vec![], now() + Duration::hours(1));
+    s.record_prize_list(&again).await.unwrap();
+    assert_eq!(s.prize_list(&m, "11510").await.unwrap(), Some(first));
+    assert_eq!(s.prize_list(&m, "11508").await.unwrap(), None, "per period");
 }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Store, attribute, condition_held, key, s};
 use crate::store::orders::{InvoiceItem, NumberGuardItem, order_keys};
+use crate::store::prizes::PrizeListItem;
 use crate::store::prizes::{PrizeItem, PrizeMarked, PrizeStamp};
 use crate::store::{InvoiceStore, PrizeStore, StoreError};
 
@@ -42,6 +43,14 @@ impl Store {
 
 #[async_trait]
 impl PrizeStore for Store {
+    async fn prize_list(&self, merchant_id: &str, period: &str) -> Result<Option<PrizeListItem>, StoreError> {
+        self.get(order_keys::ranges(merchant_id, period), order_keys::PRIZES).await
+    }
+
+    async fn record_prize_list(&self, list: &PrizeListItem) -> Result<(), StoreError> {
+        self.put_if_absent(list).await.map(|_| ())
+    }
+
     async fn invoice_by_number(&self, seller_ubn: &str, number: &str) -> Result<Option<InvoiceItem>, StoreError> {
         let Some(guard) = self.get::<NumberGuardItem>(order_keys::invoice_number(seller_ubn, number), order_keys::REF).await? else {
             return Ok(None);

@@ -62,6 +62,8 @@ struct Tables {
     period_closes: BTreeMap<String, PeriodCloseItem>,
     /// The period registry: (period, merchant id).
     period_merchants: BTreeSet<(String, String)>,
+    /// Handled lists of winners by (merchant id, period).
+    prize_lists: BTreeMap<(String, String), crate::store::prizes::PrizeListItem>,
 }
 
 /// The in-memory adapter. Clones share the same tables.

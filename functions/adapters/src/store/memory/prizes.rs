@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::MemoryStore;
 use super::orders::as_stored;
 use crate::store::orders::InvoiceItem;
-use crate::store::prizes::{PrizeItem, PrizeMarked, PrizeStamp};
+use crate::store::prizes::{PrizeItem, PrizeListItem, PrizeMarked, PrizeStamp};
 use crate::store::{PrizeStore, StoreError, attribute};
 
 /// `at` as the DynamoDB adapter writes it into the map (one attribute) and reads it back.
@@ -16,6 +16,16 @@ fn stored_time(at: DateTime<Utc>) -> Result<DateTime<Utc>, StoreError> {
 
 #[async_trait]
 impl PrizeStore for MemoryStore {
+    async fn prize_list(&self, merchant_id: &str, period: &str) -> Result<Option<PrizeListItem>, StoreError> {
+        Ok(self.enter().await?.prize_lists.get(&(merchant_id.to_owned(), period.to_owned())).cloned())
+    }
+
+    async fn record_prize_list(&self, list: &PrizeListItem) -> Result<(), StoreError> {
+        let list = as_stored(list)?;
+        self.enter().await?.prize_lists.entry((list.merchant_id.clone(), list.period.clone())).or_insert(list);
+        Ok(())
+    }
+
     async fn invoice_by_number(&self, seller_ubn: &str, number: &str) -> Result<Option<InvoiceItem>, StoreError> {
         let t = self.enter().await?;
         let Some((merchant_id, order_id)) = t.number_guards.get(&(seller_ubn.to_owned(), number.to_owned())) else { return Ok(None) };

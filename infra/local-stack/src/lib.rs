@@ -22,7 +22,8 @@ use std::sync::{Arc, RwLock};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use einvoice_adapters::api::{ApiError, ApiRequest, ApiResponse, HttpHandler, MAX_BODY_BYTES};
@@ -41,7 +42,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::calls::AwsCalls;
-use crate::events::LocalPublisher;
+use crate::events::{Filter, LocalPublisher, newest};
 use crate::stream::StreamPoller;
 use crate::template::{EventRule, HttpRoute, ScheduledFunction, Template};
 
@@ -109,6 +110,8 @@ pub struct LocalStack {
     pub stream: Option<Arc<StreamPoller>>,
     /// The functions' crash points (`/_local/crashes`).
     pub crash_points: Arc<CrashPoints>,
+    /// The mails SES accepted for this stack's notifications (`/_local/mail`).
+    pub mailbox: Arc<mail::Mailbox>,
     functions: Functions,
     mounted: Arc<Mounted>,
     server: JoinHandle<()>,
@@ -177,6 +180,10 @@ impl LocalStack {
         let mappings = if config.consume_stream { template.stream_mappings.clone() } else { Vec::new() };
         let stream = StreamPoller::new(&sdk, &config.table_name, mappings, aws_calls.clone()).await?;
         let crash_points = Arc::new(CrashPoints::default());
+        let mailbox = Arc::new(mail::Mailbox::default());
+        if let Some(stream) = &stream {
+            stream.observe(mailbox.clone());
+        }
         let bus = aws_sdk_eventbridge::config::Builder::from(&sdk).interceptor(aws_calls.interceptor()).build();
         let publisher = Arc::new(LocalPublisher::new(EventBridgePublisher::new(aws_sdk_eventbridge::Client::from_conf(bus), &config.event_bus_name)));
         let functions = Functions {
@@ -190,6 +197,7 @@ impl LocalStack {
             publisher: publisher.clone(),
             stream: stream.clone(),
             crash_points: crash_points.clone(),
+            mailbox: mailbox.clone(),
         };
         let handlers = functions.cold_start().await?;
         if let Some(stream) = &stream {
@@ -237,7 +245,7 @@ impl LocalStack {
             .route("/_local/dead-letters/redrive", post(redrive))
             .fallback(dispatch)
             .with_state(mounted.clone())
-            .merge(mail::router(functions.store()));
+            .merge(mail::router(mailbox.clone(), stream.clone()));
         let listener = TcpListener::bind(("127.0.0.1", config.port)).await.map_err(|e| e.to_string())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let server = tokio::spawn(async move {
@@ -246,7 +254,7 @@ impl LocalStack {
             }
         });
         let stream_reader = stream.as_ref().map(StreamPoller::spawn);
-        Ok(Self { addr, config, sdk, clock, publisher, wixtar, payment, aws_calls, stream, crash_points, functions, mounted, server, stream_reader })
+        Ok(Self { addr, config, sdk, clock, publisher, wixtar, payment, aws_calls, stream, crash_points, mailbox, functions, mounted, server, stream_reader })
     }
 
     /// Replaces every function with a fresh instance that reads its secrets again, as a new
@@ -307,6 +315,7 @@ struct Functions {
     publisher: Arc<LocalPublisher>,
     stream: Option<Arc<StreamPoller>>,
     crash_points: Arc<CrashPoints>,
+    mailbox: Arc<mail::Mailbox>,
 }
 
 impl Functions {
@@ -426,7 +435,7 @@ impl Functions {
         let mut events: HashMap<String, Arc<dyn EventHandler>> = HashMap::new();
         events.insert(
             "NotifierFunction".into(),
-            Arc::new(mail::notifier(&self.sdk, self.store(), self.clock.clone(), &mail::Sender::from_template(&self.config.template)?)),
+            Arc::new(mail::notifier(&self.sdk, self.store(), self.clock.clone(), &mail::Sender::from_template(&self.config.template)?, self.mailbox.clone())),
         );
         let mut streams: HashMap<String, Arc<dyn StreamHandler>> = HashMap::new();
         streams.insert("InvoiceIssuerFunction".into(), invoice_issuer);
@@ -514,11 +523,35 @@ async fn fire_schedule(State(mounted): State<Arc<Mounted>>, Path(name): Path<Str
 
 /// `GET /_local/dead-letters`: what failed for good — events a function failed to handle (a
 /// rule's DLQ) and stream batches that failed every retry (the mapping's on-failure
-/// destination), each `{"function", "event" | "records", "error"}`.
-async fn dead_letters(State(mounted): State<Arc<Mounted>>) -> impl IntoResponse {
-    let mut letters: Vec<serde_json::Value> = mounted.publisher.dead_letters().iter().map(|l| json!(l)).collect();
-    letters.extend(mounted.stream.iter().flat_map(|s| s.failed_batches()).map(|b| json!(b)));
-    axum::Json(json!(letters))
+/// destination), each `{"function", "event" | "records", "error"}`; `?merchant_id=` (the
+/// event's, or any record's), `?detail_type=` (events only) and `?limit=` (the newest) filter.
+async fn dead_letters(State(mounted): State<Arc<Mounted>>, filter: Result<Query<Filter>, QueryRejection>) -> Response {
+    let filter = match filter {
+        Ok(Query(filter)) => filter,
+        Err(e) => return bad_query(e),
+    };
+    let events = mounted.publisher.dead_letters_matching(&filter);
+    let batches: Vec<stream::FailedBatch> = mounted
+        .stream
+        .iter()
+        .flat_map(|s| s.failed_batches())
+        .filter(|b| filter.passes(None, b.records.iter().map(|r| r.string("merchant_id"))))
+        .collect();
+    let letters: Vec<Letter> = events.iter().map(Letter::Event).chain(batches.iter().map(Letter::Batch)).collect();
+    axum::Json(newest(letters, filter.limit)).into_response()
+}
+
+/// One entry of `GET /_local/dead-letters`.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Letter<'a> {
+    Event(&'a events::DeadLetter),
+    Batch(&'a stream::FailedBatch),
+}
+
+/// 400 for a query string the `/_local` endpoint does not take (an unknown name, a bad limit).
+pub(crate) fn bad_query(e: QueryRejection) -> Response {
+    to_response(ApiError::new(http::StatusCode::BAD_REQUEST, "invalid_query", e.body_text()).into_response())
 }
 
 /// `POST /_local/dead-letters/redrive`: delivers every dead letter again.
@@ -571,8 +604,13 @@ async fn stream_stats(State(mounted): State<Arc<Mounted>>) -> impl IntoResponse 
     axum::Json(json!(mounted.stream.as_ref().map(|s| s.stats())))
 }
 
-async fn local_events(State(mounted): State<Arc<Mounted>>) -> impl IntoResponse {
-    axum::Json(json!(mounted.publisher.published()))
+/// `GET /_local/events`: the published events, oldest first; `?merchant_id=`, `?detail_type=`
+/// and `?limit=` (the newest) filter.
+async fn local_events(State(mounted): State<Arc<Mounted>>, filter: Result<Query<Filter>, QueryRejection>) -> Response {
+    match filter {
+        Ok(Query(filter)) => axum::Json(mounted.publisher.published_matching(&filter)).into_response(),
+        Err(e) => bad_query(e),
+    }
 }
 
 #[derive(serde::Deserialize)]

@@ -6,7 +6,8 @@
 //! mailer is SES (moto) with a recorder in front that keeps what SES accepted (recipients,
 //! subject, both parts, message id), and the table's stream (which the stack reads anyway)
 //! brings each send record the notifier marks `sent` (`MAIL#{event_id}`: template, event id,
-//! merchant, message id, time). A mail is listed once its send record says sent, as before,
+//! merchant, message id, time). `text` is the HTML part with its markup removed (what moto
+//! kept, and what the list has always shown). A mail is listed once its send record says sent, as before,
 //! indexed by recipient and merchant, so `?to=` and `?merchant_id=` answer from the index
 //! however long the stack has run. The newest [`MAILS_KEPT`] mails are kept.
 
@@ -174,7 +175,8 @@ impl Mailbox {
         let mail = Mail {
             to: sent.to,
             subject: sent.subject,
-            text: sent.text,
+            // The HTML part read as text, as the list has always shown it (the tests read it).
+            text: html_to_text(&sent.html),
             html: sent.html,
             template: record.string("template").unwrap_or_default().to_owned(),
             event_id: event_id.to_owned(),
@@ -262,12 +264,72 @@ async fn list(State(listing): State<Listing>, filter: Result<Query<MailFilter>, 
     axum::Json(listing.mailbox.list(&filter)).into_response()
 }
 
+/// The text of an HTML mail body: `<head>` dropped, line breaks at block ends, tags removed,
+/// entities decoded, blank lines collapsed.
+pub fn html_to_text(html: &str) -> String {
+    let body = match (html.find("<head>"), html.find("</head>")) {
+        (Some(a), Some(b)) if a < b => format!("{}{}", &html[..a], &html[b + "</head>".len()..]),
+        _ => html.to_owned(),
+    };
+    let mut out = String::new();
+    let mut rest = body.as_str();
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('>') else { break };
+        let tag = rest[open + 1..open + close].trim_start_matches('/').split([' ', '>']).next().unwrap_or_default().to_ascii_lowercase();
+        let ends_blank = out.ends_with(char::is_whitespace) || out.is_empty();
+        if matches!(tag.as_str(), "br" | "p" | "tr" | "h1" | "h2" | "h3" | "hr" | "table") {
+            out.push('\n');
+        } else if tag == "td" && !ends_blank {
+            out.push(' ');
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    let decoded = decode_entities(&out);
+    let lines: Vec<&str> = decoded.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    lines.join("\n")
+}
+
+fn decode_entities(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        let after = &rest[amp..];
+        let end = after.find(';').filter(|&e| e <= 10);
+        let decoded = end.and_then(|e| match &after[1..e] {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            "nbsp" => Some(' '),
+            n if n.starts_with("#x") => u32::from_str_radix(&n[2..], 16).ok().and_then(char::from_u32),
+            n if n.starts_with('#') => n[1..].parse().ok().and_then(char::from_u32),
+            _ => None,
+        });
+        match (decoded, end) {
+            (Some(c), Some(e)) => {
+                out.push(c);
+                rest = &after[e + 1..];
+            }
+            _ => {
+                out.push('&');
+                rest = &after[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn outgoing(to: &[&str], subject: &str) -> OutgoingMail {
-        OutgoingMail { to: to.iter().map(|a| (*a).to_owned()).collect(), subject: subject.into(), text: format!("{subject} text"), html: "<p>x</p>".into() }
+        OutgoingMail { to: to.iter().map(|a| (*a).to_owned()).collect(), subject: subject.into(), text: String::new(), html: format!("<p>{subject} &amp; text</p>") }
     }
 
     /// A send record as the stream brings it.
@@ -317,7 +379,7 @@ mod tests {
         assert_eq!(events(mailbox.list(&filter(None, Some("m1"), Some(1)))), ["c"]);
         assert!(mailbox.list(&filter(Some("nobody@example.com"), None, None)).is_empty());
         let a = mailbox.list(&filter(None, None, Some(3))).remove(0);
-        assert_eq!((a.to, a.subject, a.text, a.template), (vec!["Ming@Example.com".to_owned()], "a".to_owned(), "a text".to_owned(), "auto_renew_locked".to_owned()));
+        assert_eq!((a.to, a.subject, a.text, a.template), (vec!["Ming@Example.com".to_owned()], "a".to_owned(), "a & text".to_owned(), "auto_renew_locked".to_owned()));
         // A record whose mail SES never accepted here (another stack's, another process's).
         mailbox.observe(&[record("d", "m1", "sent", "msg-unknown", "2026-01-01T00:00:04Z")]);
         assert_eq!(mailbox.list(&MailFilter::default()).len(), 3);
@@ -334,6 +396,13 @@ mod tests {
         assert_eq!(events(mailbox.list(&to)), ["b", "c"]);
         let kept = mailbox.state.lock().unwrap();
         assert_eq!((kept.by_event.len(), kept.by_recipient["ming@example.com"].len(), kept.by_merchant["m1"].len()), (2, 2, 2));
+    }
+
+    #[test]
+    fn html_becomes_readable_text() {
+        let html = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>T</title></head><body>\n<p>王小明 您好：</p>\n\
+                    <table><tr><td>電話</td><td>02-2711-9528 #240</td></tr></table><p>A &amp; B &#60;x&#62; &#x41;</p>\n</body></html>";
+        assert_eq!(html_to_text(html), "王小明 您好：\n電話 02-2711-9528 #240\nA & B <x> A");
     }
 
     #[test]

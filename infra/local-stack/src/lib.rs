@@ -22,8 +22,7 @@ use std::sync::{Arc, RwLock};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use einvoice_adapters::api::{ApiError, ApiRequest, ApiResponse, HttpHandler, MAX_BODY_BYTES};
@@ -525,11 +524,7 @@ async fn fire_schedule(State(mounted): State<Arc<Mounted>>, Path(name): Path<Str
 /// rule's DLQ) and stream batches that failed every retry (the mapping's on-failure
 /// destination), each `{"function", "event" | "records", "error"}`; `?merchant_id=` (the
 /// event's, or any record's), `?detail_type=` (events only) and `?limit=` (the newest) filter.
-async fn dead_letters(State(mounted): State<Arc<Mounted>>, filter: Result<Query<Filter>, QueryRejection>) -> Response {
-    let filter = match filter {
-        Ok(Query(filter)) => filter,
-        Err(e) => return bad_query(e),
-    };
+async fn dead_letters(State(mounted): State<Arc<Mounted>>, LocalQuery(filter): LocalQuery<Filter>) -> impl IntoResponse {
     let events = mounted.publisher.dead_letters_matching(&filter);
     let batches: Vec<stream::FailedBatch> = mounted
         .stream
@@ -537,21 +532,31 @@ async fn dead_letters(State(mounted): State<Arc<Mounted>>, filter: Result<Query<
         .flat_map(|s| s.failed_batches())
         .filter(|b| filter.passes(None, b.records.iter().map(|r| r.string("merchant_id"))))
         .collect();
-    let letters: Vec<Letter> = events.iter().map(Letter::Event).chain(batches.iter().map(Letter::Batch)).collect();
-    axum::Json(newest(letters, filter.limit)).into_response()
+    let letters: Vec<Letter> = events.into_iter().map(Letter::Event).chain(batches.into_iter().map(Letter::Batch)).collect();
+    axum::Json(newest(letters, filter.limit))
 }
 
 /// One entry of `GET /_local/dead-letters`.
 #[derive(serde::Serialize)]
 #[serde(untagged)]
-enum Letter<'a> {
-    Event(&'a events::DeadLetter),
-    Batch(&'a stream::FailedBatch),
+enum Letter {
+    Event(events::DeadLetter),
+    Batch(stream::FailedBatch),
 }
 
-/// 400 for a query string the `/_local` endpoint does not take (an unknown name, a bad limit).
-pub(crate) fn bad_query(e: QueryRejection) -> Response {
-    to_response(ApiError::new(http::StatusCode::BAD_REQUEST, "invalid_query", e.body_text()).into_response())
+/// A `/_local` endpoint's query string; one it does not take (an unknown name, a limit that is
+/// not a number) answers 400 `invalid_query` in the contract's error shape.
+pub struct LocalQuery<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for LocalQuery<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, Response> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(query)) => Ok(Self(query)),
+            Err(e) => Err(to_response(ApiError::new(http::StatusCode::BAD_REQUEST, "invalid_query", e.body_text()).into_response())),
+        }
+    }
 }
 
 /// `POST /_local/dead-letters/redrive`: delivers every dead letter again.
@@ -606,11 +611,8 @@ async fn stream_stats(State(mounted): State<Arc<Mounted>>) -> impl IntoResponse 
 
 /// `GET /_local/events`: the published events, oldest first; `?merchant_id=`, `?detail_type=`
 /// and `?limit=` (the newest) filter.
-async fn local_events(State(mounted): State<Arc<Mounted>>, filter: Result<Query<Filter>, QueryRejection>) -> Response {
-    match filter {
-        Ok(Query(filter)) => axum::Json(mounted.publisher.published_matching(&filter)).into_response(),
-        Err(e) => bad_query(e),
-    }
+async fn local_events(State(mounted): State<Arc<Mounted>>, LocalQuery(filter): LocalQuery<Filter>) -> impl IntoResponse {
+    axum::Json(mounted.publisher.published_matching(&filter))
 }
 
 #[derive(serde::Deserialize)]

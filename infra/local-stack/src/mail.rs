@@ -17,9 +17,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use axum::Router;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use einvoice_adapters::mail::{MailError, Mailer, OutgoingMail, SesMailer};
@@ -28,6 +27,7 @@ use einvoice_adapters::stream::{StreamRecord, StreamSettled};
 use einvoice_domain::Clock;
 use serde::{Deserialize, Serialize};
 
+use crate::LocalQuery;
 use crate::stream::{StreamObserver, StreamPoller};
 
 /// Mails kept for `GET /_local/mail` (the oldest go first); a test sends a handful, a day-long
@@ -251,17 +251,13 @@ pub fn router(mailbox: Arc<Mailbox>, stream: Option<Arc<StreamPoller>>) -> Route
     Router::new().route("/_local/mail", get(list)).with_state(Listing { mailbox, stream })
 }
 
-async fn list(State(listing): State<Listing>, filter: Result<Query<MailFilter>, QueryRejection>) -> Response {
-    let filter = match filter {
-        Ok(Query(filter)) => filter,
-        Err(e) => return crate::bad_query(e),
-    };
+async fn list(State(listing): State<Listing>, LocalQuery(filter): LocalQuery<MailFilter>) -> impl IntoResponse {
     // The send records written so far come through the stream first (a mail a handler sent
     // before this request is listed).
     if let Some(stream) = &listing.stream {
         stream.settled().await;
     }
-    axum::Json(listing.mailbox.list(&filter)).into_response()
+    axum::Json(listing.mailbox.list(&filter))
 }
 
 /// The text of an HTML mail body: `<head>` dropped, line breaks at block ends, tags removed,

@@ -251,12 +251,12 @@ async fn soak(config: SoakConfig) -> Result<bool, String> {
     let end = time_reads(&c, &merchants[0]).await;
     let fires = time_fires(&c, at + chrono::Duration::minutes(5)).await;
     println!("timed answers      (fresh = before the first delivery; goal: {})", config.goal.map_or("none".into(), |g| format!("each under {} ms", g.as_millis())));
-    println!("  {:<64} {:>9} {:>9} {:>10}", "request", "fresh ms", "end ms", "end bytes");
+    println!("  {:<84} {:>9} {:>9} {:>10}", "request", "fresh ms", "end ms", "end bytes");
     for (before, after) in fresh.iter().zip(&end) {
-        println!("  {:<64} {:>9} {:>9} {:>10}", after.what, before.took.as_millis(), after.took.as_millis(), after.bytes);
+        println!("  {:<84} {:>9} {:>9} {:>10}", after.what, before.took.as_millis(), after.took.as_millis(), after.bytes);
     }
     for fire in &fires {
-        println!("  {:<64} {:>9} {:>9} {:>10}", fire.what, "", fire.took.as_millis(), fire.bytes);
+        println!("  {:<84} {:>9} {:>9} {:>10}", fire.what, "", fire.took.as_millis(), fire.bytes);
     }
     let failed: Vec<&Timed> = end.iter().chain(&fires).filter(|t| t.status != 200).collect();
     let slow: Vec<&Timed> = end.iter().chain(&fires).filter(|t| t.judged && config.goal.is_some_and(|g| t.took > g)).collect();

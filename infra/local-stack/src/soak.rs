@@ -40,6 +40,9 @@ struct Delivery {
     order: Value,
 }
 
+/// Reconciler runs at most after the deliveries: a day of 5-minute steps.
+const RECONCILER_RUNS_MAX: usize = 24 * 12;
+
 /// Valid UBNs (統一編號), one per merchant.
 fn ubns(n: usize) -> Vec<String> {
     (4_595_257u32..).map(|n| format!("{n:08}")).filter(|u| einvoice_domain::Ubn::parse(u).is_ok()).take(n).collect()
@@ -167,10 +170,14 @@ async fn soak(config: SoakConfig) -> Result<bool, String> {
     }
     let sending = started.elapsed();
 
-    // The reconciler at its backoff points (it is due work's clock, not the wall's, that moves).
+    // The reconciler every 5 minutes of its clock (it is due work's clock, not the wall's, that
+    // moves) until a run finds nothing due and no earlier run left work retrying: work that
+    // backs off (doubling from 1 minute, capped at 30) is not due at the next step but is not
+    // done either. At most a day of runs.
     let mut runs = Vec::new();
     let mut at = chrono::Utc::now();
-    for _ in 0..12 {
+    let mut retrying = false;
+    for _ in 0..RECONCILER_RUNS_MAX {
         at += chrono::Duration::minutes(5);
         let r = c
             .raw(
@@ -180,8 +187,12 @@ async fn soak(config: SoakConfig) -> Result<bool, String> {
                 &[("content-type", "application/json".into())],
             )
             .await;
-        runs.push(r.body.clone());
-        if r.status == 200 && r.body["due"] == 0 {
+        let idle = r.status == 200 && r.body["due"] == 0;
+        if r.status == 200 && !idle {
+            retrying = r.body["retrying"].as_u64().unwrap_or(0) > 0;
+        }
+        runs.push(r.body);
+        if idle && !retrying {
             break;
         }
     }
@@ -239,7 +250,8 @@ async fn soak(config: SoakConfig) -> Result<bool, String> {
         latencies.last().copied().unwrap_or_default().as_millis(),
         latencies.iter().filter(|d| **d > Duration::from_secs(10)).count()
     );
-    println!("reconciler runs    {}: {}", runs.len(), runs.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(" "));
+    let busy: Vec<String> = runs.iter().filter(|r| r["due"] != 0).map(|r| r.to_string()).collect();
+    println!("reconciler runs    {} ({} found nothing due): {}", runs.len(), runs.len() - busy.len(), busy.join(" "));
     println!("stream             {stream}");
     println!("dead letters       {}", dead.as_array().map_or(0, Vec::len));
     println!("uploads at Wixtar  {} (for these orders: {})", uploads.len(), per_order.keys().filter(|o| ours.contains(o.as_str())).count());

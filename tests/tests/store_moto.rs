@@ -66,16 +66,32 @@ async fn queries_answer_what_a_scan_finds_as_items_move_between_keys() {
     let db = aws_sdk_dynamodb::Client::new(&h.stack.sdk);
     let table = h.stack.config.table_name.clone();
     let s = |v: &str| AttributeValue::S(v.to_owned());
-    let key = |i: usize| [("pk".to_owned(), s(&format!("T#{}", i % 5))), ("sk".to_owned(), s(&format!("I#{i}")))].into_iter().collect::<std::collections::HashMap<_, _>>();
+    let key = |i: usize| {
+        [("pk".to_owned(), s(&format!("T#{}", i % 5))), ("sk".to_owned(), s(&format!("I#{i}")))].into_iter().collect::<std::collections::HashMap<_, _>>()
+    };
     let day = |i: usize| format!("2027-01-0{}", 1 + i % 3);
     for i in 0..30 {
         let item = key(i).into_iter().chain([("expires_on".to_owned(), s(&day(i))), ("merchant_id".to_owned(), s(&format!("m{i}")))]).collect();
         db.put_item().table_name(&table).set_item(Some(item)).send().await.unwrap();
     }
     // The GSI is read once (its buckets are built), then items move.
-    db.query().table_name(&table).index_name("by-expiry").key_condition_expression("expires_on = :d").expression_attribute_values(":d", s(&day(0))).send().await.unwrap();
+    db.query()
+        .table_name(&table)
+        .index_name("by-expiry")
+        .key_condition_expression("expires_on = :d")
+        .expression_attribute_values(":d", s(&day(0)))
+        .send()
+        .await
+        .unwrap();
     for i in (0..30).step_by(4) {
-        db.update_item().table_name(&table).set_key(Some(key(i))).update_expression("SET expires_on = :d").expression_attribute_values(":d", s(&day(i + 1))).send().await.unwrap();
+        db.update_item()
+            .table_name(&table)
+            .set_key(Some(key(i)))
+            .update_expression("SET expires_on = :d")
+            .expression_attribute_values(":d", s(&day(i + 1)))
+            .send()
+            .await
+            .unwrap();
     }
     for i in (1..30).step_by(7) {
         db.update_item().table_name(&table).set_key(Some(key(i))).update_expression("REMOVE expires_on").send().await.unwrap();
@@ -84,9 +100,20 @@ async fn queries_answer_what_a_scan_finds_as_items_move_between_keys() {
         db.delete_item().table_name(&table).set_key(Some(key(i))).send().await.unwrap();
     }
     // A transaction whose second write fails: the first one's move is undone.
-    let moved = Update::builder().table_name(&table).set_key(Some(key(3))).update_expression("SET expires_on = :d").expression_attribute_values(":d", s("2027-02-01")).build().unwrap();
+    let moved = Update::builder()
+        .table_name(&table)
+        .set_key(Some(key(3)))
+        .update_expression("SET expires_on = :d")
+        .expression_attribute_values(":d", s("2027-02-01"))
+        .build()
+        .unwrap();
     let refused = Put::builder().table_name(&table).set_item(Some(key(5))).condition_expression("attribute_not_exists(pk)").build().unwrap();
-    let cancelled = db.transact_write_items().transact_items(TransactWriteItem::builder().update(moved).build()).transact_items(TransactWriteItem::builder().put(refused).build()).send().await;
+    let cancelled = db
+        .transact_write_items()
+        .transact_items(TransactWriteItem::builder().update(moved).build())
+        .transact_items(TransactWriteItem::builder().put(refused).build())
+        .send()
+        .await;
     assert!(cancelled.is_err());
 
     let scanned = db.scan().table_name(&table).send().await.unwrap().items().to_vec();
@@ -97,7 +124,15 @@ async fn queries_answer_what_a_scan_finds_as_items_move_between_keys() {
     };
     for d in ["2027-01-01", "2027-01-02", "2027-01-03", "2027-02-01"] {
         let want = sorted(scanned.iter().filter(|i| i.get("expires_on").and_then(|v| v.as_s().ok()).is_some_and(|v| v == d)).map(sk).collect());
-        let got = db.query().table_name(&table).index_name("by-expiry").key_condition_expression("expires_on = :d").expression_attribute_values(":d", s(d)).send().await.unwrap();
+        let got = db
+            .query()
+            .table_name(&table)
+            .index_name("by-expiry")
+            .key_condition_expression("expires_on = :d")
+            .expression_attribute_values(":d", s(d))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(sorted(got.items().iter().map(sk).collect()), want, "by-expiry {d}");
     }
     for p in 0..5 {

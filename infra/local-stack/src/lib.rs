@@ -526,12 +526,8 @@ async fn fire_schedule(State(mounted): State<Arc<Mounted>>, Path(name): Path<Str
 /// event's, or any record's), `?detail_type=` (events only) and `?limit=` (the newest) filter.
 async fn dead_letters(State(mounted): State<Arc<Mounted>>, LocalQuery(filter): LocalQuery<Filter>) -> impl IntoResponse {
     let events = mounted.publisher.dead_letters_matching(&filter);
-    let batches: Vec<stream::FailedBatch> = mounted
-        .stream
-        .iter()
-        .flat_map(|s| s.failed_batches())
-        .filter(|b| filter.passes(None, b.records.iter().map(|r| r.string("merchant_id"))))
-        .collect();
+    let batches: Vec<stream::FailedBatch> =
+        mounted.stream.iter().flat_map(|s| s.failed_batches()).filter(|b| filter.passes(None, b.records.iter().map(|r| r.string("merchant_id")))).collect();
     let letters: Vec<Letter> = events.into_iter().map(Letter::Event).chain(batches.into_iter().map(Letter::Batch)).collect();
     axum::Json(newest(letters, filter.limit))
 }

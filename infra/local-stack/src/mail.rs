@@ -210,12 +210,8 @@ impl Mailbox {
             (None, Some(merchant)) => kept.by_merchant.get(merchant).map(|p| p.iter().copied().collect()).unwrap_or_default(),
             (None, None) => kept.mails.keys().copied().collect(),
         };
-        let mut mails: Vec<Mail> = positions
-            .iter()
-            .filter_map(|p| kept.mails.get(p))
-            .filter(|m| filter.merchant_id.as_ref().is_none_or(|id| &m.merchant_id == id))
-            .cloned()
-            .collect();
+        let mut mails: Vec<Mail> =
+            positions.iter().filter_map(|p| kept.mails.get(p)).filter(|m| filter.merchant_id.as_ref().is_none_or(|id| &m.merchant_id == id)).cloned().collect();
         drop(kept);
         mails.sort_by_key(|m| m.sent_at);
         crate::events::newest(mails, filter.limit)
@@ -325,7 +321,12 @@ mod tests {
     use super::*;
 
     fn outgoing(to: &[&str], subject: &str) -> OutgoingMail {
-        OutgoingMail { to: to.iter().map(|a| (*a).to_owned()).collect(), subject: subject.into(), text: String::new(), html: format!("<p>{subject} &amp; text</p>") }
+        OutgoingMail {
+            to: to.iter().map(|a| (*a).to_owned()).collect(),
+            subject: subject.into(),
+            text: String::new(),
+            html: format!("<p>{subject} &amp; text</p>"),
+        }
     }
 
     /// A send record as the stream brings it.
@@ -375,7 +376,10 @@ mod tests {
         assert_eq!(events(mailbox.list(&filter(None, Some("m1"), Some(1)))), ["c"]);
         assert!(mailbox.list(&filter(Some("nobody@example.com"), None, None)).is_empty());
         let a = mailbox.list(&filter(None, None, Some(3))).remove(0);
-        assert_eq!((a.to, a.subject, a.text, a.template), (vec!["Ming@Example.com".to_owned()], "a".to_owned(), "a & text".to_owned(), "auto_renew_locked".to_owned()));
+        assert_eq!(
+            (a.to, a.subject, a.text, a.template),
+            (vec!["Ming@Example.com".to_owned()], "a".to_owned(), "a & text".to_owned(), "auto_renew_locked".to_owned())
+        );
         // A record whose mail SES never accepted here (another stack's, another process's).
         mailbox.observe(&[record("d", "m1", "sent", "msg-unknown", "2026-01-01T00:00:04Z")]);
         assert_eq!(mailbox.list(&MailFilter::default()).len(), 3);

@@ -262,7 +262,10 @@ async fn soak(config: SoakConfig) -> Result<bool, String> {
     // The stack after the run: each read as on the fresh stack, and each schedule.
     let end = time_reads(&c, &merchants[0]).await;
     let fires = time_fires(&c, at + chrono::Duration::minutes(5)).await;
-    println!("timed answers      (fresh = before the first delivery; goal: {})", config.goal.map_or("none".into(), |g| format!("each under {} ms", g.as_millis())));
+    println!(
+        "timed answers      (fresh = before the first delivery; goal: {})",
+        config.goal.map_or("none".into(), |g| format!("each under {} ms", g.as_millis()))
+    );
     println!("  {:<84} {:>9} {:>9} {:>10}", "request", "fresh ms", "end ms", "end bytes");
     for (before, after) in fresh.iter().zip(&end) {
         println!("  {:<84} {:>9} {:>9} {:>10}", after.what, before.took.as_millis(), after.took.as_millis(), after.bytes);

@@ -32,6 +32,12 @@ stream's one hook sees them all: puts, updates, deletes, transactions). moto's o
 then sorts, filters and pages those candidates as before, so the answers are the same. Tables
 without a stream, and multi-attribute GSI keys, are queried moto's way.
 
+Model instances: moto appends every model object it ever creates (each stream record, item copy,
+shard iterator, mail) to a per-class list that only its dashboard reads (`/moto-api/data.json`),
+so every write kept about 20 KB alive for good. Here models are not tracked: memory follows
+what the backends hold, and the dashboard's data lists no instances (the local stack reads
+none of it).
+
 SES: moto keeps every mail it accepted, with its body. The local stack keeps its own record of
 what it sent (`GET /_local/mail`), so moto keeps only the last 1,000.
 
@@ -45,6 +51,7 @@ import time
 
 from werkzeug.serving import run_simple
 
+from moto.core.common_models import BaseModel
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import GlobalSecondaryIndex, StreamShard, Table
@@ -254,6 +261,13 @@ def query(self, hash_key, *args, **kwargs):
         del self.all_items
 
 
+# --- Models not tracked ----------------------------------------------------------------------
+
+def untracked_new(cls, *args, **kwargs):
+    """`BaseModel.__new__` without appending the instance to `cls.instances_tracked`."""
+    return object.__new__(cls)
+
+
 # --- SES: the last sent mails only ----------------------------------------------------------
 
 SES_MESSAGES_KEPT = 1000
@@ -274,6 +288,7 @@ def main():
     ShardIterator.__init__ = iterator_init
     StreamShard.add = stream_add
     Table.query = query
+    BaseModel.__new__ = staticmethod(untracked_new)
     SESBackend.send_email = _keeping_last_messages(SESBackend.send_email)
     SESBackend.send_raw_email = _keeping_last_messages(SESBackend.send_raw_email)
     host, port = sys.argv[1], int(sys.argv[2])

@@ -238,10 +238,21 @@ impl Harness {
         self.c.admin_get(&format!("{}/_local/dead-letters", self.stack.url())).await.as_array().cloned().unwrap_or_default()
     }
 
-    /// The mails SES (moto) accepted for a merchant (`GET /_local/mail`), oldest first.
+    /// The mails SES (moto) accepted for a merchant (`GET /_local/mail?merchant_id=`), oldest
+    /// first.
     pub async fn mails(&self, merchant: &str) -> Vec<Value> {
-        let all = self.c.admin_get(&format!("{}/_local/mail", self.stack.url())).await;
-        all.as_array().expect("a list of mails").iter().filter(|m| m["merchant_id"] == merchant).cloned().collect()
+        self.local_list(&format!("/_local/mail?merchant_id={merchant}")).await
+    }
+
+    /// The mails SES (moto) accepted for one recipient (`GET /_local/mail?to=`), oldest first.
+    pub async fn mails_to(&self, address: &str) -> Vec<Value> {
+        self.local_list(&format!("/_local/mail?to={address}")).await
+    }
+
+    /// A `/_local` list endpoint's answer (asserting a list).
+    pub async fn local_list(&self, path_and_query: &str) -> Vec<Value> {
+        let answer = self.c.admin_get(&format!("{}{path_and_query}", self.stack.url())).await;
+        answer.as_array().unwrap_or_else(|| panic!("{path_and_query} answered {answer}")).clone()
     }
 
     pub fn events(&self, merchant: &str, detail_type: &str) -> Vec<Value> {

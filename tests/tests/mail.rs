@@ -143,6 +143,13 @@ async fn running_out_of_invoice_numbers_mails_the_contact_and_the_invoice_addres
     assert_eq!(mail["to"], json!([CONTACT, INVOICE_EMAIL]));
     assert!(mail["text"].as_str().unwrap().contains("美麗科技加值中心新增字軌"));
     assert_clean(&mails, &[e2e_tests::TEST_RID, e2e_tests::TEST_AES_KEY]);
+    // Each recipient finds it under its own address (any case), nobody else does.
+    for address in [INVOICE_EMAIL.to_uppercase(), CONTACT.to_owned()] {
+        let theirs = h.mails_to(&address).await;
+        assert!(theirs.iter().any(|m| m["event_id"] == mail["event_id"]), "{address}: {theirs:?}");
+    }
+    assert!(h.mails_to("someone-else@example.com").await.is_empty());
+    assert_eq!(h.local_list(&format!("/_local/mail?merchant_id={m}&limit=1")).await.len(), 1);
 }
 
 /// The send record decides: a claim that a crashed delivery left is taken over once its lease
@@ -198,4 +205,17 @@ async fn a_notification_without_any_known_address_is_dead_lettered() {
     assert_eq!(letters[0]["function"], "NotifierFunction");
     assert!(letters[0]["error"].as_str().unwrap().contains("no e-mail address"), "{letters}");
     assert!(h.mails(&m).await.is_empty());
+    // The filters of the lists: by merchant, by detail type, the newest N.
+    let mine = format!("/_local/dead-letters?merchant_id={m}&detail_type=MerchantNotification&limit=5");
+    assert_eq!(h.local_list(&mine).await.len(), 1);
+    assert!(h.local_list("/_local/dead-letters?merchant_id=someone-else").await.is_empty());
+    assert!(h.local_list(&format!("/_local/dead-letters?merchant_id={m}&detail_type=InvoiceRequested")).await.is_empty());
+    assert_eq!(h.local_list(&format!("/_local/events?merchant_id={m}&detail_type=MerchantNotification")).await.len(), 1);
+    assert!(h.local_list(&format!("/_local/events?merchant_id={m}&limit=0")).await.is_empty());
+    for bad in ["/_local/events?limit=many", "/_local/dead-letters?merchant=x", "/_local/mail?limit=-1"] {
+        let r = h.c.http.get(format!("{}{bad}", h.stack.url())).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_query", "{bad}: {body}");
+    }
 }

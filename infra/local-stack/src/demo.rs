@@ -169,16 +169,16 @@ async fn walk(base_url: &str, wixtar_url: &str) -> Result<(), String> {
         return Err(format!("expected expiry 2027-09-29, got {}", view.body["expires_on"]));
     }
 
-    let events = c.admin_get(&format!("{base_url}/_local/events")).await;
-    let mine: Vec<&Value> = events.as_array().into_iter().flatten().filter(|e| e["detail"]["merchant_id"] == merchant.as_str()).collect();
-    println!("\n── step 25: events published to EventBridge for {merchant}");
+    let events = c.admin_get(&format!("{base_url}/_local/events?merchant_id={merchant}")).await;
+    let mine: Vec<&Value> = events.as_array().into_iter().flatten().collect();
+    println!("\n── step 25: events published to EventBridge for {merchant} (GET /_local/events?merchant_id=)");
     for e in &mine {
         println!("{} {}", e["detail_type"], e["detail"]["event_id"]);
     }
 
-    let mails = c.admin_get(&format!("{base_url}/_local/mail")).await;
-    let mine: Vec<&Value> = mails.as_array().into_iter().flatten().filter(|m| m["merchant_id"] == merchant.as_str()).collect();
-    println!("\n── step 26: e-mails SES accepted for {merchant} (GET /_local/mail), one per notification");
+    let mails = c.admin_get(&format!("{base_url}/_local/mail?merchant_id={merchant}")).await;
+    let mine: Vec<&Value> = mails.as_array().into_iter().flatten().collect();
+    println!("\n── step 26: e-mails SES accepted for {merchant} (GET /_local/mail?merchant_id=), one per notification");
     for m in &mine {
         println!("{} → {}: {}", m["template"], m["to"], m["subject"].as_str().unwrap_or_default());
     }

@@ -1,16 +1,53 @@
 //! The local stack's event publisher: publishes to the real (moto) EventBridge bus, keeps what
 //! was published (`GET /_local/events`), and delivers each event to the functions whose
 //! template rule matches its `detail-type`, as EventBridge would. A delivery that fails goes
-//! to a local dead-letter list (`GET /_local/dead-letters`) that can be redriven.
+//! to a local dead-letter list (`GET /_local/dead-letters`) that can be redriven. Both lists
+//! answer a [`Filter`] (merchant, detail type, the newest N) without copying what they hold; the
+//! newest [`PUBLISHED_KEPT`] published events are kept.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use einvoice_adapters::events::{DomainEvent, EventBridgePublisher, EventHandler, EventPublisher, PublishError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::template::EventRule;
+
+/// Published events kept for `GET /_local/events` (the oldest go first).
+pub const PUBLISHED_KEPT: usize = 100_000;
+
+/// `?merchant_id=&detail_type=&limit=` on `GET /_local/events` and `GET /_local/dead-letters`:
+/// what one merchant's events (their `detail.merchant_id`) or one detail type, the newest
+/// `limit` of them; each left out, no filter on it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    pub merchant_id: Option<String>,
+    pub detail_type: Option<String>,
+    pub limit: Option<usize>,
+}
+
+impl Filter {
+    /// Whether an event of `detail_type` (None: not an event, e.g. a stream batch) about
+    /// `merchants` passes.
+    pub fn passes<'a>(&self, detail_type: Option<&str>, mut merchants: impl Iterator<Item = Option<&'a str>>) -> bool {
+        self.detail_type.as_deref().is_none_or(|wanted| detail_type == Some(wanted))
+            && self.merchant_id.as_deref().is_none_or(|wanted| merchants.any(|m| m == Some(wanted)))
+    }
+
+    pub fn passes_event(&self, event: &DomainEvent) -> bool {
+        self.passes(Some(&event.detail_type), std::iter::once(event.detail["merchant_id"].as_str()))
+    }
+}
+
+/// The last `limit` of `items` (all without a limit), in their order.
+pub fn newest<T>(mut items: Vec<T>, limit: Option<usize>) -> Vec<T> {
+    if let Some(limit) = limit {
+        items.drain(..items.len().saturating_sub(limit));
+    }
+    items
+}
 
 /// An event a target failed to handle.
 #[derive(Debug, Clone, Serialize)]
@@ -22,7 +59,7 @@ pub struct DeadLetter {
 
 pub struct LocalPublisher {
     bus: EventBridgePublisher,
-    published: Mutex<Vec<DomainEvent>>,
+    published: Mutex<VecDeque<DomainEvent>>,
     rules: RwLock<Vec<EventRule>>,
     targets: RwLock<HashMap<String, Arc<dyn EventHandler>>>,
     dead_letters: Mutex<Vec<DeadLetter>>,
@@ -32,7 +69,7 @@ impl LocalPublisher {
     pub fn new(bus: EventBridgePublisher) -> Self {
         Self {
             bus,
-            published: Mutex::new(Vec::new()),
+            published: Mutex::new(VecDeque::new()),
             rules: RwLock::new(Vec::new()),
             targets: RwLock::new(HashMap::new()),
             dead_letters: Mutex::new(Vec::new()),
@@ -40,11 +77,31 @@ impl LocalPublisher {
     }
 
     pub fn published(&self) -> Vec<DomainEvent> {
-        self.published.lock().unwrap().clone()
+        self.published.lock().unwrap().iter().cloned().collect()
+    }
+
+    /// The published events `filter` passes, oldest first.
+    pub fn published_matching(&self, filter: &Filter) -> Vec<DomainEvent> {
+        let published = self.published.lock().unwrap();
+        let matching = published.iter().filter(|e| filter.passes_event(e));
+        match filter.limit {
+            // Newest first from the end, then back in order: no pass over the older ones.
+            Some(limit) => {
+                let mut newest: Vec<DomainEvent> = matching.rev().take(limit).cloned().collect();
+                newest.reverse();
+                newest
+            }
+            None => matching.cloned().collect(),
+        }
     }
 
     pub fn dead_letters(&self) -> Vec<DeadLetter> {
         self.dead_letters.lock().unwrap().clone()
+    }
+
+    /// The dead letters `filter` passes (without its limit: the caller merges lists first).
+    pub fn dead_letters_matching(&self, filter: &Filter) -> Vec<DeadLetter> {
+        self.dead_letters.lock().unwrap().iter().filter(|l| filter.passes_event(&l.event)).cloned().collect()
     }
 
     /// The template's rules and the functions they target (replaced on a cold start).
@@ -87,7 +144,12 @@ impl LocalPublisher {
 impl EventPublisher for LocalPublisher {
     async fn publish(&self, events: &[DomainEvent]) -> Result<(), PublishError> {
         self.bus.publish(events).await?;
-        self.published.lock().unwrap().extend_from_slice(events);
+        {
+            let mut published = self.published.lock().unwrap();
+            published.extend(events.iter().cloned());
+            let over = published.len().saturating_sub(PUBLISHED_KEPT);
+            published.drain(..over);
+        }
         for event in events {
             let functions: Vec<String> =
                 self.rules.read().unwrap().iter().filter(|r| r.detail_types.contains(&event.detail_type)).map(|r| r.function.clone()).collect();
@@ -96,5 +158,37 @@ impl EventPublisher for LocalPublisher {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_filter_passes_by_merchant_and_detail_type() {
+        let event = DomainEvent::new("MerchantNotification", json!({"merchant_id": "m1"}));
+        let filter = |merchant: Option<&str>, detail_type: Option<&str>| Filter {
+            merchant_id: merchant.map(str::to_owned),
+            detail_type: detail_type.map(str::to_owned),
+            limit: None,
+        };
+        assert!(filter(None, None).passes_event(&event));
+        assert!(filter(Some("m1"), Some("MerchantNotification")).passes_event(&event));
+        assert!(!filter(Some("m2"), None).passes_event(&event));
+        assert!(!filter(None, Some("InvoiceRequested")).passes_event(&event));
+        // A stream batch has no detail type; its merchant is any record's.
+        assert!(filter(Some("m2"), None).passes(None, [Some("m1"), Some("m2")].into_iter()));
+        assert!(!filter(Some("m2"), Some("MerchantNotification")).passes(None, [Some("m2")].into_iter()));
+        assert!(!filter(Some("m2"), None).passes(None, [None].into_iter()));
+    }
+
+    #[test]
+    fn newest_keeps_the_last_in_order() {
+        assert_eq!(newest(vec![1, 2, 3], Some(2)), [2, 3]);
+        assert_eq!(newest(vec![1, 2, 3], Some(5)), [1, 2, 3]);
+        assert_eq!(newest(vec![1, 2, 3], Some(0)), Vec::<i32>::new());
+        assert_eq!(newest(vec![1, 2, 3], None), [1, 2, 3]);
     }
 }

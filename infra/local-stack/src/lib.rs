@@ -22,13 +22,14 @@ use std::sync::{Arc, RwLock};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use einvoice_adapters::api::{ApiError, ApiRequest, ApiResponse, HttpHandler, MAX_BODY_BYTES};
 use einvoice_adapters::crash::{self, CrashPoints, Crashed};
 use einvoice_adapters::crypto::MasterKeys;
 use einvoice_adapters::events::{EventBridgePublisher, EventHandler, EventPublisher};
+use einvoice_adapters::mail::{Mailer, SesMailer};
 use einvoice_adapters::schedule::{ScheduledEvent, ScheduledJob, run_logged};
 use einvoice_adapters::store::Store;
 use einvoice_adapters::stream::{StreamHandler, StreamSettled};
@@ -40,7 +41,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::calls::AwsCalls;
-use crate::events::LocalPublisher;
+use crate::events::{Filter, LocalPublisher, newest};
 use crate::stream::StreamPoller;
 use crate::template::{EnvValue, EventRule, HttpRoute, ScheduledFunction, Template};
 
@@ -108,6 +109,8 @@ pub struct LocalStack {
     pub stream: Option<Arc<StreamPoller>>,
     /// The functions' crash points (`/_local/crashes`).
     pub crash_points: Arc<CrashPoints>,
+    /// The mails SES accepted for this stack's notifications (`/_local/mail`).
+    pub mailbox: Arc<mail::Mailbox>,
     functions: Functions,
     mounted: Arc<Mounted>,
     server: JoinHandle<()>,
@@ -176,6 +179,10 @@ impl LocalStack {
         let mappings = if config.consume_stream { template.stream_mappings.clone() } else { Vec::new() };
         let stream = StreamPoller::new(&sdk, &config.table_name, mappings, aws_calls.clone()).await?;
         let crash_points = Arc::new(CrashPoints::default());
+        let mailbox = Arc::new(mail::Mailbox::default());
+        if let Some(stream) = &stream {
+            stream.observe(mailbox.clone());
+        }
         let bus = aws_sdk_eventbridge::config::Builder::from(&sdk).interceptor(aws_calls.interceptor()).build();
         let publisher = Arc::new(LocalPublisher::new(EventBridgePublisher::new(aws_sdk_eventbridge::Client::from_conf(bus), &config.event_bus_name)));
         let edges = LocalEdges {
@@ -185,6 +192,7 @@ impl LocalStack {
             clock: clock.clone(),
             crash_points: crash_points.clone(),
             read_back: stream.clone().filter(|_| config.webhook_read_back),
+            mailbox: mailbox.clone(),
         };
         let functions = Functions {
             edges,
@@ -241,7 +249,7 @@ impl LocalStack {
             .route("/_local/dead-letters/redrive", post(redrive))
             .fallback(dispatch)
             .with_state(mounted.clone())
-            .merge(mail::router(functions.store()));
+            .merge(mail::router(mailbox.clone(), stream.clone()));
         let listener = TcpListener::bind(("127.0.0.1", config.port)).await.map_err(|e| e.to_string())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let server = tokio::spawn(async move {
@@ -250,7 +258,7 @@ impl LocalStack {
             }
         });
         let stream_reader = stream.as_ref().map(StreamPoller::spawn);
-        Ok(Self { addr, config, sdk, clock, publisher, wixtar, payment, aws_calls, stream, crash_points, functions, mounted, server, stream_reader })
+        Ok(Self { addr, config, sdk, clock, publisher, wixtar, payment, aws_calls, stream, crash_points, mailbox, functions, mounted, server, stream_reader })
     }
 
     /// Replaces every function with a fresh instance that reads its secrets again, as a new
@@ -322,6 +330,8 @@ struct LocalEdges {
     crash_points: Arc<CrashPoints>,
     /// The stream, when order-webhook should wait for its hand-off (`webhook_read_back`).
     read_back: Option<Arc<StreamPoller>>,
+    /// What SES (moto) accepted, for `GET /_local/mail`.
+    mailbox: Arc<mail::Mailbox>,
 }
 
 impl Edges for LocalEdges {
@@ -348,6 +358,10 @@ impl Edges for LocalEdges {
 
     fn stream_settled(&self) -> Option<Arc<dyn StreamSettled>> {
         self.read_back.clone().map(|s| s as Arc<dyn StreamSettled>)
+    }
+
+    fn mailer(&self, from: &str) -> Arc<dyn Mailer> {
+        Arc::new(mail::Recorded { ses: SesMailer::new(SesMailer::client(&self.sdk), from), mailbox: self.mailbox.clone() })
     }
 }
 
@@ -495,11 +509,37 @@ async fn fire_schedule(State(mounted): State<Arc<Mounted>>, Path(name): Path<Str
 
 /// `GET /_local/dead-letters`: what failed for good — events a function failed to handle (a
 /// rule's DLQ) and stream batches that failed every retry (the mapping's on-failure
-/// destination), each `{"function", "event" | "records", "error"}`.
-async fn dead_letters(State(mounted): State<Arc<Mounted>>) -> impl IntoResponse {
-    let mut letters: Vec<serde_json::Value> = mounted.publisher.dead_letters().iter().map(|l| json!(l)).collect();
-    letters.extend(mounted.stream.iter().flat_map(|s| s.failed_batches()).map(|b| json!(b)));
-    axum::Json(json!(letters))
+/// destination), each `{"function", "event" | "records", "error"}`; `?merchant_id=` (the
+/// event's, or any record's), `?detail_type=` (events only) and `?limit=` (the newest) filter.
+async fn dead_letters(State(mounted): State<Arc<Mounted>>, LocalQuery(filter): LocalQuery<Filter>) -> impl IntoResponse {
+    let events = mounted.publisher.dead_letters_matching(&filter);
+    let batches: Vec<stream::FailedBatch> =
+        mounted.stream.iter().flat_map(|s| s.failed_batches()).filter(|b| filter.passes(None, b.records.iter().map(|r| r.string("merchant_id")))).collect();
+    let letters: Vec<Letter> = events.into_iter().map(Letter::Event).chain(batches.into_iter().map(Letter::Batch)).collect();
+    axum::Json(newest(letters, filter.limit))
+}
+
+/// One entry of `GET /_local/dead-letters`.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Letter {
+    Event(events::DeadLetter),
+    Batch(stream::FailedBatch),
+}
+
+/// A `/_local` endpoint's query string; one it does not take (an unknown name, a limit that is
+/// not a number) answers 400 `invalid_query` in the contract's error shape.
+pub struct LocalQuery<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for LocalQuery<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, Response> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(query)) => Ok(Self(query)),
+            Err(e) => Err(to_response(ApiError::new(http::StatusCode::BAD_REQUEST, "invalid_query", e.body_text()).into_response())),
+        }
+    }
 }
 
 /// `POST /_local/dead-letters/redrive`: delivers every dead letter again.
@@ -552,8 +592,10 @@ async fn stream_stats(State(mounted): State<Arc<Mounted>>) -> impl IntoResponse 
     axum::Json(json!(mounted.stream.as_ref().map(|s| s.stats())))
 }
 
-async fn local_events(State(mounted): State<Arc<Mounted>>) -> impl IntoResponse {
-    axum::Json(json!(mounted.publisher.published()))
+/// `GET /_local/events`: the published events, oldest first; `?merchant_id=`, `?detail_type=`
+/// and `?limit=` (the newest) filter.
+async fn local_events(State(mounted): State<Arc<Mounted>>, LocalQuery(filter): LocalQuery<Filter>) -> impl IntoResponse {
+    axum::Json(mounted.publisher.published_matching(&filter))
 }
 
 #[derive(serde::Deserialize)]

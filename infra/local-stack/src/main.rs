@@ -27,6 +27,8 @@ async fn main() {
                 clients: number("SOAK_CLIENTS", 8),
                 wixtar_errors: u32::try_from(number("SOAK_WIXTAR_ERRORS", 15)).unwrap_or(15),
                 crashes_per_point: u32::try_from(number("SOAK_CRASHES", 3)).unwrap_or(3),
+                idle_merchants: number("SOAK_IDLE_MERCHANTS", 0),
+                goal: std::env::var("SOAK_GOAL_MS").ok().and_then(|ms| ms.parse().ok()).map(std::time::Duration::from_millis),
             })
             .await
         }

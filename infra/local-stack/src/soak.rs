@@ -3,8 +3,10 @@
 //! `event_id` plus one extra delivery, shuffled, from concurrent clients; halfway Wixtar
 //! starts failing and crash points are armed. Then the reconciler is fired at its backoff
 //! points until nothing is due, and the outcome is counted from what Wixtar received:
-//! deliveries, 5xx, orders, uploaded, duplicates, lost. Prints figures (no timing is judged);
-//! exits 1 when an order was lost or invoiced twice.
+//! deliveries, 5xx, orders, uploaded, duplicates, lost. Then it times each filtered `/_local/*`
+//! read (also once before the first delivery, on the fresh stack) and each schedule fire, the
+//! renewal charge also from several clients at once. Prints figures; exits 1 when an order was
+//! lost or invoiced twice, or (with a goal, `./infra/soak-day`) a timed answer took longer.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -24,6 +26,12 @@ pub struct SoakConfig {
     pub clients: usize,
     pub wixtar_errors: u32,
     pub crashes_per_point: u32,
+    /// Merchants with a paid plan and nothing else, so the table holds as many as the suites
+    /// leave (the renewal jobs read plans by expiry day among them).
+    pub idle_merchants: usize,
+    /// The longest a timed `/_local/*` read or schedule fire may take at the end (None: printed,
+    /// not judged).
+    pub goal: Option<Duration>,
 }
 
 struct Delivery {
@@ -31,6 +39,9 @@ struct Delivery {
     event_id: String,
     order: Value,
 }
+
+/// Reconciler runs at most after the deliveries: a day of 5-minute steps.
+const RECONCILER_RUNS_MAX: usize = 24 * 12;
 
 /// Valid UBNs (統一編號), one per merchant.
 fn ubns(n: usize) -> Vec<String> {
@@ -45,11 +56,15 @@ fn order(id: &str, payment: &str, delivery: &str) -> Value {
     })
 }
 
-async fn setup_merchant(c: &ContractClient, merchant: &str, ubn: &str) -> Result<(), String> {
+/// The merchant's contact, who its plan mails go to.
+const CONTACT: &str = "ming@example.com.tw";
+
+/// A paid 12-month plan (no invoice settings yet).
+async fn buy_plan(c: &ContractClient, merchant: &str, ubn: &str) -> Result<(), String> {
     let base = format!("/v1/merchants/{merchant}");
     let checkout = json!({
         "ubn": ubn, "months": 12, "payment_method": "atm", "auto_renew": false,
-        "contact": {"name": "王小明", "email": "ming@example.com.tw", "phone": "0912-345-678"},
+        "contact": {"name": "王小明", "email": CONTACT, "phone": "0912-345-678"},
         "company": {"name": "小明商行有限公司", "ubn": ubn, "address": "台北市中山區南京東路一段1號", "invoice_email": "ap@example.com.tw"}
     });
     let order = c.post(&format!("{base}/plan/checkout"), &checkout).await;
@@ -59,6 +74,12 @@ async fn setup_merchant(c: &ContractClient, merchant: &str, ubn: &str) -> Result
     if paid.status != 200 {
         return Err(format!("payment: {} {}", paid.status, paid.body));
     }
+    Ok(())
+}
+
+async fn setup_merchant(c: &ContractClient, merchant: &str, ubn: &str) -> Result<(), String> {
+    buy_plan(c, merchant, ubn).await?;
+    let base = format!("/v1/merchants/{merchant}");
     let settings = json!({
         "enabled": true, "provider": "wixtar", "show_at_checkout": true, "issue_on": ["shipment"],
         "credentials": {"ubn": ubn, "store_code": "S001", "pos_code": "POS-01", "pid": "PID-000123", "rid": "soak-rid-0001", "pname": "soak POS",
@@ -86,9 +107,18 @@ async fn soak(config: SoakConfig) -> Result<bool, String> {
     let c = ContractClient::local(&config.base_url);
     let run_id = &uuid::Uuid::new_v4().simple().to_string()[..6];
     let merchants: Vec<String> = (0..config.merchants).map(|i| format!("soak-{run_id}-{i}")).collect();
-    for (merchant, ubn) in merchants.iter().zip(ubns(config.merchants)) {
-        setup_merchant(&c, merchant, &ubn).await?;
+    let ubns = ubns(config.merchants + config.idle_merchants);
+    for (merchant, ubn) in merchants.iter().zip(&ubns) {
+        setup_merchant(&c, merchant, ubn).await?;
     }
+    if config.idle_merchants > 0 {
+        let started = Instant::now();
+        for (i, ubn) in ubns[config.merchants..].iter().enumerate() {
+            buy_plan(&c, &format!("soak-{run_id}-idle-{i}"), ubn).await?;
+        }
+        println!("soak: {} more merchants with a paid plan in {:.1} s", config.idle_merchants, started.elapsed().as_secs_f64());
+    }
+    let fresh = time_reads(&c, &merchants[0]).await;
     let mut deliveries = Vec::new();
     let mut orders = Vec::new();
     for merchant in &merchants {
@@ -140,10 +170,14 @@ async fn soak(config: SoakConfig) -> Result<bool, String> {
     }
     let sending = started.elapsed();
 
-    // The reconciler at its backoff points (it is due work's clock, not the wall's, that moves).
+    // The reconciler every 5 minutes of its clock (it is due work's clock, not the wall's, that
+    // moves) until a run finds nothing due and no earlier run left work retrying: work that
+    // backs off (doubling from 1 minute, capped at 30) is not due at the next step but is not
+    // done either. At most a day of runs.
     let mut runs = Vec::new();
     let mut at = chrono::Utc::now();
-    for _ in 0..12 {
+    let mut retrying = false;
+    for _ in 0..RECONCILER_RUNS_MAX {
         at += chrono::Duration::minutes(5);
         let r = c
             .raw(
@@ -153,8 +187,12 @@ async fn soak(config: SoakConfig) -> Result<bool, String> {
                 &[("content-type", "application/json".into())],
             )
             .await;
-        runs.push(r.body.clone());
-        if r.status == 200 && r.body["due"] == 0 {
+        let idle = r.status == 200 && r.body["due"] == 0;
+        if r.status == 200 && !idle {
+            retrying = r.body["retrying"].as_u64().unwrap_or(0) > 0;
+        }
+        runs.push(r.body);
+        if idle && !retrying {
             break;
         }
     }
@@ -212,12 +250,98 @@ async fn soak(config: SoakConfig) -> Result<bool, String> {
         latencies.last().copied().unwrap_or_default().as_millis(),
         latencies.iter().filter(|d| **d > Duration::from_secs(10)).count()
     );
-    println!("reconciler runs    {}: {}", runs.len(), runs.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(" "));
+    let busy: Vec<String> = runs.iter().filter(|r| r["due"] != 0).map(|r| r.to_string()).collect();
+    println!("reconciler runs    {} ({} found nothing due): {}", runs.len(), runs.len() - busy.len(), busy.join(" "));
     println!("stream             {stream}");
     println!("dead letters       {}", dead.as_array().map_or(0, Vec::len));
     println!("uploads at Wixtar  {} (for these orders: {})", uploads.len(), per_order.keys().filter(|o| ours.contains(o.as_str())).count());
     for l in lost.iter().take(10) {
         println!("  lost: {l}");
     }
-    Ok(lost.is_empty() && duplicate_invoices + duplicate_numbers == 0)
+
+    // The stack after the run: each read as on the fresh stack, and each schedule.
+    let end = time_reads(&c, &merchants[0]).await;
+    let fires = time_fires(&c, at + chrono::Duration::minutes(5)).await;
+    println!(
+        "timed answers      (fresh = before the first delivery; goal: {})",
+        config.goal.map_or("none".into(), |g| format!("each under {} ms", g.as_millis()))
+    );
+    println!("  {:<84} {:>9} {:>9} {:>10}", "request", "fresh ms", "end ms", "end bytes");
+    for (before, after) in fresh.iter().zip(&end) {
+        println!("  {:<84} {:>9} {:>9} {:>10}", after.what, before.took.as_millis(), after.took.as_millis(), after.bytes);
+    }
+    for fire in &fires {
+        println!("  {:<84} {:>9} {:>9} {:>10}", fire.what, "", fire.took.as_millis(), fire.bytes);
+    }
+    let failed: Vec<&Timed> = end.iter().chain(&fires).filter(|t| t.status != 200).collect();
+    let slow: Vec<&Timed> = end.iter().chain(&fires).filter(|t| t.judged && config.goal.is_some_and(|g| t.took > g)).collect();
+    for t in &failed {
+        println!("  not 200: {} answered {}", t.what, t.status);
+    }
+    for t in &slow {
+        println!("  over the goal: {} took {} ms", t.what, t.took.as_millis());
+    }
+    Ok(lost.is_empty() && duplicate_invoices + duplicate_numbers == 0 && failed.is_empty() && slow.is_empty())
+}
+
+/// One timed answer.
+struct Timed {
+    what: String,
+    status: u16,
+    bytes: usize,
+    took: Duration,
+    /// Held to the goal (a filtered read, a schedule fire); the whole lists are shown only.
+    judged: bool,
+}
+
+async fn timed(c: &ContractClient, method: reqwest::Method, path: &str, body: Option<Value>, judged: bool) -> Timed {
+    let headers = [("content-type", "application/json".to_owned())];
+    let started = Instant::now();
+    let r = c.raw(method.clone(), path, body.map(|b| b.to_string().into_bytes()).unwrap_or_default(), &headers).await;
+    Timed { what: format!("{method} {path}"), status: r.status, bytes: r.text.len(), took: started.elapsed(), judged }
+}
+
+/// Each `/_local/*` read: with the filters a test or a developer uses, and whole.
+async fn time_reads(c: &ContractClient, merchant: &str) -> Vec<Timed> {
+    let mut out = Vec::new();
+    for (path, judged) in [
+        (format!("/_local/mail?to={CONTACT}"), true),
+        (format!("/_local/mail?merchant_id={merchant}"), true),
+        (format!("/_local/mail?to={CONTACT}&limit=1"), true),
+        (format!("/_local/events?merchant_id={merchant}&limit=100"), true),
+        ("/_local/events?detail_type=MerchantNotification".to_owned(), true),
+        (format!("/_local/events?merchant_id={merchant}&detail_type=MerchantNotification"), true),
+        (format!("/_local/dead-letters?merchant_id={merchant}"), true),
+        ("/_local/dead-letters?limit=10".to_owned(), true),
+        ("/_local/stream".to_owned(), true),
+        ("/_local/crashes".to_owned(), true),
+        ("/_local/mail".to_owned(), false),
+        ("/_local/events".to_owned(), false),
+        ("/_local/dead-letters".to_owned(), false),
+    ] {
+        out.push(timed(c, reqwest::Method::GET, &path, None, judged).await);
+    }
+    out
+}
+
+/// Each schedule once at `at`, then the renewal charge from four clients at once (overlapping
+/// runs: each answer timed).
+async fn time_fires(c: &ContractClient, at: chrono::DateTime<chrono::Utc>) -> Vec<Timed> {
+    let body = || Some(json!({"time": at}));
+    let mut out = Vec::new();
+    for name in ["renewal-cutoff", "renewal-charge", "period-close", "invoice-reconciler"] {
+        out.push(timed(c, reqwest::Method::POST, &format!("/_local/schedules/{name}"), body(), true).await);
+    }
+    let mut overlapping = tokio::task::JoinSet::new();
+    for client in 1..=4 {
+        let (c, body) = (c.clone(), body());
+        overlapping.spawn(async move { (client, timed(&c, reqwest::Method::POST, "/_local/schedules/renewal-charge", body, true).await) });
+    }
+    let mut runs = overlapping.join_all().await;
+    runs.sort_by_key(|(client, _)| *client);
+    for (client, mut t) in runs {
+        t.what = format!("{} (client {client} of 4 at once)", t.what);
+        out.push(t);
+    }
+    out
 }

@@ -36,6 +36,12 @@ pub struct FailedBatch {
     pub error: String,
 }
 
+/// Something in the local stack that watches the table's changes as they are read (the
+/// mailbox: the send records the notifier marks sent), beside the functions the mappings invoke.
+pub trait StreamObserver: Send + Sync {
+    fn observe(&self, records: &[StreamRecord]);
+}
+
 /// What the stream's consumers have done, for tests and the admin endpoints.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub struct StreamStats {
@@ -50,6 +56,7 @@ pub struct StreamPoller {
     stream_arn: String,
     mappings: Vec<StreamMapping>,
     targets: RwLock<HashMap<String, Arc<dyn StreamHandler>>>,
+    observers: RwLock<Vec<Arc<dyn StreamObserver>>>,
     failed: Mutex<Vec<FailedBatch>>,
     stats: Mutex<StreamStats>,
     calls: Arc<AwsCalls>,
@@ -72,6 +79,7 @@ impl StreamPoller {
             stream_arn,
             mappings,
             targets: RwLock::new(HashMap::new()),
+            observers: RwLock::new(Vec::new()),
             failed: Mutex::new(Vec::new()),
             stats: Mutex::new(StreamStats::default()),
             calls,
@@ -82,6 +90,11 @@ impl StreamPoller {
     /// The functions the mappings invoke (replaced on a cold start).
     pub fn route(&self, targets: HashMap<String, Arc<dyn StreamHandler>>) {
         *self.targets.write().unwrap_or_else(|e| e.into_inner()) = targets;
+    }
+
+    /// Shows every record read from now on to `observer` (every record: no mapping's filter).
+    pub fn observe(&self, observer: Arc<dyn StreamObserver>) {
+        self.observers.write().unwrap_or_else(|e| e.into_inner()).push(observer);
     }
 
     pub fn mappings(&self) -> &[StreamMapping] {
@@ -131,6 +144,10 @@ impl StreamPoller {
             let records: Vec<StreamRecord> = out.records().iter().filter_map(lambda_record).collect();
             let reached_end = records.len() < READ_LIMIT as usize;
             self.stats.lock().unwrap_or_else(|e| e.into_inner()).records_read += records.len() as u64;
+            let observers = self.observers.read().unwrap_or_else(|e| e.into_inner()).clone();
+            for observer in observers {
+                observer.observe(&records);
+            }
             for mapping in &self.mappings {
                 let passing: Vec<StreamRecord> = records.iter().filter(|r| passes(mapping, r)).cloned().collect();
                 for batch in passing.chunks(mapping.batch_size) {

@@ -107,7 +107,7 @@ impl MailLedger for Store {
 }
 
 impl Store {
-    /// Every send record of the table (a scan: for the local stack and tests, never a function).
+    /// Every send record of the table (a scan: for tests, never a function; the local stack keeps its own list).
     pub async fn mail_records(&self) -> Result<Vec<MailItem>, StoreError> {
         let mut pages = self
             .client()

@@ -31,7 +31,7 @@ mod ports;
 
 pub use dynamodb::Store;
 pub(crate) use dynamodb::attribute;
-pub use ports::{DueIndex, IdempotencyStore, InvoiceStore, MailLedger, NumberLedger, OrderStore, PlanStore, SettingsStore};
+pub use ports::{DueIndex, IdempotencyStore, InvoiceStore, MailLedger, NumberLedger, OrderStore, PeriodInvoices, PlanStore, SettingsStore};
 
 pub const EXPIRY_INDEX: &str = "by-expiry";
 

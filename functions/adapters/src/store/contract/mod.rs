@@ -367,6 +367,7 @@ macro_rules! store_contract_tests {
             allowances_are_appended_at_the_count_read,
             the_due_index_lists_what_is_due_earliest_first,
             settle_due_removes_only_the_due_time_it_read,
+            a_periods_invoices_are_read_by_merchant_and_period_in_pages,
         );
     };
     (@each ($pat:pat) ($make:expr) ($store:expr); $($check:ident),* $(,)?) => {

@@ -1,5 +1,6 @@
 //! The DynamoDB adapter of the store ports: [`Store`], one file per port (`plans.rs`,
-//! `idempotency.rs`, `settings.rs`, `mail.rs`, `orders.rs`, `invoices.rs`, `numbers.rs`, `due.rs`),
+//! `idempotency.rs`, `settings.rs`, `mail.rs`, `orders.rs`, `invoices.rs`, `numbers.rs`, `due.rs`,
+//! `period.rs`),
 //! the conditions as DynamoDB expressions. Item layout: docs/table-layout.md.
 
 use std::collections::HashMap;
@@ -20,6 +21,7 @@ mod mail;
 mod numbers;
 mod order_writes;
 mod orders;
+mod period;
 mod plans;
 mod settings;
 

@@ -29,8 +29,8 @@ pub mod memory;
 pub mod orders;
 mod ports;
 
-pub use dynamodb::Store;
 pub(crate) use dynamodb::attribute;
+pub use dynamodb::{Store, stored_invoice};
 pub use ports::{DueIndex, IdempotencyStore, InvoiceStore, MailLedger, NumberLedger, OrderStore, PeriodInvoices, PlanStore, SettingsStore};
 
 pub const EXPIRY_INDEX: &str = "by-expiry";

@@ -14,8 +14,8 @@ use crate::store::{PeriodInvoices, StoreError};
 pub(super) const PERIOD_KEY: &str = "period_key";
 
 /// The invoice item as [`InvoiceStore::record_invoice`](crate::store::InvoiceStore::record_invoice)
-/// writes it: the invoice, with its `period_key`.
-pub(super) fn invoice_item(invoice: &crate::store::orders::InvoiceItem) -> HashMap<String, AttributeValue> {
+/// writes it: the invoice, with its `period_key` (benchmarks seed invoices with it).
+pub fn stored_invoice(invoice: &crate::store::orders::InvoiceItem) -> HashMap<String, AttributeValue> {
     let mut item = super::to_item(invoice);
     item.insert(PERIOD_KEY.into(), s(order_keys::period_invoices(&invoice.merchant_id, &invoice.period)));
     item

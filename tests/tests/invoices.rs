@@ -204,8 +204,7 @@ async fn fifty_concurrent_distinct_events_end_in_the_merged_state() {
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..50i64 {
         let (c, m, id) = (h.c.clone(), m.clone(), id.clone());
-        let (payment, delivery) =
-            [("unpaid", "pending"), ("paid", "pending"), ("paid", "shipped"), ("paid", "received"), ("unpaid", "pending")][i as usize % 5];
+        let (payment, delivery) = [("unpaid", "pending"), ("paid", "pending"), ("paid", "shipped"), ("paid", "received"), ("unpaid", "pending")][i as usize % 5];
         // Content differs by the buyer's e-mail: the latest event's (i = 47) is the content kept.
         let occurred = base + chrono::Duration::seconds((i * 17) % 50);
         let mut o = order(&id, payment, delivery, "tcat");
@@ -289,8 +288,7 @@ async fn a_large_order_is_invoiced_whole_and_its_lines_are_written_once() {
     let id = oid("big");
     let big = |delivery: &str| {
         let mut o = order(&id, "paid", delivery, "tcat");
-        let lines: Vec<Value> =
-            (0..400).map(|i| json!({"sku": format!("SKU-{i:05}"), "name": format!("凍頂烏龍茶 150g 第{i}號"), "quantity": 1, "unit_price": 10})).collect();
+        let lines: Vec<Value> = (0..400).map(|i| json!({"sku": format!("SKU-{i:05}"), "name": format!("凍頂烏龍茶 150g 第{i}號"), "quantity": 1, "unit_price": 10})).collect();
         o["lines"] = json!(lines);
         (o["shipping_fee"], o["discount"], o["total"]) = (json!(0), json!(0), json!(4000));
         o

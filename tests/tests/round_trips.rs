@@ -13,8 +13,8 @@ use einvoice_adapters::store::{NumberLedger, OrderStore};
 use einvoice_adapters::wixtar::{HttpWixtarClient, PosIdentity, WixtarClient};
 use einvoice_domain::InvoicePeriod;
 use local_stack::LocalConfig;
-use local_stack::calls::{self, AwsCall, AwsCalls};
 use serde_json::json;
+use local_stack::calls::{self, AwsCall, AwsCalls};
 
 const WEBHOOK: &str = "OrderWebhookFunction";
 const ISSUER: &str = "InvoiceIssuerFunction";

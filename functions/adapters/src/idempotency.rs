@@ -33,9 +33,7 @@ pub fn body_sha256(body: &[u8]) -> String {
 
 fn replay(record: &IdempotencyItem) -> Option<ApiResponse> {
     match (record.state, record.status_code, &record.response_body) {
-        (IdempotencyState::Completed, Some(status), Some(body)) => {
-            Some(ApiResponse::json_text(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body.clone()))
-        }
+        (IdempotencyState::Completed, Some(status), Some(body)) => Some(ApiResponse::json_text(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body.clone())),
         _ => None,
     }
 }

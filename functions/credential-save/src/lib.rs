@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use einvoice_adapters::api::{self, ApiError, ApiRequest, ApiResponse, HttpHandler};
 use einvoice_adapters::config::{self, ConfigError};
 use einvoice_adapters::crypto::MasterKeys;
@@ -15,6 +14,7 @@ use einvoice_adapters::secret::Secret;
 use einvoice_adapters::settings::{CredentialCheck, SettingsError, SettingsItem};
 use einvoice_adapters::store::{PlanItem, PlanStore, SettingsStore, StoreError};
 use einvoice_adapters::upstream::UpstreamError;
+use chrono::{DateTime, Utc};
 use einvoice_domain::settings::{InvoiceSettings, InvoiceSettingsWire, Provider, SettingsWarning, mask_last4, settings_warnings};
 use einvoice_domain::tax::{CustomsClearance, TaxKind, ZeroTaxReason};
 use einvoice_domain::{Clock, PlanStatus, Ubn};
@@ -244,13 +244,7 @@ struct CheckView {
     checked_at: DateTime<Utc>,
 }
 
-fn settings_view<'a>(
-    merchant_id: &'a str,
-    item: &SettingsItem,
-    settings: &'a InvoiceSettings,
-    plan_status: PlanStatus,
-    warnings: &'a [SettingsWarning],
-) -> SettingsView<'a> {
+fn settings_view<'a>(merchant_id: &'a str, item: &SettingsItem, settings: &'a InvoiceSettings, plan_status: PlanStatus, warnings: &'a [SettingsWarning]) -> SettingsView<'a> {
     let c = &settings.credentials;
     SettingsView {
         merchant_id,

@@ -99,13 +99,8 @@ impl<T: PlanStore + MailLedger + ?Sized> NotifierStore for T {}
 #[serde(tag = "result", rename_all = "snake_case")]
 enum Delivery {
     /// The mail was sent by an earlier delivery.
-    Duplicate {
-        message_id: Option<String>,
-    },
-    Sent {
-        message_id: String,
-        attempts: u32,
-    },
+    Duplicate { message_id: Option<String> },
+    Sent { message_id: String, attempts: u32 },
 }
 
 impl Delivery {

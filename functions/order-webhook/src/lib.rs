@@ -452,9 +452,7 @@ mod tests {
         order.invoice_status = InvoiceStatus::Uploaded;
         let mut cancel = event("cancel", 30, "paid", "shipped", 400);
         cancel.order.cancelled = true;
-        let Applied::Write { item, handed_over: true } = apply(Some(&order), &cancel, &MERCHANT, at(1_000)) else {
-            panic!("a cancel of an invoiced order is handed over")
-        };
+        let Applied::Write { item, handed_over: true } = apply(Some(&order), &cancel, &MERCHANT, at(1_000)) else { panic!("a cancel of an invoiced order is handed over") };
         assert!(item.return_pending && item.due_at.is_some());
         // Written: a repeat of the cancel under another id (older) changes nothing.
         assert!(!writes(&item, &{

@@ -4,13 +4,13 @@
 
 use chrono::{DateTime, Utc};
 use einvoice_adapters::api::{ApiError, ApiRequest, ApiResponse};
-use einvoice_adapters::config::WixtarContact;
 use einvoice_adapters::contracts::{Channel, Contract, MerchantNotification, PlanOrderSummary, PlanPaid, PlanPurchased, Template};
 use einvoice_adapters::events::DomainEvent;
 use einvoice_adapters::store::{NoticeItem, PlanItem, PlanOrderItem, PlanOrderStatus, StoreError};
 use einvoice_adapters::wixtar::OnboardingRequest;
 use einvoice_domain::{PlanMonths, RuleViolation, UsagePeriod, card, taipei_date};
 use serde::{Deserialize, Serialize};
+use einvoice_adapters::config::WixtarContact;
 
 use crate::PlanCheckout;
 

@@ -4,8 +4,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use einvoice_adapters::api::{ApiError, ApiResponse};
 use einvoice_adapters::contracts::PlanOrderSummary;
 use einvoice_adapters::store::{NoticeItem, PlanItem};
-use einvoice_domain::PlanStatus;
 use einvoice_domain::renewal::{AutoRenewView, auto_renew_view};
+use einvoice_domain::PlanStatus;
 use serde::Serialize;
 
 use crate::PlanCheckout;

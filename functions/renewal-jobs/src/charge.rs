@@ -255,14 +255,7 @@ impl RenewalCharge {
             ChargeEffect::Declined { cycle, attempt, next_attempt_on } => vec![notification(
                 plan,
                 format!("{m}:renewal:{cycle}:declined:{attempt}"),
-                Template::AutoRenewDeclined(RenewalDeclined {
-                    cycle,
-                    attempt,
-                    next_attempt_on,
-                    amount: Some(amount),
-                    currency: "TWD".into(),
-                    card_last4: last4,
-                }),
+                Template::AutoRenewDeclined(RenewalDeclined { cycle, attempt, next_attempt_on, amount: Some(amount), currency: "TWD".into(), card_last4: last4 }),
             )],
             ChargeEffect::Suspended { cycle, attempt, reason } => vec![notification(
                 plan,

@@ -2,11 +2,11 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use einvoice_adapters::contracts::{RenewalLocked, Template};
 use einvoice_adapters::schedule::{JobError, ScheduledJob};
 use einvoice_adapters::store::{PlanItem, StoreError};
 use einvoice_domain::renewal::{cutoff_due, cutoff_window};
 use einvoice_domain::{PlanCatalogue, taipei_date};
+use einvoice_adapters::contracts::{RenewalLocked, Template};
 
 use crate::{Config, Dependencies, PLAN_WRITE_ROUNDS, RunSummary, notification, publish};
 

@@ -154,8 +154,7 @@ mod tests {
     fn http_events_keep_the_fixture_and_carry_the_request() {
         let now = Utc::now();
         for front in [Front::HttpApi, Front::FunctionUrl] {
-            let req =
-                HttpRequest { front, method: "POST", route: "/v1/webhooks/orders", path: "/v1/webhooks/orders", body: "{}", signature: "t=1,v2=ab".into() };
+            let req = HttpRequest { front, method: "POST", route: "/v1/webhooks/orders", path: "/v1/webhooks/orders", body: "{}", signature: "t=1,v2=ab".into() };
             let e = parse(&http(&req, now));
             assert_eq!(e["version"], "2.0");
             assert_eq!(e["rawPath"], "/v1/webhooks/orders");

@@ -42,11 +42,13 @@ fn order_webhook_built_for_arm64_answers_under_emulation() {
     let functions = report["functions"].as_array().expect("functions");
     let rows: Vec<(&str, &str, usize)> = functions
         .iter()
-        .map(|f| {
-            (f["function"].as_str().unwrap_or(""), f["first_answer"].as_str().unwrap_or(""), f["runs_detail"][0]["latencies_ms"].as_array().map_or(0, Vec::len))
-        })
+        .map(|f| (f["function"].as_str().unwrap_or(""), f["first_answer"].as_str().unwrap_or(""), f["runs_detail"][0]["latencies_ms"].as_array().map_or(0, Vec::len)))
         .collect();
-    assert_eq!(rows, vec![("order-webhook", "HTTP 202, invoice issuing", 2), ("order-webhook (function URL)", "HTTP 202, invoice issuing", 2)], "{stderr}");
+    assert_eq!(
+        rows,
+        vec![("order-webhook", "HTTP 202, invoice issuing", 2), ("order-webhook (function URL)", "HTTP 202, invoice issuing", 2)],
+        "{stderr}"
+    );
     // An aarch64 binary on this x86_64 machine ran only through qemu; its init read the
     // platform's signing secret as it does on Lambda.
     for f in functions {

@@ -56,10 +56,7 @@ pub fn notifier(sdk: &aws_types::SdkConfig, store: Store, clock: Arc<dyn Clock>,
         mail_from: sender.address.clone(),
         send: notifier::SendPolicy { max_attempts: 5, base_delay: std::time::Duration::from_millis(20) },
     };
-    notifier::Notifier::new(
-        &config,
-        notifier::Dependencies { store: Arc::new(store), mailer: Arc::new(SesMailer::new(SesMailer::client(sdk), &sender.address)), clock },
-    )
+    notifier::Notifier::new(&config, notifier::Dependencies { store: Arc::new(store), mailer: Arc::new(SesMailer::new(SesMailer::client(sdk), &sender.address)), clock })
 }
 
 /// `GET /_local/mail`.

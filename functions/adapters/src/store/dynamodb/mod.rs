@@ -23,9 +23,9 @@ mod order_writes;
 mod orders;
 mod period;
 mod plans;
+mod settings;
 
 pub use period::stored_invoice;
-mod settings;
 
 pub(crate) fn dynamo<E: std::error::Error + 'static>(e: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> StoreError {
     StoreError::Dynamo(describe(&e))

@@ -1,5 +1,6 @@
 //! [`SettingsStore`] on DynamoDB: the invoice-settings item (docs/table-layout.md §3.6, §6.5).
 
+
 use super::{Store, dynamo, to_item, versioned};
 use crate::settings::SettingsItem;
 use crate::store::{SettingsStore, StoreError, keys};

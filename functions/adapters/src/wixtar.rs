@@ -203,6 +203,25 @@ pub struct UnusedSpan {
     pub last: String,
 }
 
+impl UnusedSpan {
+    /// As the period's close record keeps it: `{track}{first}-{track}{last}`, e.g.
+    /// `UA00000051-UA00000100`.
+    pub fn stored(&self) -> String {
+        format!("{0}{1}-{0}{2}", self.track, self.first, self.last)
+    }
+
+    /// Back from [`Self::stored`]; `None` unless both ends are invoice numbers of one track.
+    pub fn from_stored(stored: &str) -> Option<Self> {
+        let (first, last) = stored.split_once('-')?;
+        let (first, last) = (einvoice_domain::InvoiceNumber::parse(first).ok()?, einvoice_domain::InvoiceNumber::parse(last).ok()?);
+        (first.track() == last.track() && first.sequence() <= last.sequence()).then(|| Self {
+            track: first.track().to_owned(),
+            first: format!("{:08}", first.sequence()),
+            last: format!("{:08}", last.sequence()),
+        })
+    }
+}
+
 #[derive(Serialize)]
 struct UnusedReport<'a> {
     pos: &'a PosIdentity,
@@ -363,6 +382,18 @@ impl WixtarClient for HttpWixtarClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unused_spans_read_back_as_the_close_record_keeps_them() {
+        let span = UnusedSpan { track: "UA".into(), first: "00000051".into(), last: "00000100".into() };
+        assert_eq!(span.stored(), "UA00000051-UA00000100");
+        assert_eq!(UnusedSpan::from_stored(&span.stored()), Some(span));
+        let one = UnusedSpan { track: "QB".into(), first: "12345678".into(), last: "12345678".into() };
+        assert_eq!(UnusedSpan::from_stored("QB12345678-QB12345678"), Some(one));
+        for bad in ["", "UA00000051", "UA00000051-UB00000100", "UA00000100-UA00000051", "ua00000051-ua00000100", "UA0000005-UA00000100"] {
+            assert_eq!(UnusedSpan::from_stored(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn none_when_maps_only_the_named_refusal() {

@@ -16,6 +16,7 @@ pub mod proof;
 pub mod proof_sheet;
 pub mod recovery;
 pub mod renewal;
+pub mod report;
 pub mod returns;
 pub mod rule;
 pub mod sale;

@@ -1,6 +1,7 @@
-//! order-webhook Lambda: the platform's order-status webhooks (`POST /v1/webhooks/orders`) and
-//! the invoice view (`GET /v1/merchants/{merchant_id}/orders/{order_id}/invoice`) and its
-//! printable proof (`…/invoice/proof`, [`proof`]).
+//! order-webhook Lambda: the platform's order-status webhooks (`POST /v1/webhooks/orders`), the
+//! invoice view (`GET /v1/merchants/{merchant_id}/orders/{order_id}/invoice`) and its printable
+//! proof (`…/invoice/proof`, [`proof`]), and the period report for the VAT return
+//! (`GET /v1/merchants/{merchant_id}/periods/{period}/report`, [`report`]).
 //!
 //! A webhook costs two DynamoDB calls: one `BatchGetItem` (the order, the merchant's settings
 //! and plan), one conditional `PutItem` of the order that merges the event (statuses only move
@@ -14,6 +15,7 @@
 //! calls can lose a claim.
 
 mod proof;
+pub mod report;
 mod view;
 
 // The handler over the in-memory store (the inline `tests` below test `apply` alone).
@@ -30,7 +32,7 @@ use einvoice_adapters::crash::{self, CrashPoints};
 use einvoice_adapters::orders::{InvoiceStatus, OrderHead, OrderItem, OrderWrite};
 use einvoice_adapters::secret::Secret;
 use einvoice_adapters::settings::SettingsItem;
-use einvoice_adapters::store::{OrderStore, PlanItem};
+use einvoice_adapters::store::{NumberLedger, OrderStore, PeriodInvoices, PlanItem};
 use einvoice_adapters::stream::StreamSettled;
 use einvoice_adapters::wiring::{Edges, Function};
 use einvoice_domain::order::{IssueSettings, OrderWire};
@@ -72,9 +74,14 @@ impl Function for OrderWebhook {
     }
 }
 
+/// What the handler reads and writes of the table: the orders (webhooks, the invoice view and
+/// proof), and for the period report the period's invoices and its number ledger (the close
+/// record with the unused numbers).
+pub trait WebhookStore: OrderStore + PeriodInvoices + NumberLedger {}
+impl<T: OrderStore + PeriodInvoices + NumberLedger + ?Sized> WebhookStore for T {}
+
 pub struct Dependencies {
-    /// The orders (all the webhook and the invoice view read and write of the table).
-    pub store: Arc<dyn OrderStore>,
+    pub store: Arc<dyn WebhookStore>,
     pub clock: Arc<dyn Clock>,
     pub platform_secret: Secret,
     pub crash_points: Arc<CrashPoints>,
@@ -172,6 +179,13 @@ fn decide_invoice(merchant: &Merchant, state: &OrderState) -> InvoiceDecision {
     }
 }
 
+/// The routes this handler answers, with their path parameters.
+enum Route<'a> {
+    Webhook,
+    Invoice { merchant: &'a str, order: &'a str, proof: bool },
+    PeriodReport { merchant: &'a str, period: &'a str },
+}
+
 /// What an event does to the order as stored.
 #[derive(Debug)]
 enum Applied {
@@ -229,27 +243,29 @@ impl OrderWebhook {
 
     async fn route(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let segments = req.segments();
-        let (allowed, merchant) = match segments[..] {
-            ["v1", "webhooks", "orders"] => (Method::POST, None),
-            ["v1", "merchants", m, "orders", o, "invoice"] => (Method::GET, Some((m, o, false))),
-            ["v1", "merchants", m, "orders", o, "invoice", "proof"] => (Method::GET, Some((m, o, true))),
+        let (allowed, route) = match segments[..] {
+            ["v1", "webhooks", "orders"] => (Method::POST, Route::Webhook),
+            ["v1", "merchants", m, "orders", o, "invoice"] => (Method::GET, Route::Invoice { merchant: m, order: o, proof: false }),
+            ["v1", "merchants", m, "orders", o, "invoice", "proof"] => (Method::GET, Route::Invoice { merchant: m, order: o, proof: true }),
+            ["v1", "merchants", m, "periods", period, "report"] => (Method::GET, Route::PeriodReport { merchant: m, period }),
             _ => return Err(ApiError::route_not_found(req)),
         };
         if req.method != allowed {
             return Err(ApiError::method_not_allowed(req));
         }
         api::authenticate(req, &self.deps.platform_secret)?;
-        match merchant {
-            None => self.webhook(req).await,
-            Some((m, o, proof)) => {
-                let m = api::record_merchant(m)?;
-                let o = einvoice_domain::OrderId::parse(o).map_err(|v| ApiError::from(v.at("order_id")))?;
+        match route {
+            Route::Webhook => self.webhook(req).await,
+            Route::Invoice { merchant, order, proof } => {
+                let m = api::record_merchant(merchant)?;
+                let o = einvoice_domain::OrderId::parse(order).map_err(|v| ApiError::from(v.at("order_id")))?;
                 tracing::Span::current().record("order_id", o.as_str());
                 match proof {
                     true => self.invoice_proof(req, &m, o.as_str()).await,
                     false => self.invoice_view(&m, o.as_str()).await,
                 }
             }
+            Route::PeriodReport { merchant, period } => self.period_report(req, &api::record_merchant(merchant)?, period).await,
         }
     }
 

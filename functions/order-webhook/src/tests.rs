@@ -387,3 +387,155 @@ async fn a_store_outage_answers_503_and_a_retry_succeeds() {
     let r = h.handler.handle(signed(Method::GET, "/v1/merchants/m-1/orders/o-1/invoice", Vec::new())).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
 }
+
+/// The period report over invoices recorded in the store (numbers, amounts, allowances and
+/// voids as the invoice-issuer records them).
+mod period_report {
+    use einvoice_adapters::orders::{AllowanceItem, AllowanceStatus, InvoiceItem, PeriodCloseItem, UploadStatus, order_keys};
+    use einvoice_adapters::store::contract::{invoice_item, range_item, shop_order};
+    use einvoice_adapters::store::{InvoiceStore, NumberLedger};
+    use einvoice_domain::OrderState;
+
+    use super::*;
+
+    const SELLER: &str = "04595257";
+    const B2B_BUYER: &str = "12345675";
+
+    /// Records an order's invoice in `period`: `(sales, tax)`, the buyer's identifier.
+    async fn record(h: &Harness, merchant: &str, order: &str, number: &str, period: &str, buyer: &str, (sales, tax): (u32, u32)) -> InvoiceItem {
+        let mut o = OrderItem::new(merchant, order, OrderState::new(shop_order(order, 1, "paid", sales + tax), h.now), h.now);
+        o.invoice_status = InvoiceStatus::Issuing;
+        h.store.save_order(&o, None).await.unwrap();
+        let mut invoice = InvoiceItem {
+            period: period.into(),
+            buyer_identifier: buyer.into(),
+            sales_amount: sales,
+            tax_amount: tax,
+            total: sales + tax,
+            ..invoice_item(merchant, order, SELLER, number)
+        };
+        invoice.upload.status = UploadStatus::Uploaded;
+        h.store.record_invoice(&invoice).await.unwrap();
+        invoice
+    }
+
+    async fn get(h: &Harness, target: &str, accept: Option<&str>) -> ApiResponse {
+        let mut req = signed(Method::GET, target, Vec::new());
+        if let Some(accept) = accept {
+            req.headers.insert(http::header::ACCEPT, accept.parse().unwrap());
+        }
+        h.handler.handle(req).await
+    }
+
+    #[tokio::test]
+    async fn the_report_adds_up_the_periods_live_invoices_and_accepted_allowances() {
+        let h = Merchant::issuing_on(&["shipment"]).build().await;
+        record(&h, MERCHANT, "b2c", "UA00000001", "11512", "0000000000", (1050, 0)).await;
+        let b2b = record(&h, MERCHANT, "b2b", "UA00000002", "11512", B2B_BUYER, (1000, 50)).await;
+        let void = record(&h, MERCHANT, "void", "UA00000003", "11512", "0000000000", (500, 0)).await;
+        h.store.record_void(&void, h.now).await.unwrap();
+        let allowance = |n: u32, amount: u32, tax: u32| AllowanceItem {
+            number: format!("UA00000002-{n}"),
+            amount,
+            zero_tax_amount: 0,
+            free_tax_amount: 0,
+            sales_amount: amount - tax,
+            tax_amount: tax,
+            issued_at: h.now,
+            status: AllowanceStatus::Pending,
+        };
+        h.store.add_allowance(&b2b, 0, &allowance(1, 210, 10)).await.unwrap();
+        h.store.set_allowance_status(&b2b, 0, AllowanceStatus::Uploaded).await.unwrap();
+        h.store.add_allowance(&b2b, 1, &allowance(2, 105, 5)).await.unwrap();
+        // Another period's, another merchant's: not in the report.
+        record(&h, MERCHANT, "earlier", "UA00000009", "11510", "0000000000", (999, 0)).await;
+        record(&h, "m-2", "theirs", "UA00000008", "11512", "0000000000", (777, 0)).await;
+        h.store.add_range(&range_item(MERCHANT, "11512", "UA", 1, 50)).await.unwrap();
+        let close = PeriodCloseItem {
+            pk: order_keys::ranges(MERCHANT, "11512"),
+            sk: order_keys::CLOSED.into(),
+            entity: "period_close".into(),
+            merchant_id: MERCHANT.into(),
+            period: "11512".into(),
+            unused: vec!["UA00000004-UA00000050".into()],
+            unused_count: 47,
+            reported_at: h.now,
+        };
+        h.store.record_period_close(&close).await.unwrap();
+
+        let r = get(&h, "/v1/merchants/m-1/periods/11512/report", None).await;
+        assert_eq!((r.status, r.content_type), (StatusCode::OK, "application/json; charset=utf-8"), "{}", r.body);
+        let figures = |sales: u64, tax: u64| json!({"sales_amount": sales, "tax_amount": tax, "zero_tax_sales_amount": 0, "free_tax_sales_amount": 0, "total": sales + tax});
+        assert_eq!(
+            body(&r),
+            json!({
+                "period": "11512", "seller_ubn": SELLER, "closed": true,
+                "counts": {"issued": 3, "void": 1, "allowances": 1, "numbers_unused": 47},
+                "totals": figures(2050, 50),
+                "by_buyer": {"b2b": figures(1000, 50), "b2c": figures(1050, 0)},
+                "allowances": {"amount": 210, "tax_amount": 10, "sales_amount": 200, "zero_tax_sales_amount": 0, "free_tax_sales_amount": 0},
+                "unused": [{"track": "UA", "first": "00000004", "last": "00000050"}],
+            })
+        );
+
+        for (target, accept) in
+            [("/v1/merchants/m-1/periods/11512/report?format=csv", None), ("/v1/merchants/m-1/periods/11512/report", Some("text/html, text/csv;q=0.9"))]
+        {
+            let r = get(&h, target, accept).await;
+            assert_eq!((r.status, r.content_type), (StatusCode::OK, crate::report::CSV), "{}", r.body);
+            let mut reader = csv::Reader::from_reader(r.body.strip_prefix('\u{feff}').expect("a BOM").as_bytes());
+            let rows: Vec<(String, String, String)> =
+                reader.records().map(|r| r.unwrap()).map(|r| (r[0].to_owned(), r[1].to_owned(), r[13].to_owned())).collect();
+            let row = |kind: &str, number: &str, status: &str| (kind.to_owned(), number.to_owned(), status.to_owned());
+            assert_eq!(
+                rows,
+                [
+                    row("invoice", "UA00000001", "uploaded"),
+                    row("invoice", "UA00000002", "uploaded"),
+                    row("allowance", "UA00000002-1", "uploaded"),
+                    row("allowance", "UA00000002-2", "pending"),
+                    row("invoice", "UA00000003", "void"),
+                ]
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_period_with_nothing_in_it_is_all_zeros() {
+        let h = Merchant::issuing_on(&["shipment"]).build().await;
+        let r = get(&h, "/v1/merchants/m-1/periods/11602/report?format=json", None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let zeros = json!({"sales_amount": 0, "tax_amount": 0, "zero_tax_sales_amount": 0, "free_tax_sales_amount": 0, "total": 0});
+        assert_eq!(
+            body(&r),
+            json!({
+                "period": "11602", "seller_ubn": null, "closed": false,
+                "counts": {"issued": 0, "void": 0, "allowances": 0, "numbers_unused": 0},
+                "totals": zeros, "by_buyer": {"b2b": zeros, "b2c": zeros},
+                "allowances": {"amount": 0, "tax_amount": 0, "sales_amount": 0, "zero_tax_sales_amount": 0, "free_tax_sales_amount": 0},
+                "unused": [],
+            })
+        );
+        let csv = get(&h, "/v1/merchants/m-1/periods/11602/report?format=csv", None).await;
+        assert_eq!(csv.body.lines().count(), 1, "the header alone: {}", csv.body);
+    }
+
+    #[tokio::test]
+    async fn malformed_periods_and_formats_are_refused_and_requests_must_be_signed() {
+        let h = Merchant::issuing_on(&["shipment"]).build().await;
+        for period in ["11511", "11501", "11500", "11514", "1151", "115120", "00012", "1151a", "%E4%B8%80"] {
+            let r = get(&h, &format!("/v1/merchants/m-1/periods/{period}/report"), None).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{period}: {}", r.body);
+            assert_eq!((body(&r)["error"]["code"].as_str(), body(&r)["error"]["field"].as_str()), (Some("invalid_period"), Some("period")), "{period}");
+        }
+        let r = get(&h, "/v1/merchants/m-1/periods/11512/report?format=xlsx", None).await;
+        assert_eq!((r.status, body(&r)["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_format")));
+        let mut unsigned = signed(Method::GET, "/v1/merchants/m-1/periods/11512/report", Vec::new());
+        unsigned.headers.clear();
+        assert_eq!(h.handler.handle(unsigned).await.status, StatusCode::UNAUTHORIZED);
+        let post = signed(Method::POST, "/v1/merchants/m-1/periods/11512/report", Vec::new());
+        assert_eq!(h.handler.handle(post).await.status, StatusCode::METHOD_NOT_ALLOWED);
+        h.store.fail_next(1);
+        assert_eq!(get(&h, "/v1/merchants/m-1/periods/11512/report", None).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+}

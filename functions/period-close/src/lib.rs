@@ -137,7 +137,7 @@ impl PeriodClose {
             entity: "period_close".into(),
             merchant_id: merchant_id.into(),
             period: p,
-            unused: spans.iter().map(|s| format!("{0}{1}-{0}{2}", s.track, s.first, s.last)).collect(),
+            unused: spans.iter().map(UnusedSpan::stored).collect(),
             unused_count: count,
             reported_at: now,
         };

@@ -30,9 +30,11 @@ pub mod orders;
 mod ports;
 pub mod prizes;
 
-pub use dynamodb::Store;
 pub(crate) use dynamodb::attribute;
-pub use ports::{DueIndex, IdempotencyStore, InvoiceStore, MailLedger, NumberLedger, OrderStore, PlanStore, PrizeStore, SettingsStore};
+pub use dynamodb::{Store, stored_invoice};
+pub use ports::{
+    DueIndex, IdempotencyStore, InvoiceStore, MailLedger, NumberLedger, OrderStore, PeriodInvoices, PlanStore, PrizeStore, SettingsStore,
+};
 pub use prizes::{PrizeItem, PrizeListItem, PrizeMarked, PrizeStamp};
 
 pub const EXPIRY_INDEX: &str = "by-expiry";

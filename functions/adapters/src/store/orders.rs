@@ -63,6 +63,11 @@ pub mod order_keys {
     pub fn period(period: &str) -> String {
         format!("PERIOD#{period}")
     }
+    /// `period_key` of an invoice, the partition of [`super::PERIOD_INDEX`]: the merchant's
+    /// invoices of one period (期別).
+    pub fn period_invoices(merchant_id: &str, period: &str) -> String {
+        format!("{merchant_id}#{period}")
+    }
 }
 
 /// Where an order's invoice stands (the contract's invoice statuses, plus `issuing`: claimed,
@@ -95,6 +100,12 @@ impl InvoiceStatus {
 
 /// The sparse index of unfinished invoice work by the time it is next due.
 pub const DUE_INDEX: &str = "by-due";
+
+/// The sparse index of invoices by merchant and period (`period_key`, sorted by `number`): the
+/// period report reads a merchant's invoices of one period from it, page by page, and nothing
+/// else. Only invoice items carry `period_key` (set when the invoice is recorded); the index
+/// holds the attributes of [`PeriodInvoice`] (template.yaml lists them).
+pub const PERIOD_INDEX: &str = "by-period";
 
 /// Partitions of [`DUE_INDEX`]: due orders spread over a few keys, so no single index
 /// partition takes every order's writes.
@@ -402,6 +413,58 @@ pub struct AllowanceItem {
     pub status: AllowanceStatus,
 }
 
+/// An invoice as the period report reads it from [`PERIOD_INDEX`]: the attributes the index
+/// projects, the amounts as the invoice view shows them. Lines are there for their item names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeriodInvoice {
+    pub merchant_id: String,
+    pub order_id: String,
+    pub number: String,
+    pub period: String,
+    pub issued_at: DateTime<Utc>,
+    pub seller_ubn: String,
+    pub buyer_identifier: String,
+    pub tax_type: u8,
+    pub sales_amount: u32,
+    pub tax_amount: u32,
+    pub total: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub zero_tax_sales_amount: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub free_tax_sales_amount: u32,
+    pub lines: Vec<InvoiceLine>,
+    pub upload: UploadState,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowances: Vec<AllowanceItem>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voided_at: Option<DateTime<Utc>>,
+}
+
+/// Where the next page of a period's invoices starts: after this invoice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeriodCursor {
+    pub number: String,
+    pub order_id: String,
+}
+
+/// One page of a merchant's invoices of a period, in number order, and what reading it cost.
+#[derive(Debug, Default)]
+pub struct PeriodInvoicePage {
+    pub invoices: Vec<PeriodInvoice>,
+    /// `None`: this was the last page.
+    pub next: Option<PeriodCursor>,
+    /// Index items read, and their read request units (eventually consistent: ½ per 4 KB of
+    /// the page, rounded up).
+    pub items_read: u64,
+    pub read_units: f64,
+}
+
+/// Read request units of a query page that read `bytes` of items, eventually consistent (the
+/// only reads a GSI has): ½ per 4 KB, the page's total rounded up to 4 KB.
+pub fn query_read_units(bytes: usize) -> f64 {
+    bytes.div_ceil(4096).max(1) as f64 * 0.5
+}
+
 /// `INVOICENO#{seller_ubn}#{number}` / `REF`: no number is ever given to two invoices.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct NumberGuardItem {
@@ -647,6 +710,36 @@ mod tests {
             voided_at: None,
             prize: None,
         }
+    }
+
+    /// The `by-period` index (template.yaml) projects exactly what [`PeriodInvoice`] reads: a
+    /// field left out of the projection would read back as missing from DynamoDB.
+    #[test]
+    fn the_period_index_projects_the_period_invoice_fields() {
+        let template = include_str!("../../../../template.yaml");
+        let index = &template[template.find("IndexName: by-period").expect("the by-period index")..];
+        let list = index.split_once("NonKeyAttributes:").expect("its projection").1;
+        let list = &list[list.find('[').unwrap() + 1..list.find(']').unwrap()];
+        let mut projected: Vec<&str> = list.split(',').map(str::trim).collect();
+        projected.sort_unstable();
+        let mut invoice = invoice(150);
+        invoice.allowances.push(AllowanceItem {
+            number: "UA00000057-1".into(),
+            amount: 1,
+            zero_tax_amount: 0,
+            free_tax_amount: 0,
+            sales_amount: 1,
+            tax_amount: 0,
+            issued_at: invoice.issued_at,
+            status: AllowanceStatus::Pending,
+        });
+        invoice.free_tax_sales_amount = 1;
+        invoice.voided_at = Some(invoice.issued_at);
+        let read: PeriodInvoice = from_item(to_item(&invoice)).unwrap();
+        let item = to_item(&read);
+        let mut fields: Vec<&str> = item.keys().map(String::as_str).filter(|k| *k != "number").collect();
+        fields.sort_unstable();
+        assert_eq!(projected, fields, "template.yaml's by-period NonKeyAttributes and PeriodInvoice's fields (number is the index's sort key)");
     }
 
     /// The zero amounts of the other tax kinds are not stored (they took a two-line invoice

@@ -10,8 +10,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::HashSet;
 
 use super::orders::{
-    AllowanceItem, AllowanceStatus, Due, DueOrder, InvoiceItem, InvoiceStatus, IssueContext, OrderHead, OrderItem, OrderWrite, PeriodCloseItem, PeriodNumbers,
-    RangeItem, WebhookContext,
+    AllowanceItem, AllowanceStatus, Due, DueOrder, InvoiceItem, InvoiceStatus, IssueContext, OrderHead, OrderItem, OrderWrite, PeriodCloseItem, PeriodCursor,
+    PeriodInvoicePage, PeriodNumbers, RangeItem, WebhookContext,
 };
 use super::prizes::{PrizeItem, PrizeListItem, PrizeMarked, PrizeStamp};
 use super::{Claim, ExpiringPlans, IdempotencyItem, MerchantItems, NoticeItem, PlanItem, PlanOrderItem, StoreError};
@@ -199,6 +199,16 @@ pub trait InvoiceStore: Send + Sync {
     /// waiting for this invoice, which the same write finds out (no extra read on the happy
     /// path). The return keeps the order due (at `now` + the hand-off grace at the latest).
     async fn record_upload(&self, invoice: &InvoiceItem, order_status: InvoiceStatus, due: Due, now: DateTime<Utc>) -> Result<bool, StoreError>;
+}
+
+/// The period report's read (期別報表, docs/period-report.md): a merchant's invoices of one
+/// period through the sparse `by-period` index (docs/table-layout.md §4.3), never a scan.
+#[async_trait]
+pub trait PeriodInvoices: Send + Sync {
+    /// Up to `limit` of `merchant_id`'s invoices of `period` (void ones too), in number order,
+    /// starting after `after` (the previous page's `next`; `None`: from the first). Only that
+    /// merchant's invoices of that period are read.
+    async fn period_invoices(&self, merchant_id: &str, period: &str, after: Option<&PeriodCursor>, limit: usize) -> Result<PeriodInvoicePage, StoreError>;
 }
 
 /// The number ledger: 字軌 ranges with their counters, numbers taken and not used, the period

@@ -375,6 +375,7 @@ macro_rules! store_contract_tests {
             a_winning_proof_prints_once_for_one_request,
             of_concurrent_prints_exactly_one_wins,
             a_handled_prize_list_is_recorded_once,
+            a_periods_invoices_are_read_by_merchant_and_period_in_pages,
         );
     };
     (@each ($pat:pat) ($make:expr) ($store:expr); $($check:ident),* $(,)?) => {

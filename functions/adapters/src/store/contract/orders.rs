@@ -15,11 +15,12 @@ use einvoice_domain::{Order, OrderState, OrderWire};
 use serde_json::json;
 
 use super::{is_conflict, now, settings_item, unique};
+use crate::store::dynamodb::{from_item, to_item};
 use crate::store::orders::{
-    AllowanceItem, AllowanceStatus, Due, InvoiceItem, InvoiceStatus, OrderItem, OrderWrite, PeriodCloseItem, RangeItem, UploadState, UploadStatus, due_stamp,
-    lines_key, order_keys,
+    AllowanceItem, AllowanceStatus, Due, InvoiceItem, InvoiceStatus, OrderItem, OrderWrite, PeriodCloseItem, PeriodInvoice, RangeItem, UploadState,
+    UploadStatus, due_stamp, lines_key, order_keys,
 };
-use crate::store::{DueIndex, InvoiceStore, NumberLedger, OrderStore, PlanItem, PlanStore, SettingsStore, StoreError};
+use crate::store::{DueIndex, InvoiceStore, NumberLedger, OrderStore, PeriodInvoices, PlanItem, PlanStore, SettingsStore, StoreError};
 
 /// What a check looks at below the ports: the items a large order's lines are stored in, by
 /// key, with the time each was written (a rewrite would change it).
@@ -586,4 +587,62 @@ pub async fn settle_due_removes_only_the_due_time_it_read<S: OrderStore + DueInd
     let listed: BTreeSet<String> =
         s.due_orders(second + Duration::hours(1), 1000).await.unwrap().0.into_iter().filter(|d| d.merchant_id == m).map(|d| d.order_id).collect();
     assert!(listed.is_empty(), "settled orders are not due: {listed:?}");
+}
+
+/// Every invoice of a merchant's period, page after page, in number order, as stored (its
+/// allowances and void included): no other period's, no other merchant's; an empty period is
+/// one empty last page.
+pub async fn a_periods_invoices_are_read_by_merchant_and_period_in_pages<S: OrderStore + InvoiceStore + PeriodInvoices + ?Sized>(s: &S) {
+    let (m, other, ubn) = (unique("m"), unique("m"), seller());
+    let record = |merchant: String, order: &'static str, number: &'static str, period: &'static str| {
+        let ubn = ubn.clone();
+        async move {
+            s.save_order(&claimed(&merchant, order), None).await.unwrap();
+            let invoice = InvoiceItem { period: period.into(), ..invoice_item(&merchant, order, &ubn, number) };
+            s.record_invoice(&invoice).await.unwrap();
+            invoice
+        }
+    };
+    // Recorded out of number order; one in the period before, one of another merchant.
+    let mut ours = Vec::new();
+    for (order, number) in [("o3", "QA00000004"), ("o1", "QA00000002"), ("o4", "QA00000005"), ("o2", "QA00000003"), ("o0", "QA00000001")] {
+        ours.push(record(m.clone(), order, number, "11512").await);
+    }
+    record(m.clone(), "earlier", "QA00000009", "11510").await;
+    record(other.clone(), "o0", "QA00000006", "11512").await;
+    // An allowance and a void are on the invoice item: the report sees them.
+    s.add_allowance(&ours[0], 0, &allowance(&ours[0], 1, 105)).await.unwrap();
+    s.set_allowance_status(&ours[0], 0, AllowanceStatus::Uploaded).await.unwrap();
+    let voided_at = now();
+    s.record_void(&ours[1], voided_at).await.unwrap();
+
+    let (mut read, mut after, mut pages) = (Vec::new(), None, 0);
+    loop {
+        let page = s.period_invoices(&m, "11512", after.as_ref(), 2).await.unwrap();
+        assert!(page.invoices.len() <= 2 && page.read_units > 0.0, "{page:?}");
+        pages += 1;
+        read.extend(page.invoices);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+        assert!(pages < 10, "pages never end");
+    }
+    assert!(pages >= 3, "five invoices, two a page: {pages} pages");
+    let numbers: Vec<&str> = read.iter().map(|i| i.number.as_str()).collect();
+    assert_eq!(numbers, ["QA00000001", "QA00000002", "QA00000003", "QA00000004", "QA00000005"]);
+    // Each as stored, through the index's projection.
+    for invoice in &read {
+        let stored = s.invoice(&m, &invoice.order_id).await.unwrap().unwrap();
+        let projected: PeriodInvoice = from_item(to_item(&stored)).unwrap();
+        assert_eq!(invoice, &projected);
+    }
+    let by_order = |o: &str| read.iter().find(|i| i.order_id == o).unwrap();
+    assert_eq!(by_order("o3").allowances.iter().map(|a| (a.amount, a.status)).collect::<Vec<_>>(), [(105, AllowanceStatus::Uploaded)]);
+    assert_eq!(by_order("o1").voided_at, Some(voided_at));
+
+    let empty = s.period_invoices(&m, "11508", None, 2).await.unwrap();
+    assert!(empty.invoices.is_empty() && empty.next.is_none(), "{empty:?}");
+    let theirs = s.period_invoices(&other, "11512", None, 100).await.unwrap();
+    assert_eq!(theirs.invoices.iter().map(|i| (i.merchant_id.as_str(), i.number.as_str())).collect::<Vec<_>>(), [(other.as_str(), "QA00000006")]);
 }

@@ -27,7 +27,7 @@ impl InvoiceStore for Store {
         // The upload follows at once; if it does not, the reconciler takes it up.
         let due = Due::Later { at: invoice.issued_at + einvoice_domain::recovery::HANDOFF_GRACE, failed: false };
         let items = vec![
-            conditional_put(self.table(), to_item(invoice), "attribute_not_exists(pk)", &[]),
+            conditional_put(self.table(), super::period::stored_invoice(invoice), "attribute_not_exists(pk)", &[]),
             conditional_put(self.table(), to_item(&guard), "attribute_not_exists(pk)", &[]),
             order_status_update(self.table(), &invoice.merchant_id, &invoice.order_id, InvoiceStatus::Issued, Reason::Clear, due, ORDER_EXISTS),
         ];

@@ -1,6 +1,6 @@
 //! The DynamoDB adapter of the store ports: [`Store`], one file per port (`plans.rs`,
 //! `idempotency.rs`, `settings.rs`, `mail.rs`, `orders.rs`, `invoices.rs`, `numbers.rs`, `due.rs`,
-//! `prizes.rs`),
+//! `prizes.rs`, `period.rs`),
 //! the conditions as DynamoDB expressions. Item layout: docs/table-layout.md.
 
 use std::collections::HashMap;
@@ -21,9 +21,12 @@ mod mail;
 mod numbers;
 mod order_writes;
 mod orders;
+mod period;
 mod plans;
 mod prizes;
 mod settings;
+
+pub use period::stored_invoice;
 
 pub(crate) fn dynamo<E: std::error::Error + 'static>(e: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> StoreError {
     StoreError::Dynamo(describe(&e))

@@ -15,10 +15,10 @@ use super::{MemoryStore, Tables, conflict_unless, version_holds};
 use crate::store::contract::OrderLinesProbe;
 use crate::store::dynamodb::{from_item, to_item};
 use crate::store::orders::{
-    AllowanceItem, AllowanceStatus, Due, DueOrder, InvoiceItem, InvoiceStatus, IssueContext, OrderHead, OrderItem, OrderWrite, PeriodCloseItem, PeriodNumbers,
-    RangeItem, WebhookContext, due_shard, due_stamp, lines_key, order_keys,
+    AllowanceItem, AllowanceStatus, Due, DueOrder, InvoiceItem, InvoiceStatus, IssueContext, OrderHead, OrderItem, OrderWrite, PeriodCloseItem, PeriodCursor,
+    PeriodInvoice, PeriodInvoicePage, PeriodNumbers, RangeItem, WebhookContext, due_shard, due_stamp, item_size, lines_key, order_keys, query_read_units,
 };
-use crate::store::{DueIndex, InvoiceStore, NumberLedger, OrderStore, PlanItem, StoreError};
+use crate::store::{DueIndex, InvoiceStore, NumberLedger, OrderStore, PeriodInvoices, PlanItem, StoreError};
 
 type OrderKey = (String, String);
 
@@ -375,5 +375,33 @@ impl OrderLinesProbe for MemoryStore {
         let t = self.enter().await?;
         let pk = order_keys::order(merchant_id, order_id);
         Ok(t.order_lines.range((pk.clone(), String::new())..).take_while(|((k, _), _)| *k == pk).map(|((_, key), (_, at))| (key.clone(), *at)).collect())
+    }
+}
+
+#[async_trait]
+impl PeriodInvoices for MemoryStore {
+    async fn period_invoices(&self, merchant_id: &str, period: &str, after: Option<&PeriodCursor>, limit: usize) -> Result<PeriodInvoicePage, StoreError> {
+        let t = self.enter().await?;
+        // What the index projects of each invoice item, in the index's order (number; the
+        // order id among equal numbers).
+        let mut all = t
+            .invoices
+            .range(order_key(merchant_id, "")..)
+            .take_while(|((m, _), _)| m == merchant_id)
+            .filter(|(_, i)| i.period == period)
+            .map(|(_, i)| {
+                let projected = from_item::<PeriodInvoice>(to_item(i))?;
+                Ok((to_item(&projected), projected))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        all.sort_by(|(_, a), (_, b)| (&a.number, &a.order_id).cmp(&(&b.number, &b.order_id)));
+        let page: Vec<_> =
+            all.into_iter().filter(|(_, i)| after.is_none_or(|c| (&i.number, &i.order_id) > (&c.number, &c.order_id))).take(limit.max(1) + 1).collect();
+        let more = page.len() > limit.max(1);
+        let page = &page[..page.len().min(limit.max(1))];
+        let bytes: usize = page.iter().map(|(item, _)| item_size(item)).sum();
+        let invoices: Vec<PeriodInvoice> = page.iter().map(|(_, i)| i.clone()).collect();
+        let next = invoices.last().filter(|_| more).map(|i| PeriodCursor { number: i.number.clone(), order_id: i.order_id.clone() });
+        Ok(PeriodInvoicePage { items_read: invoices.len() as u64, read_units: query_read_units(bytes), invoices, next })
     }
 }

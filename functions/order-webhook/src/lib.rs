@@ -1,6 +1,7 @@
 //! order-webhook Lambda: the platform's order-status webhooks (`POST /v1/webhooks/orders`) and
-//! the invoice view (`GET /v1/merchants/{merchant_id}/orders/{order_id}/invoice`) and its
-//! printable proof (`…/invoice/proof`, [`proof`]).
+//! the invoice view (`GET /v1/merchants/{merchant_id}/orders/{order_id}/invoice`), its
+//! printable proof (`…/invoice/proof`, [`proof`]) and a winner's proof, printed once
+//! (`POST …/invoice/prize-proof`, 中獎證明聯, [`prize_proof`]).
 //!
 //! A webhook costs two DynamoDB calls: one `BatchGetItem` (the order, the merchant's settings
 //! and plan), one conditional `PutItem` of the order that merges the event (statuses only move
@@ -13,6 +14,7 @@
 //! takes the work up if it is not done by then. Nothing is published, so no crash between two
 //! calls can lose a claim.
 
+mod prize_proof;
 mod proof;
 mod view;
 
@@ -30,7 +32,7 @@ use einvoice_adapters::crash::{self, CrashPoints};
 use einvoice_adapters::orders::{InvoiceStatus, OrderHead, OrderItem, OrderWrite};
 use einvoice_adapters::secret::Secret;
 use einvoice_adapters::settings::SettingsItem;
-use einvoice_adapters::store::{OrderStore, PlanItem};
+use einvoice_adapters::store::{OrderStore, PlanItem, PrizeStore};
 use einvoice_adapters::stream::StreamSettled;
 use einvoice_adapters::wiring::{Edges, Function};
 use einvoice_domain::order::{IssueSettings, OrderWire};
@@ -72,9 +74,13 @@ impl Function for OrderWebhook {
     }
 }
 
+/// What order-webhook needs from the table: the orders and invoices (webhook, view, proof) and
+/// the prize's print record (the winning proof).
+pub trait WebhookStore: OrderStore + PrizeStore {}
+impl<T: OrderStore + PrizeStore + ?Sized> WebhookStore for T {}
+
 pub struct Dependencies {
-    /// The orders (all the webhook and the invoice view read and write of the table).
-    pub store: Arc<dyn OrderStore>,
+    pub store: Arc<dyn WebhookStore>,
     pub clock: Arc<dyn Clock>,
     pub platform_secret: Secret,
     pub crash_points: Arc<CrashPoints>,
@@ -231,8 +237,9 @@ impl OrderWebhook {
         let segments = req.segments();
         let (allowed, merchant) = match segments[..] {
             ["v1", "webhooks", "orders"] => (Method::POST, None),
-            ["v1", "merchants", m, "orders", o, "invoice"] => (Method::GET, Some((m, o, false))),
-            ["v1", "merchants", m, "orders", o, "invoice", "proof"] => (Method::GET, Some((m, o, true))),
+            ["v1", "merchants", m, "orders", o, "invoice"] => (Method::GET, Some((m, o, InvoiceRoute::View))),
+            ["v1", "merchants", m, "orders", o, "invoice", "proof"] => (Method::GET, Some((m, o, InvoiceRoute::Proof))),
+            ["v1", "merchants", m, "orders", o, "invoice", "prize-proof"] => (Method::POST, Some((m, o, InvoiceRoute::PrizeProof))),
             _ => return Err(ApiError::route_not_found(req)),
         };
         if req.method != allowed {
@@ -241,13 +248,14 @@ impl OrderWebhook {
         api::authenticate(req, &self.deps.platform_secret)?;
         match merchant {
             None => self.webhook(req).await,
-            Some((m, o, proof)) => {
+            Some((m, o, route)) => {
                 let m = api::record_merchant(m)?;
                 let o = einvoice_domain::OrderId::parse(o).map_err(|v| ApiError::from(v.at("order_id")))?;
                 tracing::Span::current().record("order_id", o.as_str());
-                match proof {
-                    true => self.invoice_proof(req, &m, o.as_str()).await,
-                    false => self.invoice_view(&m, o.as_str()).await,
+                match route {
+                    InvoiceRoute::View => self.invoice_view(&m, o.as_str()).await,
+                    InvoiceRoute::Proof => self.invoice_proof(req, &m, o.as_str()).await,
+                    InvoiceRoute::PrizeProof => self.prize_proof(req, &m, o.as_str()).await,
                 }
             }
         }
@@ -307,9 +315,21 @@ impl OrderWebhook {
 
     async fn invoice_view(&self, merchant_id: &str, order_id: &str) -> Result<ApiResponse, ApiError> {
         let (order, invoice) = self.deps.store.invoice_view_context(merchant_id, order_id).await?;
-        let order = order.ok_or_else(|| ApiError::not_found("order_not_found", format!("no order {order_id} for this merchant")))?;
+        let order = order.ok_or_else(|| order_not_found(order_id))?;
         Ok(ApiResponse::ok(&InvoiceView::of(&order, invoice.as_ref())))
     }
+}
+
+/// The routes under `…/orders/{order_id}/invoice`.
+#[derive(Debug, Clone, Copy)]
+enum InvoiceRoute {
+    View,
+    Proof,
+    PrizeProof,
+}
+
+fn order_not_found(order_id: &str) -> ApiError {
+    ApiError::not_found("order_not_found", format!("no order {order_id} for this merchant"))
 }
 
 #[async_trait::async_trait]

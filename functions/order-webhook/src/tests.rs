@@ -436,6 +436,22 @@ impl Harness {
         self.handler.handle(print_request(key, body)).await
     }
 
+    /// `POST …/prize-proof` with each of `keys` at once, each on its own task; answers in order.
+    async fn print_at_once(&self, keys: &[String]) -> Vec<ApiResponse> {
+        let tasks: Vec<_> = keys
+            .iter()
+            .map(|key| {
+                let (handler, req) = (self.handler.clone(), print_request(Some(key), ""));
+                tokio::spawn(async move { handler.handle(req).await })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for t in tasks {
+            answers.push(t.await.unwrap());
+        }
+        answers
+    }
+
     async fn view(&self) -> Value {
         let r = self.handler.handle(signed(Method::GET, "/v1/merchants/m-1/orders/o-1/invoice", Vec::new())).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -528,17 +544,11 @@ async fn without_a_key_a_print_is_its_own_request() {
 async fn of_sixteen_concurrent_prints_exactly_one_is_answered_201() {
     let h = Merchant::issuing_on(&["shipment"]).build().await;
     h.winner(|_| {}).await;
-    let tasks: Vec<_> = (0..16)
-        .map(|i| {
-            let handler = h.handler.clone();
-            tokio::spawn(async move { (format!("key-{i}"), handler.handle(print_request(Some(&format!("key-{i}")), "")).await) })
-        })
-        .collect();
+    let keys: Vec<String> = (0..16).map(|i| format!("key-{i}")).collect();
     let mut printed_by = Vec::new();
-    for t in tasks {
-        let (key, r) = t.await.unwrap();
+    for (key, r) in keys.iter().zip(h.print_at_once(&keys).await) {
         match r.status {
-            StatusCode::CREATED => printed_by.push(key),
+            StatusCode::CREATED => printed_by.push(key.clone()),
             _ => assert_eq!(error_code(&r), conflict("prize_proof_already_printed")),
         }
     }
@@ -550,21 +560,15 @@ async fn of_sixteen_concurrent_prints_exactly_one_is_answered_201() {
 async fn concurrent_repeats_of_one_request_all_get_the_one_document() {
     let h = Merchant::issuing_on(&["shipment"]).build().await;
     h.winner(|_| {}).await;
-    let tasks: Vec<_> = (0..8)
-        .map(|i| {
-            let (handler, clock, now) = (h.handler.clone(), h.clock.clone(), h.now);
-            tokio::spawn(async move {
-                clock.set(Some(now + Duration::seconds(i)));
-                handler.handle(print_request(Some("same"), "")).await
-            })
+    let mut documents: Vec<String> = h
+        .print_at_once(&vec!["same".to_owned(); 8])
+        .await
+        .into_iter()
+        .map(|r| {
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            r.body
         })
         .collect();
-    let mut documents = Vec::new();
-    for t in tasks {
-        let r = t.await.unwrap();
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-        documents.push(r.body);
-    }
     documents.dedup();
     assert_eq!(documents.len(), 1, "one print, one document");
     let printed_at = h.store.invoice(MERCHANT, ORDER).await.unwrap().unwrap().prize.unwrap().printed_at.unwrap();

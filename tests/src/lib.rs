@@ -2,6 +2,8 @@
 //! secrets, simulators, clock) on free 127.0.0.1 ports, against the moto server that
 //! `./infra/test` started (AWS_ENDPOINT_URL).
 
+pub mod scan;
+
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;

@@ -50,6 +50,7 @@ fn sheet<'a>(codes: &'a proof::Proof, buyer: Option<&'a str>) -> ProofSheet<'a> 
         qr_left: &codes.qr_left,
         qr_right: &codes.qr_right,
         reprint: false,
+        prize: None,
     }
 }
 

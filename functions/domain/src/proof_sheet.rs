@@ -22,7 +22,11 @@
 //!   version — the lowest from 6 that holds both — so they print the same size; 3 dots
 //!   (0.375 mm) a module: V6 is 123 dots = 15.4 mm, V8 (the most [`crate::proof::QR_MAX_BYTES`]
 //!   needs) 147 dots = 18.4 mm, V12 the largest pair the paper holds; 16 dots (2 mm) of blank
-//!   around each code, 32 between them.
+//!   around each code, 32 between them;
+//! - 中獎 (the winning proof, printed once, DESIGN.md §7): the same layout, with a framed stamp
+//!   under the codes — 「中獎」, the prize kind as MOF names it and its amount, then the print
+//!   time — and 中獎 in the document's title; nothing above the codes moves, so they scan the
+//!   same.
 
 use std::fmt::Write;
 
@@ -31,6 +35,7 @@ use chrono::NaiveDateTime;
 use fast_qr::{ECL, QRBuilder, QRCode, Version};
 
 use crate::invoice::{InvoiceNumber, InvoicePeriod};
+use crate::prize::PrizeKind;
 use crate::rule::RuleViolation;
 
 /// Printer dots per millimetre at 203 dpi.
@@ -45,6 +50,8 @@ pub const BAR_WIDE: u32 = 3;
 /// Code 39 quiet zone on each side (10 narrow elements), in dots.
 pub const BAR_QUIET: u32 = 10 * BAR_NARROW;
 const BAR_HEIGHT: u32 = 48;
+/// Top of the barcode, in dots (under the detail lines).
+const BARS_TOP: u32 = 302;
 
 /// QR module size and the blank kept around each code (2 mm), in dots.
 pub const QR_MODULE: u32 = 3;
@@ -60,6 +67,11 @@ const TEXT_COLUMN: u32 = 248;
 /// Widest line of text, in dots (50 mm).
 const TEXT_MAX_WIDTH: f64 = 400.0;
 const NAME_FONT: f64 = 28.0;
+/// The 中獎 stamp under the codes: gap after the QR blank, frame height and stroke, in dots.
+const STAMP_GAP: u32 = 8;
+const STAMP_HEIGHT: u32 = 84;
+const STAMP_STROKE: u32 = 3;
+const STAMP_FONT: f64 = 32.0;
 
 /// What a 電子發票證明聯 shows. The codes are the invoice's stored strings, drawn as they are.
 #[derive(Debug, Clone)]
@@ -82,6 +94,23 @@ pub struct ProofSheet<'a> {
     pub qr_right: &'a str,
     /// 補印: printed again after the first print.
     pub reprint: bool,
+    /// 中獎: the winning proof's stamp; `None` for an ordinary proof.
+    pub prize: Option<PrizeMark>,
+}
+
+/// What the 中獎 stamp of a winning proof (中獎電子發票證明聯) shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrizeMark {
+    pub kind: PrizeKind,
+    /// 獎金, whole TWD, from MOF's list.
+    pub amount: u64,
+    /// When it was printed (the one print), Asia/Taipei.
+    pub printed_at: NaiveDateTime,
+}
+
+/// `中獎 六獎 200元`: the stamp's first line.
+pub fn prize_label(mark: &PrizeMark) -> String {
+    format!("中獎 {} {}元", mark.kind.label(), mark.amount)
 }
 
 /// `115年11-12月`: the period as the proof prints it.
@@ -151,8 +180,9 @@ pub fn render(sheet: &ProofSheet) -> Result<String, RuleViolation> {
     let mut svg = String::with_capacity(16 * 1024);
     let _ = write!(
         svg,
-        r##"<?xml version="1.0" encoding="UTF-8"?><svg xmlns="http://www.w3.org/2000/svg" width="57mm" height="90mm" viewBox="0 0 {page_width:.2} {page_height:.2}" font-family="{FONT}"><title>電子發票證明聯 {number}</title><rect width="100%" height="100%" fill="#fff"/><g fill="#000">"##,
+        r##"<?xml version="1.0" encoding="UTF-8"?><svg xmlns="http://www.w3.org/2000/svg" width="57mm" height="90mm" viewBox="0 0 {page_width:.2} {page_height:.2}" font-family="{FONT}"><title>{heading} {number}</title><rect width="100%" height="100%" fill="#fff"/><g fill="#000">"##,
         number = number_label(&sheet.number),
+        heading = if sheet.prize.is_some() { "中獎電子發票證明聯" } else { "電子發票證明聯" },
     );
     if let Some(name) = sheet.seller_name.map(str::trim).filter(|n| !n.is_empty()) {
         let size = NAME_FONT.min(TEXT_MAX_WIDTH / em_width(name));
@@ -178,7 +208,7 @@ pub fn render(sheet: &ProofSheet) -> Result<String, RuleViolation> {
 
     // Codes: whole dots, one path each, crisp edges (no anti-aliased seams between modules).
     svg.push_str(r#"<g shape-rendering="crispEdges">"#);
-    let bars_top = 302;
+    let bars_top = BARS_TOP;
     let bars_left = (page_width as u32 - bars_width) / 2;
     svg.push_str(r#"<path d=""#);
     for (x, w) in &bars {
@@ -189,8 +219,28 @@ pub fn render(sheet: &ProofSheet) -> Result<String, RuleViolation> {
     let qr_left = (page_width as u32 - pair_width) / 2;
     qr_path(&mut svg, &qr[0], qr_left, qr_top);
     qr_path(&mut svg, &qr[1], qr_left + qr_size + 2 * QR_QUIET, qr_top);
-    svg.push_str("</g></g></svg>");
+    svg.push_str("</g>");
+    if let Some(mark) = &sheet.prize {
+        stamp(&mut svg, mark, page_width, qr_top + qr_size + QR_QUIET + STAMP_GAP);
+    }
+    svg.push_str("</g></svg>");
     Ok(svg)
+}
+
+/// The 中獎 stamp: a frame 50 mm wide from `top`, the prize line (shrunk to fit) and the print
+/// time. Below the codes' blank, so it never touches them; the lowest `top` (V12 codes) still
+/// leaves the frame inside the 90 mm.
+fn stamp(svg: &mut String, mark: &PrizeMark, page_width: f64, top: u32) {
+    let (left, width) = (f64::from(TEXT_LEFT) - 8.0, page_width - 2.0 * (f64::from(TEXT_LEFT) - 8.0));
+    let top = f64::from(top);
+    let _ = write!(
+        svg,
+        r##"<rect x="{left:.1}" y="{top:.1}" width="{width:.1}" height="{STAMP_HEIGHT}" fill="none" stroke="#000" stroke-width="{STAMP_STROKE}"/>"##
+    );
+    let label = prize_label(mark);
+    let size = STAMP_FONT.min((width - 24.0) / em_width(&label));
+    text(svg, page_width / 2.0, top + 40.0, size, "middle", true, &label);
+    text(svg, page_width / 2.0, top + 70.0, 20.0, "middle", false, &format!("列印:{}", mark.printed_at.format("%Y-%m-%d %H:%M:%S")));
 }
 
 /// Width of a line of text in ems: CJK and other wide characters 1, ASCII 0.6 (digits and
@@ -261,6 +311,7 @@ mod tests {
             qr_left: "UA000000571151115012200000000000004000000000004595252LumMvtfMXDEFTm8NZnKjwA==:**********:2:2:1:烏龍茶:1:500:",
             qr_right: "**運費:1:50",
             reprint,
+            prize: None,
         }
     }
 
@@ -401,10 +452,57 @@ mod tests {
         assert_eq!(code39_bars("11512ua000000570122").unwrap_err().code, "invalid_barcode");
     }
 
+    fn winning(sheet: ProofSheet<'_>, kind: PrizeKind, amount: u64) -> ProofSheet<'_> {
+        ProofSheet { prize: Some(PrizeMark { kind, amount, printed_at: "2026-12-07T13:05:09".parse().unwrap() }), ..sheet }
+    }
+
+    fn paths(svg: &str) -> Vec<&str> {
+        svg.split("<path d=\"").skip(1).map(|p| p.split('"').next().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_winning_proof_is_the_proof_with_a_prize_stamp_under_the_codes() {
+        let plain = render(&sheet(None, false)).unwrap();
+        let svg = render(&winning(sheet(None, false), PrizeKind::Sixth, 200)).unwrap();
+        for shown in ["<title>中獎電子發票證明聯 UA-00000057</title>", ">中獎 六獎 200元<", ">列印:2026-12-07 13:05:09<", ">電子發票證明聯<", ">總計:1050<"]
+        {
+            assert!(svg.contains(shown), "{shown} missing");
+        }
+        assert!(!plain.contains("中獎") && !plain.contains("<rect x="), "an ordinary proof has no stamp");
+        // The codes are drawn exactly where the ordinary proof draws them.
+        assert_eq!(paths(&svg), paths(&plain));
+        // Everything before the stamp is the ordinary proof (but the title).
+        let body = |s: &str| s.split("</title>").nth(1).unwrap().split("<rect x=").next().unwrap().trim_end_matches("</g></svg>").to_owned();
+        assert_eq!(body(&svg), body(&plain));
+        roxmltree::Document::parse(&svg).unwrap();
+    }
+
+    #[test]
+    fn the_prize_stamp_stays_on_the_paper_and_below_the_largest_codes() {
+        let big = "x".repeat(367);
+        let mut s = winning(sheet(None, false), PrizeKind::Cloud, 1_000_000);
+        s.qr_left = &big;
+        let svg = render(&s).unwrap();
+        assert!(svg.contains(">中獎 雲端發票專屬獎 1000000元<"));
+        let attr = |tag: &str, name: &str| -> f64 {
+            let at = svg.find(tag).unwrap();
+            svg[at..].split(&format!(" {name}=\"")).nth(1).unwrap().split('"').next().unwrap().parse().unwrap()
+        };
+        let (top, height, width, x) = (attr("<rect x=", "y"), attr("<rect x=", "height"), attr("<rect x=", "width"), attr("<rect x=", "x"));
+        let qr_bottom = f64::from(BARS_TOP + BAR_HEIGHT + QR_QUIET + 65 * QR_MODULE + QR_QUIET);
+        assert!(top >= qr_bottom, "the stamp starts below the V12 codes' blank: {top} < {qr_bottom}");
+        assert!(top + height <= PROOF_LENGTH_MM * DOTS_PER_MM, "inside the 90 mm");
+        assert!(x >= 0.0 && x + width <= PAPER_WIDTH_MM * DOTS_PER_MM);
+        // The longest label is shrunk to the frame.
+        let label = prize_label(&s.prize.unwrap());
+        let size: f64 = svg.split(">中獎 雲端").next().unwrap().rsplit("font-size=\"").next().unwrap().split('"').next().unwrap().parse().unwrap();
+        assert!(size < STAMP_FONT && size * em_width(&label) <= width, "{size}");
+    }
+
     #[test]
     fn qr_codes_are_drawn_side_by_side_with_tops_aligned() {
         let svg = render(&sheet(None, false)).unwrap();
-        let paths: Vec<&str> = svg.split("<path d=\"").skip(1).map(|p| p.split('"').next().unwrap()).collect();
+        let paths = paths(&svg);
         assert_eq!(paths.len(), 3, "barcode and two QR codes");
         let first_move = |p: &str| -> (u32, u32) {
             let mut it = p[1..].split(['h', ',']).map(|n| n.parse::<u32>().unwrap());

@@ -1,7 +1,8 @@
 //! order-webhook Lambda: the platform's order-status webhooks (`POST /v1/webhooks/orders`), the
-//! invoice view (`GET /v1/merchants/{merchant_id}/orders/{order_id}/invoice`) and its printable
-//! proof (`…/invoice/proof`, [`proof`]), and the period report for the VAT return
-//! (`GET /v1/merchants/{merchant_id}/periods/{period}/report`, [`report`]).
+//! invoice view (`GET /v1/merchants/{merchant_id}/orders/{order_id}/invoice`), its printable
+//! proof (`…/invoice/proof`, [`proof`]) and a winner's proof, printed once (`POST
+//! …/invoice/prize-proof`, 中獎證明聯, [`prize_proof`]), and the period report for the VAT
+//! return (`GET /v1/merchants/{merchant_id}/periods/{period}/report`, [`report`]).
 //!
 //! A webhook costs two DynamoDB calls: one `BatchGetItem` (the order, the merchant's settings
 //! and plan), one conditional `PutItem` of the order that merges the event (statuses only move
@@ -14,6 +15,7 @@
 //! takes the work up if it is not done by then. Nothing is published, so no crash between two
 //! calls can lose a claim.
 
+mod prize_proof;
 mod proof;
 pub mod report;
 mod view;
@@ -32,7 +34,7 @@ use einvoice_adapters::crash::{self, CrashPoints};
 use einvoice_adapters::orders::{InvoiceStatus, OrderHead, OrderItem, OrderWrite};
 use einvoice_adapters::secret::Secret;
 use einvoice_adapters::settings::SettingsItem;
-use einvoice_adapters::store::{NumberLedger, OrderStore, PeriodInvoices, PlanItem};
+use einvoice_adapters::store::{NumberLedger, OrderStore, PeriodInvoices, PlanItem, PrizeStore};
 use einvoice_adapters::stream::StreamSettled;
 use einvoice_adapters::wiring::{Edges, Function};
 use einvoice_domain::order::{IssueSettings, OrderWire};
@@ -74,11 +76,11 @@ impl Function for OrderWebhook {
     }
 }
 
-/// What the handler reads and writes of the table: the orders (webhooks, the invoice view and
-/// proof), and for the period report the period's invoices and its number ledger (the close
-/// record with the unused numbers).
-pub trait WebhookStore: OrderStore + PeriodInvoices + NumberLedger {}
-impl<T: OrderStore + PeriodInvoices + NumberLedger + ?Sized> WebhookStore for T {}
+/// What the handler reads and writes of the table: the orders and invoices (webhooks, the
+/// invoice view and proof), the prize's print record (the winning proof), and for the period
+/// report the period's invoices and its number ledger (the close record with the unused numbers).
+pub trait WebhookStore: OrderStore + PrizeStore + PeriodInvoices + NumberLedger {}
+impl<T: OrderStore + PrizeStore + PeriodInvoices + NumberLedger + ?Sized> WebhookStore for T {}
 
 pub struct Dependencies {
     pub store: Arc<dyn WebhookStore>,
@@ -182,7 +184,7 @@ fn decide_invoice(merchant: &Merchant, state: &OrderState) -> InvoiceDecision {
 /// The routes this handler answers, with their path parameters.
 enum Route<'a> {
     Webhook,
-    Invoice { merchant: &'a str, order: &'a str, proof: bool },
+    Invoice { merchant: &'a str, order: &'a str, kind: InvoiceRoute },
     PeriodReport { merchant: &'a str, period: &'a str },
 }
 
@@ -245,8 +247,11 @@ impl OrderWebhook {
         let segments = req.segments();
         let (allowed, route) = match segments[..] {
             ["v1", "webhooks", "orders"] => (Method::POST, Route::Webhook),
-            ["v1", "merchants", m, "orders", o, "invoice"] => (Method::GET, Route::Invoice { merchant: m, order: o, proof: false }),
-            ["v1", "merchants", m, "orders", o, "invoice", "proof"] => (Method::GET, Route::Invoice { merchant: m, order: o, proof: true }),
+            ["v1", "merchants", m, "orders", o, "invoice"] => (Method::GET, Route::Invoice { merchant: m, order: o, kind: InvoiceRoute::View }),
+            ["v1", "merchants", m, "orders", o, "invoice", "proof"] => (Method::GET, Route::Invoice { merchant: m, order: o, kind: InvoiceRoute::Proof }),
+            ["v1", "merchants", m, "orders", o, "invoice", "prize-proof"] => {
+                (Method::POST, Route::Invoice { merchant: m, order: o, kind: InvoiceRoute::PrizeProof })
+            }
             ["v1", "merchants", m, "periods", period, "report"] => (Method::GET, Route::PeriodReport { merchant: m, period }),
             _ => return Err(ApiError::route_not_found(req)),
         };
@@ -256,13 +261,14 @@ impl OrderWebhook {
         api::authenticate(req, &self.deps.platform_secret)?;
         match route {
             Route::Webhook => self.webhook(req).await,
-            Route::Invoice { merchant, order, proof } => {
+            Route::Invoice { merchant, order, kind } => {
                 let m = api::record_merchant(merchant)?;
                 let o = einvoice_domain::OrderId::parse(order).map_err(|v| ApiError::from(v.at("order_id")))?;
                 tracing::Span::current().record("order_id", o.as_str());
-                match proof {
-                    true => self.invoice_proof(req, &m, o.as_str()).await,
-                    false => self.invoice_view(&m, o.as_str()).await,
+                match kind {
+                    InvoiceRoute::View => self.invoice_view(&m, o.as_str()).await,
+                    InvoiceRoute::Proof => self.invoice_proof(req, &m, o.as_str()).await,
+                    InvoiceRoute::PrizeProof => self.prize_proof(req, &m, o.as_str()).await,
                 }
             }
             Route::PeriodReport { merchant, period } => self.period_report(req, &api::record_merchant(merchant)?, period).await,
@@ -323,9 +329,21 @@ impl OrderWebhook {
 
     async fn invoice_view(&self, merchant_id: &str, order_id: &str) -> Result<ApiResponse, ApiError> {
         let (order, invoice) = self.deps.store.invoice_view_context(merchant_id, order_id).await?;
-        let order = order.ok_or_else(|| ApiError::not_found("order_not_found", format!("no order {order_id} for this merchant")))?;
+        let order = order.ok_or_else(|| order_not_found(order_id))?;
         Ok(ApiResponse::ok(&InvoiceView::of(&order, invoice.as_ref())))
     }
+}
+
+/// The routes under `…/orders/{order_id}/invoice`.
+#[derive(Debug, Clone, Copy)]
+enum InvoiceRoute {
+    View,
+    Proof,
+    PrizeProof,
+}
+
+fn order_not_found(order_id: &str) -> ApiError {
+    ApiError::not_found("order_not_found", format!("no order {order_id} for this merchant"))
 }
 
 #[async_trait::async_trait]

@@ -5,11 +5,11 @@
 use einvoice_adapters::api::{ApiError, ApiRequest, ApiResponse};
 use einvoice_adapters::orders::{InvoiceItem, InvoiceStatus, OrderHead};
 use einvoice_domain::clock::taipei_offset;
-use einvoice_domain::proof_sheet::{self, ProofSheet};
+use einvoice_domain::proof_sheet::{self, PrizeMark, ProofSheet};
 use einvoice_domain::{InvoiceNumber, InvoicePeriod, RuleViolation};
 use http::StatusCode;
 
-use crate::OrderWebhook;
+use crate::{OrderWebhook, order_not_found};
 
 pub const SVG: &str = "image/svg+xml";
 
@@ -17,16 +17,17 @@ impl OrderWebhook {
     pub(crate) async fn invoice_proof(&self, req: &ApiRequest, merchant_id: &str, order_id: &str) -> Result<ApiResponse, ApiError> {
         let reprint = reprint(req)?;
         let (order, invoice, plan) = self.deps.store.proof_context(merchant_id, order_id).await?;
-        let order = order.ok_or_else(|| ApiError::not_found("order_not_found", format!("no order {order_id} for this merchant")))?;
+        let order = order.ok_or_else(|| order_not_found(order_id))?;
         let invoice = printable(&order, invoice.as_ref())?;
         let seller_name = plan.and_then(|p| p.company_name);
-        let svg = render(invoice, seller_name.as_deref(), reprint).map_err(|e| {
-            tracing::error!(error = %e, "stored invoice does not render as a proof");
-            ApiError::internal()
-        })?;
+        let svg = render(invoice, seller_name.as_deref(), reprint, None)?;
         tracing::info!(reprint, "invoice proof rendered");
-        Ok(ApiResponse { status: StatusCode::OK, content_type: SVG, body: svg })
+        Ok(svg_response(StatusCode::OK, svg))
     }
+}
+
+pub(crate) fn svg_response(status: StatusCode, svg: String) -> ApiResponse {
+    ApiResponse { status, content_type: SVG, body: svg }
 }
 
 /// `?reprint=true` marks the proof 補印; absent or `false` does not.
@@ -51,9 +52,18 @@ fn printable<'a>(order: &OrderHead, invoice: Option<&'a InvoiceItem>) -> Result<
     Ok(invoice)
 }
 
-fn render(invoice: &InvoiceItem, seller_name: Option<&str>, reprint: bool) -> Result<String, RuleViolation> {
+/// The proof of `invoice` (with the 中獎 stamp of `prize`, if any). A stored invoice that does
+/// not render is a bug: logged, answered 500.
+pub(crate) fn render(invoice: &InvoiceItem, seller_name: Option<&str>, reprint: bool, prize: Option<PrizeMark>) -> Result<String, ApiError> {
+    sheet(invoice, seller_name, reprint, prize).and_then(|s| proof_sheet::render(&s)).map_err(|e| {
+        tracing::error!(error = %e, "stored invoice does not render as a proof");
+        ApiError::internal()
+    })
+}
+
+fn sheet<'a>(invoice: &'a InvoiceItem, seller_name: Option<&'a str>, reprint: bool, prize: Option<PrizeMark>) -> Result<ProofSheet<'a>, RuleViolation> {
     let b2b = invoice.buyer_identifier.bytes().any(|b| b != b'0');
-    proof_sheet::render(&ProofSheet {
+    Ok(ProofSheet {
         seller_name,
         period: InvoicePeriod::parse(&invoice.period)?,
         number: InvoiceNumber::parse(&invoice.number)?,
@@ -66,5 +76,6 @@ fn render(invoice: &InvoiceItem, seller_name: Option<&str>, reprint: bool) -> Re
         qr_left: &invoice.qr_left,
         qr_right: &invoice.qr_right,
         reprint,
+        prize,
     })
 }

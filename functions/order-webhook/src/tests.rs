@@ -6,17 +6,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use einvoice_adapters::api::{ApiRequest, ApiResponse, HttpHandler};
-use einvoice_adapters::orders::{InvoiceStatus, OrderItem};
+use einvoice_adapters::orders::{InvoiceItem, InvoiceStatus, OrderItem};
 use einvoice_adapters::secret::Secret;
 use einvoice_adapters::settings::SettingsItem;
 use einvoice_adapters::signature::{self, SignedRequest, sign};
-use einvoice_adapters::store::contract::settings_item;
-use einvoice_adapters::store::{OrderStore, PlanItem, PlanStore, SettingsStore};
+use einvoice_adapters::store::contract::{invoice_item, settings_item};
+use einvoice_adapters::store::{InvoiceStore, OrderStore, PlanItem, PlanStore, PrizeItem, PrizeMarked, PrizeStore, SettingsStore};
 use einvoice_adapters::stream::StreamSettled;
 use einvoice_adapters::testing::MemoryStore;
+use einvoice_domain::buyer::{MEMBER_CARRIER_TYPE, MOBILE_BARCODE_TYPE};
+use einvoice_domain::clock::taipei_offset;
 use einvoice_domain::order::{DeliveryStatus, PaymentStatus};
 use einvoice_domain::settings::IssueTrigger;
-use einvoice_domain::{Clock, FixedClock};
+use einvoice_domain::{Claimant, Clock, FixedClock, PrizeKind};
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -538,4 +540,252 @@ mod period_report {
         h.store.fail_next(1);
         assert_eq!(get(&h, "/v1/merchants/m-1/periods/11512/report", None).await.status, StatusCode::SERVICE_UNAVAILABLE);
     }
+}
+
+// 中獎: the winning proof, printed once (`POST …/invoice/prize-proof`).
+
+const PRIZE_PROOF: &str = "/v1/merchants/m-1/orders/o-1/invoice/prize-proof";
+
+/// A B2C invoice on the platform's member carrier (會員載具), the seller's to print if it wins.
+fn member_invoice() -> InvoiceItem {
+    InvoiceItem {
+        carrier_type: Some(MEMBER_CARRIER_TYPE.into()),
+        carrier_id: Some("member-42".into()),
+        print: false,
+        qr_left: "UA000000571151207000000be000000c80000000004595252ndZFOvUnVdiS0cQ1gSoJXA==:**********:1:1:1:凍頂烏龍茶:1:200:".into(),
+        qr_right: "**".into(),
+        ..invoice_item(MERCHANT, ORDER, "04595252", "UA00000057")
+    }
+}
+
+impl Harness {
+    /// The order claimed by a webhook, then its invoice (`edit`ed from [`member_invoice`])
+    /// recorded as the issuer records it; answers it as stored.
+    async fn issued(&self, edit: impl FnOnce(&mut InvoiceItem)) -> InvoiceItem {
+        assert_eq!(self.accepted(&event(self, "shipped", -10, "paid", "shipped")).await, json!({"status": "issuing"}));
+        let mut invoice = member_invoice();
+        edit(&mut invoice);
+        self.store.record_invoice(&invoice).await.unwrap();
+        self.store.invoice(MERCHANT, ORDER).await.unwrap().unwrap()
+    }
+
+    /// An issued invoice (`edit`ed) that MOF's list names.
+    async fn winner(&self, edit: impl FnOnce(&mut InvoiceItem)) -> PrizeItem {
+        let invoice = self.issued(edit).await;
+        self.mark(&invoice).await
+    }
+
+    /// Marks `invoice` as the prize job does: 六獎, NT$200.
+    async fn mark(&self, invoice: &InvoiceItem) -> PrizeItem {
+        match self.store.mark_prize(MERCHANT, ORDER, &PrizeItem::new(invoice, PrizeKind::Sixth, 200, self.now)).await.unwrap() {
+            PrizeMarked::Marked(prize) => prize,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// `POST …/prize-proof` with `key` as its `Idempotency-Key` and `body`.
+    async fn print(&self, key: Option<&str>, body: &str) -> ApiResponse {
+        self.handler.handle(print_request(key, body)).await
+    }
+
+    /// `POST …/prize-proof` with each of `keys` at once, each on its own task; answers in order.
+    async fn print_at_once(&self, keys: &[String]) -> Vec<ApiResponse> {
+        let tasks: Vec<_> = keys
+            .iter()
+            .map(|key| {
+                let (handler, req) = (self.handler.clone(), print_request(Some(key), ""));
+                tokio::spawn(async move { handler.handle(req).await })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for t in tasks {
+            answers.push(t.await.unwrap());
+        }
+        answers
+    }
+
+    async fn view(&self) -> Value {
+        let r = self.handler.handle(signed(Method::GET, "/v1/merchants/m-1/orders/o-1/invoice", Vec::new())).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        body(&r)
+    }
+}
+
+fn print_request(key: Option<&str>, body: &str) -> ApiRequest {
+    let mut req = signed(Method::POST, PRIZE_PROOF, body.as_bytes().to_vec());
+    if let Some(key) = key {
+        req.headers.insert("idempotency-key", key.parse().unwrap());
+    }
+    req
+}
+
+/// `at` as the proof prints it (Asia/Taipei).
+fn printed(at: DateTime<Utc>) -> String {
+    format!(">列印:{}<", at.with_timezone(&taipei_offset()).format("%Y-%m-%d %H:%M:%S"))
+}
+
+#[track_caller]
+fn error_code(r: &ApiResponse) -> (StatusCode, String) {
+    assert!(r.status.as_u16() >= 400, "{} {}", r.status, &r.body[..r.body.len().min(300)]);
+    (r.status, body(r)["error"]["code"].as_str().unwrap_or_else(|| panic!("{}", r.body)).to_owned())
+}
+
+fn conflict(code: &str) -> (StatusCode, String) {
+    (StatusCode::CONFLICT, code.to_owned())
+}
+
+#[tokio::test]
+async fn the_view_shows_the_prize_and_when_it_was_printed() {
+    let h = Merchant::issuing_on(&["shipment"]).build().await;
+    let invoice = h.issued(|_| {}).await;
+    assert_eq!(h.view().await["prize"], Value::Null, "not a winner (yet)");
+    h.mark(&invoice).await;
+    let view = h.view().await;
+    assert_eq!(view["prize"], json!({"period": "11512", "kind": "sixth", "amount": 200, "notified_at": null, "printed_at": null}));
+    let told = h.now + Duration::minutes(1);
+    h.store.record_prize_notified(MERCHANT, ORDER, told).await.unwrap();
+    h.clock.set(Some(h.now + Duration::minutes(2)));
+    assert_eq!(h.print(Some("k"), "").await.status, StatusCode::CREATED);
+    let prize = &h.view().await["prize"];
+    assert_eq!((&prize["notified_at"], &prize["printed_at"]), (&json!(told), &json!(h.now + Duration::minutes(2))));
+}
+
+#[tokio::test]
+async fn a_winning_proof_prints_once_and_the_same_key_gets_the_same_document() {
+    let h = Merchant::issuing_on(&["shipment"]).build().await;
+    let prize = h.winner(|_| {}).await;
+    assert_eq!(prize.claimant, Claimant::Seller);
+
+    let first = h.print(Some("print-1"), "").await;
+    assert_eq!((first.status, first.content_type), (StatusCode::CREATED, crate::proof::SVG), "{}", first.body);
+    for shown in ["<title>中獎電子發票證明聯 UA-00000057</title>", ">中獎 六獎 200元<", &printed(h.now), ">電子發票證明聯<", ">UA-00000057<"]
+    {
+        assert!(first.body.contains(shown), "{shown} missing");
+    }
+    let stored = h.store.invoice(MERCHANT, ORDER).await.unwrap().unwrap().prize.unwrap();
+    assert_eq!((stored.printed_at, stored.printed_by.as_deref()), (Some(h.now), Some("print-1")));
+
+    // Later: the same key answers the same bytes (its answer was lost); `{}` is no body too.
+    h.clock.set(Some(h.now + Duration::hours(3)));
+    for body in ["", "{}", " { } "] {
+        let again = h.print(Some("print-1"), body).await;
+        assert_eq!((again.status, &again.body), (StatusCode::CREATED, &first.body), "{body:?}");
+    }
+    // Any other request: printed already, never again.
+    for key in [Some("print-2"), None] {
+        let r = h.print(key, "").await;
+        assert_eq!(error_code(&r), conflict("prize_proof_already_printed"), "{key:?}");
+        assert!(body(&r)["error"]["message"].as_str().unwrap().contains(&printed(h.now)[">列印:".len()..20]), "{}", r.body);
+    }
+    assert_eq!(h.store.invoice(MERCHANT, ORDER).await.unwrap().unwrap().prize.unwrap(), stored, "nothing written after the print");
+}
+
+#[tokio::test]
+async fn without_a_key_a_print_is_its_own_request() {
+    let h = Merchant::issuing_on(&["shipment"]).build().await;
+    h.winner(|_| {}).await;
+    let r = h.print(None, "").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let by = h.store.invoice(MERCHANT, ORDER).await.unwrap().unwrap().prize.unwrap().printed_by.unwrap();
+    assert!(by.starts_with("request-") && by.len() > 20, "{by}");
+    assert_eq!(error_code(&h.print(None, "").await), conflict("prize_proof_already_printed"));
+    assert_eq!(h.print(Some(&by), "").await.status, StatusCode::CREATED, "(only whoever knows the id)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_sixteen_concurrent_prints_exactly_one_is_answered_201() {
+    let h = Merchant::issuing_on(&["shipment"]).build().await;
+    h.winner(|_| {}).await;
+    let keys: Vec<String> = (0..16).map(|i| format!("key-{i}")).collect();
+    let mut printed_by = Vec::new();
+    for (key, r) in keys.iter().zip(h.print_at_once(&keys).await) {
+        match r.status {
+            StatusCode::CREATED => printed_by.push(key.clone()),
+            _ => assert_eq!(error_code(&r), conflict("prize_proof_already_printed")),
+        }
+    }
+    assert_eq!(printed_by.len(), 1, "{printed_by:?}");
+    assert_eq!(h.store.invoice(MERCHANT, ORDER).await.unwrap().unwrap().prize.unwrap().printed_by, Some(printed_by[0].clone()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_repeats_of_one_request_all_get_the_one_document() {
+    let h = Merchant::issuing_on(&["shipment"]).build().await;
+    h.winner(|_| {}).await;
+    let mut documents: Vec<String> = h
+        .print_at_once(&vec!["same".to_owned(); 8])
+        .await
+        .into_iter()
+        .map(|r| {
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            r.body
+        })
+        .collect();
+    documents.dedup();
+    assert_eq!(documents.len(), 1, "one print, one document");
+    let printed_at = h.store.invoice(MERCHANT, ORDER).await.unwrap().unwrap().prize.unwrap().printed_at.unwrap();
+    assert!(documents[0].contains(&printed(printed_at)));
+}
+
+#[tokio::test]
+async fn no_proof_for_an_invoice_that_did_not_win_or_is_not_issued() {
+    let h = Merchant::issuing_on(&["shipment"]).build().await;
+    let r = h.print(Some("k"), "").await;
+    assert_eq!((r.status, body(&r)["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("order_not_found")));
+    // Claimed, no number yet.
+    h.accepted(&event(&h, "shipped", -10, "paid", "shipped")).await;
+    assert_eq!(error_code(&h.print(Some("k"), "").await), conflict("invoice_not_issued"));
+    // Issued, not on MOF's list.
+    h.store.record_invoice(&member_invoice()).await.unwrap();
+    assert_eq!(error_code(&h.print(Some("k"), "").await), conflict("not_a_winner"));
+    assert_eq!(h.store.invoice(MERCHANT, ORDER).await.unwrap().unwrap().prize, None, "nothing written");
+}
+
+#[tokio::test]
+async fn winners_the_seller_does_not_print_for_are_refused() {
+    type Edit = fn(&mut InvoiceItem);
+    let cases: [(&str, Edit, Claimant); 4] = [
+        ("mobile barcode", |i| i.carrier_type = Some(MOBILE_BARCODE_TYPE.into()), Claimant::Mof),
+        ("paper", |i| (i.carrier_type, i.carrier_id, i.print) = (None, None, true), Claimant::PaperHolder),
+        ("donated", |i| (i.carrier_type, i.carrier_id, i.love_code) = (None, None, Some("168".into())), Claimant::Charity),
+        ("b2b", |i| (i.carrier_type, i.carrier_id, i.buyer_identifier, i.print) = (None, None, "22099131".into(), true), Claimant::NotClaimable),
+    ];
+    for (case, edit, claimant) in cases {
+        let h = Merchant::issuing_on(&["shipment"]).build().await;
+        assert_eq!(h.winner(edit).await.claimant, claimant, "{case}");
+        let r = h.print(Some("k"), "").await;
+        assert_eq!(error_code(&r), conflict("prize_proof_not_printable"), "{case}");
+        assert_eq!(h.store.invoice(MERCHANT, ORDER).await.unwrap().unwrap().prize.unwrap().printed_at, None, "{case}");
+    }
+    // A member-carrier winner voided since (the void deadline is before the draw: defensive).
+    let h = Merchant::issuing_on(&["shipment"]).build().await;
+    h.winner(|_| {}).await;
+    let invoice = h.store.invoice(MERCHANT, ORDER).await.unwrap().unwrap();
+    h.store.record_void(&invoice, h.now).await.unwrap();
+    assert_eq!(error_code(&h.print(Some("k"), "").await), conflict("prize_proof_not_printable"));
+}
+
+#[tokio::test]
+async fn a_print_request_is_checked_before_anything_is_written() {
+    let h = Merchant::issuing_on(&["shipment"]).build().await;
+    h.winner(|_| {}).await;
+    for (body, code) in [(r#"{"reprint":true}"#, "malformed_json"), ("[]", "malformed_json"), ("not json", "malformed_json")] {
+        assert_eq!(error_code(&h.print(Some("k"), body).await), (StatusCode::BAD_REQUEST, code.to_owned()), "{body}");
+    }
+    let long = "k".repeat(256);
+    for key in ["", &long] {
+        let mut req = print_request(None, "");
+        req.headers.insert("idempotency-key", key.parse().unwrap());
+        assert_eq!(error_code(&h.handler.handle(req).await), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_idempotency_key".to_owned()));
+    }
+    let get = h.handler.handle(signed(Method::GET, PRIZE_PROOF, Vec::new())).await;
+    assert_eq!(error_code(&get), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed".to_owned()));
+    let mut unsigned = print_request(Some("k"), "");
+    unsigned.headers.remove(signature::HEADER);
+    assert_eq!(h.handler.handle(unsigned).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(h.store.invoice(MERCHANT, ORDER).await.unwrap().unwrap().prize.unwrap().printed_at, None);
+    // A store outage before the print: 503, and the print is still there to make.
+    h.store.fail_next(1);
+    assert_eq!(h.print(Some("k"), "").await.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(h.print(Some("k"), "").await.status, StatusCode::CREATED);
 }

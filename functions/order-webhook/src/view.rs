@@ -3,9 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use einvoice_adapters::orders::{AllowanceItem, AllowanceStatus, InvoiceItem, InvoiceStatus, OrderHead};
-use einvoice_domain::InvoiceLine;
+use einvoice_adapters::store::PrizeItem;
 use einvoice_domain::settings::IssueTrigger;
 use einvoice_domain::tax::{CustomsClearance, ZeroTaxReason};
+use einvoice_domain::{InvoiceLine, PrizeKind};
 use serde::Serialize;
 
 /// The webhook's answer.
@@ -70,6 +71,25 @@ pub struct InvoiceView<'a> {
     /// What the live allowances (折讓) add up to.
     pub allowed_amount: u32,
     pub upload: UploadView<'a>,
+    /// 中獎: `null` unless MOF's list named the invoice.
+    pub prize: Option<PrizeView<'a>>,
+}
+
+/// A winning invoice's prize (中獎): MOF's period, kind and amount, and when the winner was
+/// told and the winning proof (中獎證明聯) printed.
+#[derive(Debug, Serialize)]
+pub struct PrizeView<'a> {
+    pub period: &'a str,
+    pub kind: PrizeKind,
+    pub amount: u64,
+    pub notified_at: Option<DateTime<Utc>>,
+    pub printed_at: Option<DateTime<Utc>>,
+}
+
+impl<'a> PrizeView<'a> {
+    fn of(prize: &'a PrizeItem) -> Self {
+        Self { period: &prize.period, kind: prize.kind, amount: prize.amount, notified_at: prize.notified_at, printed_at: prize.printed_at }
+    }
 }
 
 /// The invoice's carrier (載具).
@@ -132,6 +152,7 @@ impl<'a> InvoiceView<'a> {
                 deadline: upload.map(|u| u.deadline),
                 uploaded_at: upload.and_then(|u| u.uploaded_at),
             },
+            prize: invoice.and_then(|i| i.prize.as_ref()).map(PrizeView::of),
         }
     }
 }

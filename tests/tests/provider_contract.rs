@@ -9,8 +9,8 @@ use einvoice_adapters::payment::ChargeResult;
 use einvoice_adapters::payment::HttpPaymentGateway;
 use einvoice_adapters::payment::contract::GatewayControl;
 use einvoice_adapters::testing::Fault;
-use einvoice_adapters::wixtar::HttpWixtarClient;
 use einvoice_adapters::wixtar::contract::WixtarControl;
+use einvoice_adapters::wixtar::{HttpWixtarClient, Winner};
 use serde_json::{Value, json};
 
 /// A simulator started in-process on a free port, and its `/_sim` admin endpoints.
@@ -61,6 +61,10 @@ impl WixtarControl for Sim {
 
     async fn register(&self, ubn: &str, rid: &str) {
         self.post("/_sim/credentials", json!({"ubn": ubn, "rid": rid})).await;
+    }
+
+    async fn publish_winners(&self, period: &str, winners: &[Winner]) {
+        self.post("/_sim/winners", json!({"period": period, "winners": winners})).await;
     }
 }
 

@@ -159,6 +159,7 @@ async fn sixteen_issuer_instances_share_one_merchants_numbers_without_a_duplicat
             let mut issued = Vec::new();
             for id in queue {
                 let out = issuer.work(&m, &id, 1).await.unwrap_or_else(|e| panic!("{id}: {e}"));
+                let out = serde_json::to_value(&out).unwrap();
                 assert_eq!(out["result"], "uploaded", "{id}: {out}");
                 issued.push(out["number"].as_str().unwrap().to_owned());
             }

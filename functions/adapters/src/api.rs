@@ -9,7 +9,6 @@ use chrono::Utc;
 use http::{HeaderMap, Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
 use einvoice_domain::RuleViolation;
 use tracing::Instrument;
@@ -131,11 +130,20 @@ impl ApiError {
     }
 
     pub fn into_response(self) -> ApiResponse {
-        let mut error = json!({"code": self.code, "message": self.message});
-        if let Some(field) = self.field {
-            error["field"] = field.into();
+        /// `{"error": {"code", "message", "field"?}}`: the contract's error shape.
+        #[derive(Serialize)]
+        struct Body<'a> {
+            error: Detail<'a>,
         }
-        ApiResponse::json(self.status, &json!({ "error": error }))
+        #[derive(Serialize)]
+        struct Detail<'a> {
+            code: &'a str,
+            message: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            field: Option<&'a str>,
+        }
+        let body = Body { error: Detail { code: self.code, message: &self.message, field: self.field.as_deref() } };
+        ApiResponse::json(self.status, &body)
     }
 }
 
@@ -159,7 +167,11 @@ pub fn check_body_size(req: &ApiRequest) -> Result<(), ApiError> {
 
 /// `GET /healthz`, unsigned.
 pub fn healthz() -> ApiResponse {
-    ApiResponse::ok(&json!({"status": "ok"}))
+    #[derive(Serialize)]
+    struct Health {
+        status: &'static str,
+    }
+    ApiResponse::ok(&Health { status: "ok" })
 }
 
 /// Adapters between the Lambda runtime (API Gateway HTTP API events) and [`ApiRequest`].

@@ -8,12 +8,42 @@ use serde::{Deserialize, Serialize};
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
 
-pub fn required(name: &str) -> Result<String, ConfigError> {
-    std::env::var(name).map_err(|_| ConfigError(format!("environment variable {name} is not set")))
+/// A function's environment variables: the Lambda's own ([`ProcessEnv`]), or the ones the local
+/// stack resolves from the function's `Environment` in template.yaml (a map).
+pub trait Vars {
+    fn var(&self, name: &str) -> Option<String>;
+
+    fn required(&self, name: &str) -> Result<String, ConfigError> {
+        self.var(name).ok_or_else(|| ConfigError(format!("environment variable {name} is not set")))
+    }
+
+    fn optional(&self, name: &str, default: &str) -> String {
+        self.var(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    /// A number, `default` when unset; set but not a number is an error.
+    fn number<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T, ConfigError> {
+        match self.var(name) {
+            None => Ok(default),
+            Some(text) => text.trim().parse().map_err(|_| ConfigError(format!("{name} is not a number: {text:?}"))),
+        }
+    }
 }
 
-pub fn optional(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+/// The process environment (a Lambda's `Environment` from template.yaml).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl Vars for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Vars for std::collections::BTreeMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
 }
 
 /// Prices of the plan catalogue, `PLAN_CATALOGUE` (JSON object months → TWD).
@@ -43,9 +73,9 @@ impl Default for WixtarContact {
 
 impl WixtarContact {
     /// `WIXTAR_CONTACT` as JSON, or the published defaults.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        match std::env::var("WIXTAR_CONTACT") {
-            Ok(json) if !json.trim().is_empty() => serde_json::from_str(&json).map_err(|e| ConfigError(format!("WIXTAR_CONTACT is not valid: {e}"))),
+    pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
+        match vars.var("WIXTAR_CONTACT") {
+            Some(json) if !json.trim().is_empty() => serde_json::from_str(&json).map_err(|e| ConfigError(format!("WIXTAR_CONTACT is not valid: {e}"))),
             _ => Ok(Self::default()),
         }
     }

@@ -6,7 +6,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use einvoice_domain::SuspendReason;
+use einvoice_domain::buyer::mask_carrier_id;
+use einvoice_domain::{CarrierKind, InvoicePeriod, PrizeKind, SuspendReason};
 
 use crate::config::WixtarContact;
 use crate::events::DomainEvent;
@@ -141,15 +142,17 @@ pub enum Channel {
     Email,
 }
 
-/// `MerchantNotification`: one e-mail to the merchant (通知信), sent once per `event_id`.
+/// `MerchantNotification`: one e-mail (通知信), sent once per `event_id`: to the merchant, or
+/// for the buyer notices ([`Template::audience`] = [`Audience::Buyer`]) to the buyer, whose
+/// address the publisher puts in `to`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MerchantNotification {
     pub event_id: String,
     pub merchant_id: String,
     #[serde(default)]
     pub channel: Channel,
-    /// Recipients the publisher knew (plan-checkout: the order's contact); empty: the notifier
-    /// finds the merchant's contact.
+    /// Recipients the publisher knew (plan-checkout: the order's contact; a buyer notice: the
+    /// buyer's `order.buyer.email`, required); empty: the notifier finds the merchant's contact.
     #[serde(default, deserialize_with = "one_or_many", serialize_with = "one_or_many_out", skip_serializing_if = "Vec::is_empty")]
     pub to: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -180,6 +183,25 @@ pub enum Template {
     AutoRenewSuspended(RenewalSuspended),
     /// 字軌用完 (invoice-issuer).
     NoInvoiceNumbers(NoInvoiceNumbers),
+    /// 電子發票開立通知, to the buyer, once Wixtar accepted the upload.
+    InvoiceIssued(InvoiceIssuedNotice),
+    /// 電子發票作廢通知, to the buyer, once the void is accepted.
+    InvoiceVoided(InvoiceVoidedNotice),
+    /// 折讓通知, to the buyer, once the allowance is accepted.
+    AllowanceIssued(AllowanceIssuedNotice),
+    /// 中獎通知, to a member-carrier winner: the shop prints and sends the winning proof.
+    InvoiceWon(InvoiceWonNotice),
+    /// 中獎發票待列印, to the merchant's contact: the winning proofs to print and send.
+    PrizesToPrint(PrizesToPrint),
+}
+
+/// Who a template is written to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// The merchant's contact (found by the notifier when `to` is empty).
+    Merchant,
+    /// The shop's buyer: `to` is the buyer's address, set by the publisher; no merchant data is read.
+    Buyer,
 }
 
 impl Template {
@@ -193,6 +215,26 @@ impl Template {
             Self::AutoRenewDeclined(_) => "auto_renew_declined",
             Self::AutoRenewSuspended(_) => "auto_renew_suspended",
             Self::NoInvoiceNumbers(_) => "no_invoice_numbers",
+            Self::InvoiceIssued(_) => "invoice_issued",
+            Self::InvoiceVoided(_) => "invoice_voided",
+            Self::AllowanceIssued(_) => "allowance_issued",
+            Self::InvoiceWon(_) => "invoice_won",
+            Self::PrizesToPrint(_) => "prizes_to_print",
+        }
+    }
+
+    /// Who the mail is written to.
+    pub fn audience(&self) -> Audience {
+        match self {
+            Self::InvoiceIssued(_) | Self::InvoiceVoided(_) | Self::AllowanceIssued(_) | Self::InvoiceWon(_) => Audience::Buyer,
+            Self::WixtarPurchaseConfirmation(_)
+            | Self::WixtarRenewalConfirmation(_)
+            | Self::AutoRenewLocked(_)
+            | Self::AutoRenewSucceeded(_)
+            | Self::AutoRenewDeclined(_)
+            | Self::AutoRenewSuspended(_)
+            | Self::NoInvoiceNumbers(_)
+            | Self::PrizesToPrint(_) => Audience::Merchant,
         }
     }
 }
@@ -275,6 +317,119 @@ pub struct NoInvoiceNumbers {
     pub message: Option<String>,
 }
 
+/// The seller (賣方) and the invoice a buyer notice is about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoticeInvoice {
+    pub order_id: String,
+    /// 賣方名稱 (the company name of the merchant's settings).
+    pub seller_name: String,
+    /// 賣方統一編號.
+    pub seller_ubn: String,
+    /// 發票號碼, e.g. `UA00000057`.
+    pub number: String,
+    pub issued_at: DateTime<Utc>,
+}
+
+/// A carrier id that only ever holds its masked form ([`mask_carrier_id`]): masked when built
+/// and again when read from an event, so a full id can never reach a mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub struct MaskedCarrierId(String);
+
+impl MaskedCarrierId {
+    pub fn new(id: &str) -> Self {
+        Self(mask_carrier_id(id))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for MaskedCarrierId {
+    fn from(id: String) -> Self {
+        Self::new(&id)
+    }
+}
+
+impl From<MaskedCarrierId> for String {
+    fn from(id: MaskedCarrierId) -> Self {
+        id.0
+    }
+}
+
+/// Where an invoice went (發票去向), as the buyer is told.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InvoiceDestination {
+    /// 存入載具 (the id masked).
+    Carrier { carrier: CarrierKind, id: MaskedCarrierId },
+    /// 捐贈 to the charity of `love_code`.
+    Donated { love_code: String },
+    /// 紙本電子發票證明聯, printed by the shop.
+    Paper,
+}
+
+/// `invoice_issued` (電子發票開立通知).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvoiceIssuedNotice {
+    #[serde(flatten)]
+    pub invoice: NoticeInvoice,
+    /// 隨機碼 (4 digits).
+    pub random_code: String,
+    /// 總計 (NT$).
+    pub total: u64,
+    pub destination: InvoiceDestination,
+}
+
+/// `invoice_voided` (電子發票作廢通知).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvoiceVoidedNotice {
+    #[serde(flatten)]
+    pub invoice: NoticeInvoice,
+    pub total: u64,
+    pub voided_at: DateTime<Utc>,
+}
+
+/// `allowance_issued` (折讓通知).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AllowanceIssuedNotice {
+    #[serde(flatten)]
+    pub invoice: NoticeInvoice,
+    /// 折讓單號碼.
+    pub allowance_number: String,
+    /// 折讓金額 (NT$, tax included).
+    pub amount: u64,
+    pub allowance_issued_at: DateTime<Utc>,
+}
+
+/// `invoice_won` (中獎通知). The claim window follows from `period` (`einvoice_domain::prize`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvoiceWonNotice {
+    #[serde(flatten)]
+    pub invoice: NoticeInvoice,
+    pub period: InvoicePeriod,
+    pub kind: PrizeKind,
+    /// NT$, from MOF's list.
+    pub amount: u64,
+}
+
+/// One winning proof the merchant prints and sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrizeToPrint {
+    pub order_id: String,
+    pub number: String,
+    pub kind: PrizeKind,
+    pub amount: u64,
+}
+
+/// `prizes_to_print` (中獎發票待列印): the merchant's member-carrier winners of a period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrizesToPrint {
+    pub period: InvoicePeriod,
+    pub prizes: Vec<PrizeToPrint>,
+}
+
 fn twd() -> String {
     "TWD".into()
 }
@@ -345,6 +500,24 @@ mod tests {
                 card_last4: None,
             }),
             Template::NoInvoiceNumbers(NoInvoiceNumbers { period: "11512".into(), order_id: Some("A1".into()), message: None }),
+            Template::InvoiceIssued(InvoiceIssuedNotice {
+                invoice: notice_invoice(),
+                random_code: "0122".into(),
+                total: 1050,
+                destination: InvoiceDestination::Carrier { carrier: CarrierKind::Member, id: MaskedCarrierId::new("member#42@shop") },
+            }),
+            Template::InvoiceVoided(InvoiceVoidedNotice { invoice: notice_invoice(), total: 1050, voided_at: notice_invoice().issued_at }),
+            Template::AllowanceIssued(AllowanceIssuedNotice {
+                invoice: notice_invoice(),
+                allowance_number: "UA00000057-1".into(),
+                amount: 300,
+                allowance_issued_at: notice_invoice().issued_at,
+            }),
+            Template::InvoiceWon(InvoiceWonNotice { invoice: notice_invoice(), period: "11510".parse().unwrap(), kind: PrizeKind::Sixth, amount: 200 }),
+            Template::PrizesToPrint(PrizesToPrint {
+                period: "11510".parse().unwrap(),
+                prizes: vec![PrizeToPrint { order_id: "A1".into(), number: "UA00000057".into(), kind: PrizeKind::Cloud, amount: 500 }],
+            }),
         ];
         for template in templates {
             round_trip(&MerchantNotification {
@@ -356,6 +529,38 @@ mod tests {
                 template,
             });
         }
+    }
+
+    fn notice_invoice() -> NoticeInvoice {
+        NoticeInvoice {
+            order_id: "A1".into(),
+            seller_name: "小明商行".into(),
+            seller_ubn: "04595257".into(),
+            number: "UA00000057".into(),
+            issued_at: DateTime::from_timestamp(1_790_000_000, 0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn buyer_notices_are_for_the_buyer_and_carry_only_a_masked_carrier_id() {
+        let issued = Template::InvoiceIssued(InvoiceIssuedNotice {
+            invoice: notice_invoice(),
+            random_code: "0122".into(),
+            total: 1050,
+            destination: InvoiceDestination::Carrier { carrier: CarrierKind::Mobile, id: MaskedCarrierId::new("/ABC1234") },
+        });
+        assert_eq!(issued.audience(), Audience::Buyer);
+        let detail = serde_json::to_value(&issued).unwrap();
+        assert_eq!(detail["destination"], serde_json::json!({"kind": "carrier", "carrier": "mobile", "id": "******34"}));
+        assert_eq!((detail["number"].as_str(), detail["seller_ubn"].as_str()), (Some("UA00000057"), Some("04595257")));
+        // A publisher that put the full id in the event still has it masked when it is read.
+        let mut leaked = detail.clone();
+        leaked["destination"]["id"] = "/ABC1234".into();
+        let read: Template = serde_json::from_value(leaked).unwrap();
+        assert_eq!(read, issued);
+        let prizes = Template::PrizesToPrint(PrizesToPrint { period: "11510".parse().unwrap(), prizes: vec![] });
+        assert_eq!(prizes.audience(), Audience::Merchant);
+        assert!(serde_json::from_value::<Template>(serde_json::json!({"template": "prizes_to_print", "period": "11511", "prizes": []})).is_err());
     }
 
     #[test]

@@ -59,8 +59,14 @@ crash_point!(
     AFTER_RETURN_ACCEPTED = "invoice-issuer/after-return-accepted", "Wixtar accepted a void or an allowance, before that is recorded"
 );
 
+crash_point!(
+    /// invoice-prizes: a winner is marked on its invoice; nobody is told yet.
+    AFTER_PRIZE_MARKED = "invoice-prizes/after-prize-marked", "a winning invoice is marked, before the winner and the merchant are told"
+);
+
 /// Every crash point the functions define.
-pub const ALL: [CrashPoint; 5] = [AFTER_CLAIM, AFTER_NUMBER_RESERVED, AFTER_INVOICE_RECORDED, AFTER_UPLOAD_ACCEPTED, AFTER_RETURN_ACCEPTED];
+pub const ALL: [CrashPoint; 6] =
+    [AFTER_CLAIM, AFTER_NUMBER_RESERVED, AFTER_INVOICE_RECORDED, AFTER_UPLOAD_ACCEPTED, AFTER_RETURN_ACCEPTED, AFTER_PRIZE_MARKED];
 
 /// The panic payload of a crash: the local stack tells a crash from a bug by it.
 #[derive(Debug, Clone, PartialEq, Eq)]

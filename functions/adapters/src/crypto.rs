@@ -73,7 +73,8 @@ impl MasterKeys {
     /// A fresh key set with one random key (for bootstrapping a local stack).
     pub fn generate_json(key_id: &str) -> String {
         let material: [u8; 32] = rand::random();
-        serde_json::json!({"current": key_id, key_id: hex::encode(material)}).to_string()
+        let set = BTreeMap::from([("current", key_id.to_owned()), (key_id, hex::encode(material))]);
+        serde_json::to_string(&set).expect("a map of strings serializes")
     }
 
     pub fn current_key_id(&self) -> &str {

@@ -27,3 +27,4 @@ pub mod telemetry;
 pub mod testing;
 pub mod upstream;
 pub mod wixtar;
+pub mod wiring;

@@ -42,6 +42,11 @@ pub trait ScheduledJob: Send + Sync + 'static {
 
 /// Runs `job` for one event inside a span with the job's name and the event id, logging the
 /// summary.
+/// A job's summary (a serde struct) as the JSON it answers with.
+pub fn summary(summary: &impl serde::Serialize) -> Result<serde_json::Value, JobError> {
+    serde_json::to_value(summary).map_err(|e| JobError(format!("summary not serializable: {e}")))
+}
+
 pub async fn run_logged<J: ScheduledJob + ?Sized>(job: &J, event: &ScheduledEvent, request_id: &str) -> Result<serde_json::Value, JobError> {
     let span = tracing::info_span!("job", job = job.name(), request_id, event_id = event.id.as_deref().unwrap_or_default(), time = %event.time);
     async {

@@ -25,6 +25,10 @@ pub enum CredentialCheck {
     Unreachable,
 }
 
+fn notices_on() -> bool {
+    true
+}
+
 /// `MERCHANT#{merchant_id}` / `SETTINGS`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SettingsItem {
@@ -47,6 +51,9 @@ pub struct SettingsItem {
     /// Approved for TaxType 9 (mixed) invoices.
     #[serde(default)]
     pub mixed_tax_approved: bool,
+    /// 買受人通知 (absent on settings saved before buyer notices: on).
+    #[serde(default = "notices_on")]
+    pub buyer_notices: bool,
     pub ubn: String,
     pub store_code: String,
     pub pos_code: String,
@@ -85,6 +92,7 @@ impl SettingsItem {
             enabled: settings.enabled,
             provider: settings.provider,
             show_at_checkout: settings.show_at_checkout,
+            buyer_notices: settings.buyer_notices,
             issue_on: settings.issue_on.names().into_iter().map(str::to_owned).collect(),
             default_tax_type: settings.tax.default_tax_type,
             customs_clearance: settings.tax.zero_rating.map(|z| z.customs_clearance),
@@ -122,6 +130,7 @@ impl SettingsItem {
             enabled: self.enabled,
             provider: self.provider,
             show_at_checkout: self.show_at_checkout,
+            buyer_notices: self.buyer_notices,
             issue_on: IssueOn::parse(Some(&self.issue_on)).map_err(SettingsError::Invalid)?,
             tax: self.tax_settings(),
             credentials,

@@ -18,7 +18,8 @@ use crate::payment::{ChargeReceipt, ChargeRequest, ChargeResult, PaymentGateway,
 use crate::upstream::UpstreamError;
 use crate::wixtar::rules::{self, HeldAllowance, Refusal};
 use crate::wixtar::{
-    AllowanceUpload, InvoiceUpload, OnboardingReceipt, OnboardingRequest, PosIdentity, UnusedSpan, UploadReceipt, WireRange, WixtarClient, none_when,
+    AllowanceUpload, InvoiceUpload, OnboardingReceipt, OnboardingRequest, PosIdentity, UnusedSpan, UploadReceipt, Winner, WinnersAnswer, WireRange,
+    WixtarClient, none_when,
 };
 
 pub use crate::wixtar::rules::{BOOK, track_for};
@@ -98,10 +99,13 @@ struct WixtarState {
     invoices: BTreeMap<(String, String), HeldInvoice>,
     /// (UBN, period) → unused spans.
     unused: BTreeMap<(String, String), Vec<UnusedSpan>>,
+    /// Period → MOF's list of winners (中獎清冊), once published.
+    winners: BTreeMap<String, Vec<Winner>>,
 }
 
 /// Wixtar in memory: books of [`BOOK`] numbers per UBN and period, uploads checked against
-/// them and idempotent by number, voids and allowances, unused-number reports, credentials
+/// them and idempotent by number, voids and allowances, unused-number reports, MOF's winners
+/// lists ([`FakeWixtar::publish_winners`]), credentials
 /// accepted until a UBN's real RID is registered. What it refuses it refuses with the
 /// simulator's rules (`wixtar::rules`), and the Wixtar contract (`wixtar::contract`) runs
 /// against both. Unlike the simulator, an `AfterWork` fault also loses the answer of a
@@ -150,6 +154,18 @@ impl FakeWixtar {
     /// The unused-number report of a UBN for a period.
     pub fn unused_report(&self, ubn: &str, period: &str) -> Option<Vec<UnusedSpan>> {
         lock(&self.state).unused.get(&(ubn.to_owned(), period.to_owned())).cloned()
+    }
+
+    /// Publishes MOF's list of winners of `period` (as `POST /_sim/winners` does): from now on
+    /// [`WixtarClient::winners`] answers each UBN its own uploaded numbers on it. A number
+    /// already listed takes the new kind and amount; an empty list publishes no winners.
+    pub fn publish_winners(&self, period: &str, winners: &[Winner]) -> Result<(), Refusal> {
+        rules::publish_winners(&mut lock(&self.state).winners, period, winners)
+    }
+
+    /// MOF's list of `period` as published (`None`: not yet).
+    pub fn published_winners(&self, period: &str) -> Option<Vec<Winner>> {
+        lock(&self.state).winners.get(period).cloned()
     }
 
     fn authenticate(state: &WixtarState, pos: &PosIdentity) -> Result<(), Refusal> {
@@ -288,6 +304,16 @@ impl WixtarClient for FakeWixtar {
             }
             state.unused.insert((pos.ubn.clone(), period.to_owned()), unused.to_vec());
             Ok(())
+        })
+    }
+
+    async fn winners(&self, pos: &PosIdentity, period: &str) -> Result<WinnersAnswer, UpstreamError> {
+        self.pos_call(pos, |state| {
+            if !rules::valid_period(period) {
+                return Err(rules::BAD_PERIOD);
+            }
+            let uploaded = |number: &str| state.invoices.get(&(pos.ubn.clone(), number.to_owned())).is_some_and(|i| i.upload.period == period);
+            Ok(rules::winners_for(state.winners.get(period).map(Vec::as_slice), uploaded))
         })
     }
 }

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use einvoice_domain::settings::WixtarCredentials;
-use einvoice_domain::{Company, Contact};
+use einvoice_domain::{Company, Contact, PrizeKind};
 use serde::{Deserialize, Serialize};
 
 use crate::upstream::{UpstreamError, http_client, post_json};
@@ -217,6 +217,33 @@ struct VoidRequest<'a> {
     reason: &'a str,
 }
 
+/// One winning invoice (中獎發票) of MOF's list (中獎清冊), as Wixtar hands it on: the amount is
+/// MOF's, never computed here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Winner {
+    /// 2 uppercase letters + 8 digits.
+    pub number: String,
+    pub kind: PrizeKind,
+    /// NT$, as on MOF's list.
+    pub amount: u64,
+}
+
+/// Wixtar's answer to "which of my invoices won in this period" (docs/wixtar-protocol.md §10).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum WinnersAnswer {
+    /// MOF has not handed the period's list over yet: ask again the next day.
+    NotYet,
+    /// The list is in: the winners among the numbers this UBN uploaded for the period (maybe none).
+    Published { winners: Vec<Winner> },
+}
+
+#[derive(Serialize)]
+struct WinnersQuery<'a> {
+    pos: &'a PosIdentity,
+    period: &'a str,
+}
+
 #[derive(Serialize)]
 struct AllowanceRequest<'a> {
     pos: &'a PosIdentity,
@@ -257,6 +284,10 @@ pub trait WixtarClient: Send + Sync {
     /// 空白字軌: the unused numbers of a closed period. One report per UBN and period; a
     /// repeat replaces it with the same content.
     async fn report_unused(&self, pos: &PosIdentity, period: &str, unused: &[UnusedSpan]) -> Result<(), UpstreamError>;
+
+    /// 中獎清冊: this UBN's winning invoices of `period` (read-only, safe to repeat):
+    /// [`WinnersAnswer::NotYet`] until MOF's list is in, then only numbers this UBN uploaded.
+    async fn winners(&self, pos: &PosIdentity, period: &str) -> Result<WinnersAnswer, UpstreamError>;
 }
 
 /// Wixtar over HTTPS.
@@ -323,6 +354,10 @@ impl WixtarClient for HttpWixtarClient {
         let url = format!("{}/api/v1/pos/number-ranges/unused", self.base_url);
         post_json::<_, serde_json::Value>(&self.http, &url, &UnusedReport { pos, period, unused }).await.map(|_| ())
     }
+
+    async fn winners(&self, pos: &PosIdentity, period: &str) -> Result<WinnersAnswer, UpstreamError> {
+        post_json(&self.http, &format!("{}/api/v1/pos/winners/query", self.base_url), &WinnersQuery { pos, period }).await
+    }
 }
 
 #[cfg(test)]
@@ -342,6 +377,17 @@ mod tests {
         assert_eq!(none_when(rejected(404, r#"{"error":"not_found"}"#), 404, "not_found"), Ok(None));
         let down = Err::<u8, _>(UpstreamError::Unavailable("HTTP 500".into()));
         assert_eq!(none_when(down.clone(), 404, "not_found"), down.map(Some));
+    }
+
+    #[test]
+    fn winners_answers_read_as_documented() {
+        let not_yet: WinnersAnswer = serde_json::from_str(r#"{"status":"not_yet"}"#).unwrap();
+        assert_eq!(not_yet, WinnersAnswer::NotYet);
+        let published: WinnersAnswer =
+            serde_json::from_str(r#"{"status":"published","winners":[{"number":"UA00000007","kind":"sixth","amount":200}]}"#).unwrap();
+        assert_eq!(published, WinnersAnswer::Published { winners: vec![Winner { number: "UA00000007".into(), kind: PrizeKind::Sixth, amount: 200 }] });
+        assert_eq!(serde_json::to_string(&WinnersAnswer::Published { winners: vec![] }).unwrap(), r#"{"status":"published","winners":[]}"#);
+        assert!(serde_json::from_str::<WinnersAnswer>(r#"{"status":"published","winners":[{"number":"UA00000007","kind":"seventh","amount":1}]}"#).is_err());
     }
 
     #[test]

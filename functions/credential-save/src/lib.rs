@@ -7,13 +7,14 @@
 use std::sync::Arc;
 
 use einvoice_adapters::api::{self, ApiError, ApiRequest, ApiResponse, HttpHandler};
-use einvoice_adapters::config::{self, ConfigError};
+use einvoice_adapters::config::{ConfigError, Vars};
 use einvoice_adapters::crypto::MasterKeys;
-use einvoice_adapters::provider::Providers;
+use einvoice_adapters::provider::{Providers, WixtarProvider};
 use einvoice_adapters::secret::Secret;
 use einvoice_adapters::settings::{CredentialCheck, SettingsError, SettingsItem};
 use einvoice_adapters::store::{PlanItem, PlanStore, SettingsStore, StoreError};
 use einvoice_adapters::upstream::UpstreamError;
+use einvoice_adapters::wiring::{Edges, Function};
 use chrono::{DateTime, Utc};
 use einvoice_domain::settings::{InvoiceSettings, InvoiceSettingsWire, Provider, SettingsWarning, mask_last4, settings_warnings};
 use einvoice_domain::tax::{CustomsClearance, TaxKind, ZeroTaxReason};
@@ -31,13 +32,32 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
         Ok(Self {
-            table_name: config::required("TABLE_NAME")?,
-            wixtar_api_url: config::required("WIXTAR_API_URL")?,
-            platform_secret_id: config::required("PLATFORM_SIGNING_SECRET_ID")?,
-            master_key_secret_id: config::required("CREDENTIAL_MASTER_KEY_SECRET_ID")?,
+            table_name: vars.required("TABLE_NAME")?,
+            wixtar_api_url: vars.required("WIXTAR_API_URL")?,
+            platform_secret_id: vars.required("PLATFORM_SIGNING_SECRET_ID")?,
+            master_key_secret_id: vars.required("CREDENTIAL_MASTER_KEY_SECRET_ID")?,
         })
+    }
+}
+
+impl Function for CredentialSave {
+    type Config = Config;
+
+    fn config(vars: &impl Vars) -> Result<Config, ConfigError> {
+        Config::from_vars(vars)
+    }
+
+    async fn wire(config: &Config, edges: &impl Edges) -> Result<Self, ConfigError> {
+        let [platform_secret, master] = edges.secrets([&config.platform_secret_id, &config.master_key_secret_id]).await?;
+        Ok(Self::new(Dependencies {
+            store: Arc::new(edges.store(&config.table_name)),
+            providers: Providers { wixtar: Arc::new(WixtarProvider(edges.wixtar(&config.wixtar_api_url))) },
+            master_keys: MasterKeys::from_secret(&master).map_err(|e| ConfigError(e.to_string()))?,
+            platform_secret,
+            clock: edges.clock(),
+        }))
     }
 }
 
@@ -127,6 +147,7 @@ impl CredentialSave {
         tracing::info!(
             enabled = settings.enabled,
             show_at_checkout = settings.show_at_checkout,
+            buyer_notices = settings.buyer_notices,
             issue_on = ?settings.issue_on.names(),
             credentials_check = ?check,
             key_id = %item.rid.key_id,
@@ -167,6 +188,7 @@ impl CredentialSave {
                 enabled: false,
                 provider: Provider::Wixtar,
                 show_at_checkout: false,
+                buyer_notices: true,
                 issue_on: &["shipment"],
                 credentials: None,
                 warnings: &[],
@@ -199,6 +221,7 @@ struct UnconfiguredView<'a> {
     enabled: bool,
     provider: Provider,
     show_at_checkout: bool,
+    buyer_notices: bool,
     issue_on: &'a [&'a str],
     credentials: Option<MaskedCredentials<'a>>,
     warnings: &'a [SettingsWarning],
@@ -212,6 +235,8 @@ struct SettingsView<'a> {
     enabled: bool,
     provider: Provider,
     show_at_checkout: bool,
+    /// 買受人通知.
+    buyer_notices: bool,
     issue_on: Vec<&'static str>,
     default_tax_type: TaxKind,
     customs_clearance: Option<CustomsClearance>,
@@ -252,6 +277,7 @@ fn settings_view<'a>(merchant_id: &'a str, item: &SettingsItem, settings: &'a In
         enabled: settings.enabled,
         provider: settings.provider,
         show_at_checkout: settings.show_at_checkout,
+        buyer_notices: settings.buyer_notices,
         issue_on: settings.issue_on.names(),
         default_tax_type: settings.tax.default_tax_type,
         customs_clearance: settings.tax.zero_rating.map(|z| z.customs_clearance),

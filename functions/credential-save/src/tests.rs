@@ -153,8 +153,8 @@ async fn save_then_read_masked() {
     let r = w.put("m-1", &settings_body()).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let expected = json!({
-        "merchant_id": "m-1", "configured": true, "enabled": true, "provider": "wixtar", "show_at_checkout": true, "issue_on": ["shipment"],
-        "default_tax_type": "taxable", "customs_clearance": null, "zero_tax_reason": null, "mixed_tax_approved": false,
+        "merchant_id": "m-1", "configured": true, "enabled": true, "provider": "wixtar", "show_at_checkout": true, "buyer_notices": true,
+        "issue_on": ["shipment"], "default_tax_type": "taxable", "customs_clearance": null, "zero_tax_reason": null, "mixed_tax_approved": false,
         "credentials": {"ubn": UBN, "store_code": "S001", "pos_code": "POS-01", "pid": "PID-000123", "rid": "***************CRET",
                         "pname": "小明商行 POS", "aes_key": "****************************b8a9"},
         "credentials_check": {"status": "accepted", "checked_at": "2026-03-05T02:00:00Z"},
@@ -361,7 +361,7 @@ async fn nothing_saved_reads_as_defaults() {
     assert_eq!(
         r.body,
         json!({"merchant_id": "m-1", "configured": false, "enabled": false, "provider": "wixtar", "show_at_checkout": false,
-               "issue_on": ["shipment"], "credentials": null, "warnings": []})
+               "buyer_notices": true, "issue_on": ["shipment"], "credentials": null, "warnings": []})
     );
 }
 

@@ -82,6 +82,11 @@ impl CarrierKind {
         }
     }
 
+    /// The kind of a MOF carrier type code ([`Self::type_code`]); `None` for a code we never issue to.
+    pub fn from_type_code(code: &str) -> Option<Self> {
+        [Self::Mobile, Self::Certificate, Self::Member].into_iter().find(|k| k.type_code() == code)
+    }
+
     /// Whether `id` has the shape of a carrier number of this kind.
     fn accepts(self, id: &str) -> bool {
         let b = id.as_bytes();
@@ -133,6 +138,23 @@ fn check_carrier_id(kind: CarrierKind, id: &str) -> Result<(), RuleViolation> {
         CarrierKind::Member => "a member carrier is 1-64 printable ASCII characters without spaces",
     };
     Err(RuleViolation::on_field("invalid_carrier", CARRIER_ID_FIELD, format!("{CARRIER_ID_FIELD} is not valid: {shape}")))
+}
+
+/// A carrier id (載具號碼) as a notice may show it: same length, every character `*` but the
+/// last third (at most 4), e.g. `/AB+-.12` → `******12`, `AB12345678901234` → `************1234`.
+/// Masking a masked id changes nothing, so whatever a notice is handed, it never shows more.
+pub fn mask_carrier_id(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    let shown = (chars.len() / 3).min(4);
+    let hidden = chars.len() - shown;
+    std::iter::repeat_n('*', hidden).chain(chars[hidden..].iter().copied()).collect()
+}
+
+impl Carrier {
+    /// [`mask_carrier_id`] of this carrier's id.
+    pub fn masked_id(&self) -> String {
+        mask_carrier_id(&self.id)
+    }
 }
 
 /// 愛心碼: the 3–7 digit code of the charity an invoice is donated to.
@@ -409,7 +431,24 @@ mod tests {
             assert_eq!(b.carrier().unwrap().id(), id);
             assert_eq!(b.carrier().unwrap().kind().as_str(), kind);
             assert!(!b.print_required(), "{kind}");
+            assert_eq!(CarrierKind::from_type_code(code), Some(b.carrier().unwrap().kind()));
         }
+    }
+
+    #[test]
+    fn carrier_ids_are_masked_to_their_last_third() {
+        assert_eq!(mask_carrier_id("/AB+-.12"), "******12");
+        assert_eq!(mask_carrier_id("AB12345678901234"), "************1234");
+        assert_eq!(mask_carrier_id("member#42@shop"), "**********shop");
+        assert_eq!(mask_carrier_id("ab"), "**");
+        assert_eq!(mask_carrier_id(""), "");
+        assert_eq!(Carrier::parse(CarrierKind::Mobile, "/ABC1234").unwrap().masked_id(), "******34");
+    }
+
+    #[test]
+    fn unknown_type_codes_are_no_kind() {
+        assert_eq!(CarrierKind::from_type_code("1K0001"), None);
+        assert_eq!(CarrierKind::from_type_code(""), None);
     }
 
     #[test]
@@ -490,6 +529,17 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn masking_hides_at_least_two_thirds_and_is_idempotent(id in "[!-~]{0,64}") {
+            let masked = mask_carrier_id(&id);
+            prop_assert_eq!(masked.chars().count(), id.chars().count());
+            prop_assert_eq!(mask_carrier_id(&masked), masked.clone());
+            // Only the last third (at most 4) is shown; everything before it is `*`.
+            let shown = (id.len() / 3).min(4);
+            prop_assert!(masked[..id.len() - shown].chars().all(|c| c == '*'));
+            prop_assert_eq!(&masked[id.len() - shown..], &id[id.len() - shown..]);
+        }
+
         #[test]
         fn mobile_barcodes_match_their_pattern(id in "[/A-Za-z0-9.+_ -]{0,9}") {
             let expect = id.len() == 8

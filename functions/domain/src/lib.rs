@@ -11,6 +11,7 @@ pub mod invoice;
 pub mod order;
 pub mod period;
 pub mod plan;
+pub mod prize;
 pub mod proof;
 pub mod proof_sheet;
 pub mod recovery;
@@ -33,6 +34,7 @@ pub use order::{
 };
 pub use period::{AutoRenewDates, UsagePeriod};
 pub use plan::{PlanCatalogue, PlanMonths, PlanOffer, PlanStatus};
+pub use prize::{ClaimWindow, Claimant, PrizeKind, WinnerFacts, claimant, periods_to_ask};
 pub use proof::{Proof, ProofInput, ProofItem};
 pub use renewal::{
     AutoRenew, AutoRenewRefusal, AutoRenewRequest, AutoRenewView, AutoRenewWire, ChargeApplied, ChargeAttempts, ChargeDecision, ChargeEffect, ChargeOrder,

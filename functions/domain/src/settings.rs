@@ -251,6 +251,9 @@ pub struct InvoiceSettings {
     /// 課稅別: default line kind, zero-rating details, TaxType 9 approval.
     pub tax: TaxSettings,
     pub credentials: WixtarCredentials,
+    /// 買受人通知: the buyer is mailed when an invoice is issued, voided or given an allowance
+    /// (on unless the platform mails its own notices).
+    pub buyer_notices: bool,
 }
 
 /// The settings body as it arrives (`PUT …/invoice-settings`).
@@ -268,6 +271,8 @@ pub struct InvoiceSettingsWire {
     pub zero_tax_reason: Option<String>,
     /// Approved for TaxType 9 (mixed) invoices.
     pub mixed_tax_approved: Option<bool>,
+    /// Mail the buyer about their invoices (default on).
+    pub buyer_notices: Option<bool>,
     pub credentials: Option<CredentialsWire>,
 }
 
@@ -289,7 +294,8 @@ impl InvoiceSettingsWire {
                 return Err(RuleViolation::on_field("missing_field", "credentials", "credentials are required on the first save"));
             }
         };
-        Ok(InvoiceSettings { enabled, provider, show_at_checkout: self.show_at_checkout.unwrap_or(false), issue_on, tax, credentials })
+        let show_at_checkout = self.show_at_checkout.unwrap_or(false);
+        Ok(InvoiceSettings { enabled, provider, show_at_checkout, issue_on, tax, credentials, buyer_notices: self.buyer_notices.unwrap_or(true) })
     }
 }
 

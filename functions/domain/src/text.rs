@@ -18,6 +18,19 @@ pub fn is_xml_char(c: char) -> bool {
     matches!(u32::from(c), 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF)
 }
 
+/// An e-mail address as logs may show it: the first character of the local part, `***`, and
+/// the domain (`alice@example.com` → `a***@example.com`); anything without an `@` → `***`.
+pub fn mask_email(address: &str) -> String {
+    match address.trim().rsplit_once('@') {
+        Some((local, domain)) if !local.is_empty() => {
+            let first = local.chars().next().expect("non-empty");
+            format!("{first}***@{domain}")
+        }
+        Some((_, domain)) => format!("***@{domain}"),
+        None => "***".to_owned(),
+    }
+}
+
 /// Refuses control characters and noncharacters in a free-text field: 422 `invalid_field`.
 pub fn check(value: &str, field: &str) -> Result<(), RuleViolation> {
     if value.chars().any(char::is_control) {
@@ -37,6 +50,15 @@ pub fn refuse_noncharacters(value: &str, field: &str) -> Result<(), RuleViolatio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn e_mail_addresses_are_masked_for_logs() {
+        assert_eq!(mask_email("alice@example.com"), "a***@example.com");
+        assert_eq!(mask_email(" 王小明@example.com.tw "), "王***@example.com.tw");
+        assert_eq!(mask_email("@example.com"), "***@example.com");
+        assert_eq!(mask_email("not-an-address"), "***");
+        assert!(!mask_email("alice.secret@example.com").contains("secret"));
+    }
 
     #[test]
     fn the_noncharacters_are_exactly_the_66() {

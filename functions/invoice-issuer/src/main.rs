@@ -1,15 +1,10 @@
-//! Wires config, AWS clients and the invoice-issuer handler (the table's stream) into the
-//! Lambda runtime.
+//! The invoice-issuer Lambda (the table's stream): its cold start ([`wiring::cold_start`]) and
+//! the stream's runtime.
 
-use std::sync::Arc;
-
-use einvoice_adapters::{stream, telemetry};
-use invoice_issuer::{Config, InvoiceIssuer};
+use einvoice_adapters::{stream, wiring};
+use invoice_issuer::InvoiceIssuer;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    telemetry::init();
-    let config = Config::from_env()?;
-    let issuer = InvoiceIssuer::from_lambda_env(&config).await?;
-    stream::run_lambda(Arc::new(issuer)).await
+    stream::run_lambda(wiring::cold_start::<InvoiceIssuer>().await?).await
 }

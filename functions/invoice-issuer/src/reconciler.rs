@@ -10,14 +10,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use einvoice_adapters::config::{self, ConfigError};
+use einvoice_adapters::config::{ConfigError, Vars};
 use einvoice_adapters::orders::{DueOrder, InvoiceStatus, UploadStatus};
-use einvoice_adapters::schedule::{JobError, ScheduledJob};
+use einvoice_adapters::schedule::{self, JobError, ScheduledJob};
 use einvoice_domain::recovery::DeadlineState;
+use einvoice_adapters::wiring::{Edges, Function};
 use futures_util::StreamExt;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
-use crate::InvoiceIssuer;
+use crate::{InvoiceIssuer, WorkOutcome};
 
 /// How much one run takes on.
 #[derive(Debug, Clone, Copy)]
@@ -38,16 +40,45 @@ impl Default for ReconcilerConfig {
 }
 
 impl ReconcilerConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let number = |name: &str, default: &str| {
-            config::optional(name, default).parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| ConfigError(format!("{name} is not a positive number")))
+    pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
+        let positive = |name: &str, default: usize| match vars.number(name, default)? {
+            0 => Err(ConfigError(format!("{name} must be positive"))),
+            n => Ok(n),
         };
         Ok(Self {
-            max_items: number("RECONCILER_MAX_ITEMS", "500")?,
-            concurrency: number("RECONCILER_CONCURRENCY", "8")?,
-            time_budget: Duration::from_secs(number("RECONCILER_TIME_BUDGET_SECONDS", "180")? as u64),
+            max_items: positive("RECONCILER_MAX_ITEMS", 500)?,
+            concurrency: positive("RECONCILER_CONCURRENCY", 8)?,
+            time_budget: Duration::from_secs(positive("RECONCILER_TIME_BUDGET_SECONDS", 180)? as u64),
         })
     }
+}
+
+impl Function for InvoiceReconciler {
+    /// Its own issuer instance's settings, and how much one run takes on.
+    type Config = (crate::Config, ReconcilerConfig);
+
+    fn config(vars: &impl Vars) -> Result<Self::Config, ConfigError> {
+        Ok((crate::Config::from_vars(vars)?, ReconcilerConfig::from_vars(vars)?))
+    }
+
+    async fn wire((issuer, config): &Self::Config, edges: &impl Edges) -> Result<Self, ConfigError> {
+        Ok(Self::new(Arc::new(InvoiceIssuer::wire(issuer, edges).await?), *config))
+    }
+}
+
+/// What one run did (its answer and its log line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RunSummary {
+    pub due: usize,
+    pub finished: usize,
+    pub retrying: usize,
+    pub failed: usize,
+    pub near_deadline: usize,
+    pub past_deadline: usize,
+    /// Due but not started in this run (time budget): the next run's.
+    pub left: usize,
+    /// More were due than one run takes: the next run's.
+    pub more_due: bool,
 }
 
 pub struct InvoiceReconciler {
@@ -66,9 +97,6 @@ enum Reconciled {
     Failed,
 }
 
-/// Results that leave nothing to do.
-const FINISHED: [&str; 5] = ["uploaded", "returned", "not_issuable", "not_requested", "no_invoice"];
-
 impl InvoiceReconciler {
     pub fn new(issuer: Arc<InvoiceIssuer>, config: ReconcilerConfig) -> Self {
         Self { issuer, config }
@@ -81,8 +109,7 @@ impl InvoiceReconciler {
             Ok(outcome) => outcome,
             Err(_) => return Reconciled::Failed,
         };
-        let result = outcome["result"].as_str().unwrap_or_default();
-        if FINISHED.contains(&result) {
+        if outcome.is_finished() {
             // The work may have been done without a write that clears the due time (a claim
             // the stream's issuer had finished meanwhile): clear it unless a newer one was set.
             if let Err(e) = store.settle_due(m, o, &due.due_at).await {
@@ -95,8 +122,8 @@ impl InvoiceReconciler {
 
     /// Where the order's invoice stands against its upload deadline, when it has one that is
     /// not uploaded.
-    async fn deadline(&self, due: &DueOrder, outcome: &Value, now: DateTime<Utc>) -> Option<DeadlineState> {
-        let deadline = match outcome.get("deadline").and_then(|d| serde_json::from_value::<DateTime<Utc>>(d.clone()).ok()) {
+    async fn deadline(&self, due: &DueOrder, outcome: &WorkOutcome, now: DateTime<Utc>) -> Option<DeadlineState> {
+        let deadline = match outcome.upload_deadline() {
             Some(deadline) => deadline,
             None if matches!(due.invoice_status, InvoiceStatus::Issued | InvoiceStatus::UploadFailed) => {
                 let invoice = self.issuer.deps.store.invoice(&due.merchant_id, &due.order_id).await.ok().flatten()?;
@@ -133,17 +160,16 @@ impl ScheduledJob for InvoiceReconciler {
             .await;
         let count = |f: &dyn Fn(&Reconciled) -> bool| outcomes.iter().filter(|o| f(o)).count();
         let deadline = |state: DeadlineState| count(&|o| *o == Reconciled::Retrying { deadline: Some(state) });
-        Ok(json!({
-            "due": due.len(),
-            "finished": count(&|o| *o == Reconciled::Finished),
-            "retrying": count(&|o| matches!(o, Reconciled::Retrying { .. })),
-            "failed": count(&|o| *o == Reconciled::Failed),
-            "near_deadline": deadline(DeadlineState::Near),
-            "past_deadline": deadline(DeadlineState::Past),
-            // Due but not started in this run (time budget), and whether more were due than
-            // one run takes: both are the next run's.
-            "left": due.len() - outcomes.len(),
-            "more_due": more,
-        }))
+        let summary = RunSummary {
+            due: due.len(),
+            finished: count(&|o| *o == Reconciled::Finished),
+            retrying: count(&|o| matches!(o, Reconciled::Retrying { .. })),
+            failed: count(&|o| *o == Reconciled::Failed),
+            near_deadline: deadline(DeadlineState::Near),
+            past_deadline: deadline(DeadlineState::Past),
+            left: due.len() - outcomes.len(),
+            more_due: more,
+        };
+        schedule::summary(&summary)
     }
 }

@@ -2,6 +2,9 @@
 //! (`einvoice_adapters::testing`): no moto, no simulators.
 
 use super::*;
+use einvoice_adapters::wixtar::PosIdentity;
+use std::time::Duration;
+
 use chrono::{DateTime, Duration as Minutes, TimeZone, Utc};
 use einvoice_adapters::contracts::DetailType;
 use einvoice_adapters::crypto::MasterKeys;
@@ -11,7 +14,12 @@ use einvoice_adapters::secret::Secret;
 use einvoice_adapters::settings::{CredentialCheck, SettingsItem};
 use einvoice_adapters::store::SettingsStore;
 use einvoice_adapters::store::contract::shop_order;
-use einvoice_adapters::stream::StreamEvent;
+use einvoice_adapters::contracts::{Channel, Contract, InvoiceIssued, MerchantNotification, NoInvoiceNumbers, Template};
+use einvoice_adapters::orders::{InvoiceStatus, UploadStatus};
+use einvoice_adapters::store::{InvoiceStore, OrderStore};
+use einvoice_adapters::stream::{BatchResponse, StreamEvent, StreamHandler, StreamRecord};
+use einvoice_domain::upload_deadline;
+use serde_json::json;
 use einvoice_adapters::testing::{FakeWixtar, Fault, MemoryStore, RecordingBus, track_for};
 use einvoice_domain::settings::{InvoiceSettingsWire, IssueTrigger};
 use einvoice_domain::{FixedClock, OrderState};
@@ -53,9 +61,12 @@ struct World {
 
 impl World {
     async fn new() -> Self {
+        Self::with_settings(invoice_settings()).await
+    }
+
+    async fn with_settings(settings: InvoiceSettings) -> Self {
         let keys_json = MasterKeys::generate_json("k1");
         let keys = MasterKeys::from_secret(&Secret::new(keys_json.clone())).expect("master keys");
-        let settings = invoice_settings();
         let store = MemoryStore::new();
         store.put_settings(&SettingsItem::seal(MERCHANT, &settings, &keys, CredentialCheck::Accepted, 1, t0())).await.expect("settings saved");
         Self {
@@ -167,7 +178,7 @@ fn a_batch_names_each_order_once_with_all_its_records() {
     let event: StreamEvent = serde_json::from_value(json!({"Records": [record("1", "a"), record("2", "b"), record("3", "a"),
         {"eventID": "4", "eventName": "MODIFY", "dynamodb": {"SequenceNumber": "4", "NewImage": {"pk": {"S": "x"}}}}]}))
     .unwrap();
-    let claims = claims(&event.records);
+    let claims = crate::stream::claims(&event.records);
     assert_eq!(claims, [(("m1".to_owned(), "a".to_owned()), vec!["1".to_owned(), "3".to_owned()]), (("m1".to_owned(), "b".to_owned()), vec!["2".to_owned()])]);
 }
 
@@ -208,7 +219,7 @@ async fn a_claimed_order_gets_its_invoice_issued_and_uploaded() {
     assert_eq!((held[0].upload.sales_amount, held[0].upload.tax_amount, held[0].upload.total), (200, 0, 200));
     assert_eq!(held[0].received, 1);
 
-    assert_eq!(w.bus.events(), vec![invoice_issued("o-1", &number(0))]);
+    assert_eq!(w.bus.of_type(DetailType::InvoiceIssued.as_str()), vec![invoice_issued("o-1", &number(0))]);
 }
 
 #[tokio::test]
@@ -218,13 +229,13 @@ async fn repeated_runs_issue_nothing_twice() {
     let issuer = w.issuer();
 
     let first = issuer.work(MERCHANT, "o-1", 0).await.unwrap();
-    assert_eq!(first, json!({"result": "uploaded", "number": number(0)}));
+    assert_eq!(first, WorkOutcome::Uploaded { number: number(0) });
     let first_invoice = w.invoice("o-1").await;
 
     // A redelivered record, a second instance, the reconciler's step: the same invoice.
     assert_eq!(issuer.handle(&[stream_record(&item, "101")]).await, BatchResponse::default());
-    assert_eq!(w.issuer().work(MERCHANT, "o-1", 0).await.unwrap(), json!({"result": "uploaded", "number": number(0)}));
-    assert_eq!(issuer.work(MERCHANT, "o-1", 0).await.unwrap(), json!({"result": "uploaded", "number": number(0)}));
+    assert_eq!(w.issuer().work(MERCHANT, "o-1", 0).await.unwrap(), WorkOutcome::Uploaded { number: number(0) });
+    assert_eq!(issuer.work(MERCHANT, "o-1", 0).await.unwrap(), WorkOutcome::Uploaded { number: number(0) });
 
     assert_eq!(w.invoice("o-1").await, first_invoice);
     let held = w.wixtar.invoices();
@@ -234,7 +245,7 @@ async fn repeated_runs_issue_nothing_twice() {
 
     // The next order takes the next number.
     w.claimed_order("o-2").await;
-    assert_eq!(issuer.work(MERCHANT, "o-2", 0).await.unwrap(), json!({"result": "uploaded", "number": number(1)}));
+    assert_eq!(issuer.work(MERCHANT, "o-2", 0).await.unwrap(), WorkOutcome::Uploaded { number: number(1) });
 }
 
 #[tokio::test]
@@ -246,10 +257,8 @@ async fn a_wixtar_outage_leaves_upload_failed_and_the_reconciler_uploads_later()
 
     let outcome = w.issuer().work(MERCHANT, "o-1", 0).await.unwrap();
     let due = t0() + Minutes::minutes(1);
-    assert_eq!(outcome["result"], "upload_failed");
-    assert_eq!(outcome["number"], number(0));
-    assert_eq!(outcome["due_at"], json!(due));
-    assert_eq!(outcome["deadline"], json!(upload_deadline(t0())));
+    let WorkOutcome::UploadFailed { number: failed_number, due_at, deadline, .. } = outcome else { panic!("{outcome:?}") };
+    assert_eq!((failed_number, due_at, deadline), (number(0), due, upload_deadline(t0())));
 
     let invoice = w.invoice("o-1").await;
     assert_eq!(invoice.upload.status, UploadStatus::Failed);
@@ -273,7 +282,7 @@ async fn a_wixtar_outage_leaves_upload_failed_and_the_reconciler_uploads_later()
     let summary = reconciler.run(due).await.unwrap();
     assert_eq!(
         (summary["due"].clone(), summary["finished"].clone(), summary["retrying"].clone(), summary["failed"].clone()),
-        (json!(1), json!(1), json!(0), json!(0))
+        (serde_json::json!(1), serde_json::json!(1), serde_json::json!(0), serde_json::json!(0))
     );
     let invoice = w.invoice("o-1").await;
     assert_eq!(invoice.number, number(0));
@@ -285,7 +294,7 @@ async fn a_wixtar_outage_leaves_upload_failed_and_the_reconciler_uploads_later()
     let held = w.wixtar.invoices();
     assert_eq!(held.len(), 1);
     assert_eq!((held[0].upload.number.as_str(), held[0].received), (number(0).as_str(), 1));
-    assert_eq!(w.bus.events(), vec![invoice_issued("o-1", &number(0))]);
+    assert_eq!(w.bus.of_type(DetailType::InvoiceIssued.as_str()), vec![invoice_issued("o-1", &number(0))]);
 
     // Nothing is due any more.
     let later = due + Minutes::hours(1);
@@ -299,7 +308,7 @@ async fn an_answer_lost_after_the_upload_is_found_by_the_look_up_and_not_sent_tw
     w.wixtar.fail_next(Fault::AfterWork, 1);
 
     let outcome = w.issuer().work(MERCHANT, "o-1", 0).await.unwrap();
-    assert_eq!(outcome, json!({"result": "uploaded", "number": number(0)}));
+    assert_eq!(outcome, WorkOutcome::Uploaded { number: number(0) });
 
     let held = w.wixtar.invoices();
     assert_eq!(held.len(), 1);
@@ -309,7 +318,7 @@ async fn an_answer_lost_after_the_upload_is_found_by_the_look_up_and_not_sent_tw
     assert_eq!(invoice.upload.status, UploadStatus::Uploaded);
     assert_eq!(invoice.upload.attempts, 2);
     assert_eq!(w.order("o-1").await.invoice_status, InvoiceStatus::Uploaded);
-    assert_eq!(w.bus.events(), vec![invoice_issued("o-1", &number(0))]);
+    assert_eq!(w.bus.of_type(DetailType::InvoiceIssued.as_str()), vec![invoice_issued("o-1", &number(0))]);
 }
 
 #[tokio::test]
@@ -319,7 +328,7 @@ async fn no_numbers_left_waits_in_no_invoice_numbers_and_tells_the_merchant() {
     w.claimed_order("o-1").await;
 
     let outcome = w.issuer().work(MERCHANT, "o-1", 0).await.unwrap();
-    assert_eq!(outcome, json!({"result": "no_invoice_numbers"}));
+    assert_eq!(outcome, WorkOutcome::NoInvoiceNumbers);
 
     let order = w.order("o-1").await;
     assert_eq!(order.invoice_status, InvoiceStatus::NoInvoiceNumbers);
@@ -362,10 +371,8 @@ async fn concurrent_issuers_make_one_invoice_of_one_order() {
         };
         assert_eq!(first.await.unwrap(), BatchResponse::default());
         let second = second.await.unwrap().unwrap();
-        assert_eq!(second["result"], "uploaded", "{second}");
-
         let invoice = w.invoice(&order_id).await;
-        assert_eq!(second["number"], invoice.number);
+        assert_eq!(second, WorkOutcome::Uploaded { number: invoice.number.clone() });
         assert_eq!(invoice.upload.status, UploadStatus::Uploaded);
         let held = w.wixtar.invoices();
         assert_eq!(held.len(), 1, "one invoice at Wixtar");
@@ -380,4 +387,67 @@ async fn concurrent_issuers_make_one_invoice_of_one_order() {
         assert!(w.bus.of_type(DetailType::InvoiceIssued.as_str()).len() <= 2);
         assert!(w.bus.of_type(DetailType::InvoiceIssued.as_str()).iter().all(|e| *e == invoice_issued(&order_id, &invoice.number)));
     }
+}
+
+/// The buyer notices published for the order (`MerchantNotification`s with a buyer template).
+fn buyer_notices(w: &World) -> Vec<serde_json::Value> {
+    w.bus.of_type(DetailType::MerchantNotification.as_str()).into_iter().map(|e| e.detail).filter(|d| d["template"] != "no_invoice_numbers").collect()
+}
+
+#[tokio::test]
+async fn the_buyer_is_told_once_when_wixtar_accepted_the_upload() {
+    let w = World::new().await.with_book().await;
+    let item = w.claimed_order("o-1").await;
+    let issuer = w.issuer();
+    assert_eq!(issuer.work(MERCHANT, "o-1", 0).await.unwrap(), WorkOutcome::Uploaded { number: number(0) });
+
+    let notices = buyer_notices(&w);
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    let notice = &notices[0];
+    assert_eq!(notice["template"], "invoice_issued");
+    assert_eq!(notice["event_id"], "m-issuer:o-1:buyer:invoice-issued");
+    assert_eq!(notice["to"], "hua@example.com");
+    assert_eq!((notice["number"].as_str(), notice["seller_ubn"].as_str(), notice["total"].as_u64()), (Some(number(0).as_str()), Some(UBN), Some(200)));
+    assert_eq!(notice["destination"], json!({"kind": "paper"}));
+    assert_eq!(w.order("o-1").await.due_at, None, "published: nothing left for the reconciler");
+
+    // A redelivery, a second instance, the reconciler: nothing announced again.
+    assert_eq!(issuer.handle(&[stream_record(&item, "101")]).await, BatchResponse::default());
+    w.issuer().work(MERCHANT, "o-1", 0).await.unwrap();
+    assert_eq!(w.reconciler().run(t0() + Minutes::hours(1)).await.unwrap()["due"], 0);
+    assert_eq!(buyer_notices(&w).len(), 1);
+    assert_eq!(w.bus.of_type(DetailType::InvoiceIssued.as_str()).len(), 1);
+}
+
+#[tokio::test]
+async fn a_notice_lost_after_the_upload_is_published_by_the_reconciler() {
+    let w = World::new().await.with_book().await;
+    w.claimed_order("o-1").await;
+    // The publish after the accepted upload fails (as if the Lambda died there).
+    w.bus.fail_next(1);
+    assert_eq!(w.issuer().work(MERCHANT, "o-1", 0).await.unwrap(), WorkOutcome::Uploaded { number: number(0) });
+    assert!(w.bus.events().is_empty());
+    let due = t0() + Minutes::minutes(2);
+    let order = w.order("o-1").await;
+    assert_eq!((order.invoice_status, order.due_at), (InvoiceStatus::Uploaded, Some(due)), "left due for its notices");
+
+    let reconciler = w.reconciler();
+    assert_eq!(reconciler.run(t0() + Minutes::minutes(1)).await.unwrap()["due"], 0, "not before the grace");
+    w.set_time(due);
+    let summary = reconciler.run(due).await.unwrap();
+    assert_eq!((summary["due"].as_u64(), summary["finished"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(buyer_notices(&w).len(), 1);
+    assert_eq!(w.bus.of_type(DetailType::InvoiceIssued.as_str()), vec![invoice_issued("o-1", &number(0))]);
+    assert_eq!(w.order("o-1").await.due_at, None);
+    assert_eq!(w.wixtar.invoices()[0].received, 1, "uploaded once");
+}
+
+#[tokio::test]
+async fn buyer_notices_off_tells_nobody_and_leaves_nothing_due() {
+    let w = World::with_settings(InvoiceSettings { buyer_notices: false, ..invoice_settings() }).await.with_book().await;
+    w.claimed_order("o-1").await;
+    assert_eq!(w.issuer().work(MERCHANT, "o-1", 0).await.unwrap(), WorkOutcome::Uploaded { number: number(0) });
+    assert!(buyer_notices(&w).is_empty());
+    assert_eq!(w.bus.of_type(DetailType::InvoiceIssued.as_str()).len(), 1);
+    assert_eq!(w.order("o-1").await.due_at, None);
 }

@@ -1,7 +1,8 @@
 //! notifier Lambda (通知信): the target of the `MerchantNotification` rule. Each event becomes
 //! one e-mail in Traditional Chinese (plain text and HTML) sent through Amazon SES v2 from the
 //! configured address, to the purchase contact (購買聯絡人) — and the company's invoice e-mail
-//! when it concerns invoices. Once per `event_id`: the send record is claimed before SES is
+//! when it concerns invoices — or, for the buyer notices, to the buyer the event names in `to`
+//! (no merchant data is read for them; their addresses are masked in logs). Once per `event_id`: the send record is claimed before SES is
 //! called and marked sent after (einvoice_adapters::mail), so redeliveries send nothing.
 //! Throttling is retried with bounded backoff; what still fails makes the invocation fail, so
 //! Lambda retries it and finally dead-letters it.
@@ -13,17 +14,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use einvoice_adapters::config::{self, ConfigError};
+use einvoice_adapters::config::{ConfigError, Vars};
 use einvoice_adapters::events::{DomainEvent, EventHandler};
-use einvoice_adapters::mail::{MailClaim, MailError, MailItem, Mailer, OutgoingMail};
+use einvoice_adapters::mail::{MailClaim, MailError, MailItem, MailStatus, Mailer, OutgoingMail};
 use einvoice_adapters::schedule::JobError;
 use einvoice_adapters::store::{MailLedger, PlanOrderItem, PlanOrderStatus, PlanStore};
+use einvoice_adapters::wiring::{Edges, Function};
 use einvoice_domain::Clock;
 use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
 
-use einvoice_adapters::contracts::MerchantNotification as Notification;
+use einvoice_adapters::contracts::{Audience, MerchantNotification as Notification};
+use einvoice_domain::text::mask_email;
 
 /// Settings from the environment (template.yaml sets them in AWS).
 #[derive(Debug, Clone)]
@@ -35,16 +38,28 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let number = |name: &str, default: &str| config::optional(name, default).parse::<u64>().map_err(|_| ConfigError(format!("{name} is not a number")));
+    pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
         Ok(Self {
-            table_name: config::required("TABLE_NAME")?,
-            mail_from: config::required("MAIL_FROM_ADDRESS")?,
+            table_name: vars.required("TABLE_NAME")?,
+            mail_from: vars.required("MAIL_FROM_ADDRESS")?,
             send: SendPolicy {
-                max_attempts: u32::try_from(number("MAIL_SEND_MAX_ATTEMPTS", "5")?).unwrap_or(5),
-                base_delay: Duration::from_millis(number("MAIL_SEND_BASE_DELAY_MS", "200")?),
+                max_attempts: vars.number("MAIL_SEND_MAX_ATTEMPTS", 5)?,
+                base_delay: Duration::from_millis(vars.number("MAIL_SEND_BASE_DELAY_MS", 200)?),
             },
         })
+    }
+}
+
+impl Function for Notifier {
+    type Config = Config;
+
+    fn config(vars: &impl Vars) -> Result<Config, ConfigError> {
+        Config::from_vars(vars)
+    }
+
+    async fn wire(config: &Config, edges: &impl Edges) -> Result<Self, ConfigError> {
+        let deps = Dependencies { store: Arc::new(edges.store(&config.table_name)), mailer: edges.mailer(&config.mail_from), clock: edges.clock() };
+        Ok(Self::new(config, deps))
     }
 }
 
@@ -100,6 +115,8 @@ impl<T: PlanStore + MailLedger + ?Sized> NotifierStore for T {}
 enum Delivery {
     /// The mail was sent by an earlier delivery.
     Duplicate { message_id: Option<String> },
+    /// Another delivery was sending it; this one waited and found it sent.
+    SentByAnother { message_id: Option<String> },
     Sent { message_id: String, attempts: u32 },
 }
 
@@ -133,10 +150,17 @@ impl Notifier {
     /// invoice-issuer do not hold the contact), the contact of the merchant's latest paid plan
     /// order that names one (orders the renewal-charge job records carry no contact); plus the
     /// latest company invoice e-mail when the mail concerns invoices.
+    ///
+    /// A buyer notice goes to its `to` alone (the buyer's address, set by the publisher): no
+    /// merchant data is read, and an event without one fails.
     async fn recipients(&self, n: &Notification) -> Result<(Vec<String>, Option<String>), JobError> {
         let mut to = n.to.clone();
         let mut name = n.contact_name.clone();
-        if to.is_empty() || templates::concerns_invoices(n) {
+        let buyer = n.template.audience() == Audience::Buyer;
+        if buyer && to.iter().all(|a| a.trim().is_empty()) {
+            return Err(JobError(format!("buyer notice {} names no buyer address (`to`)", n.event_id)));
+        }
+        if !buyer && (to.is_empty() || templates::concerns_invoices(n)) {
             let items = self.deps.store.merchant_items(&n.merchant_id).await?;
             let mut paid: Vec<&PlanOrderItem> = items.orders.iter().filter(|o| o.status == PlanOrderStatus::Paid).collect();
             paid.sort_by_key(|o| std::cmp::Reverse(o.paid_at));
@@ -157,7 +181,8 @@ impl Notifier {
             }
         }
         if let Some(bad) = unique.iter().find(|a| !plausible_address(a)) {
-            return Err(JobError(format!("recipient {bad:?} is not an e-mail address")));
+            let shown = if buyer { mask_email(bad) } else { bad.clone() };
+            return Err(JobError(format!("recipient {shown:?} is not an e-mail address")));
         }
         if unique.is_empty() {
             return Err(JobError(format!("no e-mail address known for merchant {} (no `to`, no paid plan order)", n.merchant_id)));
@@ -178,7 +203,12 @@ impl Notifier {
                 return Ok(Delivery::Duplicate { message_id: record.message_id }.json());
             }
             MailClaim::Busy(record) => {
-                // Another delivery is sending it, or crashed: its lease decides; retry later.
+                // Another delivery is sending it (a duplicate delivery: not a failure once it is
+                // sent), or crashed: then its lease decides, and the retry after it takes over.
+                if let Some(sent) = self.sent_by_holder(&n.event_id).await? {
+                    tracing::info!(message_id = sent.message_id.as_deref().unwrap_or_default(), "mail sent by the delivery holding the claim");
+                    return Ok(Delivery::SentByAnother { message_id: sent.message_id }.json());
+                }
                 let until = record.lease_until.map(|t| t.to_rfc3339()).unwrap_or_default();
                 return Err(JobError(format!("mail of {} is claimed by another delivery until {until}; retry later", n.event_id)));
             }
@@ -213,6 +243,26 @@ impl Notifier {
         }
     }
 }
+
+impl Notifier {
+    /// Waits a little (wall-clock time: a send takes well under a second) for the delivery
+    /// holding the claim to record the mail sent; `None` when it has not.
+    async fn sent_by_holder(&self, event_id: &str) -> Result<Option<MailItem>, JobError> {
+        for _ in 0..BUSY_POLLS {
+            tokio::time::sleep(BUSY_POLL_INTERVAL).await;
+            if let Some(record) = self.deps.store.mail_record(event_id).await?
+                && record.status == MailStatus::Sent
+            {
+                return Ok(Some(record));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// How long a delivery that finds the mail claimed waits for it to be sent: 20 × 250 ms.
+const BUSY_POLLS: u32 = 20;
+const BUSY_POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 /// A string field of a plan order's `contact` or `company` object.
 fn contact_field(order: &PlanOrderItem, object: &str, field: &str) -> Option<String> {

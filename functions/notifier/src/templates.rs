@@ -2,13 +2,18 @@
 //! parsed from its event into a typed notification, then rendered into a subject, a plain-text
 //! part and an HTML part by askama templates (`templates/*.txt`, `templates/*.html`), which are
 //! compiled with the crate: a field a template names that the view lacks is a build error.
-//! Pure: no I/O.
+//! The buyer notices (電子發票開立、作廢、折讓、中獎通知) are written to the shop's buyer, with
+//! the seller's name in the subject; a carrier id only ever appears masked. Pure: no I/O.
 
 use askama::Template;
-use chrono::{Datelike, NaiveDate};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use einvoice_adapters::config::WixtarContact;
-use einvoice_adapters::contracts::{MerchantNotification, PlanPaid, Template as Kind};
-use einvoice_domain::SuspendReason;
+use einvoice_adapters::contracts::{
+    AllowanceIssuedNotice, Audience, InvoiceDestination, InvoiceIssuedNotice, InvoiceVoidedNotice, InvoiceWonNotice, MerchantNotification, NoticeInvoice,
+    PlanPaid, PrizesToPrint, Template as Kind,
+};
+use einvoice_domain::proof_sheet;
+use einvoice_domain::{CarrierKind, InvoiceNumber, PrizeKind, SuspendReason, taipei_date};
 use serde::Deserialize;
 
 /// A rendered mail.
@@ -31,11 +36,12 @@ pub fn concerns_invoices(n: &MerchantNotification) -> bool {
     matches!(n.template, Kind::NoInvoiceNumbers(_))
 }
 
-/// Subject, text and HTML; `name` is the contact's name for the greeting.
+/// Subject, text and HTML; `name` is the contact's (or the buyer's) name for the greeting.
 pub fn render(n: &MerchantNotification, name: Option<&str>) -> askama::Result<Rendered> {
-    let greeting = match name.map(str::trim).filter(|n| !n.is_empty()) {
-        Some(n) => format!("{n} 您好："),
-        None => "商家您好：".to_owned(),
+    let greeting = match (name.map(str::trim).filter(|n| !n.is_empty()), n.template.audience()) {
+        (Some(n), _) => format!("{n} 您好："),
+        (None, Audience::Merchant) => "商家您好：".to_owned(),
+        (None, Audience::Buyer) => "親愛的顧客您好：".to_owned(),
     };
     match &n.template {
         Kind::WixtarPurchaseConfirmation(p) => {
@@ -74,7 +80,122 @@ pub fn render(n: &MerchantNotification, name: Option<&str>) -> askama::Result<Re
         .finish("自動續約已暫停".to_owned()),
         Kind::NoInvoiceNumbers(n) => NoNumbersMail { greeting, period: period_label(&n.period), order_id: n.order_id.clone().unwrap_or_default() }
             .finish("電子發票字軌已用完，請儘速新增".to_owned()),
+        Kind::InvoiceIssued(i) => issued(greeting, i),
+        Kind::InvoiceVoided(v) => voided(greeting, v),
+        Kind::AllowanceIssued(a) => allowance(greeting, a),
+        Kind::InvoiceWon(w) => won(greeting, w),
+        Kind::PrizesToPrint(p) => prizes_to_print(greeting, p),
     }
+}
+
+/// The facts every buyer notice states about the invoice and its seller.
+struct InvoiceFacts {
+    order_id: String,
+    seller_name: String,
+    seller_ubn: String,
+    /// `UA-00000057`, as printed on the proof.
+    number: String,
+    /// The Taipei issue date.
+    date: String,
+}
+
+impl InvoiceFacts {
+    fn of(i: &NoticeInvoice) -> Self {
+        Self {
+            order_id: i.order_id.clone(),
+            seller_name: i.seller_name.clone(),
+            seller_ubn: i.seller_ubn.clone(),
+            number: number_label(&i.number),
+            date: taipei_day(i.issued_at),
+        }
+    }
+
+    /// `【小明商行】{what} UA-00000057`: the buyer knows the shop, not the e-invoice service.
+    fn subject(&self, what: &str) -> (String, String) {
+        (format!("【{}】", self.seller_name), format!("{what} {}", self.number))
+    }
+}
+
+/// `UA00000057` → `UA-00000057`; anything else as it is.
+fn number_label(number: &str) -> String {
+    InvoiceNumber::parse(number).map(|n| proof_sheet::number_label(&n)).unwrap_or_else(|_| number.to_owned())
+}
+
+fn taipei_day(at: DateTime<Utc>) -> String {
+    date(taipei_date(at))
+}
+
+/// Where the invoice went, in words, and what the buyer should know about it.
+fn destination(d: &InvoiceDestination) -> (String, &'static str) {
+    match d {
+        InvoiceDestination::Carrier { carrier, id } => {
+            let kind = match carrier {
+                CarrierKind::Mobile => "手機條碼載具",
+                CarrierKind::Certificate => "自然人憑證載具",
+                CarrierKind::Member => "會員載具",
+            };
+            (format!("{kind}（{}）", id.as_str()), "發票已存入您的載具，不另列印紙本。中獎時將依規定通知您。")
+        }
+        InvoiceDestination::Donated { love_code } => (format!("捐贈（愛心碼 {love_code}）"), "感謝您的愛心，發票已捐贈給受捐贈機構。"),
+        InvoiceDestination::Paper => ("紙本電子發票證明聯".to_owned(), "電子發票證明聯將隨商品交付，請妥善保管以便對獎。"),
+    }
+}
+
+fn issued(greeting: String, i: &InvoiceIssuedNotice) -> askama::Result<Rendered> {
+    let facts = InvoiceFacts::of(&i.invoice);
+    let (prefix, subject) = facts.subject("電子發票開立通知");
+    let (destination, destination_note) = destination(&i.destination);
+    IssuedMail { greeting, facts, random_code: i.random_code.clone(), total: twd(i.total), destination, destination_note }.finish_as(&prefix, subject)
+}
+
+fn voided(greeting: String, v: &InvoiceVoidedNotice) -> askama::Result<Rendered> {
+    let facts = InvoiceFacts::of(&v.invoice);
+    let (prefix, subject) = facts.subject("電子發票作廢通知");
+    VoidedMail { greeting, facts, total: twd(v.total), voided_on: taipei_day(v.voided_at) }.finish_as(&prefix, subject)
+}
+
+fn allowance(greeting: String, a: &AllowanceIssuedNotice) -> askama::Result<Rendered> {
+    let facts = InvoiceFacts::of(&a.invoice);
+    let (prefix, subject) = facts.subject("折讓通知");
+    AllowanceMail { greeting, facts, allowance_number: a.allowance_number.clone(), amount: twd(a.amount), allowance_date: taipei_day(a.allowance_issued_at) }
+        .finish_as(&prefix, subject)
+}
+
+/// 獎別 with its amount when MOF names the prize by it (雲端發票專屬 500 元獎).
+fn prize_name(kind: PrizeKind, amount: u64) -> String {
+    match kind {
+        PrizeKind::Cloud => format!("雲端發票專屬 {} 元獎", with_commas(amount)),
+        other => other.label().to_owned(),
+    }
+}
+
+fn won(greeting: String, w: &InvoiceWonNotice) -> askama::Result<Rendered> {
+    let facts = InvoiceFacts::of(&w.invoice);
+    let window = w.period.claim_window();
+    let prize = prize_name(w.kind, w.amount);
+    let (prefix, subject) = facts.subject(&format!("發票中獎通知（{prize}）"));
+    WonMail {
+        greeting,
+        facts,
+        period: proof_sheet::period_label(w.period),
+        prize,
+        amount: twd(w.amount),
+        claim_from: date(window.first_day),
+        claim_to: date(window.last_day),
+    }
+    .finish_as(&prefix, subject)
+}
+
+fn prizes_to_print(greeting: String, p: &PrizesToPrint) -> askama::Result<Rendered> {
+    let window = p.period.claim_window();
+    let prizes: Vec<PrizeLine> = p
+        .prizes
+        .iter()
+        .map(|x| PrizeLine { number: number_label(&x.number), order_id: x.order_id.clone(), prize: prize_name(x.kind, x.amount), amount: twd(x.amount) })
+        .collect();
+    let period = proof_sheet::period_label(p.period);
+    let subject = format!("{period} 中獎發票 {} 張，請列印中獎證明聯並寄送", prizes.len());
+    PrizesMail { greeting, period, count: prizes.len(), prizes, claim_from: date(window.first_day), claim_to: date(window.last_day) }.finish(subject)
 }
 
 fn plan_paid(greeting: String, p: &PlanPaid, purchase: bool) -> PlanPaidMail {
@@ -110,10 +231,15 @@ fn date_or(d: Option<NaiveDate>) -> String {
 
 /// `NT$6,000`.
 pub fn twd(amount: u64) -> String {
+    format!("NT${}", with_commas(amount))
+}
+
+/// `6,000`.
+fn with_commas(amount: u64) -> String {
     let digits = amount.to_string();
-    let mut out = String::from("NT$");
+    let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -151,7 +277,11 @@ trait MailView: Sized {
     fn html(&self) -> askama::Result<String>;
 
     fn finish(self, subject: String) -> askama::Result<Rendered> {
-        Ok(Rendered { subject: format!("{SUBJECT_PREFIX}{subject}"), text: self.text()?, html: self.html()? })
+        self.finish_as(SUBJECT_PREFIX, subject)
+    }
+
+    fn finish_as(self, prefix: &str, subject: String) -> askama::Result<Rendered> {
+        Ok(Rendered { subject: format!("{prefix}{subject}"), text: self.text()?, html: self.html()? })
     }
 }
 
@@ -237,6 +367,77 @@ struct NoNumbersMail {
 }
 mail_view!(NoNumbersMail, NoNumbersText = "no_invoice_numbers.txt", NoNumbersHtml = "no_invoice_numbers.html");
 
+/// The invoice facts, read by the templates as `m.number`, `m.seller_name`, …
+macro_rules! invoice_facts {
+    ($view:ident) => {
+        impl std::ops::Deref for $view {
+            type Target = InvoiceFacts;
+            fn deref(&self) -> &InvoiceFacts {
+                &self.facts
+            }
+        }
+    };
+}
+
+struct IssuedMail {
+    greeting: String,
+    facts: InvoiceFacts,
+    random_code: String,
+    total: String,
+    destination: String,
+    destination_note: &'static str,
+}
+invoice_facts!(IssuedMail);
+mail_view!(IssuedMail, IssuedText = "invoice_issued.txt", IssuedHtml = "invoice_issued.html");
+
+struct VoidedMail {
+    greeting: String,
+    facts: InvoiceFacts,
+    total: String,
+    voided_on: String,
+}
+invoice_facts!(VoidedMail);
+mail_view!(VoidedMail, VoidedText = "invoice_voided.txt", VoidedHtml = "invoice_voided.html");
+
+struct AllowanceMail {
+    greeting: String,
+    facts: InvoiceFacts,
+    allowance_number: String,
+    amount: String,
+    allowance_date: String,
+}
+invoice_facts!(AllowanceMail);
+mail_view!(AllowanceMail, AllowanceText = "allowance_issued.txt", AllowanceHtml = "allowance_issued.html");
+
+struct WonMail {
+    greeting: String,
+    facts: InvoiceFacts,
+    period: String,
+    prize: String,
+    amount: String,
+    claim_from: String,
+    claim_to: String,
+}
+invoice_facts!(WonMail);
+mail_view!(WonMail, WonText = "invoice_won.txt", WonHtml = "invoice_won.html");
+
+struct PrizeLine {
+    number: String,
+    order_id: String,
+    prize: String,
+    amount: String,
+}
+
+struct PrizesMail {
+    greeting: String,
+    period: String,
+    count: usize,
+    prizes: Vec<PrizeLine>,
+    claim_from: String,
+    claim_to: String,
+}
+mail_view!(PrizesMail, PrizesText = "prizes_to_print.txt", PrizesHtml = "prizes_to_print.html");
+
 #[cfg(test)]
 mod tests {
     use serde_json::{Value, json};
@@ -256,7 +457,11 @@ mod tests {
             assert!(!text.contains("SECRET") && !text.contains("4111111111111111"), "card token in the {part}");
             assert!(!text.contains("None") && !text.contains("—"), "missing value in the {part}: {text}");
         }
-        assert!(r.subject.starts_with(SUBJECT_PREFIX));
+        match n.template.audience() {
+            Audience::Merchant => assert!(r.subject.starts_with(SUBJECT_PREFIX)),
+            // The buyer knows the shop: its name leads the subject.
+            Audience::Buyer => assert!(r.subject.starts_with('【') && !r.subject.starts_with(SUBJECT_PREFIX), "{}", r.subject),
+        }
         assert!(r.html.starts_with("<!DOCTYPE html>") && r.html.trim_end().ends_with("</html>"));
         r
     }
@@ -377,6 +582,86 @@ mod tests {
         for fact in ["115年11-12月", "A1001", "美麗科技加值中心新增字軌"] {
             both(&r, fact);
         }
+    }
+
+    fn buyer(template: &str, more: Value) -> Value {
+        let mut v = json!({"template": template, "to": "buyer.chen@example.com", "order_id": "A1001", "seller_name": "小明商行",
+                           "seller_ubn": "04595257", "number": "UA00000057", "issued_at": "2026-11-30T17:30:00Z"});
+        v.as_object_mut().unwrap().extend(more.as_object().unwrap().clone());
+        v
+    }
+
+    #[test]
+    fn invoice_issued_states_the_invoice_and_where_it_went() {
+        let carrier = json!({"random_code": "0122", "total": 1050, "destination": {"kind": "carrier", "carrier": "mobile", "id": "/ABC1234"}});
+        let r = render(buyer("invoice_issued", carrier), None);
+        assert_eq!(r.subject, "【小明商行】電子發票開立通知 UA-00000057");
+        // Issued at 17:30 UTC: already December 1st in Taipei.
+        for fact in ["親愛的顧客您好", "小明商行", "04595257", "UA-00000057", "2026年12月1日", "0122", "NT$1,050", "手機條碼載具（******34）", "A1001"]
+        {
+            both(&r, fact);
+        }
+        for part in [&r.subject, &r.text, &r.html] {
+            assert!(!part.contains("/ABC1234") && !part.contains("ABC1234"), "the full carrier id: {part}");
+        }
+        let member = json!({"random_code": "0122", "total": 1050, "destination": {"kind": "carrier", "carrier": "member", "id": "member#42@shop"}});
+        let r = render(buyer("invoice_issued", member), Some("陳小華"));
+        both(&r, "會員載具（**********shop）");
+        assert!(r.text.starts_with("陳小華 您好："));
+        assert!(!r.text.contains("member#42"));
+        let r = render(buyer("invoice_issued", json!({"random_code": "0122", "total": 1050, "destination": {"kind": "donated", "love_code": "8585"}})), None);
+        both(&r, "捐贈（愛心碼 8585）");
+        let r = render(buyer("invoice_issued", json!({"random_code": "0122", "total": 1050, "destination": {"kind": "paper"}})), None);
+        both(&r, "紙本電子發票證明聯");
+    }
+
+    #[test]
+    fn invoice_voided_and_allowance_issued_state_what_changed() {
+        let r = render(buyer("invoice_voided", json!({"total": 1050, "voided_at": "2026-12-03T02:00:00Z"})), None);
+        assert_eq!(r.subject, "【小明商行】電子發票作廢通知 UA-00000057");
+        for fact in ["已作廢", "UA-00000057", "NT$1,050", "作廢日期：2026年12月3日"] {
+            assert!(r.text.contains(fact), "{fact}: {}", r.text);
+        }
+        both(&r, "不能兌獎");
+        let r =
+            render(buyer("allowance_issued", json!({"allowance_number": "UA00000057-1", "amount": 300, "allowance_issued_at": "2026-12-10T02:00:00Z"})), None);
+        assert_eq!(r.subject, "【小明商行】折讓通知 UA-00000057");
+        for fact in ["折讓金額：NT$300", "折讓單號碼：UA00000057-1", "折讓日期：2026年12月10日", "原發票號碼：UA-00000057"] {
+            assert!(r.text.contains(fact), "{fact}: {}", r.text);
+        }
+        both(&r, "NT$300");
+    }
+
+    #[test]
+    fn invoice_won_states_the_prize_the_claim_window_and_the_printed_proof() {
+        let r = render(buyer("invoice_won", json!({"period": "11510", "kind": "first", "amount": 200000})), None);
+        assert_eq!(r.subject, "【小明商行】發票中獎通知（頭獎） UA-00000057");
+        for fact in ["115年09-10月", "頭獎", "NT$200,000", "2026年12月6日 至 2027年3月5日", "列印中獎的電子發票證明聯並寄送給您", "UA-00000057", "A1001"]
+        {
+            both(&r, fact);
+        }
+        // Nov–Dec is drawn in January: claims from February to May.
+        let r = render(buyer("invoice_won", json!({"period": "11512", "kind": "cloud", "amount": 500})), None);
+        for fact in ["115年11-12月", "雲端發票專屬 500 元獎", "NT$500", "2027年2月6日 至 2027年5月5日"] {
+            both(&r, fact);
+        }
+        assert!(r.subject.contains("雲端發票專屬 500 元獎"));
+    }
+
+    #[test]
+    fn prizes_to_print_lists_each_winner_for_the_merchant() {
+        let detail = json!({"template": "prizes_to_print", "period": "11510", "prizes": [
+            {"order_id": "A1001", "number": "UA00000057", "kind": "sixth", "amount": 200},
+            {"order_id": "A1002", "number": "UA00000058", "kind": "cloud", "amount": 1000000}]});
+        let r = render(detail, None);
+        assert_eq!(r.subject, "【美麗科技電子發票】115年09-10月 中獎發票 2 張，請列印中獎證明聯並寄送");
+        assert!(r.text.starts_with("商家您好："));
+        for fact in
+            ["UA-00000057", "A1001", "六獎", "NT$200", "UA-00000058", "A1002", "雲端發票專屬 1,000,000 元獎", "NT$1,000,000", "2027年3月5日", "只能列印一次"]
+        {
+            both(&r, fact);
+        }
+        assert!(r.text.contains("- 發票號碼 UA-00000057｜訂單 A1001｜六獎 NT$200\n- 發票號碼 UA-00000058"), "{}", r.text);
     }
 
     #[test]

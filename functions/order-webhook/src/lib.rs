@@ -14,6 +14,7 @@
 //! calls can lose a claim.
 
 mod proof;
+mod view;
 
 // The handler over the in-memory store (the inline `tests` below test `apply` alone).
 #[cfg(test)]
@@ -24,19 +25,20 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use einvoice_adapters::api::{self, ApiError, ApiRequest, ApiResponse, HttpHandler};
-use einvoice_adapters::config::{self, ConfigError};
+use einvoice_adapters::config::{ConfigError, Vars};
 use einvoice_adapters::crash::{self, CrashPoints};
-use einvoice_adapters::orders::{AllowanceStatus, InvoiceItem, InvoiceStatus, OrderHead, OrderItem, OrderWrite};
+use einvoice_adapters::orders::{InvoiceStatus, OrderHead, OrderItem, OrderWrite};
 use einvoice_adapters::secret::Secret;
 use einvoice_adapters::settings::SettingsItem;
 use einvoice_adapters::store::{OrderStore, PlanItem};
 use einvoice_adapters::stream::StreamSettled;
+use einvoice_adapters::wiring::{Edges, Function};
 use einvoice_domain::order::{IssueSettings, OrderWire};
 use einvoice_domain::settings::{IssueOn, Provider};
+use view::{InvoiceView, WebhookAnswer};
 use einvoice_domain::{Clock, Decision, OrderState, PlanStatus, RuleViolation, decide};
 use http::{Method, StatusCode};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 /// Settings from the environment (template.yaml sets them in AWS).
 #[derive(Debug, Clone)]
@@ -46,8 +48,27 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self { table_name: config::required("TABLE_NAME")?, platform_secret_id: config::required("PLATFORM_SIGNING_SECRET_ID")? })
+    pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
+        Ok(Self { table_name: vars.required("TABLE_NAME")?, platform_secret_id: vars.required("PLATFORM_SIGNING_SECRET_ID")? })
+    }
+}
+
+impl Function for OrderWebhook {
+    type Config = Config;
+
+    fn config(vars: &impl Vars) -> Result<Config, ConfigError> {
+        Config::from_vars(vars)
+    }
+
+    async fn wire(config: &Config, edges: &impl Edges) -> Result<Self, ConfigError> {
+        let [platform_secret] = edges.secrets([&config.platform_secret_id]).await?;
+        Ok(Self::new(Dependencies {
+            store: Arc::new(edges.store(&config.table_name)),
+            clock: edges.clock(),
+            platform_secret,
+            crash_points: edges.crash_points(),
+            read_back: edges.stream_settled(),
+        }))
     }
 }
 
@@ -125,18 +146,6 @@ fn issue_settings(settings: &SettingsItem) -> IssueSettings {
         issue_on: IssueOn::parse(Some(&settings.issue_on)).unwrap_or_else(|_| IssueOn::parse(None).expect("default")),
         tax: settings.tax_settings(),
     }
-}
-
-/// The `invoice` object of the webhook answer.
-fn invoice_summary(item: &OrderHead) -> Value {
-    let mut invoice = json!({"status": item.invoice_status});
-    if let Some(reason) = &item.invoice_reason {
-        invoice["reason"] = reason.clone().into();
-    }
-    if let Some(field) = &item.invoice_field {
-        invoice["field"] = field.clone().into();
-    }
-    invoice
 }
 
 /// What the webhook knows of the merchant: settings, plan, and today's date in Taipei.
@@ -293,58 +302,14 @@ impl OrderWebhook {
             }
             _ => item,
         };
-        Ok(ApiResponse::json(status, &json!({"order_id": current.order_id, "invoice": invoice_summary(&current)})))
+        Ok(ApiResponse::json(status, &WebhookAnswer::of(&current)))
     }
 
     async fn invoice_view(&self, merchant_id: &str, order_id: &str) -> Result<ApiResponse, ApiError> {
         let (order, invoice) = self.deps.store.invoice_view_context(merchant_id, order_id).await?;
         let order = order.ok_or_else(|| ApiError::not_found("order_not_found", format!("no order {order_id} for this merchant")))?;
-        Ok(ApiResponse::ok(&invoice_view(&order, invoice.as_ref())))
+        Ok(ApiResponse::ok(&InvoiceView::of(&order, invoice.as_ref())))
     }
-}
-
-/// `GET …/orders/{order_id}/invoice`: the contract's fields; `null` until issued.
-fn invoice_view(order: &OrderHead, invoice: Option<&InvoiceItem>) -> Value {
-    let upload = invoice.map(|i| &i.upload);
-    json!({
-        "order_id": order.order_id,
-        "status": order.invoice_status,
-        "reason": order.invoice_reason,
-        "field": order.invoice_field,
-        "trigger": invoice.map(|i| i.trigger).or(order.invoice_trigger),
-        "number": invoice.map(|i| &i.number),
-        "random_code": invoice.map(|i| &i.random_code),
-        "period": invoice.map(|i| &i.period),
-        "issued_at": invoice.map(|i| i.issued_at),
-        "seller_ubn": invoice.map(|i| &i.seller_ubn),
-        "buyer_identifier": invoice.map(|i| &i.buyer_identifier),
-        "buyer_name": invoice.map(|i| &i.buyer_name),
-        "carrier": invoice.and_then(|i| i.carrier_type.as_ref().map(|t| json!({"type": t, "id": i.carrier_id}))),
-        "love_code": invoice.and_then(|i| i.love_code.as_ref()),
-        "print": invoice.map(|i| i.print),
-        "tax_type": invoice.map(|i| i.tax_type),
-        "sales_amount": invoice.map(|i| i.sales_amount),
-        "zero_tax_sales_amount": invoice.map(|i| i.zero_tax_sales_amount),
-        "free_tax_sales_amount": invoice.map(|i| i.free_tax_sales_amount),
-        "tax_amount": invoice.map(|i| i.tax_amount),
-        "total": invoice.map(|i| i.total),
-        "customs_clearance": invoice.and_then(|i| i.zero_rating.map(|z| z.customs_clearance)),
-        "zero_tax_reason": invoice.and_then(|i| i.zero_rating.map(|z| z.reason)),
-        "lines": invoice.map(|i| &i.lines),
-        "barcode": invoice.map(|i| &i.barcode),
-        "qr_left": invoice.map(|i| &i.qr_left),
-        "qr_right": invoice.map(|i| &i.qr_right),
-        "voided_at": invoice.and_then(|i| i.voided_at),
-        "allowances": invoice.map_or(json!([]), |i| json!(i.allowances)),
-        "allowed_amount": invoice.map_or(0, |i| i.allowances.iter().filter(|a| a.status != AllowanceStatus::Void).map(|a| a.amount).sum::<u32>()),
-        "upload": {
-            "status": upload.map_or("none", |u| u.status.as_str()),
-            "attempts": upload.map_or(0, |u| u.attempts),
-            "last_error": upload.and_then(|u| u.last_error.as_ref()),
-            "deadline": upload.map(|u| u.deadline),
-            "uploaded_at": upload.and_then(|u| u.uploaded_at),
-        },
-    })
 }
 
 #[async_trait::async_trait]
@@ -357,6 +322,7 @@ impl HttpHandler for OrderWebhook {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn at(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_790_000_000 + secs, 0).unwrap()

@@ -7,14 +7,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use einvoice_adapters::config::{self, ConfigError};
+use einvoice_adapters::config::{ConfigError, Vars};
 use einvoice_adapters::crypto::MasterKeys;
 use einvoice_adapters::orders::{PeriodCloseItem, PeriodNumbers, order_keys};
-use einvoice_adapters::schedule::{JobError, ScheduledJob};
+use einvoice_adapters::schedule::{self, JobError, ScheduledJob};
 use einvoice_adapters::store::{NumberLedger, SettingsStore};
+use einvoice_adapters::wiring::{Edges, Function};
 use einvoice_adapters::wixtar::{PosIdentity, UnusedSpan, WixtarClient};
 use einvoice_domain::{InvoicePeriod, taipei_date};
-use serde_json::json;
+use serde::Serialize;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -26,15 +27,31 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
         Ok(Self {
-            table_name: config::required("TABLE_NAME")?,
-            wixtar_api_url: config::required("WIXTAR_API_URL")?,
-            master_key_secret_id: config::required("CREDENTIAL_MASTER_KEY_SECRET_ID")?,
-            look_back_periods: config::optional("PERIOD_CLOSE_LOOK_BACK", "3")
-                .parse()
-                .map_err(|_| ConfigError("PERIOD_CLOSE_LOOK_BACK is not a number".into()))?,
+            table_name: vars.required("TABLE_NAME")?,
+            wixtar_api_url: vars.required("WIXTAR_API_URL")?,
+            master_key_secret_id: vars.required("CREDENTIAL_MASTER_KEY_SECRET_ID")?,
+            look_back_periods: vars.number("PERIOD_CLOSE_LOOK_BACK", 3)?,
         })
+    }
+}
+
+impl Function for PeriodClose {
+    type Config = Config;
+
+    fn config(vars: &impl Vars) -> Result<Config, ConfigError> {
+        Config::from_vars(vars)
+    }
+
+    async fn wire(config: &Config, edges: &impl Edges) -> Result<Self, ConfigError> {
+        let [master] = edges.secrets([&config.master_key_secret_id]).await?;
+        let deps = Dependencies {
+            store: Arc::new(edges.store(&config.table_name)),
+            wixtar: edges.wixtar(&config.wixtar_api_url),
+            master_keys: MasterKeys::from_secret(&master).map_err(|e| ConfigError(e.to_string()))?,
+        };
+        Ok(Self::new(config, deps))
     }
 }
 
@@ -156,9 +173,22 @@ impl ScheduledJob for PeriodClose {
                 }
             }
         }
-        Ok(json!({"job": self.name(), "periods": periods, "reported": reported, "already_reported": already,
-                  "failed": failed, "unused_numbers": unused}))
+        schedule::summary(&RunSummary { job: self.name(), periods, reported, already_reported: already, failed, unused_numbers: unused })
     }
+}
+
+/// What one run did (its answer and its log line).
+#[derive(Debug, Serialize)]
+pub struct RunSummary {
+    pub job: &'static str,
+    /// The periods looked at, newest first.
+    pub periods: Vec<String>,
+    /// Merchants whose unused numbers were reported by this run.
+    pub reported: u64,
+    pub already_reported: u64,
+    /// Left for the next run.
+    pub failed: u64,
+    pub unused_numbers: u64,
 }
 
 #[cfg(test)]

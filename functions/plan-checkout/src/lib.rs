@@ -12,11 +12,12 @@ mod view;
 use std::sync::Arc;
 
 use einvoice_adapters::api::{self, ApiError, ApiRequest, ApiResponse, HttpHandler};
-use einvoice_adapters::config::{self, ConfigError, WixtarContact};
+use einvoice_adapters::config::{self, ConfigError, Vars, WixtarContact};
 use einvoice_adapters::events::EventPublisher;
 use einvoice_adapters::payment::PaymentGateway;
 use einvoice_adapters::secret::Secret;
 use einvoice_adapters::store::{IdempotencyStore, PlanStore};
+use einvoice_adapters::wiring::{Edges, Function};
 use einvoice_adapters::wixtar::WixtarClient;
 use einvoice_domain::{Clock, PlanCatalogue};
 use http::Method;
@@ -35,17 +36,37 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
         Ok(Self {
-            table_name: config::required("TABLE_NAME")?,
-            event_bus_name: config::required("EVENT_BUS_NAME")?,
-            payment_gateway_url: config::required("PAYMENT_GATEWAY_URL")?,
-            wixtar_api_url: config::required("WIXTAR_API_URL")?,
-            plan_catalogue: config::plan_catalogue(&config::required("PLAN_CATALOGUE")?)?,
-            wixtar_contact: WixtarContact::from_env()?,
-            platform_secret_id: config::required("PLATFORM_SIGNING_SECRET_ID")?,
-            payment_secret_id: config::required("PAYMENT_SIGNING_SECRET_ID")?,
+            table_name: vars.required("TABLE_NAME")?,
+            event_bus_name: vars.required("EVENT_BUS_NAME")?,
+            payment_gateway_url: vars.required("PAYMENT_GATEWAY_URL")?,
+            wixtar_api_url: vars.required("WIXTAR_API_URL")?,
+            plan_catalogue: config::plan_catalogue(&vars.required("PLAN_CATALOGUE")?)?,
+            wixtar_contact: WixtarContact::from_vars(vars)?,
+            platform_secret_id: vars.required("PLATFORM_SIGNING_SECRET_ID")?,
+            payment_secret_id: vars.required("PAYMENT_SIGNING_SECRET_ID")?,
         })
+    }
+}
+
+impl Function for PlanCheckout {
+    type Config = Config;
+
+    fn config(vars: &impl Vars) -> Result<Config, ConfigError> {
+        Config::from_vars(vars)
+    }
+
+    async fn wire(config: &Config, edges: &impl Edges) -> Result<Self, ConfigError> {
+        let [platform, payment] = edges.secrets([&config.platform_secret_id, &config.payment_secret_id]).await?;
+        let deps = Dependencies {
+            store: Arc::new(edges.store(&config.table_name)),
+            gateway: edges.gateway(&config.payment_gateway_url),
+            wixtar: edges.wixtar(&config.wixtar_api_url),
+            events: edges.events(&config.event_bus_name),
+            clock: edges.clock(),
+        };
+        Ok(Self::new(config, SigningSecrets { platform, payment }, deps))
     }
 }
 

@@ -17,12 +17,13 @@ mod tests;
 
 use std::sync::Arc;
 
-use einvoice_adapters::config::{self, ConfigError};
+use einvoice_adapters::config::{self, ConfigError, Vars};
 use einvoice_adapters::contracts::{Channel, Contract, MerchantNotification, Template};
 use einvoice_adapters::events::{DomainEvent, EventPublisher};
 use einvoice_adapters::payment::PaymentGateway;
 use einvoice_adapters::schedule::JobError;
-use einvoice_adapters::store::{PlanItem, PlanStore, Store};
+use einvoice_adapters::store::{PlanItem, PlanStore};
+use einvoice_adapters::wiring::{Edges, Function};
 use einvoice_domain::{PlanCatalogue, RetryPolicy};
 use serde::Serialize;
 
@@ -43,20 +44,19 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let retry_days = config::optional("RENEWAL_RETRY_DAYS", "7,4,1")
+    pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
+        let retry_days = vars
+            .optional("RENEWAL_RETRY_DAYS", "7,4,1")
             .split(',')
             .map(|d| d.trim().parse::<u64>().map_err(|_| ConfigError(format!("RENEWAL_RETRY_DAYS: {d:?} is not a number"))))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
-            table_name: config::required("TABLE_NAME")?,
-            event_bus_name: config::required("EVENT_BUS_NAME")?,
-            payment_gateway_url: config::required("PAYMENT_GATEWAY_URL")?,
-            plan_catalogue: config::plan_catalogue(&config::required("PLAN_CATALOGUE")?)?,
+            table_name: vars.required("TABLE_NAME")?,
+            event_bus_name: vars.required("EVENT_BUS_NAME")?,
+            payment_gateway_url: vars.required("PAYMENT_GATEWAY_URL")?,
+            plan_catalogue: config::plan_catalogue(&vars.required("PLAN_CATALOGUE")?)?,
             retry: RetryPolicy::new(retry_days).map_err(ConfigError)?,
-            cutoff_look_back_days: config::optional("RENEWAL_CUTOFF_LOOK_BACK_DAYS", "14")
-                .parse()
-                .map_err(|_| ConfigError("RENEWAL_CUTOFF_LOOK_BACK_DAYS is not a number".into()))?,
+            cutoff_look_back_days: vars.number("RENEWAL_CUTOFF_LOOK_BACK_DAYS", 14)?,
         })
     }
 }
@@ -70,16 +70,33 @@ pub struct Dependencies {
 }
 
 impl Dependencies {
-    /// The AWS clients and the gateway client of a Lambda instance.
-    pub async fn from_config(config: &Config) -> Self {
-        let sdk = einvoice_adapters::aws::sdk_config().await;
+    /// What both jobs' cold starts build.
+    pub fn wire(config: &Config, edges: &impl Edges) -> Self {
         Self {
-            store: Arc::new(Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name)),
-            gateway: Arc::new(einvoice_adapters::payment::HttpPaymentGateway::new(&config.payment_gateway_url)),
-            events: Arc::new(einvoice_adapters::events::EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&sdk), &config.event_bus_name)),
+            store: Arc::new(edges.store(&config.table_name)),
+            gateway: edges.gateway(&config.payment_gateway_url),
+            events: edges.events(&config.event_bus_name),
         }
     }
 }
+
+/// Each job is its own Lambda over the same configuration and dependencies.
+macro_rules! renewal_job_function {
+    ($($job:ty),*) => {$(
+        impl Function for $job {
+            type Config = Config;
+
+            fn config(vars: &impl Vars) -> Result<Config, ConfigError> {
+                Config::from_vars(vars)
+            }
+
+            async fn wire(config: &Config, edges: &impl Edges) -> Result<Self, ConfigError> {
+                Ok(Self::new(config, Dependencies::wire(config, edges)))
+            }
+        }
+    )*};
+}
+renewal_job_function!(RenewalCutoff, RenewalCharge);
 
 /// Rounds of read, decide and conditional write of one merchant's plan within a run: a version
 /// conflict (another run or a request wrote the plan) starts the next round.

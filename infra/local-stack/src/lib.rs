@@ -15,7 +15,7 @@ pub mod soak;
 pub mod stream;
 pub mod template;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -28,14 +28,14 @@ use axum::routing::{get, post};
 use einvoice_adapters::api::{ApiError, ApiRequest, ApiResponse, HttpHandler, MAX_BODY_BYTES};
 use einvoice_adapters::crash::{self, CrashPoints, Crashed};
 use einvoice_adapters::crypto::MasterKeys;
-use einvoice_adapters::events::{EventBridgePublisher, EventHandler};
-use einvoice_adapters::payment::{HttpPaymentGateway, PaymentGateway};
-use einvoice_adapters::provider::{Providers, WixtarProvider};
+use einvoice_adapters::events::{EventBridgePublisher, EventHandler, EventPublisher};
+use einvoice_adapters::mail::{Mailer, SesMailer};
 use einvoice_adapters::schedule::{ScheduledEvent, ScheduledJob, run_logged};
 use einvoice_adapters::store::Store;
 use einvoice_adapters::stream::{StreamHandler, StreamSettled};
-use einvoice_adapters::wixtar::{HttpWixtarClient, WixtarClient};
-use einvoice_domain::FixedClock;
+use einvoice_adapters::wiring::{self, Edges, Function};
+use einvoice_domain::{Clock, FixedClock};
+use invoice_issuer::reconciler::InvoiceReconciler;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -43,7 +43,7 @@ use tokio::task::JoinHandle;
 use crate::calls::AwsCalls;
 use crate::events::{Filter, LocalPublisher, newest};
 use crate::stream::StreamPoller;
-use crate::template::{EventRule, HttpRoute, ScheduledFunction, Template};
+use crate::template::{EnvValue, EventRule, HttpRoute, ScheduledFunction, Template};
 
 /// What differs between one local stack and another.
 #[derive(Debug, Clone)]
@@ -151,9 +151,8 @@ impl LocalStack {
     /// number blocks), its AWS calls counted. Run its handler inside
     /// [`calls::as_function`] to attribute them.
     pub async fn invoice_issuer_instance(&self) -> Result<invoice_issuer::InvoiceIssuer, String> {
-        let f = &self.functions;
-        let [master] = einvoice_adapters::aws::read_secrets(&f.sdk, [&f.secret_ids.master_key]).await?;
-        f.invoice_issuer(f.store(), Arc::new(HttpWixtarClient::new(&f.wixtar_url)), &master, ISSUER_UPLOAD_ATTEMPTS)
+        let vars = self.functions.vars("InvoiceIssuerFunction")?;
+        wiring::build::<invoice_issuer::InvoiceIssuer>(&vars, &self.functions.edges).await.map_err(|e| e.to_string())
     }
 
     /// Creates the resources in moto (`AWS_ENDPOINT_URL`), starts the simulators and serves.
@@ -162,7 +161,8 @@ impl LocalStack {
         let sdk = einvoice_adapters::aws::sdk_config().await;
         bootstrap::create_table(&sdk, &config.table_name, &template.table).await?;
         bootstrap::create_event_bus(&sdk, &config.event_bus_name).await?;
-        mail::Sender::from_template(&config.template)?.verify(&sdk).await?;
+        let sender = mail::Sender::from_template(&config.template)?;
+        sender.verify(&sdk).await?;
         let secret_name = |what: &str| format!("{}/{what}", config.table_name);
         let secret_ids = SecretIds {
             platform: bootstrap::put_secret(&sdk, &secret_name("platform-signing"), &config.platform_secret).await?,
@@ -185,18 +185,23 @@ impl LocalStack {
         }
         let bus = aws_sdk_eventbridge::config::Builder::from(&sdk).interceptor(aws_calls.interceptor()).build();
         let publisher = Arc::new(LocalPublisher::new(EventBridgePublisher::new(aws_sdk_eventbridge::Client::from_conf(bus), &config.event_bus_name)));
-        let functions = Functions {
-            aws_calls: aws_calls.clone(),
+        let edges = LocalEdges {
             sdk: sdk.clone(),
+            aws_calls: aws_calls.clone(),
+            publisher: publisher.clone(),
+            clock: clock.clone(),
+            crash_points: crash_points.clone(),
+            mailbox: mailbox.clone(),
+            read_back: stream.clone().filter(|_| config.webhook_read_back),
+        };
+        let functions = Functions {
+            edges,
+            template: template.clone(),
             config: config.clone(),
             secret_ids,
             wixtar_url: wixtar.url(),
             payment_url: payment.url(),
-            clock: clock.clone(),
-            publisher: publisher.clone(),
-            stream: stream.clone(),
-            crash_points: crash_points.clone(),
-            mailbox: mailbox.clone(),
+            mail_from: sender.address.clone(),
         };
         let handlers = functions.cold_start().await?;
         if let Some(stream) = &stream {
@@ -212,7 +217,7 @@ impl LocalStack {
                 return Err(format!("template.yaml routes {} {} to {}, which the local stack does not mount", route.method, route.path, route.function));
             }
         }
-        functions.publisher.route(template.event_rules.clone(), handlers.events.clone());
+        publisher.route(template.event_rules.clone(), handlers.events.clone());
         for rule in &template.event_rules {
             if !handlers.events.contains_key(&rule.function) {
                 return Err(format!("template.yaml routes events to {}, which the local stack does not mount", rule.function));
@@ -297,152 +302,134 @@ struct Handlers {
     streams: HashMap<String, Arc<dyn StreamHandler>>,
 }
 
-/// Upload attempts per invocation, as template.yaml sets them (`UPLOAD_MAX_ATTEMPTS`): the
-/// issuer tries hard at once, the reconciler briefly at each of its backoff points.
-const ISSUER_UPLOAD_ATTEMPTS: u32 = 4;
-const RECONCILER_UPLOAD_ATTEMPTS: u32 = 2;
+/// Settings the local stack gives every function that has them, over template.yaml's values:
+/// short pauses, as the tests exercise retries, not wall-clock time.
+const LOCAL_OVERRIDES: [(&str, &str); 2] = [("UPLOAD_BASE_DELAY_MS", "20"), ("MAIL_SEND_BASE_DELAY_MS", "20")];
 
-/// What every function is built from: the inputs each Lambda's `main.rs` reads at cold start.
+/// What every function is built from: template.yaml's environment for it, resolved to this
+/// stack's resources, and the stack's edges. Each handler is built by its crate's own
+/// [`Function`] constructors, as its Lambda's cold start builds it.
 struct Functions {
-    aws_calls: Arc<AwsCalls>,
-    sdk: aws_config::SdkConfig,
+    edges: LocalEdges,
+    template: Template,
     config: LocalConfig,
     secret_ids: SecretIds,
     wixtar_url: String,
     payment_url: String,
-    clock: Arc<FixedClock>,
+    mail_from: String,
+}
+
+/// The stack's edges: AWS clients on moto whose calls are counted, the bus that records and
+/// routes events, the handlers' clock, the crash points, and the stream to wait on.
+#[derive(Clone)]
+struct LocalEdges {
+    sdk: aws_config::SdkConfig,
+    aws_calls: Arc<AwsCalls>,
     publisher: Arc<LocalPublisher>,
-    stream: Option<Arc<StreamPoller>>,
+    clock: Arc<FixedClock>,
     crash_points: Arc<CrashPoints>,
     mailbox: Arc<mail::Mailbox>,
+    /// The stream, when order-webhook should wait for its hand-off (`webhook_read_back`).
+    read_back: Option<Arc<StreamPoller>>,
+}
+
+impl Edges for LocalEdges {
+    fn sdk(&self) -> &aws_config::SdkConfig {
+        &self.sdk
+    }
+
+    fn store(&self, table_name: &str) -> Store {
+        let dynamodb = aws_sdk_dynamodb::config::Builder::from(&self.sdk).interceptor(self.aws_calls.interceptor()).build();
+        Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), table_name)
+    }
+
+    fn events(&self, _bus_name: &str) -> Arc<dyn EventPublisher> {
+        self.publisher.clone()
+    }
+
+    /// SES (moto) with the mailbox behind it: `GET /_local/mail` lists what SES accepted.
+    fn mailer(&self, from: &str) -> Arc<dyn Mailer> {
+        Arc::new(mail::Recorded { ses: SesMailer::new(SesMailer::client(&self.sdk), from), mailbox: self.mailbox.clone() })
+    }
+
+    fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    fn crash_points(&self) -> Arc<CrashPoints> {
+        self.crash_points.clone()
+    }
+
+    fn stream_settled(&self) -> Option<Arc<dyn StreamSettled>> {
+        self.read_back.clone().map(|s| s as Arc<dyn StreamSettled>)
+    }
 }
 
 impl Functions {
-    /// One invoice-issuer instance (its own number blocks), as a Lambda cold start builds it.
-    fn invoice_issuer(
-        &self,
-        store: Store,
-        wixtar: Arc<dyn WixtarClient>,
-        master: &einvoice_adapters::secret::Secret,
-        upload_attempts: u32,
-    ) -> Result<invoice_issuer::InvoiceIssuer, String> {
-        Ok(invoice_issuer::InvoiceIssuer::new(
-            &invoice_issuer::Config {
-                table_name: self.config.table_name.clone(),
-                event_bus_name: self.config.event_bus_name.clone(),
-                wixtar_api_url: self.wixtar_url.clone(),
-                master_key_secret_id: self.secret_ids.master_key.clone(),
-                // Short pauses locally: the tests exercise retries, not wall-clock time.
-                upload: invoice_issuer::UploadPolicy { max_attempts: upload_attempts, base_delay: std::time::Duration::from_millis(20) },
-            },
-            invoice_issuer::Dependencies {
-                store: Arc::new(store),
-                wixtar,
-                events: self.publisher.clone(),
-                master_keys: MasterKeys::from_secret(master).map_err(|e| e.to_string())?,
-                clock: self.clock.clone(),
-                crash_points: self.crash_points.clone(),
-            },
-        ))
-    }
-
     /// A DynamoDB store whose calls are counted.
     fn store(&self) -> Store {
-        let dynamodb = aws_sdk_dynamodb::config::Builder::from(&self.sdk).interceptor(self.aws_calls.interceptor()).build();
-        Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), &self.config.table_name)
+        self.edges.store(&self.config.table_name)
     }
 
-    /// Reads the secrets from Secrets Manager and builds each function's handler, keyed by its
-    /// logical id in template.yaml.
-    async fn cold_start(&self) -> Result<Handlers, String> {
-        let ids = &self.secret_ids;
-        let [platform, payment_secret, master] = einvoice_adapters::aws::read_secrets(&self.sdk, [&ids.platform, &ids.payment, &ids.master_key]).await?;
-        let store = self.store();
-        let wixtar: Arc<dyn WixtarClient> = Arc::new(HttpWixtarClient::new(&self.wixtar_url));
+    /// The function's environment: template.yaml's variables with each `!Ref` resolved to this
+    /// stack's table, bus, secrets, simulators and parameter defaults, then [`LOCAL_OVERRIDES`].
+    fn vars(&self, function: &str) -> Result<BTreeMap<String, String>, String> {
+        let env = self.template.environments.get(function).ok_or_else(|| format!("template.yaml declares no function {function}"))?;
+        let resolve = |name: &str| -> Option<String> {
+            Some(match name {
+                "StateTable" => self.config.table_name.clone(),
+                "EventBus" => self.config.event_bus_name.clone(),
+                "PlatformSigningSecret" => self.secret_ids.platform.clone(),
+                "PaymentSigningSecret" => self.secret_ids.payment.clone(),
+                "CredentialMasterKeySecret" => self.secret_ids.master_key.clone(),
+                "WixtarApiUrl" => self.wixtar_url.clone(),
+                "PaymentGatewayUrl" => self.payment_url.clone(),
+                "PlanCatalogue" => self.config.plan_catalogue.clone(),
+                "MailFromAddress" => self.mail_from.clone(),
+                other => self.template.parameter_defaults.get(other)?.clone(),
+            })
+        };
+        let mut vars = BTreeMap::new();
+        for (name, value) in env {
+            let value = match value {
+                EnvValue::Literal(v) => v.clone(),
+                EnvValue::Ref(target) => {
+                    resolve(target).ok_or_else(|| format!("{function}: {name} refers to {target}, which the local stack does not provide"))?
+                }
+            };
+            vars.insert(name.clone(), value);
+        }
+        for (name, value) in LOCAL_OVERRIDES {
+            if vars.contains_key(name) {
+                vars.insert(name.into(), value.into());
+            }
+        }
+        Ok(vars)
+    }
 
-        let catalogue = einvoice_adapters::config::plan_catalogue(&self.config.plan_catalogue).map_err(|e| e.to_string())?;
-        let gateway: Arc<dyn PaymentGateway> = Arc::new(HttpPaymentGateway::new(&self.payment_url));
-        let plan_config = plan_checkout::Config {
-            table_name: self.config.table_name.clone(),
-            event_bus_name: self.config.event_bus_name.clone(),
-            payment_gateway_url: self.payment_url.clone(),
-            wixtar_api_url: self.wixtar_url.clone(),
-            plan_catalogue: catalogue.clone(),
-            wixtar_contact: Default::default(),
-            platform_secret_id: self.secret_ids.platform.clone(),
-            payment_secret_id: self.secret_ids.payment.clone(),
-        };
-        let plan_checkout = plan_checkout::PlanCheckout::new(
-            &plan_config,
-            plan_checkout::SigningSecrets { platform: platform.clone(), payment: payment_secret },
-            plan_checkout::Dependencies {
-                store: Arc::new(store.clone()),
-                gateway: gateway.clone(),
-                wixtar: wixtar.clone(),
-                events: self.publisher.clone(),
-                clock: self.clock.clone(),
-            },
-        );
-        let credential_save = credential_save::CredentialSave::new(credential_save::Dependencies {
-            store: Arc::new(store.clone()),
-            providers: Providers { wixtar: Arc::new(WixtarProvider(wixtar.clone())) },
-            master_keys: MasterKeys::from_secret(&master).map_err(|e| e.to_string())?,
-            platform_secret: platform.clone(),
-            clock: self.clock.clone(),
-        });
-        let renewal_config = renewal_jobs::Config {
-            table_name: self.config.table_name.clone(),
-            event_bus_name: self.config.event_bus_name.clone(),
-            payment_gateway_url: self.payment_url.clone(),
-            plan_catalogue: catalogue,
-            retry: Default::default(),
-            cutoff_look_back_days: einvoice_domain::renewal::CUTOFF_LOOK_BACK_DAYS,
-        };
-        // The stream's hand-off can be waited for here: the answer can show the issuer's result.
-        let read_back = self.stream.clone().filter(|_| self.config.webhook_read_back).map(|s| s as Arc<dyn StreamSettled>);
-        let order_webhook = order_webhook::OrderWebhook::new(order_webhook::Dependencies {
-            store: Arc::new(store.clone()),
-            clock: self.clock.clone(),
-            platform_secret: platform.clone(),
-            crash_points: self.crash_points.clone(),
-            read_back,
-        });
-        let invoice_issuer = Arc::new(self.invoice_issuer(store.clone(), wixtar.clone(), &master, ISSUER_UPLOAD_ATTEMPTS)?);
-        // The reconciler is its own Lambda: its own issuer instance (own number blocks).
-        let reconciler = invoice_issuer::reconciler::InvoiceReconciler::new(
-            Arc::new(self.invoice_issuer(store.clone(), wixtar.clone(), &master, RECONCILER_UPLOAD_ATTEMPTS)?),
-            invoice_issuer::reconciler::ReconcilerConfig::default(),
-        );
-        let period_close = period_close::PeriodClose::new(
-            &period_close::Config {
-                table_name: self.config.table_name.clone(),
-                wixtar_api_url: self.wixtar_url.clone(),
-                master_key_secret_id: self.secret_ids.master_key.clone(),
-                look_back_periods: 3,
-            },
-            period_close::Dependencies {
-                store: Arc::new(store.clone()),
-                wixtar: wixtar.clone(),
-                master_keys: MasterKeys::from_secret(&master).map_err(|e| e.to_string())?,
-            },
-        );
-        let renewal_deps = renewal_jobs::Dependencies { store: Arc::new(store.clone()), gateway, events: self.publisher.clone() };
+    /// One function as its Lambda's cold start builds it (a new instance each call: its own
+    /// secrets read, its own number blocks).
+    async fn function<F: Function>(&self, logical_id: &str) -> Result<Arc<F>, String> {
+        wiring::build::<F>(&self.vars(logical_id)?, &self.edges).await.map(Arc::new).map_err(|e| format!("{logical_id}: {e}"))
+    }
+
+    /// Builds each function's handler, keyed by its logical id in template.yaml.
+    async fn cold_start(&self) -> Result<Handlers, String> {
         let mut http: HashMap<String, Arc<dyn HttpHandler>> = HashMap::new();
-        http.insert("PlanCheckoutFunction".into(), Arc::new(plan_checkout));
-        http.insert("CredentialSaveFunction".into(), Arc::new(credential_save));
-        http.insert("OrderWebhookFunction".into(), Arc::new(order_webhook));
+        http.insert("PlanCheckoutFunction".into(), self.function::<plan_checkout::PlanCheckout>("PlanCheckoutFunction").await?);
+        http.insert("CredentialSaveFunction".into(), self.function::<credential_save::CredentialSave>("CredentialSaveFunction").await?);
+        http.insert("OrderWebhookFunction".into(), self.function::<order_webhook::OrderWebhook>("OrderWebhookFunction").await?);
         let mut events: HashMap<String, Arc<dyn EventHandler>> = HashMap::new();
-        events.insert(
-            "NotifierFunction".into(),
-            Arc::new(mail::notifier(&self.sdk, self.store(), self.clock.clone(), &mail::Sender::from_template(&self.config.template)?, self.mailbox.clone())),
-        );
+        events.insert("NotifierFunction".into(), self.function::<notifier::Notifier>("NotifierFunction").await?);
         let mut streams: HashMap<String, Arc<dyn StreamHandler>> = HashMap::new();
-        streams.insert("InvoiceIssuerFunction".into(), invoice_issuer);
+        streams.insert("InvoiceIssuerFunction".into(), self.function::<invoice_issuer::InvoiceIssuer>("InvoiceIssuerFunction").await?);
         let mut jobs: HashMap<String, Arc<dyn ScheduledJob>> = HashMap::new();
-        jobs.insert("InvoiceReconcilerFunction".into(), Arc::new(reconciler));
-        jobs.insert("RenewalCutoffFunction".into(), Arc::new(renewal_jobs::RenewalCutoff::new(&renewal_config, renewal_deps.clone())));
-        jobs.insert("RenewalChargeFunction".into(), Arc::new(renewal_jobs::RenewalCharge::new(&renewal_config, renewal_deps)));
-        jobs.insert("PeriodCloseFunction".into(), Arc::new(period_close));
+        // The reconciler is its own Lambda: its own issuer instance (own number blocks).
+        jobs.insert("InvoiceReconcilerFunction".into(), self.function::<InvoiceReconciler>("InvoiceReconcilerFunction").await?);
+        jobs.insert("RenewalCutoffFunction".into(), self.function::<renewal_jobs::RenewalCutoff>("RenewalCutoffFunction").await?);
+        jobs.insert("RenewalChargeFunction".into(), self.function::<renewal_jobs::RenewalCharge>("RenewalChargeFunction").await?);
+        jobs.insert("PeriodCloseFunction".into(), self.function::<period_close::PeriodClose>("PeriodCloseFunction").await?);
+        jobs.insert("InvoicePrizesFunction".into(), self.function::<invoice_prizes::InvoicePrizes>("InvoicePrizesFunction").await?);
         Ok(Handlers { http, jobs, events, streams })
     }
 }

@@ -22,9 +22,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use einvoice_adapters::mail::{MailError, Mailer, OutgoingMail, SesMailer};
-use einvoice_adapters::store::Store;
 use einvoice_adapters::stream::{StreamRecord, StreamSettled};
-use einvoice_domain::Clock;
 use serde::{Deserialize, Serialize};
 
 use crate::LocalQuery;
@@ -67,22 +65,10 @@ impl Sender {
     }
 }
 
-/// The notifier as its Lambda's `main.rs` builds it (SES through moto), with short retry pauses
-/// and the mailbox recording what SES accepted.
-pub fn notifier(sdk: &aws_types::SdkConfig, store: Store, clock: Arc<dyn Clock>, sender: &Sender, mailbox: Arc<Mailbox>) -> notifier::Notifier {
-    let config = notifier::Config {
-        table_name: store.table().to_owned(),
-        mail_from: sender.address.clone(),
-        send: notifier::SendPolicy { max_attempts: 5, base_delay: std::time::Duration::from_millis(20) },
-    };
-    let ses = SesMailer::new(SesMailer::client(sdk), &sender.address);
-    notifier::Notifier::new(&config, notifier::Dependencies { store: Arc::new(store), mailer: Arc::new(Recorded { ses, mailbox }), clock })
-}
-
 /// SES with the mailbox behind it: what SES accepted is kept under its message id.
-struct Recorded {
-    ses: SesMailer,
-    mailbox: Arc<Mailbox>,
+pub(crate) struct Recorded {
+    pub(crate) ses: SesMailer,
+    pub(crate) mailbox: Arc<Mailbox>,
 }
 
 #[async_trait]

@@ -1,11 +1,12 @@
 //! `local-stack [serve|demo|soak]`: serve the whole product on 127.0.0.1 against moto, walk a
 //! demo scenario against a running stack, or soak it (`./infra/soak`).
 
-use einvoice_adapters::{config, telemetry};
+use einvoice_adapters::config::{ProcessEnv, Vars};
+use einvoice_adapters::telemetry;
 use local_stack::{LocalConfig, LocalStack, client, default_template_path, demo, soak};
 
 fn port(name: &str, default: u16) -> u16 {
-    config::optional(name, &default.to_string()).parse().unwrap_or(default)
+    ProcessEnv.optional(name, &default.to_string()).parse().unwrap_or(default)
 }
 
 #[tokio::main]
@@ -13,13 +14,13 @@ async fn main() {
     telemetry::init();
     let code = match std::env::args().nth(1).as_deref() {
         Some("demo") => {
-            let url = config::optional("LOCAL_STACK_URL", &format!("http://127.0.0.1:{}", port("PORT", 3000)));
+            let url = ProcessEnv.optional("LOCAL_STACK_URL", &format!("http://127.0.0.1:{}", port("PORT", 3000)));
             demo::run(&url, &format!("http://127.0.0.1:{}", port("WIXTAR_SIM_PORT", 4010))).await
         }
         Some("soak") => {
-            let number = |name: &str, default: usize| config::optional(name, &default.to_string()).parse().unwrap_or(default);
+            let number = |name: &str, default: usize| ProcessEnv.optional(name, &default.to_string()).parse().unwrap_or(default);
             soak::run(soak::SoakConfig {
-                base_url: config::optional("LOCAL_STACK_URL", &format!("http://127.0.0.1:{}", port("PORT", 3000))),
+                base_url: ProcessEnv.optional("LOCAL_STACK_URL", &format!("http://127.0.0.1:{}", port("PORT", 3000))),
                 wixtar_url: format!("http://127.0.0.1:{}", port("WIXTAR_SIM_PORT", 4010)),
                 merchants: number("SOAK_MERCHANTS", 3),
                 orders_per_merchant: number("SOAK_ORDERS", 100),
@@ -43,15 +44,15 @@ async fn main() {
 async fn serve() -> i32 {
     let config = LocalConfig {
         port: port("PORT", 3000),
-        table_name: config::optional("TABLE_NAME", "einvoice-local"),
-        event_bus_name: config::optional("EVENT_BUS_NAME", "einvoice-local-events"),
-        platform_secret: config::optional("PLATFORM_SIGNING_SECRET", client::LOCAL_PLATFORM_SECRET),
-        payment_secret: config::optional("PAYMENT_SIGNING_SECRET", client::LOCAL_PAYMENT_SECRET),
-        plan_catalogue: config::optional("PLAN_CATALOGUE", local_stack::DEFAULT_PLAN_CATALOGUE),
+        table_name: ProcessEnv.optional("TABLE_NAME", "einvoice-local"),
+        event_bus_name: ProcessEnv.optional("EVENT_BUS_NAME", "einvoice-local-events"),
+        platform_secret: ProcessEnv.optional("PLATFORM_SIGNING_SECRET", client::LOCAL_PLATFORM_SECRET),
+        payment_secret: ProcessEnv.optional("PAYMENT_SIGNING_SECRET", client::LOCAL_PAYMENT_SECRET),
+        plan_catalogue: ProcessEnv.optional("PLAN_CATALOGUE", local_stack::DEFAULT_PLAN_CATALOGUE),
         wixtar_port: port("WIXTAR_SIM_PORT", 4010),
         payment_port: port("PAYMENT_SIM_PORT", 4020),
         template: std::env::var("TEMPLATE_PATH").map(Into::into).unwrap_or_else(|_| default_template_path()),
-        webhook_read_back: config::optional("ORDER_WEBHOOK_READ_BACK", "true") == "true",
+        webhook_read_back: ProcessEnv.optional("ORDER_WEBHOOK_READ_BACK", "true") == "true",
         consume_stream: true,
     };
     match LocalStack::start(config).await {

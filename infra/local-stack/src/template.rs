@@ -2,6 +2,7 @@
 //! schedules, the event rules and the stream's event source mappings, so the local stack builds
 //! the same table and wires the same triggers as AWS would.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -119,6 +120,14 @@ pub struct StreamMapping {
     pub filters: Vec<serde_json::Value>,
 }
 
+/// One of a function's `Environment.Variables`, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvValue {
+    Literal(String),
+    /// `!Ref Name`: a parameter or a resource.
+    Ref(String),
+}
+
 /// The parts of template.yaml the local stack follows.
 #[derive(Debug, Clone)]
 pub struct Template {
@@ -127,6 +136,28 @@ pub struct Template {
     pub schedules: Vec<ScheduledFunction>,
     pub event_rules: Vec<EventRule>,
     pub stream_mappings: Vec<StreamMapping>,
+    /// Each function's environment (`Globals` first, then its own), by logical id.
+    pub environments: BTreeMap<String, BTreeMap<String, EnvValue>>,
+    /// `Parameters` with a `Default`.
+    pub parameter_defaults: BTreeMap<String, String>,
+}
+
+/// `Environment.Variables` of a function or of `Globals.Function`.
+fn environment(holder: Option<&Value>, owner: &str) -> Result<BTreeMap<String, EnvValue>, String> {
+    let variables = holder.and_then(|h| h.get("Environment")).and_then(|e| e.get("Variables")).and_then(Value::as_mapping);
+    let mut env = BTreeMap::new();
+    for (name, value) in variables.into_iter().flatten() {
+        let name = name.as_str().ok_or_else(|| format!("{owner}: an environment variable name is not a string"))?.to_owned();
+        let value = match value {
+            Value::Tagged(tagged) if tagged.tag == "Ref" => EnvValue::Ref(tagged.value.as_str().unwrap_or_default().to_owned()),
+            Value::String(s) => EnvValue::Literal(s.clone()),
+            Value::Number(n) => EnvValue::Literal(n.to_string()),
+            Value::Bool(b) => EnvValue::Literal(b.to_string()),
+            other => return Err(format!("{owner}: {name} is {other:?}; the local stack resolves literals and !Ref only")),
+        };
+        env.insert(name, value);
+    }
+    Ok(env)
 }
 
 impl Template {
@@ -144,6 +175,22 @@ impl Template {
         let mut schedules = Vec::new();
         let mut event_rules = Vec::new();
         let mut stream_mappings = Vec::new();
+        let mut environments = BTreeMap::new();
+        let globals = environment(doc.get("Globals").and_then(|g| g.get("Function")), "Globals")?;
+        let parameter_defaults = doc
+            .get("Parameters")
+            .and_then(Value::as_mapping)
+            .into_iter()
+            .flatten()
+            .filter_map(|(name, p)| {
+                let default = match p.get("Default")? {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    _ => return None,
+                };
+                Some((name.as_str()?.to_owned(), default))
+            })
+            .collect();
         for (name, resource) in resources {
             let name = name.as_str().unwrap_or_default().to_owned();
             match resource.get("Type").and_then(Value::as_str) {
@@ -152,6 +199,9 @@ impl Template {
                     table = Some(serde_yaml::from_value(props).map_err(|e| format!("{name}: {e}"))?);
                 }
                 Some("AWS::Serverless::Function") => {
+                    let mut env = globals.clone();
+                    env.extend(environment(resource.get("Properties"), &name)?);
+                    environments.insert(name.clone(), env);
                     let events = resource.get("Properties").and_then(|p| p.get("Events")).and_then(Value::as_mapping);
                     for (_, event) in events.into_iter().flatten() {
                         if event.get("Type").and_then(Value::as_str) == Some("Schedule") {
@@ -188,7 +238,8 @@ impl Template {
                 _ => {}
             }
         }
-        Ok(Self { table: table.ok_or("template.yaml declares no DynamoDB table")?, routes, schedules, event_rules, stream_mappings })
+        let table = table.ok_or("template.yaml declares no DynamoDB table")?;
+        Ok(Self { table, routes, schedules, event_rules, stream_mappings, environments, parameter_defaults })
     }
 }
 
@@ -297,6 +348,17 @@ mod tests {
         assert!(!pattern_matches(&pattern, Some(&serde_json::json!({"a": {"S": "x"}, "b": {"N": "0"}}))));
         assert!(!pattern_matches(&pattern, Some(&serde_json::json!({}))));
         assert!(pattern_matches(&serde_json::json!({"c": [{"exists": true}]}), Some(&serde_json::json!({"c": 1}))));
+    }
+
+    #[test]
+    fn reads_each_functions_environment_with_the_globals() {
+        let t = template();
+        let env = &t.environments["InvoiceReconcilerFunction"];
+        assert_eq!(env["TABLE_NAME"], EnvValue::Ref("StateTable".into()));
+        assert_eq!(env["WIXTAR_API_URL"], EnvValue::Ref("WixtarApiUrl".into()));
+        assert_eq!(env["UPLOAD_MAX_ATTEMPTS"], EnvValue::Literal("2".into()));
+        assert_eq!(t.environments["InvoiceIssuerFunction"]["UPLOAD_MAX_ATTEMPTS"], EnvValue::Literal("4".into()));
+        assert_eq!(t.parameter_defaults["MailFromAddress"], "noreply@example.com");
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! Wixtar simulator: contact hand-off (onboarding), POS credential check, number-range
-//! allocation and query (books of 50), invoice upload and look-up, voids, allowances and
-//! unused-number reports; credential registry, book limits and fault injection for tests.
+//! allocation and query (books of 50), invoice upload and look-up, voids, allowances,
+//! unused-number reports and MOF's winners lists (中獎清冊); credential registry, book limits
+//! and fault injection for tests.
 //! Wire format: docs/wixtar-protocol.md. What Wixtar checks beyond the shapes (the POS
 //! identity's form, periods, numbers, the MIG 4.0 tax rules, allowances and voids) is
 //! `einvoice_adapters::wixtar::rules`, the statement the in-memory fake refuses with too; the
 //! requests are read into the client's own wire types.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
@@ -15,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use einvoice_adapters::wixtar::rules::{self, HeldAllowance, Refusal};
-use einvoice_adapters::wixtar::{AllowanceUpload, InvoiceUpload, PosIdentity, WireRange};
+use einvoice_adapters::wixtar::{AllowanceUpload, InvoiceUpload, PosIdentity, Winner, WireRange};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -37,6 +38,8 @@ pub struct WixtarSim {
     invoices: Mutex<Vec<ReceivedInvoice>>,
     /// 空白字軌 reports received.
     unused_reports: Mutex<Vec<Value>>,
+    /// Period → MOF's list of winners, once published (`POST /_sim/winners`).
+    winners: Mutex<BTreeMap<String, Vec<Winner>>>,
 }
 
 /// One book handed out by `/api/v1/pos/number-ranges/allocate`.
@@ -86,6 +89,8 @@ pub fn router_with(sim: Arc<WixtarSim>) -> Router {
         .route("/api/v1/allowances", post(upload_allowance))
         .route("/api/v1/allowances/void", post(void_allowance))
         .route("/api/v1/pos/number-ranges/unused", post(report_unused))
+        .route("/api/v1/pos/winners/query", post(query_winners))
+        .route("/_sim/winners", get(list_winners).post(publish_winners))
         .route("/_sim/unused-reports", get(list_unused_reports))
         .route("/_sim/onboarding", get(list_onboarding))
         .route("/_sim/invoices", get(list_invoices))
@@ -230,14 +235,16 @@ fn period_of(body: &Value) -> Result<&str, Response> {
     field(body, "period").filter(|p| rules::valid_period(p)).ok_or_else(|| refusal(rules::BAD_PERIOD))
 }
 
+/// The start of a POS call about a period: [`pos_call`], then its `period`; the caller's UBN and the period.
+async fn pos_period_call<'b>(sim: &WixtarSim, body: &'b Value) -> Result<(String, &'b str), Response> {
+    let ubn = pos_call(sim, body).await?;
+    Ok((ubn, period_of(body)?))
+}
+
 /// `POST /api/v1/pos/number-ranges/query`: the ranges assigned to the POS for a period.
 async fn query_ranges(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value>) -> Response {
-    let ubn = match pos_call(&sim, &body).await {
-        Ok(ubn) => ubn,
-        Err(refusal) => return refusal,
-    };
-    let period = match period_of(&body) {
-        Ok(period) => period,
+    let (ubn, period) = match pos_period_call(&sim, &body).await {
+        Ok(call) => call,
         Err(refusal) => return refusal,
     };
     let allocations = sim.allocations.lock().unwrap();
@@ -439,6 +446,43 @@ async fn list_unused_reports(State(sim): State<Arc<WixtarSim>>) -> Json<Value> {
     Json(Value::Array(sim.unused_reports.lock().unwrap().clone()))
 }
 
+/// `POST /api/v1/pos/winners/query` `{"pos", "period"}`: the POS checks, the period, then
+/// [`rules::winners_for`]: `{"status": "not_yet"}` before the period's list is published, else
+/// `{"status": "published", "winners"}` with the UBN's own uploads of that period on it.
+async fn query_winners(State(sim): State<Arc<WixtarSim>>, Json(body): Json<Value>) -> Response {
+    let (ubn, period) = match pos_period_call(&sim, &body).await {
+        Ok(call) => call,
+        Err(refusal) => return refusal,
+    };
+    let answer = {
+        let invoices = sim.invoices.lock().unwrap();
+        let uploaded = |number: &str| invoices.iter().any(|i| i.ubn == ubn && i.upload.number == number && i.upload.period == period);
+        rules::winners_for(sim.winners.lock().unwrap().get(period).map(Vec::as_slice), uploaded)
+    };
+    sim.faults.after(Json(answer).into_response())
+}
+
+#[derive(Deserialize)]
+struct WinnersList {
+    period: String,
+    winners: Vec<Winner>,
+}
+
+/// `POST /_sim/winners {"period", "winners": [{"number", "kind", "amount"}]}` → `204`: MOF's
+/// list of the period is published (added to what was published of it, [`rules::publish_winners`]);
+/// a malformed period or number → `400`, nothing published.
+async fn publish_winners(State(sim): State<Arc<WixtarSim>>, Json(list): Json<WinnersList>) -> Response {
+    match rules::publish_winners(&mut sim.winners.lock().unwrap(), &list.period, &list.winners) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(r) => refusal(r),
+    }
+}
+
+/// `GET /_sim/winners` → `{period: [{"number", "kind", "amount"}]}`: what was published.
+async fn list_winners(State(sim): State<Arc<WixtarSim>>) -> Json<BTreeMap<String, Vec<Winner>>> {
+    Json(sim.winners.lock().unwrap().clone())
+}
+
 async fn set_faults(State(sim): State<Arc<WixtarSim>>, Json(req): Json<FaultRequest>) -> StatusCode {
     sim.faults.set(req);
     StatusCode::NO_CONTENT
@@ -530,6 +574,28 @@ mod tests {
             let t = rules::track_for(period);
             assert!(t.len() == 2 && t.bytes().all(|b| b.is_ascii_uppercase()), "{period} → {t}");
         }
+    }
+
+    #[tokio::test]
+    async fn winners_are_published_listed_and_answered_per_seller() {
+        let sim = crate::serve(router(), 0).await.unwrap();
+        let (_, book) = allocate(sim.addr, UBN, "11512", "req-1").await;
+        let number = format!("UA{}", book["range"]["first"].as_str().unwrap());
+        assert_eq!(upload(sim.addr, UBN, &invoice(&number)).await.0, 200);
+        let ask = |ubn: &'static str| call(sim.addr, "POST", "/api/v1/pos/winners/query", Some(json!({"pos": pos(ubn), "period": "11512"})));
+        assert_eq!(ask(UBN).await, (200, json!({"status": "not_yet"})));
+        let list = json!({"period": "11512", "winners": [{"number": number, "kind": "sixth", "amount": 200}, {"number": "UA99999999", "kind": "cloud", "amount": 500}]});
+        assert_eq!(call(sim.addr, "POST", "/_sim/winners", Some(list.clone())).await.0, 204);
+        assert_eq!(ask(UBN).await, (200, json!({"status": "published", "winners": [{"number": number, "kind": "sixth", "amount": 200}]})));
+        assert_eq!(ask(OTHER_UBN).await, (200, json!({"status": "published", "winners": []})));
+        assert_eq!(call(sim.addr, "GET", "/_sim/winners", None).await, (200, json!({"11512": list["winners"]})));
+        // A malformed list publishes nothing; an unknown kind is refused by the decoder.
+        let bad = json!({"period": "11510", "winners": [{"number": "UA1", "kind": "sixth", "amount": 200}]});
+        assert_eq!(call(sim.addr, "POST", "/_sim/winners", Some(bad)).await.0, 400);
+        assert_eq!(call(sim.addr, "POST", "/_sim/winners", Some(json!({"period": "11511", "winners": []}))).await.0, 400);
+        let unknown = json!({"period": "11510", "winners": [{"number": "UA00000001", "kind": "seventh", "amount": 1}]});
+        assert_eq!(call(sim.addr, "POST", "/_sim/winners", Some(unknown)).await.0, 422);
+        assert_eq!(call(sim.addr, "GET", "/_sim/winners", None).await.1.as_object().unwrap().len(), 1);
     }
 
     #[tokio::test]

@@ -28,10 +28,12 @@ mod dynamodb;
 pub mod memory;
 pub mod orders;
 mod ports;
+pub mod prizes;
 
 pub use dynamodb::Store;
 pub(crate) use dynamodb::attribute;
-pub use ports::{DueIndex, IdempotencyStore, InvoiceStore, MailLedger, NumberLedger, OrderStore, PlanStore, SettingsStore};
+pub use ports::{DueIndex, IdempotencyStore, InvoiceStore, MailLedger, NumberLedger, OrderStore, PlanStore, PrizeStore, SettingsStore};
+pub use prizes::{PrizeItem, PrizeListItem, PrizeMarked, PrizeStamp};
 
 pub const EXPIRY_INDEX: &str = "by-expiry";
 

@@ -58,6 +58,8 @@ pub mod order_keys {
         format!("SKIPPED#{number}")
     }
     pub const CLOSED: &str = "CLOSED";
+    /// A period's list of winning invoices (中獎清冊), handled.
+    pub const PRIZES: &str = "PRIZES";
     pub fn period(period: &str) -> String {
         format!("PERIOD#{period}")
     }
@@ -378,6 +380,9 @@ pub struct InvoiceItem {
     /// 作廢: when the provider confirmed the void.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voided_at: Option<DateTime<Utc>>,
+    /// 中獎: set when MOF's list names the invoice ([`PrizeStore`](super::PrizeStore)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prize: Option<super::PrizeItem>,
 }
 
 /// One allowance (折讓單) of an invoice.
@@ -640,6 +645,7 @@ mod tests {
             upload: UploadState { status: UploadStatus::Pending, attempts: 0, last_error: None, uploaded_at: None, deadline: at },
             allowances: Vec::new(),
             voided_at: None,
+            prize: None,
         }
     }
 

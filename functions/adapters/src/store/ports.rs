@@ -13,6 +13,7 @@ use super::orders::{
     AllowanceItem, AllowanceStatus, Due, DueOrder, InvoiceItem, InvoiceStatus, IssueContext, OrderHead, OrderItem, OrderWrite, PeriodCloseItem, PeriodNumbers,
     RangeItem, WebhookContext,
 };
+use super::prizes::{PrizeItem, PrizeListItem, PrizeMarked, PrizeStamp};
 use super::{Claim, ExpiringPlans, IdempotencyItem, MerchantItems, NoticeItem, PlanItem, PlanOrderItem, StoreError};
 use crate::mail::{MailClaim, MailItem};
 use crate::settings::SettingsItem;
@@ -261,4 +262,36 @@ pub trait DueIndex: Send + Sync {
     /// Orders whose invoice work is due at `now`, earliest first, at most `limit`; `true` when
     /// more may be due than returned (always when more are). Reads only due entries.
     async fn due_orders(&self, now: DateTime<Utc>, limit: usize) -> Result<(Vec<DueOrder>, bool), StoreError>;
+}
+
+/// 中獎: the `prize` map on winning invoices (docs/table-layout.md §3.8, §6.14). Every write
+/// is one conditional update of the invoice item.
+#[async_trait]
+pub trait PrizeStore: Send + Sync {
+    /// The invoice of `seller_ubn` that holds `number`, through its number guard
+    /// (`INVOICENO#{seller_ubn}#{number}` / `REF`, which names the merchant and order): two
+    /// reads. `None` when the seller issued no invoice with that number here.
+    async fn invoice_by_number(&self, seller_ubn: &str, number: &str) -> Result<Option<InvoiceItem>, StoreError>;
+
+    /// Marks the invoice a winner with `prize` (as marked: `notified_at`, `printed_at` and
+    /// `printed_by` are not written), only if it has no prize yet. Marking the same prize again
+    /// ([`PrizeItem::same_prize`]) changes nothing and answers [`PrizeMarked::Unchanged`] with
+    /// the stored one; a different prize is `Conflict`.
+    async fn mark_prize(&self, merchant_id: &str, order_id: &str, prize: &PrizeItem) -> Result<PrizeMarked, StoreError>;
+
+    /// Records that the winner was told (`prize.notified_at`), only once: `Recorded(at)` for
+    /// the first call, `AlreadyRecorded(first)` after.
+    async fn record_prize_notified(&self, merchant_id: &str, order_id: &str, at: DateTime<Utc>) -> Result<PrizeStamp, StoreError>;
+
+    /// Records the print of the winning proof (`prize.printed_at`, `printed_by` = `request`),
+    /// the conditional write that allows exactly one print: of concurrent callers one gets
+    /// `Recorded(at)`, the others `AlreadyRecorded(printed_at)`; a later call of the same
+    /// `request` gets `Recorded(printed_at)` again (it may render the same document).
+    async fn record_prize_printed(&self, merchant_id: &str, order_id: &str, request: &str, at: DateTime<Utc>) -> Result<PrizeStamp, StoreError>;
+
+    /// The merchant's handled list of winners of `period`, if the prize job finished it.
+    async fn prize_list(&self, merchant_id: &str, period: &str) -> Result<Option<PrizeListItem>, StoreError>;
+
+    /// Records the list as handled; the first record stays (a repeat changes nothing).
+    async fn record_prize_list(&self, list: &PrizeListItem) -> Result<(), StoreError>;
 }

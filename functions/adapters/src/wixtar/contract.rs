@@ -8,14 +8,19 @@
 //! Each check works with a UBN of its own (random, checksum valid) and so with books, uploads
 //! and request ids of its own: checks may share one Wixtar. Except
 //! [`faults_fail_before_or_after_the_work`]: faults are armed for the whole Wixtar, so it needs
-//! one to itself.
+//! one to itself. The winners checks publish MOF's lists of periods no other check publishes,
+//! each its own.
 
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use einvoice_domain::{Company, Contact, Ubn};
 
-use super::{AllowanceUpload, InvoiceUpload, OnboardingRequest, PosIdentity, UnusedSpan, UploadItem, UploadReceipt, WireRange, WixtarClient};
+use einvoice_domain::PrizeKind;
+
+use super::{
+    AllowanceUpload, InvoiceUpload, OnboardingRequest, PosIdentity, UnusedSpan, UploadItem, UploadReceipt, Winner, WinnersAnswer, WireRange, WixtarClient,
+};
 use crate::testing::{FakeWixtar, Fault};
 use crate::upstream::UpstreamError;
 
@@ -28,6 +33,8 @@ pub trait WixtarControl: Send + Sync {
     fn limit_books(&self, ubn: &str, books: u32) -> impl Future<Output = ()> + Send;
     /// From now on only `rid` is accepted for `ubn`.
     fn register(&self, ubn: &str, rid: &str) -> impl Future<Output = ()> + Send;
+    /// Publishes MOF's list of winners of `period` (added to what was published of it).
+    fn publish_winners(&self, period: &str, winners: &[Winner]) -> impl Future<Output = ()> + Send;
 }
 
 impl WixtarControl for FakeWixtar {
@@ -41,6 +48,10 @@ impl WixtarControl for FakeWixtar {
 
     async fn register(&self, ubn: &str, rid: &str) {
         FakeWixtar::register(self, ubn, rid);
+    }
+
+    async fn publish_winners(&self, period: &str, winners: &[Winner]) {
+        FakeWixtar::publish_winners(self, period, winners).expect("a well-formed list");
     }
 }
 
@@ -424,6 +435,7 @@ pub async fn registered_credentials_are_checked(w: &(impl WixtarClient + ?Sized)
     assert_refused(w.upload_invoice(&p, &invoice(&ubn, &number_in(&mine, 0))).await, 401, "invalid_credentials");
     assert_refused(w.find_invoice(&p, &number_in(&mine, 0)).await, 401, "invalid_credentials");
     assert_refused(w.report_unused(&p, PERIOD, &[]).await, 401, "invalid_credentials");
+    assert_refused(w.winners(&p, PERIOD).await, 401, "invalid_credentials");
     let real = PosIdentity { rid: "the-real-rid".into(), ..p.clone() };
     assert_eq!(w.number_ranges(&real, PERIOD).await.unwrap(), std::slice::from_ref(&mine));
     assert_eq!(w.upload_invoice(&real, &invoice(&ubn, &number_in(&mine, 0))).await.unwrap(), receipt(&number_in(&mine, 0), "accepted"));
@@ -460,6 +472,88 @@ pub async fn faults_fail_before_or_after_the_work(w: &(impl WixtarClient + ?Size
     assert!(w.number_ranges(&p, PERIOD).await.is_ok(), "a count of 0 disarms");
 }
 
+fn winner(number: &str, kind: PrizeKind, amount: u64) -> Winner {
+    Winner { number: number.into(), kind, amount }
+}
+
+fn published(winners: &[Winner]) -> WinnersAnswer {
+    WinnersAnswer::Published { winners: winners.to_vec() }
+}
+
+/// A book of `period` for `pos`, with its first `count` numbers uploaded (B2C invoices of 150).
+async fn uploaded(w: &(impl WixtarClient + ?Sized), pos: &PosIdentity, period: &str, count: u32) -> (WireRange, Vec<String>) {
+    let book = w.allocate_range(pos, period, &format!("r-{period}")).await.expect("allocation answers").expect("a book is left");
+    let mut numbers = Vec::new();
+    for n in 0..count {
+        let upload = InvoiceUpload { period: period.into(), ..invoice(&pos.ubn, &number_in(&book, n)) };
+        w.upload_invoice(pos, &upload).await.expect("the upload is accepted");
+        numbers.push(upload.number);
+    }
+    (book, numbers)
+}
+
+/// Until MOF's list of a period is published the answer is "not yet" (however often asked);
+/// then the list, which may hold none of the UBN's numbers.
+pub async fn winners_are_not_yet_until_the_list_is_published(w: &(impl WixtarClient + ?Sized), c: &impl WixtarControl) {
+    const DRAWN: &str = "11508";
+    const EMPTY: &str = "11504";
+    let p = pos(&unique_ubn());
+    let (_, numbers) = uploaded(w, &p, DRAWN, 2).await;
+    assert_eq!(w.winners(&p, DRAWN).await.unwrap(), WinnersAnswer::NotYet);
+    assert_eq!(w.winners(&p, DRAWN).await.unwrap(), WinnersAnswer::NotYet, "asked again");
+    c.publish_winners(DRAWN, &[winner(&numbers[1], PrizeKind::Sixth, 200)]).await;
+    assert_eq!(w.winners(&p, DRAWN).await.unwrap(), published(&[winner(&numbers[1], PrizeKind::Sixth, 200)]));
+    assert_eq!(w.winners(&p, DRAWN).await.unwrap(), published(&[winner(&numbers[1], PrizeKind::Sixth, 200)]), "a repeat answers the same");
+    c.publish_winners(EMPTY, &[]).await;
+    assert_eq!(w.winners(&p, EMPTY).await.unwrap(), published(&[]), "published with no winners is not \"not yet\"");
+    assert_eq!(w.winners(&p, "11502").await.unwrap(), WinnersAnswer::NotYet, "other periods are not published with it");
+    assert_refused(w.winners(&p, "11509").await, 400, "period");
+}
+
+/// A UBN is answered only the numbers on the list it uploaded for that period, in the list's
+/// order: never another seller's, never a number of its book it did not upload, never one it
+/// uploaded for another period.
+pub async fn winners_are_only_the_sellers_own_uploaded_numbers(w: &(impl WixtarClient + ?Sized), c: &impl WixtarControl) {
+    const DRAWN: &str = "11510";
+    let (a, b) = (pos(&unique_ubn()), pos(&unique_ubn()));
+    let (book_a, mine) = uploaded(w, &a, DRAWN, 2).await;
+    let (_, theirs) = uploaded(w, &b, DRAWN, 1).await;
+    let (_, mine_later) = uploaded(w, &a, PERIOD, 1).await;
+    let never_uploaded = number_in(&book_a, 2);
+    let list = [
+        winner(&theirs[0], PrizeKind::Grand, 2_000_000),
+        winner(&mine[0], PrizeKind::First, 200_000),
+        winner(&never_uploaded, PrizeKind::Sixth, 200),
+        winner(&mine_later[0], PrizeKind::Sixth, 200),
+        winner("ZZ99999999", PrizeKind::Cloud, 500),
+    ];
+    c.publish_winners(DRAWN, &list).await;
+    assert_eq!(w.winners(&a, DRAWN).await.unwrap(), published(&[winner(&mine[0], PrizeKind::First, 200_000)]));
+    assert_eq!(w.winners(&b, DRAWN).await.unwrap(), published(&[winner(&theirs[0], PrizeKind::Grand, 2_000_000)]));
+    let other_machine = PosIdentity { pos_code: "POS-02".into(), pid: "PID-000999".into(), ..a.clone() };
+    assert_eq!(w.winners(&other_machine, DRAWN).await.unwrap(), published(&[winner(&mine[0], PrizeKind::First, 200_000)]), "every POS of the UBN");
+    assert_eq!(w.winners(&pos(&unique_ubn()), DRAWN).await.unwrap(), published(&[]), "a UBN with no uploads");
+    // More of the list arrives: in the list's order.
+    c.publish_winners(DRAWN, &[winner(&mine[1], PrizeKind::Cloud, 2_000)]).await;
+    assert_eq!(w.winners(&a, DRAWN).await.unwrap(), published(&[winner(&mine[0], PrizeKind::First, 200_000), winner(&mine[1], PrizeKind::Cloud, 2_000)]));
+}
+
+/// Faults apply to the winners call like the others: `Unavailable` before the answer, an
+/// `AfterWork` loses the answer (the call is read-only: asking again answers the same).
+/// Needs a Wixtar of its own.
+pub async fn faults_apply_to_the_winners_call(w: &(impl WixtarClient + ?Sized), c: &impl WixtarControl) {
+    const DRAWN: &str = "11506";
+    let p = pos(&unique_ubn());
+    let (_, numbers) = uploaded(w, &p, DRAWN, 1).await;
+    c.publish_winners(DRAWN, &[winner(&numbers[0], PrizeKind::Fifth, 1_000)]).await;
+    c.fail_next(Fault::Unavailable, 1).await;
+    assert_unavailable(w.winners(&p, DRAWN).await);
+    assert_eq!(w.winners(&p, DRAWN).await.unwrap(), published(&[winner(&numbers[0], PrizeKind::Fifth, 1_000)]));
+    c.fail_next(Fault::AfterWork, 1).await;
+    assert_unavailable(w.winners(&p, DRAWN).await);
+    assert_eq!(w.winners(&p, DRAWN).await.unwrap(), published(&[winner(&numbers[0], PrizeKind::Fifth, 1_000)]));
+}
+
 /// One test per contract check, each against a Wixtar made by `let <pattern> = <make>;`, passed
 /// as `<client>, <control>`: `wixtar_contract_tests!(let w = FakeWixtar::new(); &w, &w);`.
 #[macro_export]
@@ -479,6 +573,9 @@ macro_rules! wixtar_contract_tests {
             unused_numbers_are_reported_again_and_again,
             registered_credentials_are_checked,
             faults_fail_before_or_after_the_work,
+            winners_are_not_yet_until_the_list_is_published,
+            winners_are_only_the_sellers_own_uploaded_numbers,
+            faults_apply_to_the_winners_call,
         );
     };
 }

@@ -7,7 +7,9 @@
 //! contract suite (`wixtar/contract.rs`) runs the same calls against both. Pure functions: the
 //! callers keep their own state and pass in what a check needs.
 
-use super::{AllowanceUpload, InvoiceUpload, PosIdentity, WireRange};
+use std::collections::BTreeMap;
+
+use super::{AllowanceUpload, InvoiceUpload, PosIdentity, Winner, WinnersAnswer, WireRange};
 use crate::upstream::UpstreamError;
 
 /// Numbers per book (本): every allocation hands out one book.
@@ -45,7 +47,11 @@ impl Refusal {
 
     /// The answer's body, `{"error":"…"}`.
     pub fn body(&self) -> String {
-        serde_json::json!({ "error": self.error }).to_string()
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            error: &'a str,
+        }
+        serde_json::to_string(&Body { error: self.error }).expect("a string serializes")
     }
 }
 
@@ -256,9 +262,72 @@ pub fn may_void<'a>(held: impl IntoIterator<Item = HeldAllowance<'a>>) -> Result
     }
 }
 
+/// What Wixtar answers a UBN about a period's winners: [`WinnersAnswer::NotYet`] while MOF's
+/// list of the period is not `published`; else the list's winners whose number the UBN
+/// `uploaded` for that period, in the list's order (another seller's numbers are never
+/// answered). Void invoices stay on the list: who may claim is decided by the caller.
+pub fn winners_for(published: Option<&[Winner]>, uploaded: impl Fn(&str) -> bool) -> WinnersAnswer {
+    match published {
+        None => WinnersAnswer::NotYet,
+        Some(list) => WinnersAnswer::Published { winners: list.iter().filter(|w| uploaded(&w.number)).cloned().collect() },
+    }
+}
+
+/// The refusal of a winners list to publish that names a malformed number.
+pub const WINNER_NUMBER_MALFORMED: Refusal = Refusal::bad_request("winners[].number must be 2 uppercase letters and 8 digits");
+
+/// Publishes `winners` as MOF's list of `period` in `lists` (by period, as the simulator and
+/// the fake hold them): a number already listed takes the new kind and amount, others are
+/// added in order; an empty list marks the period published with no winners. A malformed
+/// period or number publishes nothing.
+pub fn publish_winners(lists: &mut BTreeMap<String, Vec<Winner>>, period: &str, winners: &[Winner]) -> Result<(), Refusal> {
+    if !valid_period(period) {
+        return Err(BAD_PERIOD);
+    }
+    if winners.iter().any(|w| !valid_number(&w.number)) {
+        return Err(WINNER_NUMBER_MALFORMED);
+    }
+    let list = lists.entry(period.to_owned()).or_default();
+    for winner in winners {
+        match list.iter_mut().find(|w| w.number == winner.number) {
+            Some(known) => *known = winner.clone(),
+            None => list.push(winner.clone()),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use einvoice_domain::PrizeKind;
+
+    fn winner(number: &str, kind: PrizeKind, amount: u64) -> Winner {
+        Winner { number: number.into(), kind, amount }
+    }
+
+    #[test]
+    fn winners_are_not_yet_then_only_the_uploaded_ones() {
+        assert_eq!(winners_for(None, |_| true), WinnersAnswer::NotYet);
+        let mut lists = BTreeMap::new();
+        publish_winners(&mut lists, "11510", &[winner("UA00000001", PrizeKind::Sixth, 200), winner("UA00000002", PrizeKind::First, 200_000)]).unwrap();
+        publish_winners(&mut lists, "11510", &[winner("UA00000001", PrizeKind::Fifth, 1_000), winner("UA00000003", PrizeKind::Cloud, 500)]).unwrap();
+        let list = lists["11510"].clone();
+        assert_eq!(
+            list.iter().map(|w| (w.number.as_str(), w.amount)).collect::<Vec<_>>(),
+            [("UA00000001", 1_000), ("UA00000002", 200_000), ("UA00000003", 500)]
+        );
+        let mine = |n: &str| n != "UA00000002";
+        assert_eq!(
+            winners_for(Some(&list), mine),
+            WinnersAnswer::Published { winners: vec![winner("UA00000001", PrizeKind::Fifth, 1_000), winner("UA00000003", PrizeKind::Cloud, 500)] }
+        );
+        assert_eq!(winners_for(Some(&[]), |_| true), WinnersAnswer::Published { winners: vec![] });
+        assert_eq!(publish_winners(&mut lists, "11512", &[winner("ua00000009", PrizeKind::Sixth, 200)]), Err(WINNER_NUMBER_MALFORMED));
+        assert_eq!(publish_winners(&mut lists, "11511", &[]), Err(BAD_PERIOD));
+        assert_eq!(lists.keys().collect::<Vec<_>>(), ["11510"], "a malformed list publishes nothing");
+        assert_eq!(lists["11510"].len(), 3);
+    }
 
     #[test]
     fn tracks_books_and_numbers() {

@@ -1,16 +1,10 @@
-//! Wires config, AWS clients and the invoice-reconciler job (every 5 minutes) into the Lambda
-//! runtime.
+//! The invoice-reconciler Lambda (every 5 minutes): its cold start ([`wiring::cold_start`]) and
+//! the schedule's runtime.
 
-use std::sync::Arc;
-
-use einvoice_adapters::{schedule, telemetry};
-use invoice_issuer::reconciler::{InvoiceReconciler, ReconcilerConfig};
-use invoice_issuer::{Config, InvoiceIssuer};
+use einvoice_adapters::{schedule, wiring};
+use invoice_issuer::reconciler::InvoiceReconciler;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    telemetry::init();
-    let config = Config::from_env()?;
-    let issuer = InvoiceIssuer::from_lambda_env(&config).await?;
-    schedule::run_lambda(Arc::new(InvoiceReconciler::new(Arc::new(issuer), ReconcilerConfig::from_env()?))).await
+    schedule::run_lambda(wiring::cold_start::<InvoiceReconciler>().await?).await
 }

@@ -3,10 +3,13 @@
 //! DynamoDB adapter against moto by `tests/tests/store_moto.rs` — so the fake cannot drift
 //! from the real thing. Each check uses merchant and order ids of its own, so checks may share
 //! a table (the due-index check also needs no other check's due times before 2001). The plan,
-//! idempotency, settings and mail checks are here, the order-side ones in `orders.rs`.
+//! idempotency, settings and mail checks are here, the order-side ones in `orders.rs`, the
+//! prize ones in `prizes.rs`.
 
 mod orders;
 pub use orders::*;
+mod prizes;
+pub use prizes::*;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::json;
@@ -367,6 +370,11 @@ macro_rules! store_contract_tests {
             allowances_are_appended_at_the_count_read,
             the_due_index_lists_what_is_due_earliest_first,
             settle_due_removes_only_the_due_time_it_read,
+            a_winner_is_found_by_its_number_and_marked_once,
+            a_prize_is_notified_once,
+            a_winning_proof_prints_once_for_one_request,
+            of_concurrent_prints_exactly_one_wins,
+            a_handled_prize_list_is_recorded_once,
         );
     };
     (@each ($pat:pat) ($make:expr) ($store:expr); $($check:ident),* $(,)?) => {

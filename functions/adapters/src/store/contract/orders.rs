@@ -29,7 +29,7 @@ pub trait OrderLinesProbe: Send + Sync {
 }
 
 /// Runs the futures concurrently (on this task) and gives their outputs in order.
-async fn all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+pub(super) async fn all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
     let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
     let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
@@ -65,7 +65,7 @@ fn order_item(merchant: &str, id: &str, lines: usize) -> OrderItem {
 }
 
 /// An order as a webhook writes the claim of its invoice: `issuing`, handed over.
-fn claimed(merchant: &str, id: &str) -> OrderItem {
+pub(super) fn claimed(merchant: &str, id: &str) -> OrderItem {
     let mut item = order_item(merchant, id, 2);
     item.invoice_status = InvoiceStatus::Issuing;
     item.invoice_trigger = Some(IssueTrigger::Shipment);
@@ -115,6 +115,7 @@ pub fn invoice_item(merchant: &str, order_id: &str, ubn: &str, number: &str) -> 
         upload: UploadState { status: UploadStatus::Pending, attempts: 0, last_error: None, uploaded_at: None, deadline: at + Duration::days(2) },
         allowances: Vec::new(),
         voided_at: None,
+        prize: None,
     }
 }
 
@@ -150,7 +151,7 @@ pub fn range_item(merchant: &str, period: &str, track: &str, first: u32, last: u
 }
 
 /// A seller UBN no other check uses (number guards are the seller's, whatever the merchant).
-fn seller() -> String {
+pub(super) fn seller() -> String {
     format!("{:08}", uuid::Uuid::new_v4().as_u128() % 100_000_000)
 }
 

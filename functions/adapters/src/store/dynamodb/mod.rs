@@ -1,5 +1,6 @@
 //! The DynamoDB adapter of the store ports: [`Store`], one file per port (`plans.rs`,
-//! `idempotency.rs`, `settings.rs`, `mail.rs`, `orders.rs`, `invoices.rs`, `numbers.rs`, `due.rs`),
+//! `idempotency.rs`, `settings.rs`, `mail.rs`, `orders.rs`, `invoices.rs`, `numbers.rs`, `due.rs`,
+//! `prizes.rs`),
 //! the conditions as DynamoDB expressions. Item layout: docs/table-layout.md.
 
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ mod numbers;
 mod order_writes;
 mod orders;
 mod plans;
+mod prizes;
 mod settings;
 
 pub(crate) fn dynamo<E: std::error::Error + 'static>(e: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> StoreError {

@@ -12,6 +12,7 @@
 //! invoices, the number ledger, the due index) in `orders.rs`.
 
 mod orders;
+mod prizes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -61,6 +62,8 @@ struct Tables {
     period_closes: BTreeMap<String, PeriodCloseItem>,
     /// The period registry: (period, merchant id).
     period_merchants: BTreeSet<(String, String)>,
+    /// Handled lists of winners by (merchant id, period).
+    prize_lists: BTreeMap<(String, String), crate::store::prizes::PrizeListItem>,
 }
 
 /// The in-memory adapter. Clones share the same tables.

@@ -27,7 +27,7 @@ fn order_key(merchant_id: &str, order_id: &str) -> OrderKey {
 }
 
 /// A whole item as the DynamoDB adapter writes it and reads it back (`serde_dynamo` both ways).
-fn as_stored<T: Serialize + DeserializeOwned>(item: &T) -> Result<T, StoreError> {
+pub(super) fn as_stored<T: Serialize + DeserializeOwned>(item: &T) -> Result<T, StoreError> {
     from_item(to_item(item))
 }
 

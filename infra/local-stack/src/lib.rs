@@ -191,8 +191,8 @@ impl LocalStack {
             publisher: publisher.clone(),
             clock: clock.clone(),
             crash_points: crash_points.clone(),
-            read_back: stream.clone().filter(|_| config.webhook_read_back),
             mailbox: mailbox.clone(),
+            read_back: stream.clone().filter(|_| config.webhook_read_back),
         };
         let functions = Functions {
             edges,
@@ -328,10 +328,9 @@ struct LocalEdges {
     publisher: Arc<LocalPublisher>,
     clock: Arc<FixedClock>,
     crash_points: Arc<CrashPoints>,
+    mailbox: Arc<mail::Mailbox>,
     /// The stream, when order-webhook should wait for its hand-off (`webhook_read_back`).
     read_back: Option<Arc<StreamPoller>>,
-    /// What SES (moto) accepted, for `GET /_local/mail`.
-    mailbox: Arc<mail::Mailbox>,
 }
 
 impl Edges for LocalEdges {
@@ -348,6 +347,11 @@ impl Edges for LocalEdges {
         self.publisher.clone()
     }
 
+    /// SES (moto) with the mailbox behind it: `GET /_local/mail` lists what SES accepted.
+    fn mailer(&self, from: &str) -> Arc<dyn Mailer> {
+        Arc::new(mail::Recorded { ses: SesMailer::new(SesMailer::client(&self.sdk), from), mailbox: self.mailbox.clone() })
+    }
+
     fn clock(&self) -> Arc<dyn Clock> {
         self.clock.clone()
     }
@@ -358,10 +362,6 @@ impl Edges for LocalEdges {
 
     fn stream_settled(&self) -> Option<Arc<dyn StreamSettled>> {
         self.read_back.clone().map(|s| s as Arc<dyn StreamSettled>)
-    }
-
-    fn mailer(&self, from: &str) -> Arc<dyn Mailer> {
-        Arc::new(mail::Recorded { ses: SesMailer::new(SesMailer::client(&self.sdk), from), mailbox: self.mailbox.clone() })
     }
 }
 

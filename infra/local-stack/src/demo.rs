@@ -144,6 +144,52 @@ async fn walk(base_url: &str, wixtar_url: &str) -> Result<(), String> {
     std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&file, &proof.text)).map_err(|e| format!("writing {}: {e}", file.display()))?;
     println!("\n── step 20: the printable proof (電子發票證明聯, {}, {} bytes) written to {}", proof.content_type, proof.text.len(), file.display());
 
+    // After the invoice (DESIGN §7): the buyer told, the draw, the winner told and printed once.
+    let buyer_mails = c.admin_get(&format!("{base_url}/_local/mail?to=hua@example.com&merchant_id={merchant}")).await;
+    let issued: Vec<&Value> = buyer_mails.as_array().into_iter().flatten().filter(|m| m["template"] == "invoice_issued").collect();
+    println!("\n── step 21: the buyer's notice (電子發票開立通知, GET /_local/mail?to=), {} mail(s)", issued.len());
+    let [notice] = issued[..] else {
+        return Err(format!("expected one invoice_issued mail to the buyer, got {}", issued.len()));
+    };
+    println!("{}\n{}", notice["subject"].as_str().unwrap_or_default(), notice["text"].as_str().unwrap_or_default());
+
+    // A second order, its invoice on the platform's member carrier (會員載具): the one that wins.
+    let member_order = format!("{order_id}-m");
+    let mut member = order("shipped");
+    member["id"] = json!(member_order);
+    member["buyer"]["carrier"] = json!({"type": "member", "id": "demo-member-42"});
+    let hook = json!({"event_id": format!("{member_order}-shipped"), "occurred_at": chrono::Utc::now().to_rfc3339(), "merchant_id": merchant, "order": member});
+    expect(&c.post("/v1/webhooks/orders", &hook).await, 202)?;
+    let invoice = c.get(&format!("{base}/orders/{member_order}/invoice")).await;
+    expect(&invoice, 200)?;
+    let order_id = member_order;
+    let number = invoice.body["number"].as_str().unwrap_or_default().to_owned();
+    let period: einvoice_domain::InvoicePeriod = invoice.body["period"].as_str().unwrap_or_default().parse().map_err(|e| format!("period: {e:?}"))?;
+    let list = json!({"period": period.to_string(), "winners": [{"number": number, "kind": "sixth", "amount": 200}]});
+    let published = c.admin_post(&format!("{wixtar_url}/_sim/winners"), &list).await;
+    println!("\n── step 22: order {order_id} invoiced on the member carrier; MOF's list for {period} reaches Wixtar (POST /_sim/winners → {published}): {number} wins 六獎 NT$200");
+    let asked_on = format!("{}T10:00:00+08:00", period.winners_asked_from());
+    let body = serde_json::to_vec(&json!({"time": asked_on})).unwrap_or_default();
+    let prizes = c.raw(reqwest::Method::POST, "/_local/schedules/invoice-prizes", body, &[("content-type", "application/json".into())]).await;
+    step(23, &format!("invoice-prizes on {asked_on}: the winner marked, the buyer and the merchant told"), &prizes);
+    expect(&prizes, 200)?;
+    let won = c.get(&format!("{base}/orders/{order_id}/invoice")).await;
+    println!("\n── step 24: the invoice view's prize: {}", won.body["prize"]);
+    let told = c.admin_get(&format!("{base_url}/_local/mail?merchant_id={merchant}")).await;
+    for m in told.as_array().into_iter().flatten().filter(|m| m["template"] == "invoice_won" || m["template"] == "prizes_to_print") {
+        println!("{} → {}: {}", m["template"], m["to"], m["subject"].as_str().unwrap_or_default());
+    }
+    let printed = c.platform(reqwest::Method::POST, &format!("{base}/orders/{order_id}/invoice/prize-proof"), None, Some("demo-print-1")).await;
+    expect(&printed, 201)?;
+    let file = dir.join(format!("prize-proof-{order_id}.svg"));
+    std::fs::write(&file, &printed.text).map_err(|e| format!("writing {}: {e}", file.display()))?;
+    println!("\n── step 25: the winning proof (中獎證明聯) printed once → HTTP 201, written to {}", file.display());
+    let again = c.platform(reqwest::Method::POST, &format!("{base}/orders/{order_id}/invoice/prize-proof"), None, Some("demo-print-1")).await;
+    println!("\n── step 26: the same request again (same Idempotency-Key) → HTTP {}, the same document: {}", again.status, again.text == printed.text);
+    let other = c.platform(reqwest::Method::POST, &format!("{base}/orders/{order_id}/invoice/prize-proof"), None, Some("demo-print-2")).await;
+    step(27, "another print request: refused, a winning proof is printed once", &other);
+    expect(&other, 409)?;
+
     let fire = |job: &'static str, time: &'static str| {
         let c = c.clone();
         async move {
@@ -152,16 +198,16 @@ async fn walk(base_url: &str, wixtar_url: &str) -> Result<(), String> {
         }
     };
     let cutoff = fire("renewal-cutoff", "2027-06-15T00:05:00+08:00").await;
-    step(21, "renewal-cutoff on 2027-06-15 (the day after T-15): the renewal is locked, the merchant told", &cutoff);
+    step(28, "renewal-cutoff on 2027-06-15 (the day after T-15): the renewal is locked, the merchant told", &cutoff);
     expect(&cutoff, 200)?;
     let charge = fire("renewal-charge", "2027-06-19T00:10:00+08:00").await;
-    step(22, "renewal-charge on 2027-06-19 (T-10): the card is charged once for 3 months", &charge);
+    step(29, "renewal-charge on 2027-06-19 (T-10): the card is charged once for 3 months", &charge);
     expect(&charge, 200)?;
     let again = fire("renewal-charge", "2027-06-19T00:10:00+08:00").await;
-    step(23, "the same day fired again: nothing more is charged", &again);
+    step(30, "the same day fired again: nothing more is charged", &again);
     let view = c.get(&format!("{base}/plan")).await;
     println!(
-        "\n── step 24: 使用期限 now ends {} (from 2027-06-30, 3 months); orders: {}",
+        "\n── step 31: 使用期限 now ends {} (from 2027-06-30, 3 months); orders: {}",
         view.body["expires_on"],
         view.body["orders"].as_array().map_or(0, Vec::len)
     );
@@ -171,14 +217,14 @@ async fn walk(base_url: &str, wixtar_url: &str) -> Result<(), String> {
 
     let events = c.admin_get(&format!("{base_url}/_local/events?merchant_id={merchant}")).await;
     let mine: Vec<&Value> = events.as_array().into_iter().flatten().collect();
-    println!("\n── step 25: events published to EventBridge for {merchant} (GET /_local/events?merchant_id=)");
+    println!("\n── step 32: events published to EventBridge for {merchant} (GET /_local/events?merchant_id=)");
     for e in &mine {
         println!("{} {}", e["detail_type"], e["detail"]["event_id"]);
     }
 
     let mails = c.admin_get(&format!("{base_url}/_local/mail?merchant_id={merchant}")).await;
     let mine: Vec<&Value> = mails.as_array().into_iter().flatten().collect();
-    println!("\n── step 26: e-mails SES accepted for {merchant} (GET /_local/mail?merchant_id=), one per notification");
+    println!("\n── step 33: e-mails SES accepted for {merchant} (GET /_local/mail?merchant_id=), one per notification");
     for m in &mine {
         println!("{} → {}: {}", m["template"], m["to"], m["subject"].as_str().unwrap_or_default());
     }

@@ -9,7 +9,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use einvoice_adapters::events::{DomainEvent, EventBridgePublisher, EventHandler, EventPublisher, PublishError};
+use einvoice_domain::Clock;
 use serde::{Deserialize, Serialize};
 
 use crate::template::EventRule;
@@ -57,23 +59,62 @@ pub struct DeadLetter {
     pub error: String,
 }
 
+/// Lambda's pauses before the retries of a failed asynchronous invocation: about 1 minute,
+/// then 2 more (on the handlers' clock here).
+pub const ASYNC_RETRY_DELAYS_SECONDS: [i64; 2] = [60, 120];
+
+/// A failed delivery waiting for its retry.
+struct PendingRetry {
+    function: String,
+    event: DomainEvent,
+    /// Retries made so far.
+    retries: u32,
+    due: DateTime<Utc>,
+}
+
 pub struct LocalPublisher {
     bus: EventBridgePublisher,
+    /// The handlers' clock: retries are due on it.
+    clock: Arc<dyn Clock>,
     published: Mutex<VecDeque<DomainEvent>>,
     rules: RwLock<Vec<EventRule>>,
     targets: RwLock<HashMap<String, Arc<dyn EventHandler>>>,
+    pending: Mutex<Vec<PendingRetry>>,
     dead_letters: Mutex<Vec<DeadLetter>>,
 }
 
 impl LocalPublisher {
-    pub fn new(bus: EventBridgePublisher) -> Self {
+    pub fn new(bus: EventBridgePublisher, clock: Arc<dyn Clock>) -> Self {
         Self {
             bus,
+            clock,
             published: Mutex::new(VecDeque::new()),
             rules: RwLock::new(Vec::new()),
             targets: RwLock::new(HashMap::new()),
+            pending: Mutex::new(Vec::new()),
             dead_letters: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Failed deliveries waiting for a retry.
+    pub fn retries_pending(&self) -> usize {
+        self.pending.lock().unwrap().len()
+    }
+
+    /// Runs the retries that are due on the handlers' clock (the stack calls this every 250 ms
+    /// and whenever the clock is set); returns how many ran.
+    pub async fn run_due_retries(&self) -> usize {
+        let now = self.clock.now();
+        let due: Vec<PendingRetry> = {
+            let mut pending = self.pending.lock().unwrap();
+            let (due, later) = std::mem::take(&mut *pending).into_iter().partition(|r| r.due <= now);
+            *pending = later;
+            due
+        };
+        for retry in &due {
+            self.deliver(&retry.function, &retry.event, Some(retry.retries + 1)).await;
+        }
+        due.len()
     }
 
     pub fn published(&self) -> Vec<DomainEvent> {
@@ -110,8 +151,11 @@ impl LocalPublisher {
         *self.targets.write().unwrap() = targets;
     }
 
-    /// Delivers one event to one function; a failure is dead-lettered.
-    async fn deliver(&self, function: &str, event: &DomainEvent) -> bool {
+    /// Delivers one event to one function, as Lambda invokes asynchronously: a failure is
+    /// retried after [`ASYNC_RETRY_DELAYS_SECONDS`] up to the function's retries, then
+    /// dead-lettered. `attempt`: the retry this is (`Some(0)` the first delivery; `None` an
+    /// operator's redrive, dead-lettered again at once if it fails).
+    async fn deliver(&self, function: &str, event: &DomainEvent, attempt: Option<u32>) -> bool {
         let target = self.targets.read().unwrap().get(function).cloned();
         let Some(target) = target else { return false };
         // Its own task, as a Lambda invocation: a crash ends it, not the publisher.
@@ -122,6 +166,13 @@ impl LocalPublisher {
             Ok(Err(e)) => e.to_string(),
             Err(crash) => crate::crashed(function, crash),
         };
+        let allowed = self.rules.read().unwrap().iter().find(|r| r.function == function).map_or(0, |r| r.retries);
+        if let Some(done) = attempt.filter(|done| *done < allowed) {
+            let pause = ASYNC_RETRY_DELAYS_SECONDS[(done as usize).min(ASYNC_RETRY_DELAYS_SECONDS.len() - 1)];
+            let due = self.clock.now() + chrono::Duration::seconds(pause);
+            self.pending.lock().unwrap().push(PendingRetry { function: function.to_owned(), event: event.clone(), retries: done, due });
+            return false;
+        }
         let letter = DeadLetter { function: function.to_owned(), event: event.clone(), error };
         self.dead_letters.lock().unwrap().push(letter);
         false
@@ -132,7 +183,7 @@ impl LocalPublisher {
         let letters = std::mem::take(&mut *self.dead_letters.lock().unwrap());
         let mut ok = 0;
         for letter in &letters {
-            if self.deliver(&letter.function, &letter.event).await {
+            if self.deliver(&letter.function, &letter.event, None).await {
                 ok += 1;
             }
         }
@@ -154,7 +205,7 @@ impl EventPublisher for LocalPublisher {
             let functions: Vec<String> =
                 self.rules.read().unwrap().iter().filter(|r| r.detail_types.contains(&event.detail_type)).map(|r| r.function.clone()).collect();
             for function in functions {
-                self.deliver(&function, event).await;
+                self.deliver(&function, event, Some(0)).await;
             }
         }
         Ok(())

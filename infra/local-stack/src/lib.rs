@@ -115,11 +115,13 @@ pub struct LocalStack {
     mounted: Arc<Mounted>,
     server: JoinHandle<()>,
     stream_reader: Option<JoinHandle<()>>,
+    retry_runner: JoinHandle<()>,
 }
 
 impl Drop for LocalStack {
     fn drop(&mut self) {
         self.server.abort();
+        self.retry_runner.abort();
         if let Some(reader) = &self.stream_reader {
             reader.abort();
         }
@@ -184,7 +186,8 @@ impl LocalStack {
             stream.observe(mailbox.clone());
         }
         let bus = aws_sdk_eventbridge::config::Builder::from(&sdk).interceptor(aws_calls.interceptor()).build();
-        let publisher = Arc::new(LocalPublisher::new(EventBridgePublisher::new(aws_sdk_eventbridge::Client::from_conf(bus), &config.event_bus_name)));
+        let publisher =
+            Arc::new(LocalPublisher::new(EventBridgePublisher::new(aws_sdk_eventbridge::Client::from_conf(bus), &config.event_bus_name), clock.clone()));
         let edges = LocalEdges {
             sdk: sdk.clone(),
             aws_calls: aws_calls.clone(),
@@ -258,7 +261,32 @@ impl LocalStack {
             }
         });
         let stream_reader = stream.as_ref().map(StreamPoller::spawn);
-        Ok(Self { addr, config, sdk, clock, publisher, wixtar, payment, aws_calls, stream, crash_points, mailbox, functions, mounted, server, stream_reader })
+        // Failed asynchronous invocations are retried when due on the handlers' clock.
+        let retries = publisher.clone();
+        let retry_runner = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                retries.run_due_retries().await;
+            }
+        });
+        Ok(Self {
+            addr,
+            config,
+            sdk,
+            clock,
+            publisher,
+            wixtar,
+            payment,
+            aws_calls,
+            stream,
+            crash_points,
+            mailbox,
+            functions,
+            mounted,
+            server,
+            stream_reader,
+            retry_runner,
+        })
     }
 
     /// Replaces every function with a fresh instance that reads its secrets again, as a new
@@ -606,5 +634,7 @@ struct ClockRequest {
 /// `POST /_local/clock {"now": "<RFC 3339>" | null}`: the handlers' injected clock.
 async fn set_clock(State(mounted): State<Arc<Mounted>>, axum::Json(req): axum::Json<ClockRequest>) -> impl IntoResponse {
     mounted.clock.set(req.now);
-    axum::Json(json!({"now": req.now}))
+    // What the new time makes due runs now (as Lambda's retries would have by then).
+    let retried = mounted.publisher.run_due_retries().await;
+    axum::Json(json!({"now": req.now, "retried": retried}))
 }

@@ -101,6 +101,9 @@ pub struct EventRule {
     pub function: String,
     /// The pattern's `detail-type` values.
     pub detail_types: Vec<String>,
+    /// Retries of a failed (asynchronous) invocation before it is dead-lettered: the function's
+    /// `EventInvokeConfig.MaximumRetryAttempts` (Lambda's default, 2, without it).
+    pub retries: u32,
 }
 
 /// A function an event source mapping on the table's stream invokes (`Type: DynamoDB`), with
@@ -217,7 +220,13 @@ impl Template {
                             let types = event.get("Properties").and_then(|p| p.get("Pattern")).and_then(|p| p.get("detail-type"));
                             let detail_types: Vec<String> =
                                 types.and_then(Value::as_sequence).into_iter().flatten().filter_map(|t| t.as_str().map(str::to_owned)).collect();
-                            event_rules.push(EventRule { function: name.clone(), detail_types });
+                            let retries = resource
+                                .get("Properties")
+                                .and_then(|p| p.get("EventInvokeConfig"))
+                                .and_then(|c| c.get("MaximumRetryAttempts"))
+                                .and_then(Value::as_u64)
+                                .map_or(2, |n| u32::try_from(n).unwrap_or(2));
+                            event_rules.push(EventRule { function: name.clone(), detail_types, retries });
                             continue;
                         }
                         if event.get("Type").and_then(Value::as_str) == Some("DynamoDB") {
@@ -365,7 +374,7 @@ mod tests {
     fn merchant_notifications_go_to_the_notifier_alone() {
         let t = template();
         let notified: Vec<&EventRule> = t.event_rules.iter().filter(|r| r.detail_types.iter().any(|d| d == "MerchantNotification")).collect();
-        assert_eq!(notified, [&EventRule { function: "NotifierFunction".into(), detail_types: vec!["MerchantNotification".into()] }]);
+        assert_eq!(notified, [&EventRule { function: "NotifierFunction".into(), detail_types: vec!["MerchantNotification".into()], retries: 2 }]);
     }
 
     #[test]

@@ -8,6 +8,13 @@ use serde::{Deserialize, Serialize};
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
 
+/// A master key set that does not open is fatal at cold start like any other setting.
+impl From<crate::crypto::CryptoError> for ConfigError {
+    fn from(e: crate::crypto::CryptoError) -> Self {
+        Self(e.to_string())
+    }
+}
+
 /// A function's environment variables: the Lambda's own ([`ProcessEnv`]), or the ones the local
 /// stack resolves from the function's `Environment` in template.yaml (a map).
 pub trait Vars {

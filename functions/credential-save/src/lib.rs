@@ -54,7 +54,7 @@ impl Function for CredentialSave {
         Ok(Self::new(Dependencies {
             store: Arc::new(edges.store(&config.table_name)),
             providers: Providers { wixtar: Arc::new(WixtarProvider(edges.wixtar(&config.wixtar_api_url))) },
-            master_keys: MasterKeys::from_secret(&master).map_err(|e| ConfigError(e.to_string()))?,
+            master_keys: MasterKeys::from_secret(&master)?,
             platform_secret,
             clock: edges.clock(),
         }))

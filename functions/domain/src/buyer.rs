@@ -265,6 +265,16 @@ fn check_company_name(value: &Option<String>) -> Result<&str, RuleViolation> {
 }
 
 impl BuyerWire {
+    /// The buyer's e-mail address, when given (where the buyer notices go).
+    pub fn email_address(&self) -> Option<&str> {
+        present(&self.email)
+    }
+
+    /// The buyer's name, when given.
+    pub fn given_name(&self) -> Option<&str> {
+        present(&self.name)
+    }
+
     fn check(&self) -> Result<Checked<'_>, RuleViolation> {
         if let Some(name) = present(&self.name) {
             crate::text::refuse_noncharacters(name, "order.buyer.name")?;

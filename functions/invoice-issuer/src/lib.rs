@@ -85,7 +85,7 @@ impl Function for InvoiceIssuer {
             store: Arc::new(edges.store(&config.table_name)),
             wixtar: edges.wixtar(&config.wixtar_api_url),
             events: edges.events(&config.event_bus_name),
-            master_keys: MasterKeys::from_secret(&master).map_err(|e| ConfigError(e.to_string()))?,
+            master_keys: MasterKeys::from_secret(&master)?,
             clock: edges.clock(),
             crash_points: edges.crash_points(),
         };

@@ -38,8 +38,7 @@ impl Seller {
 
     /// The buyer's address when the buyer is to be told: the setting on and an address on the order.
     pub fn buyer_to_tell<'a>(&self, order: &'a OrderItem) -> Option<&'a str> {
-        let address = order.state.order.buyer.email.as_deref().map(str::trim).filter(|a| !a.is_empty());
-        address.filter(|_| self.buyer_notices)
+        order.state.order.buyer.email_address().filter(|_| self.buyer_notices)
     }
 }
 
@@ -142,7 +141,7 @@ fn buyer_notice(invoice: &InvoiceItem, order: &OrderItem, to: &str, event_id: St
         merchant_id: invoice.merchant_id.clone(),
         channel: Channel::Email,
         to: vec![to.to_owned()],
-        contact_name: order.state.order.buyer.name.clone().filter(|n| !n.trim().is_empty()),
+        contact_name: order.state.order.buyer.given_name().map(str::to_owned),
         template,
     }
     .to_event()

@@ -20,6 +20,7 @@ use einvoice_adapters::contracts::{Channel, Contract, InvoiceWonNotice, Merchant
 use einvoice_adapters::crash::{self, CrashPoints};
 use einvoice_adapters::crypto::MasterKeys;
 use einvoice_adapters::events::{DomainEvent, EventPublisher};
+use einvoice_adapters::orders::InvoiceItem;
 use einvoice_adapters::schedule::{self, JobError, ScheduledJob};
 use einvoice_adapters::store::{NumberLedger, OrderStore, PrizeItem, PrizeListItem, PrizeMarked, PrizeStore, SettingsStore, StoreError};
 use einvoice_adapters::wiring::{Edges, Function};
@@ -78,7 +79,7 @@ impl Function for InvoicePrizes {
             store: Arc::new(edges.store(&config.table_name)),
             wixtar: edges.wixtar(&config.wixtar_api_url),
             events: edges.events(&config.event_bus_name),
-            master_keys: MasterKeys::from_secret(&master).map_err(|e| ConfigError(e.to_string()))?,
+            master_keys: MasterKeys::from_secret(&master)?,
             crash_points: edges.crash_points(),
         }))
     }
@@ -135,19 +136,20 @@ impl InvoicePrizes {
             WinnersAnswer::NotYet => return Ok(Handled::NotYet),
             WinnersAnswer::Published { winners } => winners,
         };
-        let seller_name = settings.credentials.pname.clone();
+        let (seller_name, seller_ubn) = (settings.credentials.pname.clone(), settings.credentials.ubn.to_string());
         let (mut told, mut marked_only) = (0, 0);
         let mut to_print = Vec::new();
         let mut mails: Vec<DomainEvent> = Vec::new();
         for winner in &winners {
-            let Some((prize, order_id)) = self.mark(merchant_id, &settings.credentials.ubn.to_string(), winner, now).await? else { continue };
+            let Some((prize, invoice)) = self.mark(merchant_id, &seller_ubn, winner, now).await? else { continue };
+            let order_id = invoice.order_id;
             self.deps.crash_points.pass(crash::AFTER_PRIZE_MARKED);
             if !prize.claimant.is_seller() {
                 marked_only += 1;
                 continue;
             }
             to_print.push(PrizeToPrint { order_id: order_id.clone(), number: winner.number.clone(), kind: prize.kind, amount: prize.amount });
-            let Some((to, name, issued_at)) = self.buyer(merchant_id, &order_id).await? else {
+            let Some((to, name)) = self.buyer(merchant_id, &order_id).await? else {
                 tracing::warn!(merchant_id, order_id, number = %winner.number, "member-carrier winner without a buyer address: only the merchant is told");
                 continue;
             };
@@ -155,9 +157,9 @@ impl InvoicePrizes {
                 invoice: NoticeInvoice {
                     order_id: order_id.clone(),
                     seller_name: seller_name.clone(),
-                    seller_ubn: settings.credentials.ubn.to_string(),
+                    seller_ubn: seller_ubn.clone(),
                     number: winner.number.clone(),
-                    issued_at,
+                    issued_at: invoice.issued_at,
                 },
                 period: *period,
                 kind: prize.kind,
@@ -177,6 +179,8 @@ impl InvoicePrizes {
             );
             told += 1;
         }
+        // The seller's winners, told once the mails are out (bookkeeping: the send ledger guards).
+        let told_orders: Vec<String> = to_print.iter().map(|p| p.order_id.clone()).collect();
         if !to_print.is_empty() {
             mails.push(
                 MerchantNotification {
@@ -193,12 +197,8 @@ impl InvoicePrizes {
         if !mails.is_empty() {
             self.deps.events.publish(&mails).await.map_err(failed)?;
         }
-        for winner in &winners {
-            if let Some(invoice) = store.invoice_by_number(&settings.credentials.ubn.to_string(), &winner.number).await?
-                && invoice.prize.as_ref().is_some_and(|p| p.claimant.is_seller())
-            {
-                store.record_prize_notified(merchant_id, &invoice.order_id, now).await?;
-            }
+        for order_id in &told_orders {
+            store.record_prize_notified(merchant_id, order_id, now).await?;
         }
         let list = PrizeListItem::new(merchant_id, &p, winners.iter().map(|w| w.number.clone()).collect(), now);
         store.record_prize_list(&list).await?;
@@ -206,9 +206,10 @@ impl InvoicePrizes {
         Ok(Handled::Now { winners: winners.len() as u64, told, marked_only })
     }
 
-    /// Marks one winner of MOF's list on its invoice; `None` for a number this merchant did not
-    /// issue here (logged: Wixtar answers only the seller's own numbers).
-    async fn mark(&self, merchant_id: &str, seller_ubn: &str, winner: &Winner, now: DateTime<Utc>) -> Result<Option<(PrizeItem, String)>, JobError> {
+    /// Marks one winner of MOF's list on its invoice (returned with the prize as stored);
+    /// `None` for a number this merchant did not issue here (logged: Wixtar answers only the
+    /// seller's own numbers).
+    async fn mark(&self, merchant_id: &str, seller_ubn: &str, winner: &Winner, now: DateTime<Utc>) -> Result<Option<(PrizeItem, InvoiceItem)>, JobError> {
         let store = &self.deps.store;
         let Some(invoice) = store.invoice_by_number(seller_ubn, &winner.number).await? else {
             tracing::warn!(merchant_id, number = %winner.number, "winning number not issued here; ignored");
@@ -220,7 +221,7 @@ impl InvoicePrizes {
         }
         let prize = PrizeItem::new(&invoice, winner.kind, winner.amount, now);
         match store.mark_prize(merchant_id, &invoice.order_id, &prize).await {
-            Ok(PrizeMarked::Marked(p) | PrizeMarked::Unchanged(p)) => Ok(Some((p, invoice.order_id))),
+            Ok(PrizeMarked::Marked(p) | PrizeMarked::Unchanged(p)) => Ok(Some((p, invoice))),
             Ok(PrizeMarked::NoInvoice) => Ok(None),
             Err(StoreError::Conflict) => {
                 tracing::error!(alarm = "prize_conflict", merchant_id, number = %winner.number, "Wixtar's list gives this invoice another prize than the one marked");
@@ -230,13 +231,11 @@ impl InvoicePrizes {
         }
     }
 
-    /// The buyer's address, name and the invoice's issue time, from the order.
-    async fn buyer(&self, merchant_id: &str, order_id: &str) -> Result<Option<(String, Option<String>, DateTime<Utc>)>, JobError> {
-        let (order, invoice) = self.deps.store.order_and_invoice(merchant_id, order_id).await?;
-        let (Some(order), Some(invoice)) = (order, invoice) else { return Ok(None) };
+    /// The buyer's address and name, from the order.
+    async fn buyer(&self, merchant_id: &str, order_id: &str) -> Result<Option<(String, Option<String>)>, JobError> {
+        let Some(order) = self.deps.store.order(merchant_id, order_id).await? else { return Ok(None) };
         let buyer = &order.state.order.buyer;
-        let address = buyer.email.as_deref().map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned);
-        Ok(address.map(|a| (a, buyer.name.clone().filter(|n| !n.trim().is_empty()), invoice.issued_at)))
+        Ok(buyer.email_address().map(|a| (a.to_owned(), buyer.given_name().map(str::to_owned))))
     }
 }
 

@@ -49,7 +49,7 @@ impl Function for PeriodClose {
         let deps = Dependencies {
             store: Arc::new(edges.store(&config.table_name)),
             wixtar: edges.wixtar(&config.wixtar_api_url),
-            master_keys: MasterKeys::from_secret(&master).map_err(|e| ConfigError(e.to_string()))?,
+            master_keys: MasterKeys::from_secret(&master)?,
         };
         Ok(Self::new(config, deps))
     }

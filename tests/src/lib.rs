@@ -101,6 +101,11 @@ impl Harness {
         self.stack.clock.set(Some(at(now)));
     }
 
+    /// The handlers' "now": what `set_now` last said, else the wall clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        einvoice_domain::Clock::now(self.stack.clock.as_ref())
+    }
+
     pub async fn checkout(&self, merchant: &str, body: &Value) -> Reply {
         self.c.post(&format!("/v1/merchants/{merchant}/plan/checkout"), body).await
     }
@@ -159,11 +164,11 @@ impl Harness {
         assert_eq!(self.c.admin_post(&url, &json!({"decline": decline, "hard": hard})).await, 204);
     }
 
-    /// A merchant ready to invoice: a paid plan (active today) and saved settings issuing on
-    /// `issue_on`.
+    /// A merchant ready to invoice: a paid plan (active on the handlers' today) and saved
+    /// settings issuing on `issue_on`.
     pub async fn invoicing_merchant(&self, issue_on: &[&str]) -> String {
         let m = merchant();
-        let today = chrono::Utc::now();
+        let today = self.now();
         self.buy(&m, 12, &(today - chrono::Duration::days(3)).to_rfc3339()).await;
         let mut body = settings_body();
         body["issue_on"] = json!(issue_on);
@@ -174,7 +179,7 @@ impl Harness {
 
     /// An order-status webhook.
     pub async fn order_event(&self, merchant: &str, event_id: &str, order: &Value) -> Reply {
-        let body = json!({"event_id": event_id, "occurred_at": chrono::Utc::now().to_rfc3339(), "merchant_id": merchant, "order": order});
+        let body = json!({"event_id": event_id, "occurred_at": self.now().to_rfc3339(), "merchant_id": merchant, "order": order});
         self.c.post("/v1/webhooks/orders", &body).await
     }
 

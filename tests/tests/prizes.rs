@@ -8,7 +8,9 @@ use e2e_tests::{Harness, order, start};
 use einvoice_adapters::store::InvoiceStore;
 use serde_json::{Value, json};
 
-/// Invoices issued now (December 2026) are in period 11512, drawn on 2027-01-25.
+/// Invoices issued on ISSUED_AT (the handlers' clock, whatever the wall clock says) are in
+/// period 11512, drawn on 2027-01-25.
+const ISSUED_AT: &str = "2026-12-10T10:00:00+08:00";
 const PERIOD: &str = "11512";
 const BEFORE_THE_LIST: &str = "2027-01-26T02:00:00Z";
 const LIST_IN: &str = "2027-01-28T02:00:00Z";
@@ -45,6 +47,7 @@ fn of(mails: &[Value], template: &str) -> Vec<Value> {
 #[tokio::test]
 async fn a_member_carrier_winner_is_told_once_and_the_merchant_gets_one_list() {
     let h = start().await;
+    h.set_now(ISSUED_AT);
     let m = h.invoicing_merchant(&["shipment"]).await;
     let member = invoiced(&h, &m, "W1", json!({"type": "member", "id": "member#42"})).await;
     let mobile = invoiced(&h, &m, "W2", json!({"type": "mobile", "id": "/ABC1234"})).await;
@@ -91,6 +94,7 @@ async fn a_member_carrier_winner_is_told_once_and_the_merchant_gets_one_list() {
 #[tokio::test]
 async fn a_crash_between_the_mark_and_the_mails_is_finished_by_the_next_run_with_one_mail() {
     let h = start().await;
+    h.set_now(ISSUED_AT);
     let m = h.invoicing_merchant(&["shipment"]).await;
     let member = invoiced(&h, &m, "C1", json!({"type": "member", "id": "member#42"})).await;
     publish(&h, json!([{"number": member, "kind": "sixth", "amount": 200}])).await;

@@ -13,6 +13,7 @@ use einvoice_domain::{Clock, SystemClock};
 
 use crate::config::{ConfigError, ProcessEnv, Vars};
 use crate::crash::CrashPoints;
+use crate::crypto::MasterKeys;
 use crate::events::{EventBridgePublisher, EventPublisher};
 use crate::mail::{Mailer, SesMailer};
 use crate::payment::{HttpPaymentGateway, PaymentGateway};
@@ -68,6 +69,15 @@ pub trait Edges: Send + Sync {
     /// Secrets Manager values, read once at cold start, in the order of `ids`.
     fn secrets<const N: usize>(&self, ids: [&str; N]) -> impl Future<Output = Result<[Secret; N], ConfigError>> + Send {
         async move { crate::aws::read_secrets(self.sdk(), ids).await.map_err(ConfigError) }
+    }
+
+    /// The credential master key set (the sealed Wixtar credentials' keys), read once at cold
+    /// start from the secret `secret_id`.
+    fn master_keys(&self, secret_id: &str) -> impl Future<Output = Result<MasterKeys, ConfigError>> + Send {
+        async move {
+            let [master] = self.secrets([secret_id]).await?;
+            Ok(MasterKeys::from_secret(&master)?)
+        }
     }
 }
 

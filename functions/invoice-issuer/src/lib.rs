@@ -80,12 +80,11 @@ impl Function for InvoiceIssuer {
     /// The master key set is read once per instance (the invoice-issuer's and the
     /// invoice-reconciler's).
     async fn wire(config: &Config, edges: &impl Edges) -> Result<Self, ConfigError> {
-        let [master] = edges.secrets([&config.master_key_secret_id]).await?;
         let deps = Dependencies {
             store: Arc::new(edges.store(&config.table_name)),
             wixtar: edges.wixtar(&config.wixtar_api_url),
             events: edges.events(&config.event_bus_name),
-            master_keys: MasterKeys::from_secret(&master)?,
+            master_keys: edges.master_keys(&config.master_key_secret_id).await?,
             clock: edges.clock(),
             crash_points: edges.crash_points(),
         };

@@ -74,12 +74,11 @@ impl Function for InvoicePrizes {
     }
 
     async fn wire(config: &Config, edges: &impl Edges) -> Result<Self, ConfigError> {
-        let [master] = edges.secrets([&config.master_key_secret_id]).await?;
         Ok(Self::new(Dependencies {
             store: Arc::new(edges.store(&config.table_name)),
             wixtar: edges.wixtar(&config.wixtar_api_url),
             events: edges.events(&config.event_bus_name),
-            master_keys: MasterKeys::from_secret(&master)?,
+            master_keys: edges.master_keys(&config.master_key_secret_id).await?,
             crash_points: edges.crash_points(),
         }))
     }

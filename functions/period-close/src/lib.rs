@@ -45,11 +45,10 @@ impl Function for PeriodClose {
     }
 
     async fn wire(config: &Config, edges: &impl Edges) -> Result<Self, ConfigError> {
-        let [master] = edges.secrets([&config.master_key_secret_id]).await?;
         let deps = Dependencies {
             store: Arc::new(edges.store(&config.table_name)),
             wixtar: edges.wixtar(&config.wixtar_api_url),
-            master_keys: MasterKeys::from_secret(&master)?,
+            master_keys: edges.master_keys(&config.master_key_secret_id).await?,
         };
         Ok(Self::new(config, deps))
     }
